@@ -1,0 +1,181 @@
+//! Deduplication in event time.
+//!
+//! Per key, records are taken in event-time order (ties by value order, so the result does
+//! not depend on arrival order). The first record `f` opens a dedup interval
+//! `[f.ts, f.ts + ttl)`; every later record of the key inside it is a duplicate. `KeepFirst`
+//! emits `f` once the watermark reaches `f.ts`; `KeepLast` emits the interval's last record,
+//! stamped with the interval's max timestamp, once the watermark reaches it. A record with
+//! `ts <= watermark` is late (side output). Key state is dropped when its interval has closed.
+//! See docs/semantics.md, "Deduplication".
+
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+
+use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::operator::{Operator, Output, MAIN};
+use crate::state::{fast_map, FastMap};
+use crate::time::NO_WATERMARK;
+
+/// Which record of a dedup interval survives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Keep {
+    First,
+    Last,
+}
+
+struct KeyDedup<T> {
+    /// Records not yet decided (ts > watermark when they arrived), sorted by (ts, value).
+    pending: Vec<Record<T>>,
+    /// The open interval's end (exclusive) and, for `Keep::Last`, its last record so far.
+    interval_end: Option<Timestamp>,
+    last: Option<Record<T>>,
+    /// This key's entry in `timers`.
+    timer: Option<Timestamp>,
+}
+
+pub(crate) struct DedupOperator<T, K, KS> {
+    keep: Keep,
+    ttl_ms: i64,
+    key_selector: KS,
+    keys: FastMap<K, KeyDedup<T>>,
+    timers: BTreeSet<(Timestamp, K)>,
+    watermark: Timestamp,
+    _types: PhantomData<fn(T)>,
+}
+
+impl<T, K, KS> DedupOperator<T, K, KS> {
+    pub(crate) fn new(keep: Keep, ttl_ms: i64, key_selector: KS) -> Self {
+        DedupOperator {
+            keep,
+            ttl_ms,
+            key_selector,
+            keys: fast_map(),
+            timers: BTreeSet::new(),
+            watermark: NO_WATERMARK,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
+    /// Decides every pending record with `ts <= watermark` and closes a finished interval.
+    fn advance_key(&self, state: &mut KeyDedup<T>, watermark: Timestamp, results: &mut Vec<Record<T>>, duplicates: &mut u64) {
+        let due = state.pending.partition_point(|r| r.ts <= watermark);
+        let waiting = state.pending.split_off(due);
+        for record in std::mem::replace(&mut state.pending, waiting) {
+            if let Some(end) = state.interval_end {
+                if record.ts >= end {
+                    self.close_interval(state, results);
+                }
+            }
+            match state.interval_end {
+                Some(_) => {
+                    *duplicates += 1;
+                    if self.keep == Keep::Last {
+                        state.last = Some(record);
+                    }
+                }
+                None => {
+                    state.interval_end = Some(record.ts.saturating_add(self.ttl_ms));
+                    match self.keep {
+                        Keep::First => results.push(record),
+                        Keep::Last => state.last = Some(record),
+                    }
+                }
+            }
+        }
+        if let Some(end) = state.interval_end {
+            if end - 1 <= watermark {
+                self.close_interval(state, results);
+            }
+        }
+    }
+
+    fn close_interval(&self, state: &mut KeyDedup<T>, results: &mut Vec<Record<T>>) {
+        let end = state.interval_end.take().expect("closing an open interval");
+        if let Some(last) = state.last.take() {
+            results.push(Record::new(end - 1, last.value));
+        }
+    }
+
+    /// When this key next needs the watermark: its first pending record or its interval end.
+    fn next_deadline(state: &KeyDedup<T>) -> Option<Timestamp> {
+        let pending = state.pending.first().map(|r| r.ts);
+        let close = state.interval_end.map(|end| end - 1);
+        match (pending, close) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn reschedule(timers: &mut BTreeSet<(Timestamp, K)>, key: &K, state: &mut KeyDedup<T>) {
+        let next = Self::next_deadline(state);
+        if next != state.timer {
+            if let Some(old) = state.timer {
+                timers.remove(&(old, key.clone()));
+            }
+            if let Some(new) = next {
+                timers.insert((new, key.clone()));
+            }
+            state.timer = next;
+        }
+    }
+}
+
+impl<T, K, KS> Operator for DedupOperator<T, K, KS>
+where
+    T: Data + Ord,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+{
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut late = Vec::new();
+        let mut duplicates = 0;
+        for record in batch.into_records::<T>() {
+            if record.ts <= self.watermark {
+                late.push(record);
+                continue;
+            }
+            let key = (self.key_selector)(&record.value);
+            let state = self.keys.entry(key.clone()).or_insert_with(|| KeyDedup {
+                pending: Vec::new(),
+                interval_end: None,
+                last: None,
+                timer: None,
+            });
+            // The interval's first record is already decided (ts <= watermark < record.ts):
+            // a KeepFirst duplicate can be dropped at once.
+            if self.keep == Keep::First && state.interval_end.is_some_and(|end| record.ts < end) {
+                duplicates += 1;
+                continue;
+            }
+            let at = state.pending.partition_point(|r| r <= &record);
+            state.pending.insert(at, record);
+            Self::reschedule(&mut self.timers, &key, state);
+        }
+        out.duplicates += duplicates;
+        out.emit_late(late);
+    }
+
+    fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
+        self.watermark = watermark;
+        let mut results = Vec::new();
+        let mut duplicates = 0;
+        while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
+            let (_, key) = self.timers.pop_first().expect("checked non-empty");
+            let mut state = self.keys.remove(&key).expect("a dedup timer always has its key");
+            state.timer = None;
+            self.advance_key(&mut state, watermark, &mut results, &mut duplicates);
+            Self::reschedule(&mut self.timers, &key, &mut state);
+            if state.timer.is_some() {
+                self.keys.insert(key, state);
+            }
+        }
+        out.duplicates += duplicates;
+        out.emit(MAIN, results);
+    }
+
+    fn state_entries(&self) -> usize {
+        self.keys.len() + self.timers.len()
+    }
+}

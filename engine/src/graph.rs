@@ -1,0 +1,129 @@
+//! The job graph: operators with their parallelism, and the edges between them.
+//!
+//! Built by the typed [`Pipeline`](crate::Pipeline) builder and validated once; a
+//! [`Job`](crate::Job) instantiates it into tasks and channels. Nodes hold factories, so one
+//! graph can be instantiated many times (each simulated run, each restore).
+
+use crate::operator::Operator;
+use crate::partition::{Partitioner, Partitioning};
+use crate::source::SourceReader;
+use crate::state::KeyGroupRange;
+use crate::time::WatermarkStrategy;
+
+pub type NodeId = usize;
+
+/// Where a task sits in its operator: what its factory needs to build it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub subtask: usize,
+    pub parallelism: usize,
+    pub max_parallelism: usize,
+    pub key_groups: KeyGroupRange,
+}
+
+pub(crate) type OperatorFactory = Box<dyn Fn(&TaskInfo) -> Box<dyn Operator> + Send>;
+pub(crate) type SourceFactory = Box<dyn Fn(&TaskInfo) -> Box<dyn SourceReader> + Send>;
+/// Called with the job's max parallelism, once per sending task.
+pub(crate) type PartitionerFactory = Box<dyn Fn(usize) -> Box<dyn Partitioner> + Send>;
+
+pub(crate) enum NodeBody {
+    Source {
+        factory: SourceFactory,
+        watermarks: WatermarkStrategy,
+    },
+    Operator(OperatorFactory),
+}
+
+pub struct Node {
+    pub name: String,
+    pub parallelism: usize,
+    pub inputs: Vec<Edge>,
+    pub(crate) body: NodeBody,
+}
+
+impl Node {
+    pub fn is_source(&self) -> bool {
+        matches!(self.body, NodeBody::Source { .. })
+    }
+}
+
+/// An edge from output port `from_port` of node `from` into logical input `input`.
+pub struct Edge {
+    pub from: NodeId,
+    pub from_port: usize,
+    pub input: usize,
+    pub partitioning: Partitioning,
+    pub(crate) partitioner: PartitionerFactory,
+}
+
+/// A validated dataflow graph; nodes are in topological order (inputs come first).
+pub struct JobGraph {
+    pub nodes: Vec<Node>,
+    pub max_parallelism: usize,
+}
+
+impl std::fmt::Debug for JobGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl JobGraph {
+    /// One line per node: `name xP <- from:port (partitioning)`.
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        for node in &self.nodes {
+            text.push_str(&format!("{} x{}", node.name, node.parallelism));
+            for edge in &node.inputs {
+                text.push_str(&format!(
+                    " <- {}:{} ({:?})",
+                    self.nodes[edge.from].name, edge.from_port, edge.partitioning
+                ));
+            }
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// A pipeline that cannot run, found when it is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("operator `{operator}`: {reason}")]
+    InvalidWindow { operator: String, reason: String },
+    #[error("operator `{operator}`: {what} must not be negative, got {value} ms")]
+    Negative {
+        operator: String,
+        what: &'static str,
+        value: i64,
+    },
+    #[error("operator `{operator}`: {what} must be positive, got {value} ms")]
+    NotPositive {
+        operator: String,
+        what: &'static str,
+        value: i64,
+    },
+    #[error("operator `{operator}`: parallelism must be at least 1, got 0")]
+    ZeroParallelism { operator: String },
+    #[error("operator `{operator}`: parallelism {parallelism} exceeds the max parallelism {max_parallelism}")]
+    ParallelismAboveMax {
+        operator: String,
+        parallelism: usize,
+        max_parallelism: usize,
+    },
+    #[error("max parallelism must be between 1 and 32768, got {0}")]
+    InvalidMaxParallelism(usize),
+    #[error(
+        "operator `{operator}`: a forward edge from `{from}` needs equal parallelism, got {from_parallelism} and {parallelism}"
+    )]
+    ForwardParallelismMismatch {
+        operator: String,
+        from: String,
+        from_parallelism: usize,
+        parallelism: usize,
+    },
+    #[error("`{0}` applies to one operator's output, not to a union of streams")]
+    NotOnUnion(&'static str),
+    #[error("streams from two different pipelines cannot be combined")]
+    ForeignStream,
+}

@@ -1,0 +1,47 @@
+//! eddy-engine: a sans-IO, deterministic dataflow engine with Flink's event-time semantics.
+//!
+//! Users build a [`Pipeline`] of typed streams; [`Pipeline::build`] validates it into a
+//! [`JobGraph`]; a [`Job`] instantiates the graph into [`Task`]s connected by FIFO channels;
+//! a driver steps the job. The engine never reads a clock, sleeps, spawns threads, does I/O or
+//! draws randomness: time, input order and scheduling all come from its driver
+//! ([`run_batch`] here, the simulator and the live runtime elsewhere).
+//!
+//! Semantics are specified in `docs/semantics.md`; the map of the code is
+//! `docs/ARCHITECTURE.md`.
+#![forbid(unsafe_code)]
+
+pub mod dedup;
+pub mod driver;
+pub mod element;
+pub mod graph;
+pub mod job;
+pub mod join;
+pub mod operator;
+pub mod partition;
+pub mod pipeline;
+pub mod process;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod task;
+pub mod time;
+pub mod timer;
+pub mod window;
+
+pub use dedup::Keep;
+pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
+pub use element::{Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
+pub use graph::{BuildError, JobGraph, NodeId, TaskInfo};
+pub use job::{Action, Job, JobMetrics};
+pub use join::Change;
+pub use operator::{Operator, Output, LATE, LATE_CHANGES, MAIN};
+pub use partition::Partitioning;
+pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
+pub use process::{KeyedProcessFunction, ProcessContext};
+pub use sink::{CollectSink, Collected, Sink};
+pub use source::{Log, Scripted};
+pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
+pub use task::{Task, TaskId, TaskMetrics};
+pub use time::{WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
+pub use timer::TimeDomain;
+pub use window::{AggregateFunction, Count, Sum, Window, WindowAssigner, Windowed};

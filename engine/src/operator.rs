@@ -1,0 +1,114 @@
+//! The erased operator interface that tasks drive, and the stateless operators.
+//!
+//! An operator is a state machine: a task hands it one input at a time (`handle_*`) and the
+//! operator writes what it emits into an [`Output`], per output port. Port 0 is the main
+//! output; the late side output is port 1 ([`LATE`]). Operators never see channels,
+//! watermarks of single channels, barriers or clocks: the task owns those.
+
+use std::marker::PhantomData;
+
+use crate::element::{Batch, Data, Record, Timestamp};
+
+/// The main output port.
+pub const MAIN: usize = 0;
+/// The late side output port: records that arrived after their window or key state was gone.
+pub const LATE: usize = 1;
+/// The temporal join's second late output: changelog entries that arrived too late.
+pub const LATE_CHANGES: usize = 2;
+
+/// What an operator emitted while handling one input.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub(crate) emitted: Vec<(usize, Batch)>,
+    pub(crate) late_records: u64,
+    pub(crate) duplicates: u64,
+}
+
+impl Output {
+    /// Emits `records` on `port` (nothing if empty).
+    pub fn emit<T: Data>(&mut self, port: usize, records: Vec<Record<T>>) {
+        if !records.is_empty() {
+            self.emitted.push((port, Batch::new(records)));
+        }
+    }
+
+    /// Emits `records` on the late side output and counts them.
+    pub fn emit_late<T: Data>(&mut self, records: Vec<Record<T>>) {
+        self.late_records += records.len() as u64;
+        self.emit(LATE, records);
+    }
+}
+
+/// A dataflow operator instance (one per task).
+pub trait Operator: Send {
+    /// Records arrived on logical input `input` (0; 1 for a join's second input).
+    fn handle_records(&mut self, input: usize, batch: Batch, out: &mut Output);
+
+    /// The task's combined watermark advanced: fire what is due. The task forwards the
+    /// watermark downstream after this returns, so results precede it.
+    fn handle_watermark(&mut self, _watermark: Timestamp, _out: &mut Output) {}
+
+    /// The driver's processing-time clock reached `now`.
+    fn handle_processing_time(&mut self, _now: Timestamp, _out: &mut Output) {}
+
+    /// The earliest processing time at which the operator wants `handle_processing_time`.
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        None
+    }
+
+    /// Every input ended (after the final `Watermark(i64::MAX)` was handled).
+    fn handle_end_of_input(&mut self, _out: &mut Output) {}
+
+    /// How many state entries (window panes, keys, timers, table versions) it holds now;
+    /// the bounded-state check expects 0 at end of input unless a TTL keeps some.
+    fn state_entries(&self) -> usize {
+        0
+    }
+}
+
+pub(crate) struct Map<T, U, F> {
+    pub(crate) f: F,
+    pub(crate) _types: PhantomData<fn(T) -> U>,
+}
+
+impl<T: Data, U: Data, F: FnMut(T) -> U + Send> Operator for Map<T, U, F> {
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mapped: Vec<Record<U>> = batch
+            .into_records::<T>()
+            .into_iter()
+            .map(|r| Record::new(r.ts, (self.f)(r.value)))
+            .collect();
+        out.emit(MAIN, mapped);
+    }
+}
+
+pub(crate) struct Filter<T, F> {
+    pub(crate) f: F,
+    pub(crate) _types: PhantomData<fn(T)>,
+}
+
+impl<T: Data, F: FnMut(&T) -> bool + Send> Operator for Filter<T, F> {
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut records = batch.into_records::<T>();
+        records.retain(|r| (self.f)(&r.value));
+        out.emit(MAIN, records);
+    }
+}
+
+pub(crate) struct FlatMap<T, U, F> {
+    pub(crate) f: F,
+    pub(crate) _types: PhantomData<fn(T) -> U>,
+}
+
+impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Operator
+    for FlatMap<T, U, F>
+{
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut produced = Vec::new();
+        for record in batch.into_records::<T>() {
+            let ts = record.ts;
+            produced.extend((self.f)(record.value).into_iter().map(|v| Record::new(ts, v)));
+        }
+        out.emit(MAIN, produced);
+    }
+}

@@ -1,0 +1,590 @@
+//! The typed pipeline builder: `source → map / filter / key_by / window / ... → sink`.
+//!
+//! Streams are typed; the graph they build is not. Mistakes in parameters (a zero window
+//! size, parallelism 0, ...) are collected and returned by [`Pipeline::build`] as a
+//! [`BuildError`] naming the operator, never as a panic inside a task.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use crate::dedup::{DedupOperator, Keep};
+use crate::element::{Data, Key};
+use crate::graph::{BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, TaskInfo};
+use crate::join::{Change, TemporalJoinOperator};
+use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
+use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
+use crate::process::{KeyedProcessFunction, ProcessOperator};
+use crate::sink::{CollectSink, Sink, SinkOperator};
+use crate::source::{Log, LogReader, ScriptReader, Scripted};
+use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
+use crate::time::WatermarkStrategy;
+use crate::window::{
+    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window, WindowAssigner,
+    WindowFunction, WindowOperator, Windowed,
+};
+
+struct EdgeDraft {
+    from: NodeId,
+    from_port: usize,
+    input: usize,
+    /// `None`: forward if both sides have the same parallelism, else rebalance.
+    partitioning: Option<Partitioning>,
+    partitioner: PartitionerFactory,
+}
+
+struct NodeDraft {
+    name: String,
+    parallelism: Option<usize>,
+    inputs: Vec<EdgeDraft>,
+    body: NodeBody,
+}
+
+#[derive(Default)]
+struct GraphDraft {
+    nodes: Vec<NodeDraft>,
+    errors: Vec<BuildError>,
+    default_parallelism: usize,
+    max_parallelism: usize,
+}
+
+type Draft = Rc<RefCell<GraphDraft>>;
+
+/// Builds a job graph.
+///
+/// ```
+/// use eddy_engine::{Count, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner};
+///
+/// let log = Log::round_robin((0..100).map(|i| Record::new(i * 1_000, i % 3)), 2);
+/// let pipeline = Pipeline::new().with_parallelism(2);
+/// let counts = pipeline
+///     .source("numbers", log, WatermarkStrategy::bounded_out_of_orderness(0))
+///     .key_by(|n: &i64| *n)
+///     .window(WindowAssigner::tumbling(10_000))
+///     .aggregate(Count)
+///     .output
+///     .collect();
+/// let graph = pipeline.build().unwrap();
+/// eddy_engine::run_to_end(&graph).unwrap();
+/// let total: u64 = counts.values().iter().map(|w| w.value).sum();
+/// assert_eq!(total, 100);
+/// ```
+pub struct Pipeline {
+    draft: Draft,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pipeline {
+    pub fn new() -> Self {
+        Pipeline {
+            draft: Rc::new(RefCell::new(GraphDraft {
+                default_parallelism: 1,
+                max_parallelism: DEFAULT_MAX_PARALLELISM,
+                ..GraphDraft::default()
+            })),
+        }
+    }
+
+    /// The parallelism of operators that do not set their own.
+    pub fn with_parallelism(self, parallelism: usize) -> Self {
+        self.draft.borrow_mut().default_parallelism = parallelism;
+        self
+    }
+
+    /// The number of key groups: the upper bound of any keyed operator's parallelism.
+    pub fn with_max_parallelism(self, max_parallelism: usize) -> Self {
+        self.draft.borrow_mut().max_parallelism = max_parallelism;
+        self
+    }
+
+    /// A source reading `log`, one split per partition, with watermarks from `watermarks`.
+    pub fn source<T: Data>(&self, name: &str, log: Log<T>, watermarks: WatermarkStrategy) -> Stream<T> {
+        let mut draft = self.draft.borrow_mut();
+        if watermarks.out_of_orderness_ms < 0 {
+            draft.errors.push(BuildError::Negative {
+                operator: name.to_string(),
+                what: "out-of-orderness bound",
+                value: watermarks.out_of_orderness_ms,
+            });
+        }
+        if watermarks.interval_ms <= 0 {
+            draft.errors.push(BuildError::NotPositive {
+                operator: name.to_string(),
+                what: "watermark interval",
+                value: watermarks.interval_ms,
+            });
+        }
+        draft.nodes.push(NodeDraft {
+            name: name.to_string(),
+            parallelism: None,
+            inputs: Vec::new(),
+            body: NodeBody::Source {
+                factory: Box::new(move |info: &TaskInfo| Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))),
+                watermarks,
+            },
+        });
+        let id = draft.nodes.len() - 1;
+        drop(draft);
+        Stream::new(&self.draft, vec![(id, MAIN)])
+    }
+
+    /// A source that emits exactly `script`, records and watermarks in order (for tests).
+    pub fn scripted_source<T: Data>(&self, name: &str, script: Vec<Scripted<T>>) -> Stream<T> {
+        let script = std::sync::Arc::new(script);
+        let mut draft = self.draft.borrow_mut();
+        draft.nodes.push(NodeDraft {
+            name: name.to_string(),
+            parallelism: Some(1),
+            inputs: Vec::new(),
+            body: NodeBody::Source {
+                factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
+                watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
+            },
+        });
+        let id = draft.nodes.len() - 1;
+        drop(draft);
+        Stream::new(&self.draft, vec![(id, MAIN)])
+    }
+
+    /// Validates the pipeline and returns its graph.
+    pub fn build(self) -> Result<JobGraph, BuildError> {
+        let draft = std::mem::take(&mut *self.draft.borrow_mut());
+        if let Some(error) = draft.errors.into_iter().next() {
+            return Err(error);
+        }
+        let max_parallelism = draft.max_parallelism;
+        if !(1..=32_768).contains(&max_parallelism) {
+            return Err(BuildError::InvalidMaxParallelism(max_parallelism));
+        }
+        let parallelism: Vec<usize> = draft
+            .nodes
+            .iter()
+            .map(|n| n.parallelism.unwrap_or(draft.default_parallelism))
+            .collect();
+        let names: Vec<String> = draft.nodes.iter().map(|n| n.name.clone()).collect();
+        let mut nodes = Vec::with_capacity(draft.nodes.len());
+        for (id, node) in draft.nodes.into_iter().enumerate() {
+            let p = parallelism[id];
+            if p == 0 {
+                return Err(BuildError::ZeroParallelism { operator: node.name });
+            }
+            if p > max_parallelism {
+                return Err(BuildError::ParallelismAboveMax {
+                    operator: node.name,
+                    parallelism: p,
+                    max_parallelism,
+                });
+            }
+            let mut inputs = Vec::with_capacity(node.inputs.len());
+            for edge in node.inputs {
+                let same = parallelism[edge.from] == p;
+                let partitioning = match edge.partitioning {
+                    None if same => Partitioning::Forward,
+                    None => Partitioning::Rebalance,
+                    Some(Partitioning::Forward) if !same => {
+                        return Err(BuildError::ForwardParallelismMismatch {
+                            operator: node.name,
+                            from: names[edge.from].clone(),
+                            from_parallelism: parallelism[edge.from],
+                            parallelism: p,
+                        })
+                    }
+                    Some(explicit) => explicit,
+                };
+                let partitioner: PartitionerFactory = if partitioning == Partitioning::Forward {
+                    Box::new(|_| Box::new(ForwardPartitioner))
+                } else {
+                    edge.partitioner
+                };
+                inputs.push(Edge {
+                    from: edge.from,
+                    from_port: edge.from_port,
+                    input: edge.input,
+                    partitioning,
+                    partitioner,
+                });
+            }
+            nodes.push(Node {
+                name: node.name,
+                parallelism: p,
+                inputs,
+                body: node.body,
+            });
+        }
+        Ok(JobGraph { nodes, max_parallelism })
+    }
+}
+
+/// A typed stream: the outputs of one operator, or of several (a union).
+pub struct Stream<T> {
+    draft: Draft,
+    outputs: Vec<(NodeId, usize)>,
+    partitioning: Option<Partitioning>,
+    _types: PhantomData<fn() -> T>,
+}
+
+impl<T: Data> Stream<T> {
+    fn new(draft: &Draft, outputs: Vec<(NodeId, usize)>) -> Self {
+        Stream {
+            draft: Rc::clone(draft),
+            outputs,
+            partitioning: None,
+            _types: PhantomData,
+        }
+    }
+
+    fn edges(&self, input: usize) -> Vec<EdgeDraft> {
+        let partitioning = self.partitioning;
+        self.outputs
+            .iter()
+            .map(|&(from, from_port)| EdgeDraft {
+                from,
+                from_port,
+                input,
+                partitioning,
+                partitioner: match partitioning {
+                    Some(Partitioning::Broadcast) => Box::new(|_| Box::new(BroadcastPartitioner)),
+                    Some(Partitioning::Forward) => Box::new(|_| Box::new(ForwardPartitioner)),
+                    _ => Box::new(|_| Box::new(RebalancePartitioner::<T> { next: 0, _types: PhantomData })),
+                },
+            })
+            .collect()
+    }
+
+    fn single_node(&self, what: &'static str) -> Option<NodeId> {
+        match self.outputs.as_slice() {
+            [(node, _)] => Some(*node),
+            _ => {
+                self.draft.borrow_mut().errors.push(BuildError::NotOnUnion(what));
+                None
+            }
+        }
+    }
+
+    /// Sets the parallelism of the operator that produces this stream.
+    pub fn parallelism(self, parallelism: usize) -> Self {
+        if let Some(node) = self.single_node("parallelism") {
+            self.draft.borrow_mut().nodes[node].parallelism = Some(parallelism);
+        }
+        self
+    }
+
+    /// Names the operator that produces this stream (in errors, reports and traces).
+    pub fn name(self, name: &str) -> Self {
+        if let Some(node) = self.single_node("name") {
+            self.draft.borrow_mut().nodes[node].name = name.to_string();
+        }
+        self
+    }
+
+    /// Sends the next operator's input round-robin over its tasks.
+    pub fn rebalance(mut self) -> Self {
+        self.partitioning = Some(Partitioning::Rebalance);
+        self
+    }
+
+    /// Sends every record to every task of the next operator.
+    pub fn broadcast(mut self) -> Self {
+        self.partitioning = Some(Partitioning::Broadcast);
+        self
+    }
+
+    /// Task `i` feeds task `i` of the next operator (an error unless parallelism is equal).
+    pub fn forward(mut self) -> Self {
+        self.partitioning = Some(Partitioning::Forward);
+        self
+    }
+
+    /// One stream of both inputs' records.
+    pub fn union(mut self, other: Stream<T>) -> Stream<T> {
+        if !Rc::ptr_eq(&self.draft, &other.draft) {
+            self.draft.borrow_mut().errors.push(BuildError::ForeignStream);
+        }
+        self.outputs.extend(other.outputs);
+        self
+    }
+
+    fn add_operator(&self, kind: &str, inputs: Vec<EdgeDraft>, factory: OperatorFactory) -> NodeId {
+        let mut draft = self.draft.borrow_mut();
+        let id = draft.nodes.len();
+        draft.nodes.push(NodeDraft {
+            name: format!("{kind}-{id}"),
+            parallelism: None,
+            inputs,
+            body: NodeBody::Operator(factory),
+        });
+        id
+    }
+
+    fn error(&self, error: BuildError) {
+        self.draft.borrow_mut().errors.push(error);
+    }
+
+    fn next_name(&self, kind: &str) -> String {
+        format!("{kind}-{}", self.draft.borrow().nodes.len())
+    }
+
+    fn stateless<U: Data>(self, kind: &str, factory: OperatorFactory) -> Stream<U> {
+        let id = self.add_operator(kind, self.edges(0), factory);
+        Stream::new(&self.draft, vec![(id, MAIN)])
+    }
+
+    pub fn map<U: Data, F: FnMut(T) -> U + Clone + Send + 'static>(self, f: F) -> Stream<U> {
+        self.stateless(
+            "map",
+            Box::new(move |_| Box::new(Map { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+        )
+    }
+
+    pub fn filter<F: FnMut(&T) -> bool + Clone + Send + 'static>(self, f: F) -> Stream<T> {
+        self.stateless(
+            "filter",
+            Box::new(move |_| Box::new(Filter { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+        )
+    }
+
+    pub fn flat_map<U: Data, I: IntoIterator<Item = U> + 'static, F: FnMut(T) -> I + Clone + Send + 'static>(
+        self,
+        f: F,
+    ) -> Stream<U> {
+        self.stateless(
+            "flat_map",
+            Box::new(move |_| Box::new(FlatMap { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+        )
+    }
+
+    /// Partitions the stream by key: records with equal keys reach the same task.
+    pub fn key_by<K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(self, key_selector: KS) -> KeyedStream<T, K, KS> {
+        KeyedStream {
+            stream: self,
+            key_selector,
+            _types: PhantomData,
+        }
+    }
+
+    /// Writes the stream to `sink` (cloned once per sink task).
+    pub fn sink<S: Sink<T>>(self, sink: S) {
+        self.add_operator(
+            "sink",
+            self.edges(0),
+            Box::new(move |_| Box::new(SinkOperator { sink: sink.clone(), _types: PhantomData }) as Box<dyn Operator>),
+        );
+    }
+
+    /// Writes the stream to a [`CollectSink`] and returns it.
+    pub fn collect(self) -> CollectSink<T> {
+        let sink = CollectSink::new();
+        self.sink(sink.clone());
+        sink
+    }
+}
+
+/// A stream and, for a stateful operator, a second stream of its late records.
+pub struct WithLate<O, L> {
+    pub output: Stream<O>,
+    pub late: Stream<L>,
+}
+
+/// The temporal join's output and its two late outputs.
+pub struct TemporalJoin<T, K, V> {
+    pub output: Stream<(T, Option<V>)>,
+    pub late: Stream<T>,
+    pub late_changes: Stream<Change<K, V>>,
+}
+
+/// A stream partitioned by key.
+pub struct KeyedStream<T, K, KS> {
+    stream: Stream<T>,
+    key_selector: KS,
+    _types: PhantomData<fn() -> K>,
+}
+
+fn hash_edges<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(
+    stream: &Stream<T>,
+    key_selector: &KS,
+    input: usize,
+) -> Vec<EdgeDraft> {
+    stream
+        .outputs
+        .iter()
+        .map(|&(from, from_port)| {
+            let key_selector = key_selector.clone();
+            EdgeDraft {
+                from,
+                from_port,
+                input,
+                partitioning: Some(Partitioning::Hash),
+                partitioner: Box::new(move |max_parallelism| {
+                    Box::new(HashPartitioner {
+                        key_selector: key_selector.clone(),
+                        max_parallelism,
+                        _types: PhantomData,
+                    })
+                }),
+            }
+        })
+        .collect()
+}
+
+impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KS> {
+    fn keyed_operator(&self, kind: &str, extra_inputs: Vec<EdgeDraft>, factory: OperatorFactory) -> NodeId {
+        let mut inputs = hash_edges(&self.stream, &self.key_selector, 0);
+        inputs.extend(extra_inputs);
+        self.stream.add_operator(kind, inputs, factory)
+    }
+
+    fn port<U: Data>(&self, node: NodeId, port: usize) -> Stream<U> {
+        Stream::new(&self.stream.draft, vec![(node, port)])
+    }
+
+    /// Groups the keyed stream into windows.
+    pub fn window(self, assigner: WindowAssigner) -> WindowedStream<T, K, KS> {
+        WindowedStream {
+            keyed: self,
+            assigner,
+            allowed_lateness: 0,
+        }
+    }
+
+    /// Runs a keyed process function with per-key state and timers.
+    pub fn process<P: KeyedProcessFunction<K, T>>(self, function: P) -> Stream<P::Out> {
+        let key_selector = self.key_selector.clone();
+        let node = self.keyed_operator(
+            "process",
+            Vec::new(),
+            Box::new(move |info: &TaskInfo| {
+                Box::new(ProcessOperator::new(
+                    key_selector.clone(),
+                    function.clone(),
+                    KeyedStateBackend::new(info.key_groups, info.max_parallelism),
+                )) as Box<dyn Operator>
+            }),
+        );
+        self.port(node, MAIN)
+    }
+
+    /// Keeps one record per key and dedup interval of `ttl_ms` (docs/semantics.md).
+    pub fn deduplicate(self, keep: Keep, ttl_ms: i64) -> WithLate<T, T>
+    where
+        T: Ord,
+    {
+        if ttl_ms <= 0 {
+            self.stream.error(BuildError::NotPositive {
+                operator: self.stream.next_name("deduplicate"),
+                what: "dedup TTL",
+                value: ttl_ms,
+            });
+        }
+        let key_selector = self.key_selector.clone();
+        let node = self.keyed_operator(
+            "deduplicate",
+            Vec::new(),
+            Box::new(move |_| Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone())) as Box<dyn Operator>),
+        );
+        WithLate {
+            output: self.port(node, MAIN),
+            late: self.port(node, LATE),
+        }
+    }
+
+    /// Joins each record with the version of `table` valid at the record's timestamp.
+    pub fn temporal_join<V: Data>(self, table: Stream<Change<K, V>>) -> TemporalJoin<T, K, V> {
+        if !Rc::ptr_eq(&self.stream.draft, &table.draft) {
+            self.stream.error(BuildError::ForeignStream);
+        }
+        let change_key = |change: &Change<K, V>| change.key().clone();
+        let table_edges = hash_edges(&table, &change_key, 1);
+        let key_selector = self.key_selector.clone();
+        let node = self.keyed_operator(
+            "temporal_join",
+            table_edges,
+            Box::new(move |_| Box::new(TemporalJoinOperator::<T, K, V, KS>::new(key_selector.clone())) as Box<dyn Operator>),
+        );
+        TemporalJoin {
+            output: self.port(node, MAIN),
+            late: self.port(node, LATE),
+            late_changes: self.port(node, LATE_CHANGES),
+        }
+    }
+}
+
+/// A keyed stream grouped into windows, waiting for its window function.
+pub struct WindowedStream<T, K, KS> {
+    keyed: KeyedStream<T, K, KS>,
+    assigner: WindowAssigner,
+    allowed_lateness: i64,
+}
+
+impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T, K, KS> {
+    /// Keeps window state `allowed_lateness_ms` past the window's end for late firings.
+    pub fn allowed_lateness(mut self, allowed_lateness_ms: i64) -> Self {
+        self.allowed_lateness = allowed_lateness_ms;
+        self
+    }
+
+    fn apply<F: WindowFunction<K, T>>(self, function: F) -> WithLate<F::Out, T> {
+        let operator = self.keyed.stream.next_name("window");
+        if let Err(reason) = self.assigner.validate() {
+            self.keyed.stream.error(BuildError::InvalidWindow {
+                operator: operator.clone(),
+                reason,
+            });
+        }
+        if let WindowAssigner::Sliding { size_ms, slide_ms, .. } = self.assigner {
+            if slide_ms > size_ms {
+                self.keyed.stream.error(BuildError::InvalidWindow {
+                    operator: operator.clone(),
+                    reason: format!(
+                        "window slide {slide_ms} ms exceeds the size {size_ms} ms: records between windows would be dropped"
+                    ),
+                });
+            }
+        }
+        if self.allowed_lateness < 0 {
+            self.keyed.stream.error(BuildError::Negative {
+                operator,
+                what: "allowed lateness",
+                value: self.allowed_lateness,
+            });
+        }
+        let (assigner, allowed_lateness) = (self.assigner, self.allowed_lateness);
+        let key_selector = self.keyed.key_selector.clone();
+        let factory: OperatorFactory = Box::new(move |_| match assigner {
+            WindowAssigner::Session { gap_ms } => Box::new(SessionWindowOperator::new(
+                gap_ms,
+                allowed_lateness,
+                key_selector.clone(),
+                function.clone(),
+            )) as Box<dyn Operator>,
+            _ => Box::new(WindowOperator::new(assigner, allowed_lateness, key_selector.clone(), function.clone())),
+        });
+        let node = self.keyed.keyed_operator("window", Vec::new(), factory);
+        WithLate {
+            output: self.keyed.port(node, MAIN),
+            late: self.keyed.port(node, LATE),
+        }
+    }
+
+    /// One result per `(key, window)`, computed incrementally.
+    pub fn aggregate<A: AggregateFunction<T>>(self, function: A) -> WithLate<Windowed<K, A::Out>, T> {
+        self.apply(Aggregating(function))
+    }
+
+    /// Combines the window's records pairwise.
+    pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(self, function: F) -> WithLate<Windowed<K, T>, T> {
+        self.apply(Reducing(function))
+    }
+
+    /// Calls `function` with all records of the window when it fires.
+    pub fn process<O: Data, F: Fn(&K, Window, &[T], &mut Vec<O>) + Clone + Send + 'static>(
+        self,
+        function: F,
+    ) -> WithLate<O, T> {
+        self.apply(Processing(function, PhantomData))
+    }
+}

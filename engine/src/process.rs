@@ -1,0 +1,168 @@
+//! Keyed process functions: user code with per-key state and timers (Flink's
+//! `KeyedProcessFunction`).
+//!
+//! The function sees every record, late or not (it can compare `ctx.timestamp()` with
+//! `ctx.current_watermark()`); its state is one value of `State` per key, dropped when it
+//! returns to `State::default()`.
+
+use std::marker::PhantomData;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::operator::{Operator, Output, MAIN};
+use crate::state::KeyedStateBackend;
+use crate::time::NO_WATERMARK;
+use crate::timer::{TimeDomain, TimerService};
+
+pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
+    /// Per-key state: compose it from `ValueState`, `ListState` and `MapState` fields.
+    type State: Default + PartialEq + Clone + Send + Serialize + DeserializeOwned + 'static;
+    type Out: Data;
+
+    fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>);
+
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _domain: TimeDomain,
+        _ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>,
+    ) {
+    }
+}
+
+/// What a process function may see and do for the current key.
+pub struct ProcessContext<'a, K, S, O> {
+    key: &'a K,
+    timestamp: Timestamp,
+    watermark: Timestamp,
+    processing_time: Timestamp,
+    state: &'a mut S,
+    timers: &'a mut TimerService<K>,
+    out: &'a mut Vec<Record<O>>,
+}
+
+impl<K: Ord + Clone, S, O> ProcessContext<'_, K, S, O> {
+    pub fn key(&self) -> &K {
+        self.key
+    }
+    /// The record's timestamp, or the firing timer's.
+    pub fn timestamp(&self) -> Timestamp {
+        self.timestamp
+    }
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    pub fn current_processing_time(&self) -> Timestamp {
+        self.processing_time
+    }
+    pub fn state(&mut self) -> &mut S {
+        self.state
+    }
+    pub fn register_timer(&mut self, domain: TimeDomain, timestamp: Timestamp) {
+        self.timers.register(domain, timestamp, self.key.clone());
+    }
+    pub fn delete_timer(&mut self, domain: TimeDomain, timestamp: Timestamp) {
+        self.timers.delete(domain, timestamp, self.key.clone());
+    }
+    /// Emits `value` stamped with the current timestamp.
+    pub fn emit(&mut self, value: O) {
+        self.out.push(Record::new(self.timestamp, value));
+    }
+    pub fn emit_at(&mut self, timestamp: Timestamp, value: O) {
+        self.out.push(Record::new(timestamp, value));
+    }
+}
+
+pub(crate) struct ProcessOperator<T, K, KS, P: KeyedProcessFunction<K, T>> {
+    key_selector: KS,
+    function: P,
+    state: KeyedStateBackend<K, P::State>,
+    timers: TimerService<K>,
+    watermark: Timestamp,
+    processing_time: Timestamp,
+    _types: PhantomData<fn(T)>,
+}
+
+impl<T, K: Key, KS, P: KeyedProcessFunction<K, T>> ProcessOperator<T, K, KS, P> {
+    pub(crate) fn new(key_selector: KS, function: P, state: KeyedStateBackend<K, P::State>) -> Self {
+        ProcessOperator {
+            key_selector,
+            function,
+            state,
+            timers: TimerService::default(),
+            watermark: NO_WATERMARK,
+            processing_time: NO_WATERMARK,
+            _types: PhantomData,
+        }
+    }
+
+    fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp, out: &mut Output) {
+        let mut results = Vec::new();
+        while let Some((timestamp, key)) = self.timers.pop_due(domain, time) {
+            let (function, timers) = (&mut self.function, &mut self.timers);
+            let (watermark, processing_time) = (self.watermark, self.processing_time);
+            self.state.with_state(&key, |state| {
+                let mut ctx = ProcessContext {
+                    key: &key,
+                    timestamp,
+                    watermark,
+                    processing_time,
+                    state,
+                    timers,
+                    out: &mut results,
+                };
+                function.on_timer(timestamp, domain, &mut ctx);
+            });
+        }
+        out.emit(MAIN, results);
+    }
+}
+
+impl<T, K, KS, P> Operator for ProcessOperator<T, K, KS, P>
+where
+    T: Data,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+    P: KeyedProcessFunction<K, T>,
+{
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut results = Vec::new();
+        for record in batch.into_records::<T>() {
+            let key = (self.key_selector)(&record.value);
+            let (function, timers) = (&mut self.function, &mut self.timers);
+            let (watermark, processing_time) = (self.watermark, self.processing_time);
+            self.state.with_state(&key, |state| {
+                let mut ctx = ProcessContext {
+                    key: &key,
+                    timestamp: record.ts,
+                    watermark,
+                    processing_time,
+                    state,
+                    timers,
+                    out: &mut results,
+                };
+                function.process_element(record, &mut ctx);
+            });
+        }
+        out.emit(MAIN, results);
+    }
+
+    fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
+        self.watermark = watermark;
+        self.fire_timers(TimeDomain::EventTime, watermark, out);
+    }
+
+    fn handle_processing_time(&mut self, now: Timestamp, out: &mut Output) {
+        self.processing_time = self.processing_time.max(now);
+        self.fire_timers(TimeDomain::ProcessingTime, now, out);
+    }
+
+    fn next_processing_deadline(&self) -> Option<Timestamp> {
+        self.timers.next_processing_time()
+    }
+
+    fn state_entries(&self) -> usize {
+        self.state.len() + self.timers.len()
+    }
+}

@@ -1,0 +1,205 @@
+//! Replayable sources: a partitioned log read by offsets, as from Kafka.
+//!
+//! Each partition is a split with its own watermark (`max ts − B − 1`); a source task owns
+//! the splits `p` with `p % parallelism == subtask` and its watermark is the minimum over its
+//! unfinished splits. Reading is driven: the task asks for at most `max_records` per poll.
+
+use std::sync::Arc;
+
+use crate::element::{Data, Record, Timestamp};
+use crate::operator::{Output, MAIN};
+use crate::time::{SplitWatermark, END_OF_TIME};
+
+/// An immutable, partitioned log of timestamped records.
+#[derive(Clone, Debug)]
+pub struct Log<T> {
+    partitions: Arc<Vec<Vec<Record<T>>>>,
+}
+
+impl<T> Log<T> {
+    pub fn from_partitions(partitions: Vec<Vec<Record<T>>>) -> Self {
+        Log {
+            partitions: Arc::new(partitions),
+        }
+    }
+
+    /// Spreads `records` over `partitions` round-robin, keeping their order per partition.
+    pub fn round_robin(records: impl IntoIterator<Item = Record<T>>, partitions: usize) -> Self {
+        let mut split: Vec<Vec<Record<T>>> = (0..partitions.max(1)).map(|_| Vec::new()).collect();
+        let n = split.len();
+        for (i, record) in records.into_iter().enumerate() {
+            split[i % n].push(record);
+        }
+        Log::from_partitions(split)
+    }
+
+    pub fn partitions(&self) -> &[Vec<Record<T>>] {
+        &self.partitions
+    }
+
+    pub fn len(&self) -> usize {
+        self.partitions.iter().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A source task's reading position: the erased interface tasks drive.
+pub trait SourceReader: Send {
+    /// Emits up to `max_records` records on [`MAIN`]; returns how many.
+    fn poll(&mut self, max_records: usize, out: &mut Output) -> usize;
+    /// The minimum watermark over unfinished splits (`i64::MAX` when all are done).
+    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp;
+    fn is_exhausted(&self) -> bool;
+    /// `(partition, next offset)` for every split this reader owns.
+    fn offsets(&self) -> Vec<(usize, usize)>;
+}
+
+struct Split {
+    partition: usize,
+    offset: usize,
+    watermark: SplitWatermark,
+}
+
+pub(crate) struct LogReader<T> {
+    log: Log<T>,
+    splits: Vec<Split>,
+    next_split: usize,
+}
+
+impl<T> LogReader<T> {
+    pub(crate) fn new(log: Log<T>, subtask: usize, parallelism: usize) -> Self {
+        let splits = (0..log.partitions.len())
+            .filter(|p| p % parallelism == subtask)
+            .map(|partition| Split {
+                partition,
+                offset: 0,
+                watermark: SplitWatermark::new(),
+            })
+            .collect();
+        LogReader {
+            log,
+            splits,
+            next_split: 0,
+        }
+    }
+
+    fn split_done(&self, split: &Split) -> bool {
+        split.offset >= self.log.partitions[split.partition].len()
+    }
+}
+
+impl<T: Data> SourceReader for LogReader<T> {
+    fn poll(&mut self, max_records: usize, out: &mut Output) -> usize {
+        // Round-robin over unfinished splits: one batch from one split per poll.
+        for _ in 0..self.splits.len() {
+            let index = self.next_split % self.splits.len();
+            self.next_split = index + 1;
+            if self.split_done(&self.splits[index]) {
+                continue;
+            }
+            let split = &mut self.splits[index];
+            let partition = &self.log.partitions[split.partition];
+            let end = (split.offset + max_records).min(partition.len());
+            let batch: Vec<Record<T>> = partition[split.offset..end].to_vec();
+            for record in &batch {
+                split.watermark.observe(record.ts);
+            }
+            split.offset = end;
+            let n = batch.len();
+            out.emit(MAIN, batch);
+            return n;
+        }
+        0
+    }
+
+    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp {
+        self.splits
+            .iter()
+            .filter(|s| !self.split_done(s))
+            .map(|s| s.watermark.current(out_of_orderness_ms))
+            .min()
+            .unwrap_or(END_OF_TIME)
+    }
+
+    fn is_exhausted(&self) -> bool {
+        self.splits.iter().all(|s| self.split_done(s))
+    }
+
+    fn offsets(&self) -> Vec<(usize, usize)> {
+        self.splits.iter().map(|s| (s.partition, s.offset)).collect()
+    }
+}
+
+/// One element of a scripted source: a record, or a watermark placed exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scripted<T> {
+    Record(Timestamp, T),
+    Watermark(Timestamp),
+}
+
+/// A source that emits exactly its script: for semantics tests of a pipeline, as Flink's
+/// operator test harnesses do. Each poll emits the records up to the next watermark, then the
+/// watermark on the following processing-time tick.
+pub(crate) struct ScriptReader<T> {
+    script: Arc<Vec<Scripted<T>>>,
+    position: usize,
+    watermark: Timestamp,
+    /// Set by the poll after the last element, so that a final scripted watermark is
+    /// emitted on its own before the end-of-input watermark.
+    finished: bool,
+}
+
+impl<T> ScriptReader<T> {
+    pub(crate) fn new(script: Arc<Vec<Scripted<T>>>, subtask: usize) -> Self {
+        // A script is one split: only the first task reads it.
+        let position = if subtask == 0 { 0 } else { script.len() };
+        ScriptReader {
+            script,
+            position,
+            watermark: crate::time::NO_WATERMARK,
+            finished: false,
+        }
+    }
+}
+
+impl<T: Data> SourceReader for ScriptReader<T> {
+    fn poll(&mut self, max_records: usize, out: &mut Output) -> usize {
+        self.finished = self.position >= self.script.len();
+        let mut batch = Vec::new();
+        while self.position < self.script.len() && batch.len() < max_records {
+            match &self.script[self.position] {
+                Scripted::Record(ts, value) => batch.push(Record::new(*ts, value.clone())),
+                Scripted::Watermark(watermark) => {
+                    if batch.is_empty() {
+                        self.watermark = self.watermark.max(*watermark);
+                        self.position += 1;
+                    }
+                    break;
+                }
+            }
+            self.position += 1;
+        }
+        let n = batch.len();
+        out.emit(MAIN, batch);
+        n
+    }
+
+    fn watermark(&self, _out_of_orderness_ms: i64) -> Timestamp {
+        if self.is_exhausted() {
+            END_OF_TIME
+        } else {
+            self.watermark
+        }
+    }
+
+    fn is_exhausted(&self) -> bool {
+        self.finished
+    }
+
+    fn offsets(&self) -> Vec<(usize, usize)> {
+        vec![(0, self.position)]
+    }
+}

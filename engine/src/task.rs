@@ -1,0 +1,340 @@
+//! A task: one parallel instance of an operator, with one FIFO mailbox per input channel.
+//!
+//! Sans-IO: the driver pushes elements into mailboxes (`push_input`), picks which mailbox
+//! delivers next (`handle_input`), advances processing time (`handle_processing_time`),
+//! polls sources (`handle_poll_source`) and drains what the task emitted (`poll_output`,
+//! in emission order, then `poll_acknowledgement`). The task owns watermark combination,
+//! barrier alignment and end-of-input; the operator inside owns the semantics.
+
+use std::collections::VecDeque;
+
+use crate::element::{Batch, CheckpointId, Message, Timestamp};
+use crate::graph::NodeId;
+use crate::operator::{Operator, Output};
+use crate::partition::Partitioner;
+use crate::source::SourceReader;
+use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME};
+
+/// Index of a channel in its [`Job`](crate::Job).
+pub type ChannelId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    pub node: NodeId,
+    pub subtask: usize,
+}
+
+/// Counters a task keeps; summed over tasks in run summaries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskMetrics {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub late_records: u64,
+    pub duplicates: u64,
+}
+
+pub(crate) enum TaskBody {
+    Source {
+        reader: Box<dyn SourceReader>,
+        watermarks: WatermarkStrategy,
+        next_watermark_at: Timestamp,
+        emitted_watermark: Timestamp,
+    },
+    Operator(Box<dyn Operator>),
+}
+
+struct InputChannel {
+    /// The operator's logical input this channel feeds.
+    input: usize,
+    mailbox: VecDeque<Message>,
+    ended: bool,
+    /// Set while this channel is held back for barrier alignment.
+    barrier: Option<CheckpointId>,
+}
+
+pub(crate) struct OutputEdge {
+    pub(crate) port: usize,
+    pub(crate) channels: Vec<ChannelId>,
+    pub(crate) partitioner: Box<dyn Partitioner>,
+}
+
+pub struct Task {
+    pub id: TaskId,
+    pub name: String,
+    body: TaskBody,
+    inputs: Vec<InputChannel>,
+    watermarks: WatermarkTracker,
+    outputs: Vec<OutputEdge>,
+    outbox: VecDeque<(ChannelId, Message)>,
+    acknowledgements: VecDeque<CheckpointId>,
+    ended: bool,
+    metrics: TaskMetrics,
+}
+
+impl Task {
+    pub(crate) fn new(id: TaskId, name: String, body: TaskBody) -> Self {
+        Task {
+            id,
+            name,
+            body,
+            inputs: Vec::new(),
+            watermarks: WatermarkTracker::new(0),
+            outputs: Vec::new(),
+            outbox: VecDeque::new(),
+            acknowledgements: VecDeque::new(),
+            ended: false,
+            metrics: TaskMetrics::default(),
+        }
+    }
+
+    pub(crate) fn add_input(&mut self, input: usize) -> usize {
+        self.inputs.push(InputChannel {
+            input,
+            mailbox: VecDeque::new(),
+            ended: false,
+            barrier: None,
+        });
+        self.watermarks = WatermarkTracker::new(self.inputs.len());
+        self.inputs.len() - 1
+    }
+
+    pub(crate) fn add_output(&mut self, edge: OutputEdge) {
+        self.outputs.push(edge);
+    }
+
+    pub fn is_source(&self) -> bool {
+        matches!(self.body, TaskBody::Source { .. })
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn input_channels(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// The task's current watermark (a source's last emitted one).
+    pub fn watermark(&self) -> Timestamp {
+        match &self.body {
+            TaskBody::Source { emitted_watermark, .. } => *emitted_watermark,
+            TaskBody::Operator(_) => self.watermarks.current(),
+        }
+    }
+
+    pub fn metrics(&self) -> TaskMetrics {
+        self.metrics
+    }
+
+    pub fn state_entries(&self) -> usize {
+        match &self.body {
+            TaskBody::Operator(operator) => operator.state_entries(),
+            TaskBody::Source { .. } => 0,
+        }
+    }
+
+    /// Appends `message` to the mailbox of input channel `channel`.
+    pub fn push_input(&mut self, channel: usize, message: Message) {
+        debug_assert!(!self.inputs[channel].ended, "element after end of input on a channel");
+        self.inputs[channel].mailbox.push_back(message);
+    }
+
+    /// Whether `channel` has an element to deliver and is not held back by alignment.
+    pub fn is_ready(&self, channel: usize) -> bool {
+        let input = &self.inputs[channel];
+        input.barrier.is_none() && !input.mailbox.is_empty()
+    }
+
+    pub fn queued(&self) -> usize {
+        self.inputs.iter().map(|i| i.mailbox.len()).sum()
+    }
+
+    /// Delivers the head of `channel`'s mailbox.
+    pub fn handle_input(&mut self, channel: usize) {
+        assert!(self.is_ready(channel), "{}: channel {channel} is not ready", self.name);
+        let message = self.inputs[channel].mailbox.pop_front().expect("ready implies non-empty");
+        match message {
+            Message::Records(batch) => {
+                self.metrics.records_in += batch.len() as u64;
+                let input = self.inputs[channel].input;
+                let mut out = Output::default();
+                self.operator().handle_records(input, batch, &mut out);
+                self.route(out);
+            }
+            Message::Watermark(watermark) => {
+                if let Some(advanced) = self.watermarks.update(channel, watermark) {
+                    self.advance_watermark(advanced);
+                }
+            }
+            Message::Barrier(checkpoint) => {
+                debug_assert!(self.inputs[channel].barrier.is_none());
+                self.inputs[channel].barrier = Some(checkpoint);
+                self.try_complete_alignment();
+            }
+            Message::EndOfInput => {
+                self.inputs[channel].ended = true;
+                if let Some(advanced) = self.watermarks.update(channel, END_OF_TIME) {
+                    self.advance_watermark(advanced);
+                }
+                self.try_complete_alignment();
+                if self.inputs.iter().all(|i| i.ended) {
+                    let mut out = Output::default();
+                    self.operator().handle_end_of_input(&mut out);
+                    self.route(out);
+                    self.end();
+                }
+            }
+        }
+    }
+
+    /// A source reads up to `max_records`; at the end of its splits it ends its stream.
+    pub fn handle_poll_source(&mut self, max_records: usize) {
+        let TaskBody::Source { reader, .. } = &mut self.body else {
+            panic!("{}: polled but not a source", self.name);
+        };
+        let mut out = Output::default();
+        reader.poll(max_records, &mut out);
+        let exhausted = reader.is_exhausted();
+        self.route(out);
+        if exhausted {
+            self.emit_source_watermark(END_OF_TIME);
+            self.end();
+        }
+    }
+
+    /// The driver's processing-time clock reached `now`.
+    pub fn handle_processing_time(&mut self, now: Timestamp) {
+        match &mut self.body {
+            TaskBody::Source {
+                reader,
+                watermarks,
+                next_watermark_at,
+                ..
+            } => {
+                if self.ended || now < *next_watermark_at {
+                    return;
+                }
+                *next_watermark_at = now + watermarks.interval_ms;
+                let watermark = reader.watermark(watermarks.out_of_orderness_ms);
+                // END_OF_TIME is sent only with the end of input, when every record is out.
+                if watermark < END_OF_TIME {
+                    self.emit_source_watermark(watermark);
+                }
+            }
+            TaskBody::Operator(operator) => {
+                let mut out = Output::default();
+                operator.handle_processing_time(now, &mut out);
+                self.route(out);
+            }
+        }
+    }
+
+    /// When the task next wants `handle_processing_time`.
+    pub fn next_processing_deadline(&self) -> Option<Timestamp> {
+        if self.ended {
+            return None;
+        }
+        match &self.body {
+            TaskBody::Source { next_watermark_at, .. } => Some(*next_watermark_at),
+            TaskBody::Operator(operator) => operator.next_processing_deadline(),
+        }
+    }
+
+    /// A source starts checkpoint `checkpoint`: it sends the barrier after what it has read.
+    pub fn handle_checkpoint_trigger(&mut self, checkpoint: CheckpointId) {
+        assert!(self.is_source(), "{}: only sources start checkpoints", self.name);
+        if !self.ended {
+            self.broadcast(Message::Barrier(checkpoint));
+            self.acknowledgements.push_back(checkpoint);
+        }
+    }
+
+    /// The next emitted element and its channel, in emission order.
+    pub fn poll_output(&mut self) -> Option<(ChannelId, Message)> {
+        self.outbox.pop_front()
+    }
+
+    /// The next checkpoint this task has taken its snapshot for.
+    pub fn poll_acknowledgement(&mut self) -> Option<CheckpointId> {
+        self.acknowledgements.pop_front()
+    }
+
+    fn operator(&mut self) -> &mut dyn Operator {
+        match &mut self.body {
+            TaskBody::Operator(operator) => operator.as_mut(),
+            TaskBody::Source { .. } => panic!("{}: a source has no input", self.name),
+        }
+    }
+
+    fn advance_watermark(&mut self, watermark: Timestamp) {
+        let mut out = Output::default();
+        self.operator().handle_watermark(watermark, &mut out);
+        self.route(out);
+        self.broadcast(Message::Watermark(watermark));
+    }
+
+    fn emit_source_watermark(&mut self, watermark: Timestamp) {
+        let TaskBody::Source { emitted_watermark, .. } = &mut self.body else {
+            unreachable!("only sources emit source watermarks")
+        };
+        if watermark > *emitted_watermark {
+            *emitted_watermark = watermark;
+            self.broadcast(Message::Watermark(watermark));
+        }
+    }
+
+    /// Once every open channel has delivered the barrier: forward it, acknowledge, release.
+    fn try_complete_alignment(&mut self) {
+        let Some(checkpoint) = self.inputs.iter().find_map(|i| i.barrier) else {
+            return;
+        };
+        let aligned = self.inputs.iter().all(|i| i.ended || i.barrier == Some(checkpoint));
+        if aligned {
+            for input in &mut self.inputs {
+                input.barrier = None;
+            }
+            self.broadcast(Message::Barrier(checkpoint));
+            self.acknowledgements.push_back(checkpoint);
+        }
+    }
+
+    fn end(&mut self) {
+        debug_assert!(!self.ended);
+        self.broadcast(Message::EndOfInput);
+        self.ended = true;
+    }
+
+    /// Sends a control element on every output channel.
+    fn broadcast(&mut self, message: Message) {
+        for edge in &self.outputs {
+            for &channel in &edge.channels {
+                self.outbox.push_back((channel, message.clone()));
+            }
+        }
+    }
+
+    /// Partitions what the operator emitted over the edges of each port.
+    fn route(&mut self, out: Output) {
+        self.metrics.late_records += out.late_records;
+        self.metrics.duplicates += out.duplicates;
+        for (port, batch) in out.emitted {
+            self.metrics.records_out += batch.len() as u64;
+            let edges: Vec<usize> = (0..self.outputs.len()).filter(|&e| self.outputs[e].port == port).collect();
+            let Some((&last, rest)) = edges.split_last() else {
+                continue; // nobody consumes this port (e.g. an unused late output)
+            };
+            for &edge in rest {
+                self.send(edge, batch.clone());
+            }
+            self.send(last, batch);
+        }
+    }
+
+    fn send(&mut self, edge: usize, batch: Batch) {
+        let OutputEdge { channels, partitioner, .. } = &mut self.outputs[edge];
+        let outbox = &mut self.outbox;
+        partitioner.partition(batch, channels.len(), &mut |index, part| {
+            outbox.push_back((channels[index], Message::Records(part)));
+        });
+    }
+}

@@ -1,0 +1,98 @@
+//! Timers per key, in event time and in processing time.
+//!
+//! Timers fire in timestamp order, ties broken by key order; registering the same
+//! `(timestamp, key)` twice yields one timer (as in Flink).
+
+use std::collections::BTreeSet;
+
+use crate::element::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TimeDomain {
+    EventTime,
+    ProcessingTime,
+}
+
+/// Pending timers of one task.
+#[derive(Clone, Debug)]
+pub struct TimerService<K> {
+    event_time: BTreeSet<(Timestamp, K)>,
+    processing_time: BTreeSet<(Timestamp, K)>,
+}
+
+impl<K: Ord> Default for TimerService<K> {
+    fn default() -> Self {
+        TimerService {
+            event_time: BTreeSet::new(),
+            processing_time: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> TimerService<K> {
+    fn set(&mut self, domain: TimeDomain) -> &mut BTreeSet<(Timestamp, K)> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event_time,
+            TimeDomain::ProcessingTime => &mut self.processing_time,
+        }
+    }
+
+    pub fn register(&mut self, domain: TimeDomain, timestamp: Timestamp, key: K) {
+        self.set(domain).insert((timestamp, key));
+    }
+
+    pub fn delete(&mut self, domain: TimeDomain, timestamp: Timestamp, key: K) {
+        self.set(domain).remove(&(timestamp, key));
+    }
+
+    /// Removes and returns the earliest timer with `timestamp <= time`, if any.
+    pub fn pop_due(&mut self, domain: TimeDomain, time: Timestamp) -> Option<(Timestamp, K)> {
+        let set = self.set(domain);
+        if set.first()?.0 <= time {
+            set.pop_first()
+        } else {
+            None
+        }
+    }
+
+    pub fn next_processing_time(&self) -> Option<Timestamp> {
+        self.processing_time.first().map(|(ts, _)| *ts)
+    }
+
+    pub fn len(&self) -> usize {
+        self.event_time.len() + self.processing_time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_in_timestamp_then_key_order() {
+        let mut timers = TimerService::default();
+        for (ts, key) in [(30, "b"), (10, "z"), (30, "a"), (20, "c"), (10, "z")] {
+            timers.register(TimeDomain::EventTime, ts, key);
+        }
+        assert_eq!(timers.len(), 4, "duplicate registration is one timer");
+        timers.delete(TimeDomain::EventTime, 20, "c");
+        let mut fired = Vec::new();
+        while let Some(timer) = timers.pop_due(TimeDomain::EventTime, 30) {
+            fired.push(timer);
+        }
+        assert_eq!(fired, vec![(10, "z"), (30, "a"), (30, "b")]);
+    }
+
+    #[test]
+    fn only_due_timers_fire() {
+        let mut timers = TimerService::default();
+        timers.register(TimeDomain::ProcessingTime, 5, 1u8);
+        assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 4), None);
+        assert_eq!(timers.pop_due(TimeDomain::EventTime, 100), None, "domains are separate");
+        assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 5), Some((5, 1)));
+    }
+}

@@ -1,0 +1,628 @@
+//! Windows: assigners, window functions and the two window operators.
+//!
+//! Rules (docs/semantics.md, "Windows"): windows are `[start, end)` with
+//! `max_timestamp = end - 1`; a window fires when the watermark reaches `max_timestamp`; with
+//! allowed lateness `L` its state lives until the watermark reaches `max_timestamp + L`, and
+//! a record added meanwhile fires the window again (a late firing, an upsert of the result).
+//! A record that can no longer join all of its windows goes to the late side output, whole.
+//! Output order is deterministic: by window, then by key.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::operator::{Operator, Output, MAIN};
+use crate::state::{fast_map, FastMap};
+use crate::time::NO_WATERMARK;
+
+/// A half-open interval of event time `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl Window {
+    pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        debug_assert!(start < end, "empty window [{start}, {end})");
+        Window { start, end }
+    }
+
+    /// The largest timestamp inside the window: the window fires at this watermark.
+    pub fn max_timestamp(&self) -> Timestamp {
+        self.end - 1
+    }
+
+    pub fn contains(&self, ts: Timestamp) -> bool {
+        self.start <= ts && ts < self.end
+    }
+}
+
+/// Assigns records to windows by their timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowAssigner {
+    Tumbling { size_ms: i64, offset_ms: i64 },
+    Sliding { size_ms: i64, slide_ms: i64, offset_ms: i64 },
+    Session { gap_ms: i64 },
+}
+
+impl WindowAssigner {
+    pub fn tumbling(size_ms: i64) -> Self {
+        WindowAssigner::Tumbling { size_ms, offset_ms: 0 }
+    }
+
+    pub fn tumbling_with_offset(size_ms: i64, offset_ms: i64) -> Self {
+        WindowAssigner::Tumbling { size_ms, offset_ms }
+    }
+
+    pub fn sliding(size_ms: i64, slide_ms: i64) -> Self {
+        WindowAssigner::Sliding { size_ms, slide_ms, offset_ms: 0 }
+    }
+
+    pub fn sliding_with_offset(size_ms: i64, slide_ms: i64, offset_ms: i64) -> Self {
+        WindowAssigner::Sliding { size_ms, slide_ms, offset_ms }
+    }
+
+    pub fn session(gap_ms: i64) -> Self {
+        WindowAssigner::Session { gap_ms }
+    }
+
+    /// Why this assigner cannot work, if it cannot (checked by the pipeline builder).
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            WindowAssigner::Tumbling { size_ms, offset_ms } => {
+                positive("window size", size_ms)?;
+                offset_within("size", offset_ms, size_ms)
+            }
+            WindowAssigner::Sliding { size_ms, slide_ms, offset_ms } => {
+                positive("window size", size_ms)?;
+                positive("window slide", slide_ms)?;
+                offset_within("slide", offset_ms, slide_ms)
+            }
+            WindowAssigner::Session { gap_ms } => positive("session gap", gap_ms),
+        }
+    }
+
+    /// Appends the windows containing `ts`, earliest-ending first (merging assigners give the
+    /// record's own window `[ts, ts + gap)`).
+    pub fn assign(&self, ts: Timestamp, windows: &mut Vec<Window>) {
+        match *self {
+            WindowAssigner::Tumbling { size_ms, offset_ms } => {
+                let start = window_start(ts, offset_ms, size_ms);
+                windows.push(Window::new(start, start.saturating_add(size_ms)));
+            }
+            WindowAssigner::Sliding { size_ms, slide_ms, offset_ms } => {
+                let last_start = window_start(ts, offset_ms, slide_ms);
+                // The earliest window still containing ts starts after ts - size.
+                let steps = (last_start as i128 - (ts as i128 - size_ms as i128 + 1)) / slide_ms as i128;
+                let mut start = last_start - (steps as i64) * slide_ms;
+                while start <= last_start {
+                    windows.push(Window::new(start, start.saturating_add(size_ms)));
+                    start += slide_ms;
+                }
+            }
+            WindowAssigner::Session { gap_ms } => {
+                windows.push(Window::new(ts, ts.saturating_add(gap_ms)));
+            }
+        }
+    }
+}
+
+fn positive(what: &str, value: i64) -> Result<(), String> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be positive, got {value} ms"))
+    }
+}
+
+fn offset_within(what: &str, offset_ms: i64, period_ms: i64) -> Result<(), String> {
+    if offset_ms.unsigned_abs() < period_ms.unsigned_abs() {
+        Ok(())
+    } else {
+        Err(format!(
+            "window offset {offset_ms} ms must be smaller than the {what} ({period_ms} ms) in absolute value"
+        ))
+    }
+}
+
+/// `start = ts - (ts - offset).rem_euclid(period)`, without overflow.
+fn window_start(ts: Timestamp, offset_ms: i64, period_ms: i64) -> Timestamp {
+    let rem = (ts as i128 - offset_ms as i128).rem_euclid(period_ms as i128);
+    (ts as i128 - rem) as i64
+}
+
+/// `max_timestamp + allowed_lateness <= watermark`: the window's state is gone or going.
+fn is_window_late(window: Window, allowed_lateness: i64, watermark: Timestamp) -> bool {
+    window.max_timestamp().saturating_add(allowed_lateness) <= watermark
+}
+
+/// A window result: the value computed for `key` over `window`. With allowed lateness a
+/// `(key, window)` can be emitted again; the later value replaces the earlier (an upsert).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Windowed<K, V> {
+    pub key: K,
+    pub window: Window,
+    pub value: V,
+}
+
+/// Incremental aggregation (Flink's `AggregateFunction`).
+pub trait AggregateFunction<T>: Clone + Send + 'static {
+    type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
+    type Out: Data;
+    fn create_accumulator(&self) -> Self::Acc;
+    fn add(&self, acc: &mut Self::Acc, value: &T);
+    /// Combines two accumulators (session windows merge).
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
+    fn result(&self, acc: &Self::Acc) -> Self::Out;
+}
+
+/// Counts records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Count;
+
+impl<T> AggregateFunction<T> for Count {
+    type Acc = u64;
+    type Out = u64;
+    fn create_accumulator(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _value: &T) {
+        *acc += 1;
+    }
+    fn merge(&self, acc: &mut u64, other: u64) {
+        *acc += other;
+    }
+    fn result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+/// Sums an `i64` extracted from each record.
+#[derive(Clone, Copy, Debug)]
+pub struct Sum<F>(pub F);
+
+impl<T, F: Fn(&T) -> i64 + Clone + Send + 'static> AggregateFunction<T> for Sum<F> {
+    type Acc = i64;
+    type Out = i64;
+    fn create_accumulator(&self) -> i64 {
+        0
+    }
+    fn add(&self, acc: &mut i64, value: &T) {
+        *acc += (self.0)(value);
+    }
+    fn merge(&self, acc: &mut i64, other: i64) {
+        *acc += other;
+    }
+    fn result(&self, acc: &i64) -> i64 {
+        *acc
+    }
+}
+
+/// What a window operator computes per `(key, window)`: the erased form of aggregate,
+/// reduce and process window functions.
+pub trait WindowFunction<K, T>: Clone + Send + 'static {
+    type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
+    type Out: Data;
+    fn create(&self) -> Self::Acc;
+    fn add(&self, acc: &mut Self::Acc, value: &T);
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
+    fn emit(&self, key: &K, window: Window, acc: &Self::Acc, out: &mut Vec<Self::Out>);
+}
+
+#[derive(Clone)]
+pub(crate) struct Aggregating<A>(pub(crate) A);
+
+impl<K: Key, T, A: AggregateFunction<T>> WindowFunction<K, T> for Aggregating<A> {
+    type Acc = A::Acc;
+    type Out = Windowed<K, A::Out>;
+    fn create(&self) -> A::Acc {
+        self.0.create_accumulator()
+    }
+    fn add(&self, acc: &mut A::Acc, value: &T) {
+        self.0.add(acc, value)
+    }
+    fn merge(&self, acc: &mut A::Acc, other: A::Acc) {
+        self.0.merge(acc, other)
+    }
+    fn emit(&self, key: &K, window: Window, acc: &A::Acc, out: &mut Vec<Self::Out>) {
+        out.push(Windowed {
+            key: key.clone(),
+            window,
+            value: self.0.result(acc),
+        });
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Reducing<F>(pub(crate) F);
+
+impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction<K, T> for Reducing<F> {
+    type Acc = Option<T>;
+    type Out = Windowed<K, T>;
+    fn create(&self) -> Option<T> {
+        None
+    }
+    fn add(&self, acc: &mut Option<T>, value: &T) {
+        *acc = Some(match acc.take() {
+            None => value.clone(),
+            Some(reduced) => (self.0)(reduced, value),
+        });
+    }
+    fn merge(&self, acc: &mut Option<T>, other: Option<T>) {
+        if let Some(other) = other {
+            *acc = Some(match acc.take() {
+                None => other,
+                Some(reduced) => (self.0)(reduced, &other),
+            });
+        }
+    }
+    fn emit(&self, key: &K, window: Window, acc: &Option<T>, out: &mut Vec<Self::Out>) {
+        if let Some(value) = acc {
+            out.push(Windowed {
+                key: key.clone(),
+                window,
+                value: value.clone(),
+            });
+        }
+    }
+}
+
+/// A process window function sees every record of the window (in arrival order).
+#[derive(Clone)]
+pub(crate) struct Processing<F, O>(pub(crate) F, pub(crate) PhantomData<fn() -> O>);
+
+impl<K: Key, T: Data, O: Data, F> WindowFunction<K, T> for Processing<F, O>
+where
+    F: Fn(&K, Window, &[T], &mut Vec<O>) + Clone + Send + 'static,
+{
+    type Acc = Vec<T>;
+    type Out = O;
+    fn create(&self) -> Vec<T> {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Vec<T>, value: &T) {
+        acc.push(value.clone());
+    }
+    fn merge(&self, acc: &mut Vec<T>, other: Vec<T>) {
+        acc.extend(other);
+    }
+    fn emit(&self, key: &K, window: Window, acc: &Vec<T>, out: &mut Vec<O>) {
+        (self.0)(key, window, acc, out)
+    }
+}
+
+/// Appends `function`'s results for one pane, stamped with the window's max timestamp.
+fn emit_pane<K, T, F: WindowFunction<K, T>>(
+    function: &F,
+    key: &K,
+    window: Window,
+    acc: &F::Acc,
+    scratch: &mut Vec<F::Out>,
+    results: &mut Vec<Record<F::Out>>,
+) {
+    function.emit(key, window, acc, scratch);
+    results.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
+}
+
+/// The panes of one window: an accumulator per key.
+struct WindowPanes<K, A> {
+    panes: FastMap<K, A>,
+    fired: bool,
+}
+
+/// Tumbling and sliding windows (assigners that never merge).
+pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
+    assigner: WindowAssigner,
+    allowed_lateness: i64,
+    key_selector: KS,
+    function: F,
+    // Ordered by start; all windows of one assigner have the same size, so also by end.
+    windows: BTreeMap<Window, WindowPanes<K, F::Acc>>,
+    watermark: Timestamp,
+    assigned: Vec<Window>,
+    scratch: Vec<F::Out>,
+    _types: PhantomData<fn(T)>,
+}
+
+impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
+    pub(crate) fn new(assigner: WindowAssigner, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
+        debug_assert!(!matches!(assigner, WindowAssigner::Session { .. }));
+        WindowOperator {
+            assigner,
+            allowed_lateness,
+            key_selector,
+            function,
+            windows: BTreeMap::new(),
+            watermark: NO_WATERMARK,
+            assigned: Vec::new(),
+            scratch: Vec::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T, K, KS, F> Operator for WindowOperator<T, K, KS, F>
+where
+    T: Data,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+    F: WindowFunction<K, T>,
+{
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut results = Vec::new();
+        let mut late = Vec::new();
+        for record in batch.into_records::<T>() {
+            self.assigned.clear();
+            self.assigner.assign(record.ts, &mut self.assigned);
+            // A record joins all of its windows or none: late if its earliest-ending one is.
+            if is_window_late(self.assigned[0], self.allowed_lateness, self.watermark) {
+                late.push(record);
+                continue;
+            }
+            let key = (self.key_selector)(&record.value);
+            for &window in &self.assigned {
+                let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
+                    panes: fast_map(),
+                    fired: false,
+                });
+                let fire_now = window.max_timestamp() <= self.watermark;
+                panes.fired |= fire_now;
+                match panes.panes.get_mut(&key) {
+                    Some(acc) => {
+                        self.function.add(acc, &record.value);
+                        if fire_now {
+                            emit_pane(&self.function, &key, window, acc, &mut self.scratch, &mut results);
+                        }
+                    }
+                    None => {
+                        let mut acc = self.function.create();
+                        self.function.add(&mut acc, &record.value);
+                        if fire_now {
+                            emit_pane(&self.function, &key, window, &acc, &mut self.scratch, &mut results);
+                        }
+                        panes.panes.insert(key.clone(), acc);
+                    }
+                }
+            }
+        }
+        out.emit(MAIN, results);
+        out.emit_late(late);
+    }
+
+    fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
+        debug_assert!(watermark > self.watermark, "watermarks only advance");
+        self.watermark = watermark;
+        let mut results = Vec::new();
+        for (&window, panes) in self.windows.iter_mut() {
+            if window.max_timestamp() > watermark {
+                break;
+            }
+            if !panes.fired {
+                panes.fired = true;
+                let mut keys: Vec<_> = panes.panes.iter().collect();
+                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, acc) in keys {
+                    emit_pane(&self.function, key, window, acc, &mut self.scratch, &mut results);
+                }
+            }
+        }
+        while let Some(entry) = self.windows.first_entry() {
+            if !is_window_late(*entry.key(), self.allowed_lateness, watermark) {
+                break;
+            }
+            debug_assert!(entry.get().fired, "a window is cleared only after it fired");
+            entry.remove();
+        }
+        out.emit(MAIN, results);
+    }
+
+    fn state_entries(&self) -> usize {
+        self.windows.values().map(|w| w.panes.len()).sum()
+    }
+}
+
+struct Session<A> {
+    window: Window,
+    acc: A,
+}
+
+/// Session windows: each record opens `[ts, ts + gap)`; overlapping windows of a key merge.
+///
+/// Lateness is judged on the record's timestamp (`ts + L <= watermark`), which is exactly
+/// what guarantees an accepted record never overlaps a session that was already cleared.
+pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
+    gap_ms: i64,
+    allowed_lateness: i64,
+    key_selector: KS,
+    function: F,
+    /// Per key, non-overlapping sessions sorted by start.
+    sessions: FastMap<K, Vec<Session<F::Acc>>>,
+    fire_timers: BTreeSet<(Timestamp, K, Window)>,
+    cleanup_timers: BTreeSet<(Timestamp, K, Window)>,
+    watermark: Timestamp,
+    scratch: Vec<F::Out>,
+    _types: PhantomData<fn(T)>,
+}
+
+impl<T, K, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> {
+    pub(crate) fn new(gap_ms: i64, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
+        SessionWindowOperator {
+            gap_ms,
+            allowed_lateness,
+            key_selector,
+            function,
+            sessions: fast_map(),
+            fire_timers: BTreeSet::new(),
+            cleanup_timers: BTreeSet::new(),
+            watermark: NO_WATERMARK,
+            scratch: Vec::new(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T, K, KS, F> Operator for SessionWindowOperator<T, K, KS, F>
+where
+    T: Data,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+    F: WindowFunction<K, T>,
+{
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        let mut results = Vec::new();
+        let mut late = Vec::new();
+        for record in batch.into_records::<T>() {
+            if record.ts.saturating_add(self.allowed_lateness) <= self.watermark {
+                late.push(record);
+                continue;
+            }
+            let key = (self.key_selector)(&record.value);
+            let mut merged = Session {
+                window: Window::new(record.ts, record.ts.saturating_add(self.gap_ms)),
+                acc: self.function.create(),
+            };
+            self.function.add(&mut merged.acc, &record.value);
+            let sessions = self.sessions.entry(key.clone()).or_default();
+            // Sessions overlapping [ts, ts + gap) form a contiguous run of the sorted list.
+            let first = sessions.partition_point(|s| s.window.end <= merged.window.start);
+            let last = sessions.partition_point(|s| s.window.start < merged.window.end);
+            for old in sessions.drain(first..last) {
+                let old_max = old.window.max_timestamp();
+                self.fire_timers.remove(&(old_max, key.clone(), old.window));
+                self.cleanup_timers
+                    .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
+                merged.window = Window::new(
+                    merged.window.start.min(old.window.start),
+                    merged.window.end.max(old.window.end),
+                );
+                self.function.merge(&mut merged.acc, old.acc);
+            }
+            let window = merged.window;
+            let max_timestamp = window.max_timestamp();
+            if max_timestamp <= self.watermark {
+                // Within allowed lateness of an already-passed session end: a late firing.
+                emit_pane(&self.function, &key, window, &merged.acc, &mut self.scratch, &mut results);
+            } else {
+                self.fire_timers.insert((max_timestamp, key.clone(), window));
+            }
+            self.cleanup_timers
+                .insert((max_timestamp.saturating_add(self.allowed_lateness), key, window));
+            sessions.insert(first, merged);
+        }
+        out.emit(MAIN, results);
+        out.emit_late(late);
+    }
+
+    fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
+        debug_assert!(watermark > self.watermark, "watermarks only advance");
+        self.watermark = watermark;
+        let mut results = Vec::new();
+        while let Some(first) = self.fire_timers.first() {
+            if first.0 > watermark {
+                break;
+            }
+            let (_, key, window) = self.fire_timers.pop_first().expect("checked non-empty");
+            let session = self.sessions[&key]
+                .iter()
+                .find(|s| s.window == window)
+                .expect("a fire timer always has its session");
+            emit_pane(&self.function, &key, window, &session.acc, &mut self.scratch, &mut results);
+        }
+        while let Some(first) = self.cleanup_timers.first() {
+            if first.0 > watermark {
+                break;
+            }
+            let (_, key, window) = self.cleanup_timers.pop_first().expect("checked non-empty");
+            let sessions = self.sessions.get_mut(&key).expect("a cleanup timer always has its key");
+            sessions.retain(|s| s.window != window);
+            if sessions.is_empty() {
+                self.sessions.remove(&key);
+            }
+        }
+        out.emit(MAIN, results);
+    }
+
+    fn state_entries(&self) -> usize {
+        self.sessions.values().map(Vec::len).sum::<usize>() + self.fire_timers.len() + self.cleanup_timers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows_of(assigner: WindowAssigner, ts: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        let mut windows = Vec::new();
+        assigner.assign(ts, &mut windows);
+        windows.iter().map(|w| (w.start, w.end)).collect()
+    }
+
+    #[test]
+    fn tumbling_boundaries() {
+        let tumbling = WindowAssigner::tumbling(10);
+        // (ts, window): start is inclusive, end exclusive, negative times round down.
+        let table = [
+            (0, (0, 10)),
+            (9, (0, 10)),
+            (10, (10, 20)),
+            (-1, (-10, 0)),
+            (-10, (-10, 0)),
+            (-11, (-20, -10)),
+        ];
+        for (ts, window) in table {
+            assert_eq!(windows_of(tumbling, ts), vec![window], "ts {ts}");
+        }
+    }
+
+    #[test]
+    fn tumbling_with_offset() {
+        let assigner = WindowAssigner::tumbling_with_offset(10, 3);
+        let table = [(3, (3, 13)), (2, (-7, 3)), (12, (3, 13)), (13, (13, 23)), (-7, (-7, 3))];
+        for (ts, window) in table {
+            assert_eq!(windows_of(assigner, ts), vec![window], "ts {ts}");
+        }
+        let negative = WindowAssigner::tumbling_with_offset(10, -3);
+        assert_eq!(windows_of(negative, 7), vec![(7, 17)]);
+        assert_eq!(windows_of(negative, 6), vec![(-3, 7)]);
+    }
+
+    #[test]
+    fn sliding_assigns_every_window_containing_ts() {
+        let sliding = WindowAssigner::sliding(10, 5);
+        assert_eq!(windows_of(sliding, 0), vec![(-5, 5), (0, 10)]);
+        assert_eq!(windows_of(sliding, 4), vec![(-5, 5), (0, 10)]);
+        assert_eq!(windows_of(sliding, 5), vec![(0, 10), (5, 15)]);
+        assert_eq!(windows_of(sliding, -1), vec![(-10, 0), (-5, 5)]);
+        let uneven = WindowAssigner::sliding(10, 3);
+        for ts in -20..20 {
+            let got = windows_of(uneven, ts);
+            let expected: Vec<_> = (-40..40)
+                .filter(|s: &i64| s.rem_euclid(3) == 0 && *s <= ts && ts < s + 10)
+                .map(|s| (s, s + 10))
+                .collect();
+            assert_eq!(got, expected, "ts {ts}");
+        }
+    }
+
+    #[test]
+    fn session_window_is_ts_plus_gap() {
+        assert_eq!(windows_of(WindowAssigner::session(30), -5), vec![(-5, 25)]);
+    }
+
+    #[test]
+    fn invalid_assigners_are_rejected() {
+        assert!(WindowAssigner::tumbling(0).validate().is_err());
+        assert!(WindowAssigner::tumbling(-5).validate().is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, 10).validate().is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, -10).validate().is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, 9).validate().is_ok());
+        assert!(WindowAssigner::sliding(10, 0).validate().is_err());
+        assert!(WindowAssigner::sliding(0, 5).validate().is_err());
+        assert!(WindowAssigner::session(0).validate().is_err());
+        assert!(WindowAssigner::session(1).validate().is_ok());
+    }
+}
