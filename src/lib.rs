@@ -1,0 +1,17 @@
+//! eddy: a Flink-style stream processing engine whose every execution can be simulated
+//! deterministically.
+//!
+//! This facade re-exports the layers: [`engine`] (dataflow, state, event time, windows),
+//! [`sim`] (the deterministic simulator) and [`scenarios`] (named workloads with their
+//! reference computations). The engine's user-facing types are also at the top level.
+#![forbid(unsafe_code)]
+
+pub use eddy_engine as engine;
+pub use eddy_scenarios as scenarios;
+pub use eddy_sim as sim;
+
+pub use eddy_engine::{
+    run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph, Keep,
+    Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline, ProcessContext, Record, Scripted, Sink, Stream, Sum,
+    TimeDomain, ValueState, WatermarkStrategy, Window, WindowAssigner, Windowed,
+};
