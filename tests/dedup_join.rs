@@ -17,14 +17,24 @@ fn records<T: std::fmt::Debug + Clone>(
     values: impl Strategy<Value = T>,
     max_len: usize,
 ) -> impl Strategy<Value = (i64, Vec<(Record<T>, usize)>)> {
-    let one = (0..15i64, prop_oneof![6 => Just(false), 1 => Just(true)], any::<u16>(), values, 0..3usize);
+    let one = (
+        0..15i64,
+        prop_oneof![6 => Just(false), 1 => Just(true)],
+        any::<u16>(),
+        values,
+        0..3usize,
+    );
     (0..20i64, prop::collection::vec(one, 0..max_len)).prop_map(|(bound, items)| {
         let mut clock = 0;
         let records = items
             .into_iter()
             .map(|(advance, beyond, draw, value, partition)| {
                 clock += advance;
-                let back = if beyond { bound + 1 + i64::from(draw) % 60 } else { i64::from(draw) % (bound + 1) };
+                let back = if beyond {
+                    bound + 1 + i64::from(draw) % 60
+                } else {
+                    i64::from(draw) % (bound + 1)
+                };
                 (Record::new(clock - back, value), partition)
             })
             .collect();
@@ -42,15 +52,24 @@ fn partitioned<T: Clone>(records: &[(Record<T>, usize)]) -> Log<T> {
 
 fn random_run(job: &mut Job, seed: u64) -> eddy::engine::RunSummary {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let config = BatchConfig { source_batch_size: rng.gen_range(1..6), ..BatchConfig::default() };
+    let config = BatchConfig {
+        source_batch_size: rng.gen_range(1..6),
+        ..BatchConfig::default()
+    };
     let mut order = |actions: &[Action]| rng.gen_range(0..actions.len());
     run_batch(job, &mut order, &config).expect("the job finishes")
 }
 
-fn minus<T: Ord + Clone + std::fmt::Debug>(all: &[Record<T>], some: &[Record<T>]) -> Vec<Record<T>> {
+fn minus<T: Ord + Clone + std::fmt::Debug>(
+    all: &[Record<T>],
+    some: &[Record<T>],
+) -> Vec<Record<T>> {
     let mut left = all.to_vec();
     for r in some {
-        let at = left.iter().position(|x| x == r).unwrap_or_else(|| panic!("{r:?} is late but not in the input"));
+        let at = left
+            .iter()
+            .position(|x| x == r)
+            .unwrap_or_else(|| panic!("{r:?} is late but not in the input"));
         left.swap_remove(at);
     }
     left

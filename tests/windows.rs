@@ -32,15 +32,20 @@ struct Input {
 
 fn input_strategy() -> impl Strategy<Value = Input> {
     let record = (
-        0..25i64,                                               // clock advance
+        0..25i64,                                                          // clock advance
         prop_oneof![8 => (0..=1i64).prop_map(|_| false), 1 => Just(true)], // beyond the bound?
-        any::<u16>(),                                           // disorder draw
-        prop_oneof![3 => 0..3u8, 1 => 0..40u8],                // skewed keys
-        -50..50i64,                                             // value
-        0..4usize,                                              // partition
+        any::<u16>(),                                                      // disorder draw
+        prop_oneof![3 => 0..3u8, 1 => 0..40u8],                            // skewed keys
+        -50..50i64,                                                        // value
+        0..4usize,                                                         // partition
     );
-    (0..30i64, 1..=4usize, prop::collection::vec(record, 0..120), -500..500i64).prop_map(
-        |(bound, partition_count, records, start)| {
+    (
+        0..30i64,
+        1..=4usize,
+        prop::collection::vec(record, 0..120),
+        -500..500i64,
+    )
+        .prop_map(|(bound, partition_count, records, start)| {
             let mut clock = start;
             let mut partitions = vec![Vec::new(); partition_count];
             let mut beyond_bound = Vec::new();
@@ -57,15 +62,24 @@ fn input_strategy() -> impl Strategy<Value = Input> {
                 }
                 partitions[partition % partition_count].push(record);
             }
-            Input { bound, partitions, beyond_bound }
-        },
-    )
+            Input {
+                bound,
+                partitions,
+                beyond_bound,
+            }
+        })
 }
 
 fn kind_strategy() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        (1..60i64, 0..60i64).prop_map(|(size, o)| Kind::Tumbling { size, offset: o % size }),
-        (1..60i64, 1..60i64).prop_map(|(a, b)| Kind::Sliding { size: a.max(b), slide: a.min(b) }),
+        (1..60i64, 0..60i64).prop_map(|(size, o)| Kind::Tumbling {
+            size,
+            offset: o % size
+        }),
+        (1..60i64, 1..60i64).prop_map(|(a, b)| Kind::Sliding {
+            size: a.max(b),
+            slide: a.min(b)
+        }),
         (1..40i64).prop_map(|gap| Kind::Session { gap }),
     ]
 }
@@ -158,11 +172,18 @@ fn multiset_minus(all: &[Record<Event>], some: &[Record<Event>]) -> Vec<Record<E
         *left.entry(r).or_default() += 1;
     }
     for r in some {
-        let n = left.get_mut(r).unwrap_or_else(|| panic!("late record {r:?} is not in the input (or twice late)"));
-        assert!(*n > 0, "late record {r:?} reported more often than it is in the input");
+        let n = left
+            .get_mut(r)
+            .unwrap_or_else(|| panic!("late record {r:?} is not in the input (or twice late)"));
+        assert!(
+            *n > 0,
+            "late record {r:?} reported more often than it is in the input"
+        );
         *n -= 1;
     }
-    left.into_iter().flat_map(|(r, n)| std::iter::repeat_n(r.clone(), n)).collect()
+    left.into_iter()
+        .flat_map(|(r, n)| std::iter::repeat_n(r.clone(), n))
+        .collect()
 }
 
 struct Run {
@@ -282,13 +303,28 @@ fn the_generator_covers_late_records_sessions_and_empty_inputs() {
         let all = input.partitions.concat();
         empty += usize::from(all.is_empty());
         multi_partition += usize::from(input.partitions.len() > 1);
-        let run = run_engine(Kind::Tumbling { size: 10, offset: 0 }, 0, &input, 2, i);
+        let run = run_engine(
+            Kind::Tumbling {
+                size: 10,
+                offset: 0,
+            },
+            0,
+            &input,
+            2,
+            i,
+        );
         with_late += usize::from(!run.late.is_empty());
         let sessions = reference(Kind::Session { gap: 20 }, &all);
         session_merges += usize::from(sessions.values().any(|(count, _)| *count > 1));
     }
     assert!(with_late >= 20, "late records in {with_late}/200 inputs");
     assert!(empty >= 1, "empty inputs in {empty}/200");
-    assert!(multi_partition >= 100, "multi-partition inputs in {multi_partition}/200");
-    assert!(session_merges >= 100, "merged sessions in {session_merges}/200");
+    assert!(
+        multi_partition >= 100,
+        "multi-partition inputs in {multi_partition}/200"
+    );
+    assert!(
+        session_merges >= 100,
+        "merged sessions in {session_merges}/200"
+    );
 }

@@ -59,7 +59,13 @@ impl<T, K, KS> DedupOperator<T, K, KS> {
 
 impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
     /// Decides every pending record with `ts <= watermark` and closes a finished interval.
-    fn advance_key(&self, state: &mut KeyDedup<T>, watermark: Timestamp, results: &mut Vec<Record<T>>, duplicates: &mut u64) {
+    fn advance_key(
+        &self,
+        state: &mut KeyDedup<T>,
+        watermark: Timestamp,
+        results: &mut Vec<Record<T>>,
+        duplicates: &mut u64,
+    ) {
         let due = state.pending.partition_point(|r| r.ts <= watermark);
         let waiting = state.pending.split_off(due);
         for record in std::mem::replace(&mut state.pending, waiting) {
@@ -163,7 +169,10 @@ where
         let mut duplicates = 0;
         while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
             let (_, key) = self.timers.pop_first().expect("checked non-empty");
-            let mut state = self.keys.remove(&key).expect("a dedup timer always has its key");
+            let mut state = self
+                .keys
+                .remove(&key)
+                .expect("a dedup timer always has its key");
             state.timer = None;
             self.advance_key(&mut state, watermark, &mut results, &mut duplicates);
             Self::reschedule(&mut self.timers, &key, &mut state);

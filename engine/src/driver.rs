@@ -67,7 +67,11 @@ pub enum RunError {
 }
 
 /// Runs `job` until every task ended.
-pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchConfig) -> Result<RunSummary, RunError> {
+pub fn run_batch(
+    job: &mut Job,
+    scheduler: &mut dyn Scheduler,
+    config: &BatchConfig,
+) -> Result<RunSummary, RunError> {
     let mut actions = Vec::new();
     let mut steps = 0u64;
     let mut now: Timestamp = 0;

@@ -16,7 +16,9 @@ pub type Timestamp = i64;
 pub type CheckpointId = u64;
 
 /// A record: a value stamped with its event time.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Record<T> {
     pub ts: Timestamp,
     pub value: T,

@@ -43,10 +43,17 @@ impl Job {
                     subtask,
                     parallelism: node.parallelism,
                     max_parallelism: graph.max_parallelism,
-                    key_groups: KeyGroupRange::for_subtask(subtask, node.parallelism, graph.max_parallelism),
+                    key_groups: KeyGroupRange::for_subtask(
+                        subtask,
+                        node.parallelism,
+                        graph.max_parallelism,
+                    ),
                 };
                 let body = match &node.body {
-                    NodeBody::Source { factory, watermarks } => TaskBody::Source {
+                    NodeBody::Source {
+                        factory,
+                        watermarks,
+                    } => TaskBody::Source {
                         reader: factory(&info),
                         watermarks: *watermarks,
                         next_watermark_at: watermarks.interval_ms,
@@ -55,7 +62,14 @@ impl Job {
                     NodeBody::Operator(factory) => TaskBody::Operator(factory(&info)),
                 };
                 let name = format!("{}[{}]", node.name, subtask);
-                tasks.push(Task::new(TaskId { node: node_id, subtask }, name, body));
+                tasks.push(Task::new(
+                    TaskId {
+                        node: node_id,
+                        subtask,
+                    },
+                    name,
+                    body,
+                ));
             }
         }
         let mut channels = Vec::new();
@@ -131,7 +145,10 @@ impl Job {
     /// Fires processing time `now` on every task whose deadline has come, in task order.
     pub fn handle_processing_time(&mut self, now: Timestamp) {
         for task in 0..self.tasks.len() {
-            if self.tasks[task].next_processing_deadline().is_some_and(|d| d <= now) {
+            if self.tasks[task]
+                .next_processing_deadline()
+                .is_some_and(|d| d <= now)
+            {
                 self.tasks[task].handle_processing_time(now);
                 self.flush(task);
             }
@@ -139,7 +156,10 @@ impl Job {
     }
 
     pub fn next_processing_deadline(&self) -> Option<Timestamp> {
-        self.tasks.iter().filter_map(Task::next_processing_deadline).min()
+        self.tasks
+            .iter()
+            .filter_map(Task::next_processing_deadline)
+            .min()
     }
 
     /// Every task ended and every mailbox is empty.

@@ -125,9 +125,12 @@ where
         let mut results: Vec<Record<(T, Option<V>)>> = Vec::new();
         while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
             let (_, key) = self.timers.pop_first().expect("checked non-empty");
-            let Some(table) = self.tables.get_mut(&key) else { continue };
+            let Some(table) = self.tables.get_mut(&key) else {
+                continue;
+            };
             let due = std::mem::take(&mut table.pending);
-            let (ready, waiting): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.ts <= watermark);
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                due.into_iter().partition(|r| r.ts <= watermark);
             table.pending = waiting;
             let mut ready = ready;
             ready.sort_by_key(|r| r.ts);
@@ -156,7 +159,11 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        let rows: usize = self.tables.values().map(|t| t.versions.len() + t.pending.len()).sum();
+        let rows: usize = self
+            .tables
+            .values()
+            .map(|t| t.versions.len() + t.pending.len())
+            .sum();
         rows + self.timers.len()
     }
 }

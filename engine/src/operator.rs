@@ -107,7 +107,11 @@ impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Opera
         let mut produced = Vec::new();
         for record in batch.into_records::<T>() {
             let ts = record.ts;
-            produced.extend((self.f)(record.value).into_iter().map(|v| Record::new(ts, v)));
+            produced.extend(
+                (self.f)(record.value)
+                    .into_iter()
+                    .map(|v| Record::new(ts, v)),
+            );
         }
         out.emit(MAIN, produced);
     }

@@ -10,18 +10,23 @@ use std::rc::Rc;
 
 use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
-use crate::graph::{BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, TaskInfo};
+use crate::graph::{
+    BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory,
+    TaskInfo,
+};
 use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
-use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
+use crate::partition::{
+    BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner,
+};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
 use crate::sink::{CollectSink, Sink, SinkOperator};
 use crate::source::{Log, LogReader, ScriptReader, Scripted};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
 use crate::window::{
-    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window, WindowAssigner,
-    WindowFunction, WindowOperator, Windowed,
+    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window,
+    WindowAssigner, WindowFunction, WindowOperator, Windowed,
 };
 
 struct EdgeDraft {
@@ -103,7 +108,12 @@ impl Pipeline {
     }
 
     /// A source reading `log`, one split per partition, with watermarks from `watermarks`.
-    pub fn source<T: Data>(&self, name: &str, log: Log<T>, watermarks: WatermarkStrategy) -> Stream<T> {
+    pub fn source<T: Data>(
+        &self,
+        name: &str,
+        log: Log<T>,
+        watermarks: WatermarkStrategy,
+    ) -> Stream<T> {
         let mut draft = self.draft.borrow_mut();
         if watermarks.out_of_orderness_ms < 0 {
             draft.errors.push(BuildError::Negative {
@@ -124,7 +134,9 @@ impl Pipeline {
             parallelism: None,
             inputs: Vec::new(),
             body: NodeBody::Source {
-                factory: Box::new(move |info: &TaskInfo| Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))),
+                factory: Box::new(move |info: &TaskInfo| {
+                    Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))
+                }),
                 watermarks,
             },
         });
@@ -142,7 +154,9 @@ impl Pipeline {
             parallelism: Some(1),
             inputs: Vec::new(),
             body: NodeBody::Source {
-                factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
+                factory: Box::new(move |info: &TaskInfo| {
+                    Box::new(ScriptReader::new(script.clone(), info.subtask))
+                }),
                 watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
             },
         });
@@ -171,7 +185,9 @@ impl Pipeline {
         for (id, node) in draft.nodes.into_iter().enumerate() {
             let p = parallelism[id];
             if p == 0 {
-                return Err(BuildError::ZeroParallelism { operator: node.name });
+                return Err(BuildError::ZeroParallelism {
+                    operator: node.name,
+                });
             }
             if p > max_parallelism {
                 return Err(BuildError::ParallelismAboveMax {
@@ -216,7 +232,10 @@ impl Pipeline {
                 body: node.body,
             });
         }
-        Ok(JobGraph { nodes, max_parallelism })
+        Ok(JobGraph {
+            nodes,
+            max_parallelism,
+        })
     }
 }
 
@@ -250,7 +269,12 @@ impl<T: Data> Stream<T> {
                 partitioner: match partitioning {
                     Some(Partitioning::Broadcast) => Box::new(|_| Box::new(BroadcastPartitioner)),
                     Some(Partitioning::Forward) => Box::new(|_| Box::new(ForwardPartitioner)),
-                    _ => Box::new(|_| Box::new(RebalancePartitioner::<T> { next: 0, _types: PhantomData })),
+                    _ => Box::new(|_| {
+                        Box::new(RebalancePartitioner::<T> {
+                            next: 0,
+                            _types: PhantomData,
+                        })
+                    }),
                 },
             })
             .collect()
@@ -260,7 +284,10 @@ impl<T: Data> Stream<T> {
         match self.outputs.as_slice() {
             [(node, _)] => Some(*node),
             _ => {
-                self.draft.borrow_mut().errors.push(BuildError::NotOnUnion(what));
+                self.draft
+                    .borrow_mut()
+                    .errors
+                    .push(BuildError::NotOnUnion(what));
                 None
             }
         }
@@ -303,7 +330,10 @@ impl<T: Data> Stream<T> {
     /// One stream of both inputs' records.
     pub fn union(mut self, other: Stream<T>) -> Stream<T> {
         if !Rc::ptr_eq(&self.draft, &other.draft) {
-            self.draft.borrow_mut().errors.push(BuildError::ForeignStream);
+            self.draft
+                .borrow_mut()
+                .errors
+                .push(BuildError::ForeignStream);
         }
         self.outputs.extend(other.outputs);
         self
@@ -337,29 +367,51 @@ impl<T: Data> Stream<T> {
     pub fn map<U: Data, F: FnMut(T) -> U + Clone + Send + 'static>(self, f: F) -> Stream<U> {
         self.stateless(
             "map",
-            Box::new(move |_| Box::new(Map { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(Map {
+                    f: f.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
         )
     }
 
     pub fn filter<F: FnMut(&T) -> bool + Clone + Send + 'static>(self, f: F) -> Stream<T> {
         self.stateless(
             "filter",
-            Box::new(move |_| Box::new(Filter { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(Filter {
+                    f: f.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
         )
     }
 
-    pub fn flat_map<U: Data, I: IntoIterator<Item = U> + 'static, F: FnMut(T) -> I + Clone + Send + 'static>(
+    pub fn flat_map<
+        U: Data,
+        I: IntoIterator<Item = U> + 'static,
+        F: FnMut(T) -> I + Clone + Send + 'static,
+    >(
         self,
         f: F,
     ) -> Stream<U> {
         self.stateless(
             "flat_map",
-            Box::new(move |_| Box::new(FlatMap { f: f.clone(), _types: PhantomData }) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(FlatMap {
+                    f: f.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
         )
     }
 
     /// Partitions the stream by key: records with equal keys reach the same task.
-    pub fn key_by<K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(self, key_selector: KS) -> KeyedStream<T, K, KS> {
+    pub fn key_by<K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(
+        self,
+        key_selector: KS,
+    ) -> KeyedStream<T, K, KS> {
         KeyedStream {
             stream: self,
             key_selector,
@@ -372,7 +424,12 @@ impl<T: Data> Stream<T> {
         self.add_operator(
             "sink",
             self.edges(0),
-            Box::new(move |_| Box::new(SinkOperator { sink: sink.clone(), _types: PhantomData }) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(SinkOperator {
+                    sink: sink.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
         );
     }
 
@@ -432,7 +489,12 @@ fn hash_edges<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(
 }
 
 impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KS> {
-    fn keyed_operator(&self, kind: &str, extra_inputs: Vec<EdgeDraft>, factory: OperatorFactory) -> NodeId {
+    fn keyed_operator(
+        &self,
+        kind: &str,
+        extra_inputs: Vec<EdgeDraft>,
+        factory: OperatorFactory,
+    ) -> NodeId {
         let mut inputs = hash_edges(&self.stream, &self.key_selector, 0);
         inputs.extend(extra_inputs);
         self.stream.add_operator(kind, inputs, factory)
@@ -484,7 +546,10 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         let node = self.keyed_operator(
             "deduplicate",
             Vec::new(),
-            Box::new(move |_| Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone())) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone()))
+                    as Box<dyn Operator>
+            }),
         );
         WithLate {
             output: self.port(node, MAIN),
@@ -503,7 +568,11 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         let node = self.keyed_operator(
             "temporal_join",
             table_edges,
-            Box::new(move |_| Box::new(TemporalJoinOperator::<T, K, V, KS>::new(key_selector.clone())) as Box<dyn Operator>),
+            Box::new(move |_| {
+                Box::new(TemporalJoinOperator::<T, K, V, KS>::new(
+                    key_selector.clone(),
+                )) as Box<dyn Operator>
+            }),
         );
         TemporalJoin {
             output: self.port(node, MAIN),
@@ -535,7 +604,10 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
                 reason,
             });
         }
-        if let WindowAssigner::Sliding { size_ms, slide_ms, .. } = self.assigner {
+        if let WindowAssigner::Sliding {
+            size_ms, slide_ms, ..
+        } = self.assigner
+        {
             if slide_ms > size_ms {
                 self.keyed.stream.error(BuildError::InvalidWindow {
                     operator: operator.clone(),
@@ -561,7 +633,12 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
                 key_selector.clone(),
                 function.clone(),
             )) as Box<dyn Operator>,
-            _ => Box::new(WindowOperator::new(assigner, allowed_lateness, key_selector.clone(), function.clone())),
+            _ => Box::new(WindowOperator::new(
+                assigner,
+                allowed_lateness,
+                key_selector.clone(),
+                function.clone(),
+            )),
         });
         let node = self.keyed.keyed_operator("window", Vec::new(), factory);
         WithLate {
@@ -571,12 +648,18 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
     }
 
     /// One result per `(key, window)`, computed incrementally.
-    pub fn aggregate<A: AggregateFunction<T>>(self, function: A) -> WithLate<Windowed<K, A::Out>, T> {
+    pub fn aggregate<A: AggregateFunction<T>>(
+        self,
+        function: A,
+    ) -> WithLate<Windowed<K, A::Out>, T> {
         self.apply(Aggregating(function))
     }
 
     /// Combines the window's records pairwise.
-    pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(self, function: F) -> WithLate<Windowed<K, T>, T> {
+    pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(
+        self,
+        function: F,
+    ) -> WithLate<Windowed<K, T>, T> {
         self.apply(Reducing(function))
     }
 

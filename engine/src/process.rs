@@ -20,7 +20,11 @@ pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
     type State: Default + PartialEq + Clone + Send + Serialize + DeserializeOwned + 'static;
     type Out: Data;
 
-    fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>);
+    fn process_element(
+        &mut self,
+        record: Record<T>,
+        ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>,
+    );
 
     fn on_timer(
         &mut self,
@@ -85,7 +89,11 @@ pub(crate) struct ProcessOperator<T, K, KS, P: KeyedProcessFunction<K, T>> {
 }
 
 impl<T, K: Key, KS, P: KeyedProcessFunction<K, T>> ProcessOperator<T, K, KS, P> {
-    pub(crate) fn new(key_selector: KS, function: P, state: KeyedStateBackend<K, P::State>) -> Self {
+    pub(crate) fn new(
+        key_selector: KS,
+        function: P,
+        state: KeyedStateBackend<K, P::State>,
+    ) -> Self {
         ProcessOperator {
             key_selector,
             function,

@@ -129,7 +129,10 @@ impl<T: Data> SourceReader for LogReader<T> {
     }
 
     fn offsets(&self) -> Vec<(usize, usize)> {
-        self.splits.iter().map(|s| (s.partition, s.offset)).collect()
+        self.splits
+            .iter()
+            .map(|s| (s.partition, s.offset))
+            .collect()
     }
 }
 

@@ -117,7 +117,9 @@ impl Task {
     /// The task's current watermark (a source's last emitted one).
     pub fn watermark(&self) -> Timestamp {
         match &self.body {
-            TaskBody::Source { emitted_watermark, .. } => *emitted_watermark,
+            TaskBody::Source {
+                emitted_watermark, ..
+            } => *emitted_watermark,
             TaskBody::Operator(_) => self.watermarks.current(),
         }
     }
@@ -135,7 +137,10 @@ impl Task {
 
     /// Appends `message` to the mailbox of input channel `channel`.
     pub fn push_input(&mut self, channel: usize, message: Message) {
-        debug_assert!(!self.inputs[channel].ended, "element after end of input on a channel");
+        debug_assert!(
+            !self.inputs[channel].ended,
+            "element after end of input on a channel"
+        );
         self.inputs[channel].mailbox.push_back(message);
     }
 
@@ -151,8 +156,15 @@ impl Task {
 
     /// Delivers the head of `channel`'s mailbox.
     pub fn handle_input(&mut self, channel: usize) {
-        assert!(self.is_ready(channel), "{}: channel {channel} is not ready", self.name);
-        let message = self.inputs[channel].mailbox.pop_front().expect("ready implies non-empty");
+        assert!(
+            self.is_ready(channel),
+            "{}: channel {channel} is not ready",
+            self.name
+        );
+        let message = self.inputs[channel]
+            .mailbox
+            .pop_front()
+            .expect("ready implies non-empty");
         match message {
             Message::Records(batch) => {
                 self.metrics.records_in += batch.len() as u64;
@@ -235,14 +247,20 @@ impl Task {
             return None;
         }
         match &self.body {
-            TaskBody::Source { next_watermark_at, .. } => Some(*next_watermark_at),
+            TaskBody::Source {
+                next_watermark_at, ..
+            } => Some(*next_watermark_at),
             TaskBody::Operator(operator) => operator.next_processing_deadline(),
         }
     }
 
     /// A source starts checkpoint `checkpoint`: it sends the barrier after what it has read.
     pub fn handle_checkpoint_trigger(&mut self, checkpoint: CheckpointId) {
-        assert!(self.is_source(), "{}: only sources start checkpoints", self.name);
+        assert!(
+            self.is_source(),
+            "{}: only sources start checkpoints",
+            self.name
+        );
         if !self.ended {
             self.broadcast(Message::Barrier(checkpoint));
             self.acknowledgements.push_back(checkpoint);
@@ -274,7 +292,10 @@ impl Task {
     }
 
     fn emit_source_watermark(&mut self, watermark: Timestamp) {
-        let TaskBody::Source { emitted_watermark, .. } = &mut self.body else {
+        let TaskBody::Source {
+            emitted_watermark, ..
+        } = &mut self.body
+        else {
             unreachable!("only sources emit source watermarks")
         };
         if watermark > *emitted_watermark {
@@ -288,7 +309,10 @@ impl Task {
         let Some(checkpoint) = self.inputs.iter().find_map(|i| i.barrier) else {
             return;
         };
-        let aligned = self.inputs.iter().all(|i| i.ended || i.barrier == Some(checkpoint));
+        let aligned = self
+            .inputs
+            .iter()
+            .all(|i| i.ended || i.barrier == Some(checkpoint));
         if aligned {
             for input in &mut self.inputs {
                 input.barrier = None;
@@ -319,7 +343,9 @@ impl Task {
         self.metrics.duplicates += out.duplicates;
         for (port, batch) in out.emitted {
             self.metrics.records_out += batch.len() as u64;
-            let edges: Vec<usize> = (0..self.outputs.len()).filter(|&e| self.outputs[e].port == port).collect();
+            let edges: Vec<usize> = (0..self.outputs.len())
+                .filter(|&e| self.outputs[e].port == port)
+                .collect();
             let Some((&last, rest)) = edges.split_last() else {
                 continue; // nobody consumes this port (e.g. an unused late output)
             };
@@ -331,7 +357,11 @@ impl Task {
     }
 
     fn send(&mut self, edge: usize, batch: Batch) {
-        let OutputEdge { channels, partitioner, .. } = &mut self.outputs[edge];
+        let OutputEdge {
+            channels,
+            partitioner,
+            ..
+        } = &mut self.outputs[edge];
         let outbox = &mut self.outbox;
         partitioner.partition(batch, channels.len(), &mut |index, part| {
             outbox.push_back((channels[index], Message::Records(part)));

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use crate::element::Timestamp;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TimeDomain {
     EventTime,
     ProcessingTime,
@@ -92,7 +94,11 @@ mod tests {
         let mut timers = TimerService::default();
         timers.register(TimeDomain::ProcessingTime, 5, 1u8);
         assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 4), None);
-        assert_eq!(timers.pop_due(TimeDomain::EventTime, 100), None, "domains are separate");
+        assert_eq!(
+            timers.pop_due(TimeDomain::EventTime, 100),
+            None,
+            "domains are separate"
+        );
         assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 5), Some((5, 1)));
     }
 }

@@ -44,14 +44,26 @@ impl Window {
 /// Assigns records to windows by their timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowAssigner {
-    Tumbling { size_ms: i64, offset_ms: i64 },
-    Sliding { size_ms: i64, slide_ms: i64, offset_ms: i64 },
-    Session { gap_ms: i64 },
+    Tumbling {
+        size_ms: i64,
+        offset_ms: i64,
+    },
+    Sliding {
+        size_ms: i64,
+        slide_ms: i64,
+        offset_ms: i64,
+    },
+    Session {
+        gap_ms: i64,
+    },
 }
 
 impl WindowAssigner {
     pub fn tumbling(size_ms: i64) -> Self {
-        WindowAssigner::Tumbling { size_ms, offset_ms: 0 }
+        WindowAssigner::Tumbling {
+            size_ms,
+            offset_ms: 0,
+        }
     }
 
     pub fn tumbling_with_offset(size_ms: i64, offset_ms: i64) -> Self {
@@ -59,11 +71,19 @@ impl WindowAssigner {
     }
 
     pub fn sliding(size_ms: i64, slide_ms: i64) -> Self {
-        WindowAssigner::Sliding { size_ms, slide_ms, offset_ms: 0 }
+        WindowAssigner::Sliding {
+            size_ms,
+            slide_ms,
+            offset_ms: 0,
+        }
     }
 
     pub fn sliding_with_offset(size_ms: i64, slide_ms: i64, offset_ms: i64) -> Self {
-        WindowAssigner::Sliding { size_ms, slide_ms, offset_ms }
+        WindowAssigner::Sliding {
+            size_ms,
+            slide_ms,
+            offset_ms,
+        }
     }
 
     pub fn session(gap_ms: i64) -> Self {
@@ -77,7 +97,11 @@ impl WindowAssigner {
                 positive("window size", size_ms)?;
                 offset_within("size", offset_ms, size_ms)
             }
-            WindowAssigner::Sliding { size_ms, slide_ms, offset_ms } => {
+            WindowAssigner::Sliding {
+                size_ms,
+                slide_ms,
+                offset_ms,
+            } => {
                 positive("window size", size_ms)?;
                 positive("window slide", slide_ms)?;
                 offset_within("slide", offset_ms, slide_ms)
@@ -94,10 +118,15 @@ impl WindowAssigner {
                 let start = window_start(ts, offset_ms, size_ms);
                 windows.push(Window::new(start, start.saturating_add(size_ms)));
             }
-            WindowAssigner::Sliding { size_ms, slide_ms, offset_ms } => {
+            WindowAssigner::Sliding {
+                size_ms,
+                slide_ms,
+                offset_ms,
+            } => {
                 let last_start = window_start(ts, offset_ms, slide_ms);
                 // The earliest window still containing ts starts after ts - size.
-                let steps = (last_start as i128 - (ts as i128 - size_ms as i128 + 1)) / slide_ms as i128;
+                let steps =
+                    (last_start as i128 - (ts as i128 - size_ms as i128 + 1)) / slide_ms as i128;
                 let mut start = last_start - (steps as i64) * slide_ms;
                 while start <= last_start {
                     windows.push(Window::new(start, start.saturating_add(size_ms)));
@@ -240,7 +269,9 @@ impl<K: Key, T, A: AggregateFunction<T>> WindowFunction<K, T> for Aggregating<A>
 #[derive(Clone)]
 pub(crate) struct Reducing<F>(pub(crate) F);
 
-impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction<K, T> for Reducing<F> {
+impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction<K, T>
+    for Reducing<F>
+{
     type Acc = Option<T>;
     type Out = Windowed<K, T>;
     fn create(&self) -> Option<T> {
@@ -305,7 +336,11 @@ fn emit_pane<K, T, F: WindowFunction<K, T>>(
     results: &mut Vec<Record<F::Out>>,
 ) {
     function.emit(key, window, acc, scratch);
-    results.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
+    results.extend(
+        scratch
+            .drain(..)
+            .map(|v| Record::new(window.max_timestamp(), v)),
+    );
 }
 
 /// The panes of one window: an accumulator per key.
@@ -329,7 +364,12 @@ pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
 }
 
 impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
-    pub(crate) fn new(assigner: WindowAssigner, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
+    pub(crate) fn new(
+        assigner: WindowAssigner,
+        allowed_lateness: i64,
+        key_selector: KS,
+        function: F,
+    ) -> Self {
         debug_assert!(!matches!(assigner, WindowAssigner::Session { .. }));
         WindowOperator {
             assigner,
@@ -375,14 +415,28 @@ where
                     Some(acc) => {
                         self.function.add(acc, &record.value);
                         if fire_now {
-                            emit_pane(&self.function, &key, window, acc, &mut self.scratch, &mut results);
+                            emit_pane(
+                                &self.function,
+                                &key,
+                                window,
+                                acc,
+                                &mut self.scratch,
+                                &mut results,
+                            );
                         }
                     }
                     None => {
                         let mut acc = self.function.create();
                         self.function.add(&mut acc, &record.value);
                         if fire_now {
-                            emit_pane(&self.function, &key, window, &acc, &mut self.scratch, &mut results);
+                            emit_pane(
+                                &self.function,
+                                &key,
+                                window,
+                                &acc,
+                                &mut self.scratch,
+                                &mut results,
+                            );
                         }
                         panes.panes.insert(key.clone(), acc);
                     }
@@ -406,7 +460,14 @@ where
                 let mut keys: Vec<_> = panes.panes.iter().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 for (key, acc) in keys {
-                    emit_pane(&self.function, key, window, acc, &mut self.scratch, &mut results);
+                    emit_pane(
+                        &self.function,
+                        key,
+                        window,
+                        acc,
+                        &mut self.scratch,
+                        &mut results,
+                    );
                 }
             }
         }
@@ -493,8 +554,11 @@ where
             for old in sessions.drain(first..last) {
                 let old_max = old.window.max_timestamp();
                 self.fire_timers.remove(&(old_max, key.clone(), old.window));
-                self.cleanup_timers
-                    .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
+                self.cleanup_timers.remove(&(
+                    old_max.saturating_add(self.allowed_lateness),
+                    key.clone(),
+                    old.window,
+                ));
                 merged.window = Window::new(
                     merged.window.start.min(old.window.start),
                     merged.window.end.max(old.window.end),
@@ -505,12 +569,23 @@ where
             let max_timestamp = window.max_timestamp();
             if max_timestamp <= self.watermark {
                 // Within allowed lateness of an already-passed session end: a late firing.
-                emit_pane(&self.function, &key, window, &merged.acc, &mut self.scratch, &mut results);
+                emit_pane(
+                    &self.function,
+                    &key,
+                    window,
+                    &merged.acc,
+                    &mut self.scratch,
+                    &mut results,
+                );
             } else {
-                self.fire_timers.insert((max_timestamp, key.clone(), window));
+                self.fire_timers
+                    .insert((max_timestamp, key.clone(), window));
             }
-            self.cleanup_timers
-                .insert((max_timestamp.saturating_add(self.allowed_lateness), key, window));
+            self.cleanup_timers.insert((
+                max_timestamp.saturating_add(self.allowed_lateness),
+                key,
+                window,
+            ));
             sessions.insert(first, merged);
         }
         out.emit(MAIN, results);
@@ -530,14 +605,24 @@ where
                 .iter()
                 .find(|s| s.window == window)
                 .expect("a fire timer always has its session");
-            emit_pane(&self.function, &key, window, &session.acc, &mut self.scratch, &mut results);
+            emit_pane(
+                &self.function,
+                &key,
+                window,
+                &session.acc,
+                &mut self.scratch,
+                &mut results,
+            );
         }
         while let Some(first) = self.cleanup_timers.first() {
             if first.0 > watermark {
                 break;
             }
             let (_, key, window) = self.cleanup_timers.pop_first().expect("checked non-empty");
-            let sessions = self.sessions.get_mut(&key).expect("a cleanup timer always has its key");
+            let sessions = self
+                .sessions
+                .get_mut(&key)
+                .expect("a cleanup timer always has its key");
             sessions.retain(|s| s.window != window);
             if sessions.is_empty() {
                 self.sessions.remove(&key);
@@ -547,7 +632,9 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        self.sessions.values().map(Vec::len).sum::<usize>() + self.fire_timers.len() + self.cleanup_timers.len()
+        self.sessions.values().map(Vec::len).sum::<usize>()
+            + self.fire_timers.len()
+            + self.cleanup_timers.len()
     }
 }
 
@@ -581,7 +668,13 @@ mod tests {
     #[test]
     fn tumbling_with_offset() {
         let assigner = WindowAssigner::tumbling_with_offset(10, 3);
-        let table = [(3, (3, 13)), (2, (-7, 3)), (12, (3, 13)), (13, (13, 23)), (-7, (-7, 3))];
+        let table = [
+            (3, (3, 13)),
+            (2, (-7, 3)),
+            (12, (3, 13)),
+            (13, (13, 23)),
+            (-7, (-7, 3)),
+        ];
         for (ts, window) in table {
             assert_eq!(windows_of(assigner, ts), vec![window], "ts {ts}");
         }
@@ -617,9 +710,15 @@ mod tests {
     fn invalid_assigners_are_rejected() {
         assert!(WindowAssigner::tumbling(0).validate().is_err());
         assert!(WindowAssigner::tumbling(-5).validate().is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, 10).validate().is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, -10).validate().is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, 9).validate().is_ok());
+        assert!(WindowAssigner::tumbling_with_offset(10, 10)
+            .validate()
+            .is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, -10)
+            .validate()
+            .is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, 9)
+            .validate()
+            .is_ok());
         assert!(WindowAssigner::sliding(10, 0).validate().is_err());
         assert!(WindowAssigner::sliding(0, 5).validate().is_err());
         assert!(WindowAssigner::session(0).validate().is_err());

@@ -5,9 +5,9 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, InOrder, Job, Keep, KeyedProcessFunction,
-    ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner,
-    Windowed, END_OF_TIME,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, InOrder, Job, Keep,
+    KeyedProcessFunction, ListState, MapState, Pipeline, ProcessContext, Record, Scripted,
+    TimeDomain, ValueState, WindowAssigner, Windowed, END_OF_TIME,
 };
 
 fn r(ts: i64, key: u32) -> Scripted<u32> {
@@ -30,7 +30,11 @@ fn show<T>(timeline: Vec<Collected<T>>, fmt: impl Fn(&Record<T>) -> String) -> V
 }
 
 /// Counts per key and window; returns the sink's timeline and the late records' timestamps.
-fn window_counts(assigner: WindowAssigner, allowed_lateness: i64, script: Vec<Scripted<u32>>) -> (Vec<String>, Vec<i64>) {
+fn window_counts(
+    assigner: WindowAssigner,
+    allowed_lateness: i64,
+    script: Vec<Scripted<u32>>,
+) -> (Vec<String>, Vec<i64>) {
     let pipeline = Pipeline::new();
     let counted = pipeline
         .scripted_source("input", script)
@@ -42,9 +46,15 @@ fn window_counts(assigner: WindowAssigner, allowed_lateness: i64, script: Vec<Sc
     let late = counted.late.collect();
     let graph = pipeline.build().expect("valid pipeline");
     let summary = run_to_end(&graph).expect("runs to the end");
-    assert_eq!(summary.state_entries, 0, "window state is cleared at the end");
+    assert_eq!(
+        summary.state_entries, 0,
+        "window state is cleared at the end"
+    );
     let timeline = show(results.timeline(), |r: &Record<Windowed<u32, u64>>| {
-        format!("{}@[{},{})={}", r.value.key, r.value.window.start, r.value.window.end, r.value.value)
+        format!(
+            "{}@[{},{})={}",
+            r.value.key, r.value.window.start, r.value.window.end, r.value.value
+        )
     });
     (timeline, late.records().iter().map(|r| r.ts).collect())
 }
@@ -60,24 +70,56 @@ fn window_fires_when_the_watermark_reaches_max_timestamp() {
         0,
         vec![r(0, 1), r(9, 1), r(10, 1), w(8), w(9), w(18), w(19)],
     );
-    assert_eq!(timeline, strings(&["W8", "1@[0,10)=2", "W9", "W18", "1@[10,20)=1", "W19", "Wmax"]));
+    assert_eq!(
+        timeline,
+        strings(&[
+            "W8",
+            "1@[0,10)=2",
+            "W9",
+            "W18",
+            "1@[10,20)=1",
+            "W19",
+            "Wmax"
+        ])
+    );
     assert!(late.is_empty());
 }
 
 #[test]
 fn window_boundaries_for_negative_timestamps_and_offsets() {
-    let (timeline, _) = window_counts(WindowAssigner::tumbling(10), 0, vec![r(-1, 1), r(-10, 1), r(-11, 1), w(-11), w(-1)]);
-    assert_eq!(timeline, strings(&["1@[-20,-10)=1", "W-11", "1@[-10,0)=2", "W-1", "Wmax"]));
+    let (timeline, _) = window_counts(
+        WindowAssigner::tumbling(10),
+        0,
+        vec![r(-1, 1), r(-10, 1), r(-11, 1), w(-11), w(-1)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[-20,-10)=1", "W-11", "1@[-10,0)=2", "W-1", "Wmax"])
+    );
 
-    let (timeline, _) = window_counts(WindowAssigner::tumbling_with_offset(10, 3), 0, vec![r(2, 1), r(3, 1), w(2)]);
-    assert_eq!(timeline, strings(&["1@[-7,3)=1", "W2", "1@[3,13)=1", "Wmax"]));
+    let (timeline, _) = window_counts(
+        WindowAssigner::tumbling_with_offset(10, 3),
+        0,
+        vec![r(2, 1), r(3, 1), w(2)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[-7,3)=1", "W2", "1@[3,13)=1", "Wmax"])
+    );
 }
 
 #[test]
 fn a_record_exactly_at_the_lateness_boundary_is_late() {
     // L = 0: once W9 fired [0,10) it is cleared; ts 9 is late, ts 10 is not.
-    let (timeline, late) = window_counts(WindowAssigner::tumbling(10), 0, vec![r(1, 1), w(9), r(9, 1), r(10, 1)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"]));
+    let (timeline, late) = window_counts(
+        WindowAssigner::tumbling(10),
+        0,
+        vec![r(1, 1), w(9), r(9, 1), r(10, 1)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"])
+    );
     assert_eq!(late, vec![9]);
 }
 
@@ -91,42 +133,82 @@ fn late_firing_within_allowed_lateness_then_cleanup() {
     );
     assert_eq!(
         timeline,
-        strings(&["1@[0,10)=1", "W9", "1@[0,10)=2", "W13", "1@[0,10)=3", "W14", "Wmax"])
+        strings(&[
+            "1@[0,10)=1",
+            "W9",
+            "1@[0,10)=2",
+            "W13",
+            "1@[0,10)=3",
+            "W14",
+            "Wmax"
+        ])
     );
     assert_eq!(late, vec![6]);
 }
 
 #[test]
 fn sliding_windows_and_whole_record_lateness() {
-    let (timeline, late) = window_counts(WindowAssigner::sliding(10, 5), 0, vec![r(7, 1), w(9), r(8, 1), w(14)]);
+    let (timeline, late) = window_counts(
+        WindowAssigner::sliding(10, 5),
+        0,
+        vec![r(7, 1), w(9), r(8, 1), w(14)],
+    );
     // ts 7 is in [0,10) and [5,15). After W9, ts 8 can no longer join [0,10): it is late as
     // a whole and does not count in [5,15) either.
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"]));
+    assert_eq!(
+        timeline,
+        strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"])
+    );
     assert_eq!(late, vec![8]);
 }
 
 #[test]
 fn sessions_merge_across_out_of_order_records() {
     // [0,10) and [15,25) are bridged by [7,17), which arrives last.
-    let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(15, 1), r(7, 1), w(24)]);
+    let (timeline, _) = window_counts(
+        WindowAssigner::session(10),
+        0,
+        vec![r(0, 1), r(15, 1), r(7, 1), w(24)],
+    );
     assert_eq!(timeline, strings(&["1@[0,25)=3", "W24", "Wmax"]));
 
     // Touching windows do not overlap: a gap of exactly `gap` starts a new session.
-    let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(10, 1), r(0, 2)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "2@[0,10)=1", "1@[10,20)=1", "Wmax"]));
+    let (timeline, _) = window_counts(
+        WindowAssigner::session(10),
+        0,
+        vec![r(0, 1), r(10, 1), r(0, 2)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[0,10)=1", "2@[0,10)=1", "1@[10,20)=1", "Wmax"])
+    );
 }
 
 #[test]
 fn session_lateness_and_late_merge() {
     // L = 0: ts + L <= watermark is late.
-    let (timeline, late) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), w(9), r(9, 1), r(10, 1)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"]));
+    let (timeline, late) = window_counts(
+        WindowAssigner::session(10),
+        0,
+        vec![r(0, 1), w(9), r(9, 1), r(10, 1)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"])
+    );
     assert_eq!(late, vec![9]);
 
     // L = 10: a record extends the fired session; the merged session fires at its own end
     // and supersedes [0,10) (see docs/semantics.md on session upserts).
-    let (timeline, late) = window_counts(WindowAssigner::session(10), 10, vec![r(0, 1), w(9), r(5, 1), w(14)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[0,15)=2", "W14", "Wmax"]));
+    let (timeline, late) = window_counts(
+        WindowAssigner::session(10),
+        10,
+        vec![r(0, 1), w(9), r(5, 1), w(14)],
+    );
+    assert_eq!(
+        timeline,
+        strings(&["1@[0,10)=1", "W9", "1@[0,15)=2", "W14", "Wmax"])
+    );
     assert!(late.is_empty());
 }
 
@@ -145,7 +227,12 @@ fn operator_watermark_is_the_minimum_over_its_channels() {
     let graph = pipeline.build().unwrap();
     // InOrder reads `fast` to its end first: its W100 must not fire [0,10) while `slow` is at 5.
     run_to_end(&graph).unwrap();
-    let timeline = show(results.timeline(), |r| format!("{}@[{},{})={}", r.value.key, r.value.window.start, r.value.window.end, r.value.value));
+    let timeline = show(results.timeline(), |r| {
+        format!(
+            "{}@[{},{})={}",
+            r.value.key, r.value.window.start, r.value.window.end, r.value.value
+        )
+    });
     assert_eq!(timeline, strings(&["W5", "1@[0,10)=2", "W50", "Wmax"]));
     assert!(late.records().is_empty());
 }
@@ -158,14 +245,23 @@ impl KeyedProcessFunction<u32, u32> for TimerProbe {
     type State = ValueState<u64>;
     type Out = String;
 
-    fn process_element(&mut self, record: Record<u32>, ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>) {
+    fn process_element(
+        &mut self,
+        record: Record<u32>,
+        ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>,
+    ) {
         // Each record registers an event-time timer 30 - 10 * (key % 3) after ts 0.
         let at = 30 - 10 * i64::from(record.value % 3);
         ctx.register_timer(TimeDomain::EventTime, at);
         ctx.state().update(1);
     }
 
-    fn on_timer(&mut self, timestamp: i64, domain: TimeDomain, ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>) {
+    fn on_timer(
+        &mut self,
+        timestamp: i64,
+        domain: TimeDomain,
+        ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>,
+    ) {
         assert_eq!(domain, TimeDomain::EventTime);
         let key = *ctx.key();
         ctx.state().clear();
@@ -178,14 +274,32 @@ fn event_time_timers_fire_in_timestamp_then_key_order() {
     let pipeline = Pipeline::new().with_parallelism(1);
     // keys 3 -> timer 30, 4 -> 20, 5 -> 10, 6 -> 30, 8 -> 10 (twice: one timer)
     let out = pipeline
-        .scripted_source("input", vec![r(0, 3), r(1, 4), r(2, 5), r(3, 6), r(4, 8), r(5, 8), w(25), w(40)])
+        .scripted_source(
+            "input",
+            vec![
+                r(0, 3),
+                r(1, 4),
+                r(2, 5),
+                r(3, 6),
+                r(4, 8),
+                r(5, 8),
+                w(25),
+                w(40),
+            ],
+        )
         .key_by(|k: &u32| *k)
         .process(TimerProbe)
         .collect();
     let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
     let timeline = show(out.timeline(), |r| r.value.clone());
-    assert_eq!(timeline, strings(&["t10k5", "t10k8", "t20k4", "W25", "t30k3", "t30k6", "W40", "Wmax"]));
-    assert_eq!(summary.state_entries, 0, "cleared state and fired timers leave nothing");
+    assert_eq!(
+        timeline,
+        strings(&["t10k5", "t10k8", "t20k4", "W25", "t30k3", "t30k6", "W40", "Wmax"])
+    );
+    assert_eq!(
+        summary.state_entries, 0,
+        "cleared state and fired timers leave nothing"
+    );
 }
 
 /// Keyed state of all three kinds: a running count, the values seen, and counts per value.
@@ -203,7 +317,11 @@ impl KeyedProcessFunction<u32, u32> for StateProbe {
     type State = ProbeState;
     type Out = (u32, u64, usize, u64);
 
-    fn process_element(&mut self, record: Record<u32>, ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>) {
+    fn process_element(
+        &mut self,
+        record: Record<u32>,
+        ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>,
+    ) {
         let key = *ctx.key();
         let state = ctx.state();
         let count = state.count.value().copied().unwrap_or(0) + 1;
@@ -215,11 +333,19 @@ impl KeyedProcessFunction<u32, u32> for StateProbe {
         let seen = state.seen.get().len();
         ctx.emit((key, count, seen, parity));
         if count == 3 {
-            ctx.register_timer(TimeDomain::ProcessingTime, ctx.current_processing_time() + 5);
+            ctx.register_timer(
+                TimeDomain::ProcessingTime,
+                ctx.current_processing_time() + 5,
+            );
         }
     }
 
-    fn on_timer(&mut self, _ts: i64, domain: TimeDomain, ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>) {
+    fn on_timer(
+        &mut self,
+        _ts: i64,
+        domain: TimeDomain,
+        ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>,
+    ) {
         assert_eq!(domain, TimeDomain::ProcessingTime);
         *ctx.state() = ProbeState::default();
         let key = *ctx.key();
@@ -238,8 +364,14 @@ fn keyed_value_list_and_map_state_and_processing_time_timers() {
     let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
     let mut per_key_1: Vec<_> = out.values().into_iter().filter(|v| v.0 == 1).collect();
     per_key_1.sort();
-    assert_eq!(per_key_1, vec![(1, 0, 0, 0), (1, 1, 1, 1), (1, 2, 2, 2), (1, 3, 3, 3)]);
-    assert_eq!(summary.state_entries, 1, "key 2 keeps its state (count 2), key 1 was cleared");
+    assert_eq!(
+        per_key_1,
+        vec![(1, 0, 0, 0), (1, 1, 1, 1), (1, 2, 2, 2), (1, 3, 3, 3)]
+    );
+    assert_eq!(
+        summary.state_entries, 1,
+        "key 2 keeps its state (count 2), key 1 was cleared"
+    );
 }
 
 type Event = (u32, char);
@@ -254,8 +386,14 @@ fn dedup(keep: Keep, ttl: i64, script: Vec<Scripted<Event>>) -> (Vec<String>, Ve
     let late = deduplicated.late.collect();
     let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
     assert_eq!(summary.state_entries, 0, "dedup state expires with the TTL");
-    let timeline = show(out.timeline(), |r| format!("{}{}@{}", r.value.0, r.value.1, r.ts));
-    (timeline, late.records().iter().map(|r| r.ts).collect(), summary.metrics.duplicates)
+    let timeline = show(out.timeline(), |r| {
+        format!("{}{}@{}", r.value.0, r.value.1, r.ts)
+    });
+    (
+        timeline,
+        late.records().iter().map(|r| r.ts).collect(),
+        summary.metrics.duplicates,
+    )
 }
 
 fn e(ts: i64, id: u32, payload: char) -> Scripted<Event> {
@@ -265,7 +403,17 @@ fn e(ts: i64, id: u32, payload: char) -> Scripted<Event> {
 #[test]
 fn dedup_keep_first_in_event_time() {
     // Interval [3,13) for id 1: 'a' (ts 3) is first although 'b' arrived before it.
-    let script = vec![e(5, 1, 'b'), e(3, 1, 'a'), e(8, 1, 'c'), e(13, 1, 'd'), w(4), e(4, 1, 'x'), e(6, 1, 'y'), w(30), e(20, 1, 'z')];
+    let script = vec![
+        e(5, 1, 'b'),
+        e(3, 1, 'a'),
+        e(8, 1, 'c'),
+        e(13, 1, 'd'),
+        w(4),
+        e(4, 1, 'x'),
+        e(6, 1, 'y'),
+        w(30),
+        e(20, 1, 'z'),
+    ];
     let (timeline, late, duplicates) = dedup(Keep::First, 10, script);
     assert_eq!(timeline, strings(&["1a@3", "W4", "1d@13", "W30", "Wmax"]));
     assert_eq!(late, vec![4, 20], "ts <= watermark is late");
@@ -274,10 +422,21 @@ fn dedup_keep_first_in_event_time() {
 
 #[test]
 fn dedup_keep_last_emits_when_the_interval_closes() {
-    let script = vec![e(5, 1, 'b'), e(3, 1, 'a'), e(8, 1, 'c'), e(13, 1, 'd'), e(3, 2, 'q'), w(12), w(30)];
+    let script = vec![
+        e(5, 1, 'b'),
+        e(3, 1, 'a'),
+        e(8, 1, 'c'),
+        e(13, 1, 'd'),
+        e(3, 2, 'q'),
+        w(12),
+        w(30),
+    ];
     let (timeline, late, _) = dedup(Keep::Last, 10, script);
     // id 1: interval [3,13) keeps 'c', stamped 12; id 2: [3,13) keeps 'q'; id 1: [13,23) 'd'.
-    assert_eq!(timeline, strings(&["1c@12", "2q@12", "W12", "1d@22", "W30", "Wmax"]));
+    assert_eq!(
+        timeline,
+        strings(&["1c@12", "2q@12", "W12", "1d@22", "W30", "Wmax"])
+    );
     assert!(late.is_empty());
 }
 
@@ -301,8 +460,20 @@ fn temporal_join_uses_the_version_valid_at_each_timestamp() {
     let changes = pipeline.scripted_source(
         "profiles",
         vec![
-            Scripted::Record(5, Change::Upsert { key: 1u32, value: "v1".to_string() }),
-            Scripted::Record(10, Change::Upsert { key: 1, value: "v2".to_string() }),
+            Scripted::Record(
+                5,
+                Change::Upsert {
+                    key: 1u32,
+                    value: "v1".to_string(),
+                },
+            ),
+            Scripted::Record(
+                10,
+                Change::Upsert {
+                    key: 1,
+                    value: "v2".to_string(),
+                },
+            ),
             Scripted::Record(20, Change::Delete { key: 1 }),
         ],
     );
@@ -320,14 +491,27 @@ fn temporal_join_uses_the_version_valid_at_each_timestamp() {
             .unwrap_or(actions.len() - 1)
     };
     let summary = run_batch(&mut job, &mut changelog_first, &Default::default()).unwrap();
-    let mut results: Vec<_> = out.values().into_iter().map(|(probe, v)| (probe.0, probe.1, v)).collect();
+    let mut results: Vec<_> = out
+        .values()
+        .into_iter()
+        .map(|(probe, v)| (probe.0, probe.1, v))
+        .collect();
     results.sort();
     let v = |s: &str| Some(s.to_string());
     assert_eq!(
         results,
-        vec![(1, 4, None), (1, 5, v("v1")), (1, 12, v("v2")), (1, 20, None), (2, 7, None)]
+        vec![
+            (1, 4, None),
+            (1, 5, v("v1")),
+            (1, 12, v("v2")),
+            (1, 20, None),
+            (2, 7, None)
+        ]
     );
-    assert_eq!(late.records().iter().map(|r| r.ts).collect::<Vec<_>>(), vec![28]);
+    assert_eq!(
+        late.records().iter().map(|r| r.ts).collect::<Vec<_>>(),
+        vec![28]
+    );
     assert!(late_changes.records().is_empty());
     assert_eq!(summary.metrics.late_records, 1);
     assert_eq!(summary.state_entries, 0, "deleted keys leave no versions");
@@ -340,7 +524,13 @@ fn temporal_join_changes_behind_the_watermark_are_late() {
     let changes = pipeline.scripted_source(
         "profiles",
         vec![
-            Scripted::Record(10, Change::Upsert { key: 2u32, value: 'a' }),
+            Scripted::Record(
+                10,
+                Change::Upsert {
+                    key: 2u32,
+                    value: 'a',
+                },
+            ),
             Scripted::Watermark(40),
             Scripted::Record(35, Change::Upsert { key: 2, value: 'b' }),
         ],
@@ -350,8 +540,15 @@ fn temporal_join_changes_behind_the_watermark_are_late() {
     let late_changes = joined.late_changes.collect();
     // InOrder reads the probes to their end first: the join's watermark is then the changelog's.
     run_to_end(&pipeline.build().unwrap()).unwrap();
-    assert_eq!(out.values(), vec![((2, 50), Some('a'))], "the late change is not applied");
-    assert_eq!(late_changes.records(), vec![Record::new(35, Change::Upsert { key: 2, value: 'b' })]);
+    assert_eq!(
+        out.values(),
+        vec![((2, 50), Some('a'))],
+        "the late change is not applied"
+    );
+    assert_eq!(
+        late_changes.records(),
+        vec![Record::new(35, Change::Upsert { key: 2, value: 'b' })]
+    );
 }
 
 #[test]
@@ -366,37 +563,100 @@ fn bad_pipelines_are_build_errors() {
             .aggregate(Count)
             .output
             .collect();
-        pipeline.build().err().expect("an invalid pipeline does not build")
+        pipeline
+            .build()
+            .expect_err("an invalid pipeline does not build")
     }
     for (assigner, lateness, message) in [
-        (WindowAssigner::tumbling(0), 0, "window size must be positive, got 0 ms"),
-        (WindowAssigner::tumbling(-10), 0, "window size must be positive, got -10 ms"),
-        (WindowAssigner::tumbling_with_offset(10, 10), 0, "window offset 10 ms must be smaller than the size"),
-        (WindowAssigner::sliding(10, 0), 0, "window slide must be positive"),
+        (
+            WindowAssigner::tumbling(0),
+            0,
+            "window size must be positive, got 0 ms",
+        ),
+        (
+            WindowAssigner::tumbling(-10),
+            0,
+            "window size must be positive, got -10 ms",
+        ),
+        (
+            WindowAssigner::tumbling_with_offset(10, 10),
+            0,
+            "window offset 10 ms must be smaller than the size",
+        ),
+        (
+            WindowAssigner::sliding(10, 0),
+            0,
+            "window slide must be positive",
+        ),
         (WindowAssigner::sliding(10, 20), 0, "exceeds the size"),
-        (WindowAssigner::session(0), 0, "session gap must be positive"),
-        (WindowAssigner::tumbling(10), -1, "allowed lateness must not be negative"),
+        (
+            WindowAssigner::session(0),
+            0,
+            "session gap must be positive",
+        ),
+        (
+            WindowAssigner::tumbling(10),
+            -1,
+            "allowed lateness must not be negative",
+        ),
     ] {
         let error = window_error(assigner, lateness).to_string();
-        assert!(error.contains(message), "{error:?} should contain {message:?}");
-        assert!(error.contains("window-"), "the error names the operator: {error}");
+        assert!(
+            error.contains(message),
+            "{error:?} should contain {message:?}"
+        );
+        assert!(
+            error.contains("window-"),
+            "the error names the operator: {error}"
+        );
     }
 
     let pipeline = Pipeline::new();
-    let _ = pipeline.scripted_source("input", vec![r(0, 1)]).map(|k| k).parallelism(0).collect();
-    assert_eq!(pipeline.build().err(), Some(BuildError::ZeroParallelism { operator: "map-1".into() }));
+    let _ = pipeline
+        .scripted_source("input", vec![r(0, 1)])
+        .map(|k| k)
+        .parallelism(0)
+        .collect();
+    assert_eq!(
+        pipeline.build().err(),
+        Some(BuildError::ZeroParallelism {
+            operator: "map-1".into()
+        })
+    );
 
     let pipeline = Pipeline::new().with_max_parallelism(4);
-    let _ = pipeline.scripted_source("input", vec![r(0, 1)]).map(|k| k).parallelism(5).collect();
-    assert!(matches!(pipeline.build(), Err(BuildError::ParallelismAboveMax { .. })));
+    let _ = pipeline
+        .scripted_source("input", vec![r(0, 1)])
+        .map(|k| k)
+        .parallelism(5)
+        .collect();
+    assert!(matches!(
+        pipeline.build(),
+        Err(BuildError::ParallelismAboveMax { .. })
+    ));
 
     let pipeline = Pipeline::new();
-    let _ = pipeline.scripted_source("input", vec![r(0, 1)]).forward().map(|k| k).parallelism(2).collect();
-    assert!(matches!(pipeline.build(), Err(BuildError::ForwardParallelismMismatch { .. })));
+    let _ = pipeline
+        .scripted_source("input", vec![r(0, 1)])
+        .forward()
+        .map(|k| k)
+        .parallelism(2)
+        .collect();
+    assert!(matches!(
+        pipeline.build(),
+        Err(BuildError::ForwardParallelismMismatch { .. })
+    ));
 
     let pipeline = Pipeline::new();
-    let _ = pipeline.scripted_source("input", vec![e(0, 1, 'a')]).key_by(|e: &Event| e.0).deduplicate(Keep::First, 0);
-    assert!(pipeline.build().unwrap_err().to_string().contains("dedup TTL must be positive"));
+    let _ = pipeline
+        .scripted_source("input", vec![e(0, 1, 'a')])
+        .key_by(|e: &Event| e.0)
+        .deduplicate(Keep::First, 0);
+    assert!(pipeline
+        .build()
+        .unwrap_err()
+        .to_string()
+        .contains("dedup TTL must be positive"));
 }
 
 #[test]
@@ -407,7 +667,11 @@ fn stateless_operators_and_partitionings() {
         eddy_engine::Log::round_robin((0..30).map(|i| Record::new(i, i)), 4),
         eddy_engine::WatermarkStrategy::bounded_out_of_orderness(0),
     );
-    let evens = numbers.filter(|n: &i64| n % 2 == 0).map(|n| n * 10).rebalance().parallelism(2);
+    let evens = numbers
+        .filter(|n: &i64| n % 2 == 0)
+        .map(|n| n * 10)
+        .rebalance()
+        .parallelism(2);
     let odds_twice = pipeline
         .source(
             "more",
@@ -417,13 +681,25 @@ fn stateless_operators_and_partitionings() {
         .parallelism(1)
         .filter(|n: &i64| n % 2 == 1)
         .flat_map(|n| vec![n, n]);
-    let broadcast = evens.union(odds_twice).broadcast().map(|n| n).parallelism(2).collect();
+    let broadcast = evens
+        .union(odds_twice)
+        .broadcast()
+        .map(|n| n)
+        .parallelism(2)
+        .collect();
     run_to_end(&pipeline.build().unwrap()).unwrap();
     let mut values = broadcast.values();
     values.sort();
-    let mut expected: Vec<i64> = (0..30).filter(|n| n % 2 == 0).map(|n| n * 10).chain((0..30).filter(|n| n % 2 == 1).flat_map(|n| [n, n])).collect();
+    let mut expected: Vec<i64> = (0..30)
+        .filter(|n| n % 2 == 0)
+        .map(|n| n * 10)
+        .chain((0..30).filter(|n| n % 2 == 1).flat_map(|n| [n, n]))
+        .collect();
     expected.extend(expected.clone());
     expected.sort();
-    assert_eq!(values, expected, "broadcast to 2 tasks doubles every record");
+    assert_eq!(
+        values, expected,
+        "broadcast to 2 tasks doubles every record"
+    );
     let _ = InOrder;
 }
