@@ -703,3 +703,56 @@ fn stateless_operators_and_partitionings() {
     );
     let _ = InOrder;
 }
+
+#[test]
+fn reduce_and_process_window_functions() {
+    let pipeline = Pipeline::new();
+    let script = vec![r(1, 7), r(2, 7), r(12, 7), r(3, 7)];
+    let input = pipeline.scripted_source("input", script);
+    // Reduce: the largest timestamp seen per window (records are their own keys here).
+    let stamped = input.map(|k: u32| (k, 0i64));
+    let reduced = stamped
+        .key_by(|e: &(u32, i64)| e.0)
+        .window(WindowAssigner::tumbling(10))
+        .reduce(|a, b| (a.0, a.1 + b.0 as i64))
+        .output
+        .collect();
+    let graph = pipeline.build().unwrap();
+    run_to_end(&graph).unwrap();
+    let mut got: Vec<_> = reduced
+        .values()
+        .into_iter()
+        .map(|w| (w.window.start, w.value))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(0, (7, 14)), (10, (7, 0))],
+        "first record kept, two more folded in"
+    );
+
+    let pipeline = Pipeline::new();
+    let processed = pipeline
+        .scripted_source("input", vec![r(1, 7), r(5, 7), r(12, 8), r(3, 7)])
+        .key_by(|k: &u32| *k)
+        .window(WindowAssigner::session(5))
+        .process(
+            |key: &u32, window: eddy_engine::Window, records: &[u32], out: &mut Vec<String>| {
+                out.push(format!(
+                    "{key}:[{},{}):{}",
+                    window.start,
+                    window.end,
+                    records.len()
+                ));
+            },
+        )
+        .output
+        .collect();
+    run_to_end(&pipeline.build().unwrap()).unwrap();
+    let mut got = processed.values();
+    got.sort();
+    assert_eq!(
+        got,
+        vec!["7:[1,10):3".to_string(), "8:[12,17):1".to_string()]
+    );
+}
