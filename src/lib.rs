@@ -11,10 +11,9 @@ pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;
 
 pub use eddy_engine::{
-    run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count,
-    Data, JobGraph, Keep, Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline,
-    ProcessContext, Record, Scripted, Sink, Stream, Sum, TimeDomain, ValueState, WatermarkStrategy,
-    Window, WindowAssigner, Windowed,
+    run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph,
+    Keep, Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline, ProcessContext, Record, Scripted, Sink,
+    Stream, Sum, TimeDomain, ValueState, WatermarkStrategy, Window, WindowAssigner, Windowed,
 };
 
 /// The README's example compiles and runs as a doctest.

@@ -2,6 +2,8 @@
 //! records the engine accepted, under random interleavings and parallelism; every input is in
 //! the output or on a late output, once; nothing but live table rows is left at the end.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use eddy::engine::{run_batch, Action, BatchConfig, Job};
@@ -60,10 +62,7 @@ fn random_run(job: &mut Job, seed: u64) -> eddy::engine::RunSummary {
     run_batch(job, &mut order, &config).expect("the job finishes")
 }
 
-fn minus<T: Ord + Clone + std::fmt::Debug>(
-    all: &[Record<T>],
-    some: &[Record<T>],
-) -> Vec<Record<T>> {
+fn minus<T: Ord + Clone + std::fmt::Debug>(all: &[Record<T>], some: &[Record<T>]) -> Vec<Record<T>> {
     let mut left = all.to_vec();
     for r in some {
         let at = left
@@ -104,7 +103,7 @@ fn dedup_reference(keep: Keep, ttl: i64, accepted: &[Record<Event>]) -> (Vec<Rec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(common::proptest_config("proptest-regressions/dedup_join.txt", 96))]
 
     #[test]
     fn dedup_equals_the_reference(

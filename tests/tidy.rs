@@ -45,21 +45,13 @@ fn engine_and_sim_are_sans_io_and_deterministic() {
             for (line_number, line) in text.lines().enumerate() {
                 for pattern in banned {
                     if line.contains(pattern) {
-                        violations.push(format!(
-                            "{}:{}: {pattern}",
-                            file.display(),
-                            line_number + 1
-                        ));
+                        violations.push(format!("{}:{}: {pattern}", file.display(), line_number + 1));
                     }
                 }
             }
         }
     }
-    assert!(
-        violations.is_empty(),
-        "sans-IO violations:\n{}",
-        violations.join("\n")
-    );
+    assert!(violations.is_empty(), "sans-IO violations:\n{}", violations.join("\n"));
 }
 
 #[test]
@@ -81,8 +73,7 @@ fn every_crate_forbids_unsafe_code() {
 #[test]
 fn clippy_bans_are_in_place_for_engine_and_sim() {
     for config in ["engine/clippy.toml", "sim/clippy.toml"] {
-        let text =
-            fs::read_to_string(root().join(config)).unwrap_or_else(|e| panic!("{config}: {e}"));
+        let text = fs::read_to_string(root().join(config)).unwrap_or_else(|e| panic!("{config}: {e}"));
         for banned in [
             "std::time::Instant::now",
             "std::thread::spawn",

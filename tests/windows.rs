@@ -12,14 +12,9 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-type Event = (u8, i64); // (key, value)
+mod common;
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Tumbling { size: i64, offset: i64 },
-    Sliding { size: i64, slide: i64 },
-    Session { gap: i64 },
-}
+use common::{reference, Event, Kind, Table};
 
 /// A generated input: records per partition, and which records were generated beyond the
 /// out-of-orderness bound (only those may be late).
@@ -72,10 +67,7 @@ fn input_strategy() -> impl Strategy<Value = Input> {
 
 fn kind_strategy() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        (1..60i64, 0..60i64).prop_map(|(size, o)| Kind::Tumbling {
-            size,
-            offset: o % size
-        }),
+        (1..60i64, 0..60i64).prop_map(|(size, o)| Kind::Tumbling { size, offset: o % size }),
         (1..60i64, 1..60i64).prop_map(|(a, b)| Kind::Sliding {
             size: a.max(b),
             slide: a.min(b)
@@ -106,65 +98,6 @@ impl AggregateFunction<Event> for CountSum {
     }
 }
 
-type Table = BTreeMap<(u8, i64, i64), (u64, i64)>; // (key, start, end) -> (count, sum)
-
-/// The reference: fold `records` into per-(key, window) counts and sums.
-fn reference(kind: Kind, records: &[Record<Event>]) -> Table {
-    let mut table = Table::new();
-    let mut add = |key: u8, start: i64, end: i64, value: i64| {
-        let entry = table.entry((key, start, end)).or_default();
-        entry.0 += 1;
-        entry.1 += value;
-    };
-    match kind {
-        Kind::Tumbling { size, offset } => {
-            for r in records {
-                let start = (r.ts - offset).div_euclid(size) * size + offset;
-                add(r.value.0, start, start + size, r.value.1);
-            }
-        }
-        Kind::Sliding { size, slide } => {
-            for r in records {
-                let first = (r.ts - size).div_euclid(slide) - 1;
-                let last = r.ts.div_euclid(slide) + 1;
-                for k in first..=last {
-                    let start = k * slide;
-                    if start <= r.ts && r.ts < start + size {
-                        add(r.value.0, start, start + size, r.value.1);
-                    }
-                }
-            }
-        }
-        Kind::Session { gap } => {
-            let mut by_key: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
-            for r in records {
-                by_key.entry(r.value.0).or_default().push((r.ts, r.value.1));
-            }
-            for (key, mut events) in by_key {
-                events.sort();
-                let mut session: Option<(i64, i64, u64, i64)> = None; // start, end, count, sum
-                for (ts, value) in events {
-                    session = match session {
-                        Some((start, end, count, sum)) if ts < end => {
-                            Some((start, end.max(ts + gap), count + 1, sum + value))
-                        }
-                        done => {
-                            if let Some((start, end, count, sum)) = done {
-                                table.insert((key, start, end), (count, sum));
-                            }
-                            Some((ts, ts + gap, 1, value))
-                        }
-                    };
-                }
-                if let Some((start, end, count, sum)) = session {
-                    table.insert((key, start, end), (count, sum));
-                }
-            }
-        }
-    }
-    table
-}
-
 /// Removes from `all` one occurrence of each of `some`; panics if one is missing.
 fn multiset_minus(all: &[Record<Event>], some: &[Record<Event>]) -> Vec<Record<Event>> {
     let mut left: BTreeMap<&Record<Event>, usize> = BTreeMap::new();
@@ -175,10 +108,7 @@ fn multiset_minus(all: &[Record<Event>], some: &[Record<Event>]) -> Vec<Record<E
         let n = left
             .get_mut(r)
             .unwrap_or_else(|| panic!("late record {r:?} is not in the input (or twice late)"));
-        assert!(
-            *n > 0,
-            "late record {r:?} reported more often than it is in the input"
-        );
+        assert!(*n > 0, "late record {r:?} reported more often than it is in the input");
         *n -= 1;
     }
     left.into_iter()
@@ -247,7 +177,7 @@ fn run_engine(kind: Kind, lateness: i64, input: &Input, parallelism: usize, seed
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(common::proptest_config("proptest-regressions/windows.txt", 96))]
 
     #[test]
     fn window_aggregates_equal_the_reference(
@@ -303,16 +233,7 @@ fn the_generator_covers_late_records_sessions_and_empty_inputs() {
         let all = input.partitions.concat();
         empty += usize::from(all.is_empty());
         multi_partition += usize::from(input.partitions.len() > 1);
-        let run = run_engine(
-            Kind::Tumbling {
-                size: 10,
-                offset: 0,
-            },
-            0,
-            &input,
-            2,
-            i,
-        );
+        let run = run_engine(Kind::Tumbling { size: 10, offset: 0 }, 0, &input, 2, i);
         with_late += usize::from(!run.late.is_empty());
         let sessions = reference(Kind::Session { gap: 20 }, &all);
         session_merges += usize::from(sessions.values().any(|(count, _)| *count > 1));
@@ -323,8 +244,5 @@ fn the_generator_covers_late_records_sessions_and_empty_inputs() {
         multi_partition >= 100,
         "multi-partition inputs in {multi_partition}/200"
     );
-    assert!(
-        session_merges >= 100,
-        "merged sessions in {session_merges}/200"
-    );
+    assert!(session_merges >= 100, "merged sessions in {session_merges}/200");
 }

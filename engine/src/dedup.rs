@@ -11,8 +11,9 @@
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
-use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
 use crate::time::NO_WATERMARK;
 
@@ -23,13 +24,15 @@ pub enum Keep {
     Last,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct KeyDedup<T> {
     /// Records not yet decided (ts > watermark when they arrived), sorted by (ts, value).
     pending: Vec<Record<T>>,
     /// The open interval's end (exclusive) and, for `Keep::Last`, its last record so far.
     interval_end: Option<Timestamp>,
     last: Option<Record<T>>,
-    /// This key's entry in `timers`.
+    /// This key's entry in `timers` (rebuilt on restore).
+    #[serde(skip)]
     timer: Option<Timestamp>,
 }
 
@@ -169,10 +172,7 @@ where
         let mut duplicates = 0;
         while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
             let (_, key) = self.timers.pop_first().expect("checked non-empty");
-            let mut state = self
-                .keys
-                .remove(&key)
-                .expect("a dedup timer always has its key");
+            let mut state = self.keys.remove(&key).expect("a dedup timer always has its key");
             state.timer = None;
             self.advance_key(&mut state, watermark, &mut results, &mut duplicates);
             Self::reschedule(&mut self.timers, &key, &mut state);
@@ -182,6 +182,21 @@ where
         }
         out.duplicates += duplicates;
         out.emit(MAIN, results);
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        let mut keys: Vec<(&K, &KeyDedup<T>)> = self.keys.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        OperatorState::from_keyed(keys, |entry| entry.0, max_parallelism)
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        self.watermark = context.watermark;
+        for (key, mut state) in context.keyed_entries::<(K, KeyDedup<T>)>()? {
+            Self::reschedule(&mut self.timers, &key, &mut state);
+            self.keys.insert(key, state);
+        }
+        Ok(())
     }
 
     fn state_entries(&self) -> usize {

@@ -4,7 +4,7 @@
 //! interleavings with a seeded RNG while the job code stays the same. Processing time is a
 //! virtual clock advanced by `step_ms` per step; no real clock is read.
 
-use crate::element::Timestamp;
+use crate::element::{CheckpointId, Timestamp};
 use crate::graph::JobGraph;
 use crate::job::{Action, Job, JobMetrics};
 
@@ -37,6 +37,9 @@ pub struct BatchConfig {
     pub step_ms: Timestamp,
     /// A run longer than this is a liveness failure, not a hang.
     pub max_steps: u64,
+    /// The id of the checkpoint that completes the run, so that two-phase-commit sinks
+    /// commit their last transaction; by default the one after the job's last checkpoint.
+    pub final_checkpoint: Option<CheckpointId>,
 }
 
 impl Default for BatchConfig {
@@ -45,6 +48,7 @@ impl Default for BatchConfig {
             source_batch_size: 1024,
             step_ms: 1,
             max_steps: 100_000_000,
+            final_checkpoint: None,
         }
     }
 }
@@ -67,11 +71,7 @@ pub enum RunError {
 }
 
 /// Runs `job` until every task ended.
-pub fn run_batch(
-    job: &mut Job,
-    scheduler: &mut dyn Scheduler,
-    config: &BatchConfig,
-) -> Result<RunSummary, RunError> {
+pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchConfig) -> Result<RunSummary, RunError> {
     let mut actions = Vec::new();
     let mut steps = 0u64;
     let mut now: Timestamp = 0;
@@ -100,6 +100,18 @@ pub fn run_batch(
         }
         now += config.step_ms;
     }
+    // Batch mode has no store: its final checkpoint completes as soon as every (ended) task
+    // has acknowledged, which is at once.
+    let final_checkpoint = config.final_checkpoint.unwrap_or(job.last_checkpoint() + 1);
+    job.trigger_checkpoint(final_checkpoint);
+    let mut acknowledgements = Vec::new();
+    job.poll_acknowledgements(&mut acknowledgements);
+    assert_eq!(
+        acknowledgements.len(),
+        job.tasks().len(),
+        "every ended task acknowledges at once"
+    );
+    job.notify_checkpoint_complete(final_checkpoint);
     Ok(RunSummary {
         steps,
         processing_time_ms: now,

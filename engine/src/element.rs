@@ -16,9 +16,7 @@ pub type Timestamp = i64;
 pub type CheckpointId = u64;
 
 /// A record: a value stamped with its event time.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Record<T> {
     pub ts: Timestamp,
     pub value: T,
@@ -33,14 +31,8 @@ impl<T> Record<T> {
 /// What record values must be: cloneable (broadcast, reference checks), printable (reports),
 /// serde (state and snapshots) and thread-safe (logs are shared; the live runtime moves tasks
 /// across threads).
-pub trait Data:
-    Clone + fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
-{
-}
-impl<T> Data for T where
-    T: Clone + fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
-{
-}
+pub trait Data: Clone + fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {}
+impl<T> Data for T where T: Clone + fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static {}
 
 /// What keys must be, in addition to [`Data`]: ordered (deterministic firing and snapshot
 /// order) and hashable (key groups, in-memory lookup).

@@ -3,9 +3,10 @@
 //! The job moves what a task emits into the receiving mailboxes right after each step, so a
 //! driver only decides *which* step comes next ([`Action`]), never how elements travel.
 
-use crate::element::Timestamp;
+use crate::element::{CheckpointId, Timestamp};
 use crate::graph::{JobGraph, NodeBody, TaskInfo};
 use crate::partition::Partitioning;
+use crate::snapshot::{Manifest, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::state::KeyGroupRange;
 use crate::task::{ChannelId, OutputEdge, Task, TaskBody, TaskId, TaskMetrics};
 use crate::time::NO_WATERMARK;
@@ -30,6 +31,26 @@ pub enum Action {
 pub struct Job {
     tasks: Vec<Task>,
     channels: Vec<Channel>,
+    /// Per node: name and parallelism (what a manifest records).
+    nodes: Vec<(String, usize)>,
+    max_parallelism: usize,
+    /// The newest checkpoint this job triggered or was restored from.
+    last_checkpoint: CheckpointId,
+}
+
+/// A checkpoint that cannot be restored into this job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("checkpoint {checkpoint} was taken of a different job: {reason}")]
+    IncompatibleJob { checkpoint: CheckpointId, reason: String },
+    #[error("checkpoint {checkpoint} lacks the snapshot of task {task}")]
+    MissingTask { checkpoint: CheckpointId, task: String },
+    #[error("checkpoint {checkpoint}, task {task}: {source}")]
+    State {
+        checkpoint: CheckpointId,
+        task: String,
+        source: SnapshotError,
+    },
 }
 
 impl Job {
@@ -43,17 +64,10 @@ impl Job {
                     subtask,
                     parallelism: node.parallelism,
                     max_parallelism: graph.max_parallelism,
-                    key_groups: KeyGroupRange::for_subtask(
-                        subtask,
-                        node.parallelism,
-                        graph.max_parallelism,
-                    ),
+                    key_groups: KeyGroupRange::for_subtask(subtask, node.parallelism, graph.max_parallelism),
                 };
                 let body = match &node.body {
-                    NodeBody::Source {
-                        factory,
-                        watermarks,
-                    } => TaskBody::Source {
+                    NodeBody::Source { factory, watermarks } => TaskBody::Source {
                         reader: factory(&info),
                         watermarks: *watermarks,
                         next_watermark_at: watermarks.interval_ms,
@@ -63,12 +77,10 @@ impl Job {
                 };
                 let name = format!("{}[{}]", node.name, subtask);
                 tasks.push(Task::new(
-                    TaskId {
-                        node: node_id,
-                        subtask,
-                    },
+                    TaskId { node: node_id, subtask },
                     name,
                     body,
+                    graph.max_parallelism,
                 ));
             }
         }
@@ -101,7 +113,116 @@ impl Job {
                 }
             }
         }
-        Job { tasks, channels }
+        let nodes = graph.nodes.iter().map(|n| (n.name.clone(), n.parallelism)).collect();
+        Job {
+            tasks,
+            channels,
+            nodes,
+            max_parallelism: graph.max_parallelism,
+            last_checkpoint: 0,
+        }
+    }
+
+    /// Instantiates `graph` and restores every task from a completed checkpoint, possibly
+    /// taken at other parallelisms: keyed state moves by key group, watermarks never go back.
+    pub fn restore(graph: &JobGraph, manifest: &Manifest, snapshots: &[TaskSnapshot]) -> Result<Job, RestoreError> {
+        let checkpoint = manifest.checkpoint;
+        let incompatible = |reason: String| RestoreError::IncompatibleJob { checkpoint, reason };
+        if manifest.nodes.len() != graph.nodes.len() {
+            return Err(incompatible(format!(
+                "it has {} operators, this job {}",
+                manifest.nodes.len(),
+                graph.nodes.len()
+            )));
+        }
+        for (node, (name, _)) in graph.nodes.iter().zip(&manifest.nodes) {
+            if &node.name != name {
+                return Err(incompatible(format!(
+                    "operator `{name}` where this job has `{}`",
+                    node.name
+                )));
+            }
+        }
+        let mut job = Job::new(graph);
+        job.last_checkpoint = checkpoint;
+        for index in 0..job.tasks.len() {
+            let TaskId { node, subtask } = job.tasks[index].id;
+            let (name, old_parallelism) = &manifest.nodes[node];
+            let mut previous = Vec::with_capacity(*old_parallelism);
+            for old_subtask in 0..*old_parallelism {
+                let snapshot = snapshots
+                    .iter()
+                    .find(|s| s.node == node && s.subtask == old_subtask && s.checkpoint == checkpoint)
+                    .ok_or_else(|| RestoreError::MissingTask {
+                        checkpoint,
+                        task: format!("{name}[{old_subtask}]"),
+                    })?;
+                previous.push((old_subtask, snapshot));
+            }
+            let parallelism = graph.nodes[node].parallelism;
+            let watermark = if parallelism == *old_parallelism {
+                previous[subtask].1.watermark
+            } else {
+                // State from several old tasks: resume at the highest watermark any of them
+                // reached, so no state that was cleared can be rebuilt by a replayed record.
+                previous.iter().map(|(_, s)| s.watermark).max().unwrap_or(NO_WATERMARK)
+            };
+            let context = RestoreContext {
+                subtask,
+                parallelism,
+                key_groups: KeyGroupRange::for_subtask(subtask, parallelism, job.max_parallelism),
+                max_parallelism: job.max_parallelism,
+                watermark,
+                previous: previous.iter().map(|(old, s)| (*old, &s.state)).collect(),
+            };
+            let task = &mut job.tasks[index];
+            task.restore(&context).map_err(|source| RestoreError::State {
+                checkpoint,
+                task: task.name.clone(),
+                source,
+            })?;
+        }
+        Ok(job)
+    }
+
+    /// The newest checkpoint this job triggered or was restored from (0 if none).
+    pub fn last_checkpoint(&self) -> CheckpointId {
+        self.last_checkpoint
+    }
+
+    /// What a completed checkpoint of this job records besides its task snapshots.
+    pub fn manifest(&self, checkpoint: CheckpointId) -> Manifest {
+        Manifest {
+            checkpoint,
+            nodes: self.nodes.clone(),
+        }
+    }
+
+    /// Starts checkpoint `checkpoint` at every source (and at every task that already ended).
+    pub fn trigger_checkpoint(&mut self, checkpoint: CheckpointId) {
+        assert!(checkpoint > self.last_checkpoint, "checkpoint ids increase");
+        self.last_checkpoint = checkpoint;
+        for task in 0..self.tasks.len() {
+            self.tasks[task].handle_checkpoint_trigger(checkpoint);
+            self.flush(task);
+        }
+    }
+
+    /// Drains the snapshots tasks have taken since the last call, in task order.
+    pub fn poll_acknowledgements(&mut self, snapshots: &mut Vec<TaskSnapshot>) {
+        for task in &mut self.tasks {
+            while let Some(snapshot) = task.poll_acknowledgement() {
+                snapshots.push(snapshot);
+            }
+        }
+    }
+
+    /// Tells every task that `checkpoint` completed (sinks commit).
+    pub fn notify_checkpoint_complete(&mut self, checkpoint: CheckpointId) {
+        for task in 0..self.tasks.len() {
+            self.tasks[task].handle_checkpoint_complete(checkpoint);
+            self.flush(task);
+        }
     }
 
     pub fn tasks(&self) -> &[Task] {
@@ -145,10 +266,7 @@ impl Job {
     /// Fires processing time `now` on every task whose deadline has come, in task order.
     pub fn handle_processing_time(&mut self, now: Timestamp) {
         for task in 0..self.tasks.len() {
-            if self.tasks[task]
-                .next_processing_deadline()
-                .is_some_and(|d| d <= now)
-            {
+            if self.tasks[task].next_processing_deadline().is_some_and(|d| d <= now) {
                 self.tasks[task].handle_processing_time(now);
                 self.flush(task);
             }
@@ -156,10 +274,7 @@ impl Job {
     }
 
     pub fn next_processing_deadline(&self) -> Option<Timestamp> {
-        self.tasks
-            .iter()
-            .filter_map(Task::next_processing_deadline)
-            .min()
+        self.tasks.iter().filter_map(Task::next_processing_deadline).min()
     }
 
     /// Every task ended and every mailbox is empty.

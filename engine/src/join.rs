@@ -13,8 +13,9 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, LATE_CHANGES, MAIN};
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
 use crate::time::NO_WATERMARK;
 
@@ -33,6 +34,7 @@ impl<K, V> Change<K, V> {
     }
 }
 
+#[derive(Serialize, Deserialize)]
 struct KeyTable<T, V> {
     /// Versions by valid-from timestamp; `None` is a delete.
     versions: BTreeMap<Timestamp, Option<V>>,
@@ -129,8 +131,7 @@ where
                 continue;
             };
             let due = std::mem::take(&mut table.pending);
-            let (ready, waiting): (Vec<_>, Vec<_>) =
-                due.into_iter().partition(|r| r.ts <= watermark);
+            let (ready, waiting): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.ts <= watermark);
             table.pending = waiting;
             let mut ready = ready;
             ready.sort_by_key(|r| r.ts);
@@ -158,12 +159,25 @@ where
         out.emit(MAIN, results);
     }
 
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        let mut tables: Vec<(&K, &KeyTable<T, V>)> = self.tables.iter().collect();
+        tables.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        OperatorState::from_keyed(tables, |entry| entry.0, max_parallelism)
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        self.watermark = context.watermark;
+        for (key, table) in context.keyed_entries::<(K, KeyTable<T, V>)>()? {
+            for ts in table.versions.keys().copied().chain(table.pending.iter().map(|r| r.ts)) {
+                self.timers.insert((ts, key.clone()));
+            }
+            self.tables.insert(key, table);
+        }
+        Ok(())
+    }
+
     fn state_entries(&self) -> usize {
-        let rows: usize = self
-            .tables
-            .values()
-            .map(|t| t.versions.len() + t.pending.len())
-            .sum();
+        let rows: usize = self.tables.values().map(|t| t.versions.len() + t.pending.len()).sum();
         rows + self.timers.len()
     }
 }

@@ -10,6 +10,7 @@
 //! `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod dedup;
 pub mod driver;
 pub mod element;
@@ -21,6 +22,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod process;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod state;
 pub mod task;
@@ -28,17 +30,22 @@ pub mod time;
 pub mod timer;
 pub mod window;
 
+pub use checkpoint::{
+    recover, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey, Recovery,
+    RecoveryError, SnapshotStore, StoreError,
+};
 pub use dedup::Keep;
 pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
 pub use element::{Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
 pub use graph::{BuildError, JobGraph, NodeId, TaskInfo};
-pub use job::{Action, Job, JobMetrics};
+pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
 pub use operator::{Operator, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
 pub use process::{KeyedProcessFunction, ProcessContext};
-pub use sink::{CollectSink, Collected, Sink};
+pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, TransactionId, UpsertSink};
+pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
 pub use source::{Log, Scripted};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
 pub use task::{Task, TaskId, TaskMetrics};

@@ -7,7 +7,8 @@
 
 use std::marker::PhantomData;
 
-use crate::element::{Batch, Data, Record, Timestamp};
+use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 
 /// The main output port.
 pub const MAIN: usize = 0;
@@ -59,6 +60,20 @@ pub trait Operator: Send {
     /// Every input ended (after the final `Watermark(i64::MAX)` was handled).
     fn handle_end_of_input(&mut self, _out: &mut Output) {}
 
+    /// Everything the operator holds, for checkpoint `checkpoint` (taken at barrier
+    /// alignment, or at once if the task has ended). Keyed state goes per key group.
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, _max_parallelism: usize) -> OperatorState {
+        OperatorState::default()
+    }
+
+    /// Rebuilds state from the snapshots of the operator's old tasks (any parallelism).
+    fn restore_state(&mut self, _context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint` completed: every task has its snapshot stored.
+    fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) {}
+
     /// How many state entries (window panes, keys, timers, table versions) it holds now;
     /// the bounded-state check expects 0 at end of input unless a TTL keeps some.
     fn state_entries(&self) -> usize {
@@ -100,18 +115,12 @@ pub(crate) struct FlatMap<T, U, F> {
     pub(crate) _types: PhantomData<fn(T) -> U>,
 }
 
-impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Operator
-    for FlatMap<T, U, F>
-{
+impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Operator for FlatMap<T, U, F> {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         let mut produced = Vec::new();
         for record in batch.into_records::<T>() {
             let ts = record.ts;
-            produced.extend(
-                (self.f)(record.value)
-                    .into_iter()
-                    .map(|v| Record::new(ts, v)),
-            );
+            produced.extend((self.f)(record.value).into_iter().map(|v| Record::new(ts, v)));
         }
         out.emit(MAIN, produced);
     }

@@ -10,23 +10,18 @@ use std::rc::Rc;
 
 use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
-use crate::graph::{
-    BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory,
-    TaskInfo,
-};
+use crate::graph::{BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, TaskInfo};
 use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
-use crate::partition::{
-    BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner,
-};
+use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
-use crate::sink::{CollectSink, Sink, SinkOperator};
+use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, TwoPhaseCommitSink};
 use crate::source::{Log, LogReader, ScriptReader, Scripted};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
 use crate::window::{
-    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window,
-    WindowAssigner, WindowFunction, WindowOperator, Windowed,
+    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window, WindowAssigner,
+    WindowFunction, WindowOperator, Windowed,
 };
 
 struct EdgeDraft {
@@ -108,12 +103,7 @@ impl Pipeline {
     }
 
     /// A source reading `log`, one split per partition, with watermarks from `watermarks`.
-    pub fn source<T: Data>(
-        &self,
-        name: &str,
-        log: Log<T>,
-        watermarks: WatermarkStrategy,
-    ) -> Stream<T> {
+    pub fn source<T: Data>(&self, name: &str, log: Log<T>, watermarks: WatermarkStrategy) -> Stream<T> {
         let mut draft = self.draft.borrow_mut();
         if watermarks.out_of_orderness_ms < 0 {
             draft.errors.push(BuildError::Negative {
@@ -154,9 +144,7 @@ impl Pipeline {
             parallelism: Some(1),
             inputs: Vec::new(),
             body: NodeBody::Source {
-                factory: Box::new(move |info: &TaskInfo| {
-                    Box::new(ScriptReader::new(script.clone(), info.subtask))
-                }),
+                factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
                 watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
             },
         });
@@ -185,9 +173,7 @@ impl Pipeline {
         for (id, node) in draft.nodes.into_iter().enumerate() {
             let p = parallelism[id];
             if p == 0 {
-                return Err(BuildError::ZeroParallelism {
-                    operator: node.name,
-                });
+                return Err(BuildError::ZeroParallelism { operator: node.name });
             }
             if p > max_parallelism {
                 return Err(BuildError::ParallelismAboveMax {
@@ -232,10 +218,7 @@ impl Pipeline {
                 body: node.body,
             });
         }
-        Ok(JobGraph {
-            nodes,
-            max_parallelism,
-        })
+        Ok(JobGraph { nodes, max_parallelism })
     }
 }
 
@@ -245,6 +228,18 @@ pub struct Stream<T> {
     outputs: Vec<(NodeId, usize)>,
     partitioning: Option<Partitioning>,
     _types: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Stream<T> {
+    /// Another handle to the same stream: each consumer gets every record.
+    fn clone(&self) -> Self {
+        Stream {
+            draft: Rc::clone(&self.draft),
+            outputs: self.outputs.clone(),
+            partitioning: self.partitioning,
+            _types: PhantomData,
+        }
+    }
 }
 
 impl<T: Data> Stream<T> {
@@ -284,10 +279,7 @@ impl<T: Data> Stream<T> {
         match self.outputs.as_slice() {
             [(node, _)] => Some(*node),
             _ => {
-                self.draft
-                    .borrow_mut()
-                    .errors
-                    .push(BuildError::NotOnUnion(what));
+                self.draft.borrow_mut().errors.push(BuildError::NotOnUnion(what));
                 None
             }
         }
@@ -330,10 +322,7 @@ impl<T: Data> Stream<T> {
     /// One stream of both inputs' records.
     pub fn union(mut self, other: Stream<T>) -> Stream<T> {
         if !Rc::ptr_eq(&self.draft, &other.draft) {
-            self.draft
-                .borrow_mut()
-                .errors
-                .push(BuildError::ForeignStream);
+            self.draft.borrow_mut().errors.push(BuildError::ForeignStream);
         }
         self.outputs.extend(other.outputs);
         self
@@ -388,11 +377,7 @@ impl<T: Data> Stream<T> {
         )
     }
 
-    pub fn flat_map<
-        U: Data,
-        I: IntoIterator<Item = U> + 'static,
-        F: FnMut(T) -> I + Clone + Send + 'static,
-    >(
+    pub fn flat_map<U: Data, I: IntoIterator<Item = U> + 'static, F: FnMut(T) -> I + Clone + Send + 'static>(
         self,
         f: F,
     ) -> Stream<U> {
@@ -408,10 +393,7 @@ impl<T: Data> Stream<T> {
     }
 
     /// Partitions the stream by key: records with equal keys reach the same task.
-    pub fn key_by<K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(
-        self,
-        key_selector: KS,
-    ) -> KeyedStream<T, K, KS> {
+    pub fn key_by<K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(self, key_selector: KS) -> KeyedStream<T, K, KS> {
         KeyedStream {
             stream: self,
             key_selector,
@@ -431,6 +413,28 @@ impl<T: Data> Stream<T> {
                 }) as Box<dyn Operator>
             }),
         );
+    }
+
+    /// Writes the stream through a two-phase-commit sink: records are staged per checkpoint
+    /// and handed to `committer` once the checkpoint completed (exactly-once).
+    pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
+        self.add_operator(
+            "sink",
+            self.edges(0),
+            Box::new(move |info: &TaskInfo| {
+                Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
+            }),
+        );
+    }
+
+    /// Writes the stream through a two-phase-commit sink into a [`CommitLog`] and returns it.
+    pub fn collect_committed(self) -> CommitLog<T>
+    where
+        T: PartialEq,
+    {
+        let log = CommitLog::new();
+        self.sink_transactional(log.clone());
+        log
     }
 
     /// Writes the stream to a [`CollectSink`] and returns it.
@@ -489,12 +493,7 @@ fn hash_edges<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static>(
 }
 
 impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KS> {
-    fn keyed_operator(
-        &self,
-        kind: &str,
-        extra_inputs: Vec<EdgeDraft>,
-        factory: OperatorFactory,
-    ) -> NodeId {
+    fn keyed_operator(&self, kind: &str, extra_inputs: Vec<EdgeDraft>, factory: OperatorFactory) -> NodeId {
         let mut inputs = hash_edges(&self.stream, &self.key_selector, 0);
         inputs.extend(extra_inputs);
         self.stream.add_operator(kind, inputs, factory)
@@ -546,10 +545,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         let node = self.keyed_operator(
             "deduplicate",
             Vec::new(),
-            Box::new(move |_| {
-                Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone()))
-                    as Box<dyn Operator>
-            }),
+            Box::new(move |_| Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone())) as Box<dyn Operator>),
         );
         WithLate {
             output: self.port(node, MAIN),
@@ -569,9 +565,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
             "temporal_join",
             table_edges,
             Box::new(move |_| {
-                Box::new(TemporalJoinOperator::<T, K, V, KS>::new(
-                    key_selector.clone(),
-                )) as Box<dyn Operator>
+                Box::new(TemporalJoinOperator::<T, K, V, KS>::new(key_selector.clone())) as Box<dyn Operator>
             }),
         );
         TemporalJoin {
@@ -604,10 +598,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
                 reason,
             });
         }
-        if let WindowAssigner::Sliding {
-            size_ms, slide_ms, ..
-        } = self.assigner
-        {
+        if let WindowAssigner::Sliding { size_ms, slide_ms, .. } = self.assigner {
             if slide_ms > size_ms {
                 self.keyed.stream.error(BuildError::InvalidWindow {
                     operator: operator.clone(),
@@ -648,18 +639,12 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
     }
 
     /// One result per `(key, window)`, computed incrementally.
-    pub fn aggregate<A: AggregateFunction<T>>(
-        self,
-        function: A,
-    ) -> WithLate<Windowed<K, A::Out>, T> {
+    pub fn aggregate<A: AggregateFunction<T>>(self, function: A) -> WithLate<Windowed<K, A::Out>, T> {
         self.apply(Aggregating(function))
     }
 
     /// Combines the window's records pairwise.
-    pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(
-        self,
-        function: F,
-    ) -> WithLate<Windowed<K, T>, T> {
+    pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(self, function: F) -> WithLate<Windowed<K, T>, T> {
         self.apply(Reducing(function))
     }
 

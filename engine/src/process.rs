@@ -9,8 +9,9 @@ use std::marker::PhantomData;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::KeyedStateBackend;
 use crate::time::NO_WATERMARK;
 use crate::timer::{TimeDomain, TimerService};
@@ -20,11 +21,7 @@ pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
     type State: Default + PartialEq + Clone + Send + Serialize + DeserializeOwned + 'static;
     type Out: Data;
 
-    fn process_element(
-        &mut self,
-        record: Record<T>,
-        ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>,
-    );
+    fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>);
 
     fn on_timer(
         &mut self,
@@ -89,11 +86,7 @@ pub(crate) struct ProcessOperator<T, K, KS, P: KeyedProcessFunction<K, T>> {
 }
 
 impl<T, K: Key, KS, P: KeyedProcessFunction<K, T>> ProcessOperator<T, K, KS, P> {
-    pub(crate) fn new(
-        key_selector: KS,
-        function: P,
-        state: KeyedStateBackend<K, P::State>,
-    ) -> Self {
+    pub(crate) fn new(key_selector: KS, function: P, state: KeyedStateBackend<K, P::State>) -> Self {
         ProcessOperator {
             key_selector,
             function,
@@ -170,7 +163,45 @@ where
         self.timers.next_processing_time()
     }
 
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        let states = self
+            .state
+            .sorted_entries()
+            .into_iter()
+            .map(|(k, s)| ProcessEntry::State(k.clone(), s.clone()));
+        let timers = self
+            .timers
+            .iter()
+            .map(|(domain, ts, k)| ProcessEntry::Timer(k.clone(), domain, ts));
+        OperatorState::from_keyed(states.chain(timers), ProcessEntry::key, max_parallelism)
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        self.watermark = context.watermark;
+        for entry in context.keyed_entries::<ProcessEntry<K, P::State>>()? {
+            match entry {
+                ProcessEntry::State(key, state) => self.state.insert(key, state),
+                ProcessEntry::Timer(key, domain, ts) => self.timers.register(domain, ts, key),
+            }
+        }
+        Ok(())
+    }
+
     fn state_entries(&self) -> usize {
         self.state.len() + self.timers.len()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum ProcessEntry<K, S> {
+    State(K, S),
+    Timer(K, TimeDomain, Timestamp),
+}
+
+impl<K, S> ProcessEntry<K, S> {
+    fn key(&self) -> &K {
+        match self {
+            ProcessEntry::State(key, _) | ProcessEntry::Timer(key, _, _) => key,
+        }
     }
 }

@@ -1,13 +1,21 @@
 //! Sinks: where results leave the dataflow.
 //!
-//! In batch mode a sink receives every record once. Transactional sinks (two-phase commit)
-//! build on the same trait once checkpoints exist (docs/snapshots.md).
+//! - [`Sink`]: receives records as they arrive. A plain sink ([`CollectSink`]) is for tests
+//!   of fault-free runs; after a restore it would see replayed records again. An idempotent
+//!   upsert sink ([`UpsertSink`]) is exactly-once for final values.
+//! - [`Committer`] behind a two-phase-commit sink: records are staged per checkpoint and made
+//!   visible only once that checkpoint completed (docs/snapshots.md). [`CommitLog`] is the
+//!   test committer that records exactly what was committed.
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use crate::element::{Batch, Data, Record, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::operator::{Operator, Output};
+use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.
 pub trait Sink<T>: Clone + Send + 'static {
@@ -102,5 +110,210 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
 
     fn handle_end_of_input(&mut self, _out: &mut Output) {
         self.sink.finish();
+    }
+}
+
+/// Identifies a sink transaction: the checkpoint whose barrier closed it and the sink task
+/// that staged it. Commits are idempotent per transaction id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TransactionId {
+    pub checkpoint: CheckpointId,
+    pub sink_task: usize,
+}
+
+/// The external system behind a two-phase-commit sink.
+pub trait Committer<T>: Clone + Send + 'static {
+    /// Makes a staged transaction visible. May be called again for the same id (after a
+    /// restore, or a lost notification): the second call must change nothing.
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<T>>);
+}
+
+/// Stages records per checkpoint and commits them when the checkpoint completes.
+pub(crate) struct TwoPhaseCommitSink<T, C> {
+    committer: C,
+    subtask: usize,
+    /// Records since the last barrier: lost (aborted) if the job restores.
+    open: Vec<Record<T>>,
+    /// Closed at a barrier, part of the snapshot, committed on completion or restore.
+    staged: BTreeMap<TransactionId, Vec<Record<T>>>,
+}
+
+impl<T, C> TwoPhaseCommitSink<T, C> {
+    pub(crate) fn new(committer: C, subtask: usize) -> Self {
+        TwoPhaseCommitSink {
+            committer,
+            subtask,
+            open: Vec::new(),
+            staged: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Data, C: Committer<T>> Operator for TwoPhaseCommitSink<T, C> {
+    fn handle_records(&mut self, _input: usize, batch: Batch, _out: &mut Output) {
+        self.open.extend(batch.into_records::<T>());
+    }
+
+    fn snapshot_state(&mut self, checkpoint: CheckpointId, _max_parallelism: usize) -> OperatorState {
+        // Pre-commit: the open transaction closes at the barrier and becomes durable state.
+        let records = std::mem::take(&mut self.open);
+        if !records.is_empty() {
+            let id = TransactionId {
+                checkpoint,
+                sink_task: self.subtask,
+            };
+            self.staged.insert(id, records);
+        }
+        OperatorState {
+            keyed: BTreeMap::new(),
+            operator: encode_payload(&self.staged),
+        }
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: CheckpointId) {
+        // Also commits earlier transactions whose notification was lost.
+        let later = self.staged.split_off(&TransactionId {
+            checkpoint: checkpoint + 1,
+            sink_task: 0,
+        });
+        for (id, records) in std::mem::replace(&mut self.staged, later) {
+            self.committer.commit(id, records);
+        }
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        // The restored checkpoint completed, so everything staged in it may be committed;
+        // old sink task j's transactions are finished by new task j mod parallelism.
+        for (old_subtask, state) in &context.previous {
+            if old_subtask % context.parallelism == context.subtask {
+                let staged: BTreeMap<TransactionId, Vec<Record<T>>> =
+                    decode_payload(&state.operator, "staged sink transactions")?;
+                for (id, records) in staged {
+                    self.committer.commit(id, records);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn state_entries(&self) -> usize {
+        self.staged.len()
+    }
+}
+
+#[derive(Debug)]
+struct CommitLogInner<T> {
+    committed: BTreeMap<TransactionId, Vec<Record<T>>>,
+    repeated_commits: u64,
+}
+
+/// A committer for tests: records every transaction committed, once, and counts repeats.
+#[derive(Debug)]
+pub struct CommitLog<T> {
+    inner: Arc<Mutex<CommitLogInner<T>>>,
+}
+
+impl<T> Clone for CommitLog<T> {
+    fn clone(&self) -> Self {
+        CommitLog {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Default for CommitLog<T> {
+    fn default() -> Self {
+        CommitLog {
+            inner: Arc::new(Mutex::new(CommitLogInner {
+                committed: BTreeMap::new(),
+                repeated_commits: 0,
+            })),
+        }
+    }
+}
+
+impl<T: Clone + PartialEq + std::fmt::Debug> CommitLog<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every committed record, by transaction.
+    pub fn records(&self) -> Vec<Record<T>> {
+        let inner = self.inner.lock().expect("commit log poisoned");
+        inner.committed.values().flatten().cloned().collect()
+    }
+
+    pub fn transactions(&self) -> Vec<TransactionId> {
+        self.inner
+            .lock()
+            .expect("commit log poisoned")
+            .committed
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// How many commits repeated an already committed transaction (and were ignored).
+    pub fn repeated_commits(&self) -> u64 {
+        self.inner.lock().expect("commit log poisoned").repeated_commits
+    }
+}
+
+impl<T: Data + PartialEq> Committer<T> for CommitLog<T> {
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<T>>) {
+        let mut inner = self.inner.lock().expect("commit log poisoned");
+        match inner.committed.get(&transaction) {
+            Some(previous) => {
+                assert_eq!(
+                    previous, &records,
+                    "transaction {transaction:?} committed twice with different records"
+                );
+                inner.repeated_commits += 1;
+            }
+            None => {
+                inner.committed.insert(transaction, records);
+            }
+        }
+    }
+}
+
+/// An idempotent upsert sink: the latest record per key wins, so replays after a restore
+/// rewrite the same values.
+pub struct UpsertSink<T, K, F> {
+    key_of: F,
+    table: Arc<Mutex<BTreeMap<K, Record<T>>>>,
+}
+
+impl<T, K, F: Clone> Clone for UpsertSink<T, K, F> {
+    fn clone(&self) -> Self {
+        UpsertSink {
+            key_of: self.key_of.clone(),
+            table: Arc::clone(&self.table),
+        }
+    }
+}
+
+impl<T: Clone, K: Ord + Clone, F: Fn(&T) -> K> UpsertSink<T, K, F> {
+    pub fn new(key_of: F) -> Self {
+        UpsertSink {
+            key_of,
+            table: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// The current table, by key.
+    pub fn table(&self) -> BTreeMap<K, Record<T>> {
+        self.table.lock().expect("upsert sink poisoned").clone()
+    }
+}
+
+impl<T: Data, K: Ord + Clone + Send + 'static, F: Fn(&T) -> K + Clone + Send + 'static> Sink<T>
+    for UpsertSink<T, K, F>
+{
+    fn write(&mut self, records: Vec<Record<T>>) {
+        let mut table = self.table.lock().expect("upsert sink poisoned");
+        for record in records {
+            table.insert((self.key_of)(&record.value), record);
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::element::{Data, Record, Timestamp};
 use crate::operator::{Output, MAIN};
+use crate::snapshot::{decode_payload, encode_payload, RestoreContext, SnapshotError};
 use crate::time::{SplitWatermark, END_OF_TIME};
 
 /// An immutable, partitioned log of timestamped records.
@@ -55,7 +56,15 @@ pub trait SourceReader: Send {
     fn is_exhausted(&self) -> bool;
     /// `(partition, next offset)` for every split this reader owns.
     fn offsets(&self) -> Vec<(usize, usize)>;
+    /// The reading position, for a checkpoint.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Rewinds to the positions in the old readers' snapshots (splits may move between
+    /// tasks when the parallelism changes).
+    fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError>;
 }
+
+/// A split's position in a checkpoint: partition, next offset, and its watermark state.
+type SplitPosition = (usize, usize, SplitWatermark);
 
 struct Split {
     partition: usize,
@@ -129,10 +138,37 @@ impl<T: Data> SourceReader for LogReader<T> {
     }
 
     fn offsets(&self) -> Vec<(usize, usize)> {
-        self.splits
+        self.splits.iter().map(|s| (s.partition, s.offset)).collect()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let positions: Vec<SplitPosition> = self
+            .splits
             .iter()
-            .map(|s| (s.partition, s.offset))
-            .collect()
+            .map(|s| (s.partition, s.offset, s.watermark))
+            .collect();
+        encode_payload(&positions)
+    }
+
+    fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        for (_, state) in &context.previous {
+            for (partition, offset, watermark) in
+                decode_payload::<Vec<SplitPosition>>(&state.operator, "source positions")?
+            {
+                let partition_len = self.log.partitions.get(partition).map(Vec::len);
+                if partition_len.is_none_or(|len| offset > len) {
+                    return Err(SnapshotError::Payload {
+                        what: "source positions",
+                        reason: format!("offset {offset} of partition {partition} is beyond the log"),
+                    });
+                }
+                if let Some(split) = self.splits.iter_mut().find(|s| s.partition == partition) {
+                    split.offset = offset;
+                    split.watermark = watermark;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -204,5 +240,28 @@ impl<T: Data> SourceReader for ScriptReader<T> {
 
     fn offsets(&self) -> Vec<(usize, usize)> {
         vec![(0, self.position)]
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        encode_payload(&(self.position, self.watermark, self.finished))
+    }
+
+    fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        if context.subtask != 0 {
+            return Ok(());
+        }
+        for (old_subtask, state) in &context.previous {
+            if *old_subtask == 0 {
+                let (position, watermark, finished) = decode_payload(&state.operator, "script position")?;
+                if position > self.script.len() {
+                    return Err(SnapshotError::Payload {
+                        what: "script position",
+                        reason: format!("position {position} is beyond the script"),
+                    });
+                }
+                (self.position, self.watermark, self.finished) = (position, watermark, finished);
+            }
+        }
+        Ok(())
     }
 }

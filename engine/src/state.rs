@@ -44,11 +44,7 @@ pub fn key_group_of<K: Hash + ?Sized>(key: &K, max_parallelism: usize) -> KeyGro
 }
 
 /// The subtask that owns `key_group` when the operator runs with `parallelism` tasks.
-pub fn subtask_for_key_group(
-    key_group: KeyGroup,
-    parallelism: usize,
-    max_parallelism: usize,
-) -> usize {
+pub fn subtask_for_key_group(key_group: KeyGroup, parallelism: usize, max_parallelism: usize) -> usize {
     debug_assert!(parallelism >= 1 && parallelism <= max_parallelism);
     key_group.0 as usize * parallelism / max_parallelism
 }
@@ -185,8 +181,7 @@ impl<K: Hash + Eq + Ord + Clone, S: Default + PartialEq> KeyedStateBackend<K, S>
     /// Runs `f` on the state of `key` (default if absent) and drops the entry if it ends empty.
     pub fn with_state<R>(&mut self, key: &K, f: impl FnOnce(&mut S) -> R) -> R {
         debug_assert!(
-            self.key_groups
-                .contains(key_group_of(key, self.max_parallelism)),
+            self.key_groups.contains(key_group_of(key, self.max_parallelism)),
             "key routed to a task that does not own its key group"
         );
         match self.entries.get_mut(key) {
@@ -205,6 +200,14 @@ impl<K: Hash + Eq + Ord + Clone, S: Default + PartialEq> KeyedStateBackend<K, S>
                 }
                 result
             }
+        }
+    }
+
+    /// Puts restored state for `key` (which must belong to this task's key groups).
+    pub fn insert(&mut self, key: K, state: S) {
+        debug_assert!(self.key_groups.contains(key_group_of(&key, self.max_parallelism)));
+        if state != S::default() {
+            self.entries.insert(key, state);
         }
     }
 
@@ -254,13 +257,8 @@ mod tests {
         // A change here breaks restoring snapshots written by earlier builds.
         assert_eq!(stable_hash("page-1"), 0x4f6f_a245_b27f_0105);
         assert_eq!(key_group_of(&42u64, 128), KeyGroup(88));
-        let groups: std::collections::BTreeSet<_> =
-            (0..1000u64).map(|k| key_group_of(&k, 128)).collect();
-        assert!(
-            groups.len() > 120,
-            "keys spread over key groups: {}",
-            groups.len()
-        );
+        let groups: std::collections::BTreeSet<_> = (0..1000u64).map(|k| key_group_of(&k, 128)).collect();
+        assert!(groups.len() > 120, "keys spread over key groups: {}", groups.len());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::element::{Batch, CheckpointId, Message, Timestamp};
 use crate::graph::NodeId;
 use crate::operator::{Operator, Output};
 use crate::partition::Partitioner;
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
 use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME};
 
@@ -66,13 +67,16 @@ pub struct Task {
     watermarks: WatermarkTracker,
     outputs: Vec<OutputEdge>,
     outbox: VecDeque<(ChannelId, Message)>,
-    acknowledgements: VecDeque<CheckpointId>,
+    acknowledgements: VecDeque<TaskSnapshot>,
     ended: bool,
     metrics: TaskMetrics,
+    max_parallelism: usize,
+    /// The checkpoint in flight that this task has not acknowledged yet.
+    awaiting_checkpoint: Option<CheckpointId>,
 }
 
 impl Task {
-    pub(crate) fn new(id: TaskId, name: String, body: TaskBody) -> Self {
+    pub(crate) fn new(id: TaskId, name: String, body: TaskBody, max_parallelism: usize) -> Self {
         Task {
             id,
             name,
@@ -84,6 +88,8 @@ impl Task {
             acknowledgements: VecDeque::new(),
             ended: false,
             metrics: TaskMetrics::default(),
+            max_parallelism,
+            awaiting_checkpoint: None,
         }
     }
 
@@ -117,9 +123,7 @@ impl Task {
     /// The task's current watermark (a source's last emitted one).
     pub fn watermark(&self) -> Timestamp {
         match &self.body {
-            TaskBody::Source {
-                emitted_watermark, ..
-            } => *emitted_watermark,
+            TaskBody::Source { emitted_watermark, .. } => *emitted_watermark,
             TaskBody::Operator(_) => self.watermarks.current(),
         }
     }
@@ -137,10 +141,7 @@ impl Task {
 
     /// Appends `message` to the mailbox of input channel `channel`.
     pub fn push_input(&mut self, channel: usize, message: Message) {
-        debug_assert!(
-            !self.inputs[channel].ended,
-            "element after end of input on a channel"
-        );
+        debug_assert!(!self.inputs[channel].ended, "element after end of input on a channel");
         self.inputs[channel].mailbox.push_back(message);
     }
 
@@ -156,11 +157,7 @@ impl Task {
 
     /// Delivers the head of `channel`'s mailbox.
     pub fn handle_input(&mut self, channel: usize) {
-        assert!(
-            self.is_ready(channel),
-            "{}: channel {channel} is not ready",
-            self.name
-        );
+        assert!(self.is_ready(channel), "{}: channel {channel} is not ready", self.name);
         let message = self.inputs[channel]
             .mailbox
             .pop_front()
@@ -247,23 +244,70 @@ impl Task {
             return None;
         }
         match &self.body {
-            TaskBody::Source {
-                next_watermark_at, ..
-            } => Some(*next_watermark_at),
+            TaskBody::Source { next_watermark_at, .. } => Some(*next_watermark_at),
             TaskBody::Operator(operator) => operator.next_processing_deadline(),
         }
     }
 
-    /// A source starts checkpoint `checkpoint`: it sends the barrier after what it has read.
+    /// The coordinator starts checkpoint `checkpoint`. A source snapshots its read positions
+    /// and sends the barrier after what it has read; a task that has ended snapshots its
+    /// final state at once (no barrier will reach it); others wait for their barriers, or,
+    /// if all their inputs end first, acknowledge with their final state when they end.
     pub fn handle_checkpoint_trigger(&mut self, checkpoint: CheckpointId) {
-        assert!(
-            self.is_source(),
-            "{}: only sources start checkpoints",
-            self.name
-        );
-        if !self.ended {
+        if self.ended {
+            let snapshot = self.snapshot(checkpoint);
+            self.acknowledgements.push_back(snapshot);
+        } else if self.is_source() {
+            let snapshot = self.snapshot(checkpoint);
             self.broadcast(Message::Barrier(checkpoint));
-            self.acknowledgements.push_back(checkpoint);
+            self.acknowledgements.push_back(snapshot);
+        } else {
+            self.awaiting_checkpoint = Some(checkpoint);
+        }
+    }
+
+    /// Checkpoint `checkpoint` is complete: sinks may commit what they staged for it.
+    pub fn handle_checkpoint_complete(&mut self, checkpoint: CheckpointId) {
+        if let TaskBody::Operator(operator) = &mut self.body {
+            operator.notify_checkpoint_complete(checkpoint);
+        }
+    }
+
+    /// Rebuilds the task from its node's snapshots; in-flight elements are not restored
+    /// (sources replay them).
+    pub fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        match &mut self.body {
+            TaskBody::Source {
+                reader,
+                emitted_watermark,
+                ..
+            } => {
+                reader.restore(context)?;
+                *emitted_watermark = context.watermark;
+            }
+            TaskBody::Operator(operator) => {
+                operator.restore_state(context)?;
+                self.watermarks.restore(context.watermark);
+            }
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, checkpoint: CheckpointId) -> TaskSnapshot {
+        let watermark = self.watermark();
+        let state = match &mut self.body {
+            TaskBody::Source { reader, .. } => OperatorState {
+                keyed: Default::default(),
+                operator: reader.snapshot(),
+            },
+            TaskBody::Operator(operator) => operator.snapshot_state(checkpoint, self.max_parallelism),
+        };
+        TaskSnapshot {
+            checkpoint,
+            node: self.id.node,
+            subtask: self.id.subtask,
+            watermark,
+            state,
         }
     }
 
@@ -272,8 +316,8 @@ impl Task {
         self.outbox.pop_front()
     }
 
-    /// The next checkpoint this task has taken its snapshot for.
-    pub fn poll_acknowledgement(&mut self) -> Option<CheckpointId> {
+    /// The next snapshot this task has taken (its acknowledgement of that checkpoint).
+    pub fn poll_acknowledgement(&mut self) -> Option<TaskSnapshot> {
         self.acknowledgements.pop_front()
     }
 
@@ -292,10 +336,7 @@ impl Task {
     }
 
     fn emit_source_watermark(&mut self, watermark: Timestamp) {
-        let TaskBody::Source {
-            emitted_watermark, ..
-        } = &mut self.body
-        else {
+        let TaskBody::Source { emitted_watermark, .. } = &mut self.body else {
             unreachable!("only sources emit source watermarks")
         };
         if watermark > *emitted_watermark {
@@ -309,21 +350,28 @@ impl Task {
         let Some(checkpoint) = self.inputs.iter().find_map(|i| i.barrier) else {
             return;
         };
-        let aligned = self
-            .inputs
-            .iter()
-            .all(|i| i.ended || i.barrier == Some(checkpoint));
+        let aligned = self.inputs.iter().all(|i| i.ended || i.barrier == Some(checkpoint));
         if aligned {
             for input in &mut self.inputs {
                 input.barrier = None;
             }
+            let snapshot = self.snapshot(checkpoint);
             self.broadcast(Message::Barrier(checkpoint));
-            self.acknowledgements.push_back(checkpoint);
+            self.acknowledgements.push_back(snapshot);
+            if self.awaiting_checkpoint == Some(checkpoint) {
+                self.awaiting_checkpoint = None;
+            }
         }
     }
 
     fn end(&mut self) {
         debug_assert!(!self.ended);
+        // Every input ended before this checkpoint's barrier could arrive: all upstream
+        // tasks acknowledged with their final state, and so does this one.
+        if let Some(checkpoint) = self.awaiting_checkpoint.take() {
+            let snapshot = self.snapshot(checkpoint);
+            self.acknowledgements.push_back(snapshot);
+        }
         self.broadcast(Message::EndOfInput);
         self.ended = true;
     }
@@ -358,9 +406,7 @@ impl Task {
 
     fn send(&mut self, edge: usize, batch: Batch) {
         let OutputEdge {
-            channels,
-            partitioner,
-            ..
+            channels, partitioner, ..
         } = &mut self.outputs[edge];
         let outbox = &mut self.outbox;
         partitioner.partition(batch, channels.len(), &mut |index, part| {

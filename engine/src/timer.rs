@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::element::Timestamp;
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
     EventTime,
     ProcessingTime,
@@ -57,6 +55,16 @@ impl<K: Ord + Clone> TimerService<K> {
         }
     }
 
+    /// Every pending timer, event time first, each domain in firing order.
+    pub fn iter(&self) -> impl Iterator<Item = (TimeDomain, Timestamp, &K)> {
+        let event = self.event_time.iter().map(|(ts, k)| (TimeDomain::EventTime, *ts, k));
+        let processing = self
+            .processing_time
+            .iter()
+            .map(|(ts, k)| (TimeDomain::ProcessingTime, *ts, k));
+        event.chain(processing)
+    }
+
     pub fn next_processing_time(&self) -> Option<Timestamp> {
         self.processing_time.first().map(|(ts, _)| *ts)
     }
@@ -94,11 +102,7 @@ mod tests {
         let mut timers = TimerService::default();
         timers.register(TimeDomain::ProcessingTime, 5, 1u8);
         assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 4), None);
-        assert_eq!(
-            timers.pop_due(TimeDomain::EventTime, 100),
-            None,
-            "domains are separate"
-        );
+        assert_eq!(timers.pop_due(TimeDomain::EventTime, 100), None, "domains are separate");
         assert_eq!(timers.pop_due(TimeDomain::ProcessingTime, 5), Some((5, 1)));
     }
 }

@@ -13,8 +13,9 @@ use std::marker::PhantomData;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::element::{Batch, Data, Key, Record, Timestamp};
+use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
+use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
 use crate::time::NO_WATERMARK;
 
@@ -60,10 +61,7 @@ pub enum WindowAssigner {
 
 impl WindowAssigner {
     pub fn tumbling(size_ms: i64) -> Self {
-        WindowAssigner::Tumbling {
-            size_ms,
-            offset_ms: 0,
-        }
+        WindowAssigner::Tumbling { size_ms, offset_ms: 0 }
     }
 
     pub fn tumbling_with_offset(size_ms: i64, offset_ms: i64) -> Self {
@@ -125,8 +123,7 @@ impl WindowAssigner {
             } => {
                 let last_start = window_start(ts, offset_ms, slide_ms);
                 // The earliest window still containing ts starts after ts - size.
-                let steps =
-                    (last_start as i128 - (ts as i128 - size_ms as i128 + 1)) / slide_ms as i128;
+                let steps = (last_start as i128 - (ts as i128 - size_ms as i128 + 1)) / slide_ms as i128;
                 let mut start = last_start - (steps as i64) * slide_ms;
                 while start <= last_start {
                     windows.push(Window::new(start, start.saturating_add(size_ms)));
@@ -269,9 +266,7 @@ impl<K: Key, T, A: AggregateFunction<T>> WindowFunction<K, T> for Aggregating<A>
 #[derive(Clone)]
 pub(crate) struct Reducing<F>(pub(crate) F);
 
-impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction<K, T>
-    for Reducing<F>
-{
+impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction<K, T> for Reducing<F> {
     type Acc = Option<T>;
     type Out = Windowed<K, T>;
     fn create(&self) -> Option<T> {
@@ -336,11 +331,7 @@ fn emit_pane<K, T, F: WindowFunction<K, T>>(
     results: &mut Vec<Record<F::Out>>,
 ) {
     function.emit(key, window, acc, scratch);
-    results.extend(
-        scratch
-            .drain(..)
-            .map(|v| Record::new(window.max_timestamp(), v)),
-    );
+    results.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
 }
 
 /// The panes of one window: an accumulator per key.
@@ -364,12 +355,7 @@ pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
 }
 
 impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
-    pub(crate) fn new(
-        assigner: WindowAssigner,
-        allowed_lateness: i64,
-        key_selector: KS,
-        function: F,
-    ) -> Self {
+    pub(crate) fn new(assigner: WindowAssigner, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
         debug_assert!(!matches!(assigner, WindowAssigner::Session { .. }));
         WindowOperator {
             assigner,
@@ -415,28 +401,14 @@ where
                     Some(acc) => {
                         self.function.add(acc, &record.value);
                         if fire_now {
-                            emit_pane(
-                                &self.function,
-                                &key,
-                                window,
-                                acc,
-                                &mut self.scratch,
-                                &mut results,
-                            );
+                            emit_pane(&self.function, &key, window, acc, &mut self.scratch, &mut results);
                         }
                     }
                     None => {
                         let mut acc = self.function.create();
                         self.function.add(&mut acc, &record.value);
                         if fire_now {
-                            emit_pane(
-                                &self.function,
-                                &key,
-                                window,
-                                &acc,
-                                &mut self.scratch,
-                                &mut results,
-                            );
+                            emit_pane(&self.function, &key, window, &acc, &mut self.scratch, &mut results);
                         }
                         panes.panes.insert(key.clone(), acc);
                     }
@@ -460,14 +432,7 @@ where
                 let mut keys: Vec<_> = panes.panes.iter().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 for (key, acc) in keys {
-                    emit_pane(
-                        &self.function,
-                        key,
-                        window,
-                        acc,
-                        &mut self.scratch,
-                        &mut results,
-                    );
+                    emit_pane(&self.function, key, window, acc, &mut self.scratch, &mut results);
                 }
             }
         }
@@ -479,6 +444,35 @@ where
             entry.remove();
         }
         out.emit(MAIN, results);
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        let mut panes: Vec<(&K, Window, bool, &F::Acc)> = self
+            .windows
+            .iter()
+            .flat_map(|(&window, panes)| {
+                panes
+                    .panes
+                    .iter()
+                    .map(move |(key, acc)| (key, window, panes.fired, acc))
+            })
+            .collect();
+        panes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        OperatorState::from_keyed(panes, |pane| pane.0, max_parallelism)
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        self.watermark = context.watermark;
+        for (key, window, fired, acc) in context.keyed_entries::<(K, Window, bool, F::Acc)>()? {
+            let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
+                panes: fast_map(),
+                fired,
+            });
+            // Panes of one window restored from two old tasks: fire what either had not.
+            panes.fired &= fired;
+            panes.panes.insert(key, acc);
+        }
+        Ok(())
     }
 
     fn state_entries(&self) -> usize {
@@ -554,11 +548,8 @@ where
             for old in sessions.drain(first..last) {
                 let old_max = old.window.max_timestamp();
                 self.fire_timers.remove(&(old_max, key.clone(), old.window));
-                self.cleanup_timers.remove(&(
-                    old_max.saturating_add(self.allowed_lateness),
-                    key.clone(),
-                    old.window,
-                ));
+                self.cleanup_timers
+                    .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
                 merged.window = Window::new(
                     merged.window.start.min(old.window.start),
                     merged.window.end.max(old.window.end),
@@ -578,14 +569,10 @@ where
                     &mut results,
                 );
             } else {
-                self.fire_timers
-                    .insert((max_timestamp, key.clone(), window));
+                self.fire_timers.insert((max_timestamp, key.clone(), window));
             }
-            self.cleanup_timers.insert((
-                max_timestamp.saturating_add(self.allowed_lateness),
-                key,
-                window,
-            ));
+            self.cleanup_timers
+                .insert((max_timestamp.saturating_add(self.allowed_lateness), key, window));
             sessions.insert(first, merged);
         }
         out.emit(MAIN, results);
@@ -619,10 +606,7 @@ where
                 break;
             }
             let (_, key, window) = self.cleanup_timers.pop_first().expect("checked non-empty");
-            let sessions = self
-                .sessions
-                .get_mut(&key)
-                .expect("a cleanup timer always has its key");
+            let sessions = self.sessions.get_mut(&key).expect("a cleanup timer always has its key");
             sessions.retain(|s| s.window != window);
             if sessions.is_empty() {
                 self.sessions.remove(&key);
@@ -632,9 +616,7 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        self.sessions.values().map(Vec::len).sum::<usize>()
-            + self.fire_timers.len()
-            + self.cleanup_timers.len()
+        self.sessions.values().map(Vec::len).sum::<usize>() + self.fire_timers.len() + self.cleanup_timers.len()
     }
 }
 
@@ -668,13 +650,7 @@ mod tests {
     #[test]
     fn tumbling_with_offset() {
         let assigner = WindowAssigner::tumbling_with_offset(10, 3);
-        let table = [
-            (3, (3, 13)),
-            (2, (-7, 3)),
-            (12, (3, 13)),
-            (13, (13, 23)),
-            (-7, (-7, 3)),
-        ];
+        let table = [(3, (3, 13)), (2, (-7, 3)), (12, (3, 13)), (13, (13, 23)), (-7, (-7, 3))];
         for (ts, window) in table {
             assert_eq!(windows_of(assigner, ts), vec![window], "ts {ts}");
         }
@@ -710,15 +686,9 @@ mod tests {
     fn invalid_assigners_are_rejected() {
         assert!(WindowAssigner::tumbling(0).validate().is_err());
         assert!(WindowAssigner::tumbling(-5).validate().is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, 10)
-            .validate()
-            .is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, -10)
-            .validate()
-            .is_err());
-        assert!(WindowAssigner::tumbling_with_offset(10, 9)
-            .validate()
-            .is_ok());
+        assert!(WindowAssigner::tumbling_with_offset(10, 10).validate().is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, -10).validate().is_err());
+        assert!(WindowAssigner::tumbling_with_offset(10, 9).validate().is_ok());
         assert!(WindowAssigner::sliding(10, 0).validate().is_err());
         assert!(WindowAssigner::sliding(0, 5).validate().is_err());
         assert!(WindowAssigner::session(0).validate().is_err());

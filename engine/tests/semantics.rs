@@ -5,9 +5,9 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, InOrder, Job, Keep,
-    KeyedProcessFunction, ListState, MapState, Pipeline, ProcessContext, Record, Scripted,
-    TimeDomain, ValueState, WindowAssigner, Windowed, END_OF_TIME,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, InOrder, Job, Keep, KeyedProcessFunction,
+    ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
+    END_OF_TIME,
 };
 
 fn r(ts: i64, key: u32) -> Scripted<u32> {
@@ -46,10 +46,7 @@ fn window_counts(
     let late = counted.late.collect();
     let graph = pipeline.build().expect("valid pipeline");
     let summary = run_to_end(&graph).expect("runs to the end");
-    assert_eq!(
-        summary.state_entries, 0,
-        "window state is cleared at the end"
-    );
+    assert_eq!(summary.state_entries, 0, "window state is cleared at the end");
     let timeline = show(results.timeline(), |r: &Record<Windowed<u32, u64>>| {
         format!(
             "{}@[{},{})={}",
@@ -72,15 +69,7 @@ fn window_fires_when_the_watermark_reaches_max_timestamp() {
     );
     assert_eq!(
         timeline,
-        strings(&[
-            "W8",
-            "1@[0,10)=2",
-            "W9",
-            "W18",
-            "1@[10,20)=1",
-            "W19",
-            "Wmax"
-        ])
+        strings(&["W8", "1@[0,10)=2", "W9", "W18", "1@[10,20)=1", "W19", "Wmax"])
     );
     assert!(late.is_empty());
 }
@@ -102,24 +91,14 @@ fn window_boundaries_for_negative_timestamps_and_offsets() {
         0,
         vec![r(2, 1), r(3, 1), w(2)],
     );
-    assert_eq!(
-        timeline,
-        strings(&["1@[-7,3)=1", "W2", "1@[3,13)=1", "Wmax"])
-    );
+    assert_eq!(timeline, strings(&["1@[-7,3)=1", "W2", "1@[3,13)=1", "Wmax"]));
 }
 
 #[test]
 fn a_record_exactly_at_the_lateness_boundary_is_late() {
     // L = 0: once W9 fired [0,10) it is cleared; ts 9 is late, ts 10 is not.
-    let (timeline, late) = window_counts(
-        WindowAssigner::tumbling(10),
-        0,
-        vec![r(1, 1), w(9), r(9, 1), r(10, 1)],
-    );
-    assert_eq!(
-        timeline,
-        strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"])
-    );
+    let (timeline, late) = window_counts(WindowAssigner::tumbling(10), 0, vec![r(1, 1), w(9), r(9, 1), r(10, 1)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"]));
     assert_eq!(late, vec![9]);
 }
 
@@ -133,82 +112,42 @@ fn late_firing_within_allowed_lateness_then_cleanup() {
     );
     assert_eq!(
         timeline,
-        strings(&[
-            "1@[0,10)=1",
-            "W9",
-            "1@[0,10)=2",
-            "W13",
-            "1@[0,10)=3",
-            "W14",
-            "Wmax"
-        ])
+        strings(&["1@[0,10)=1", "W9", "1@[0,10)=2", "W13", "1@[0,10)=3", "W14", "Wmax"])
     );
     assert_eq!(late, vec![6]);
 }
 
 #[test]
 fn sliding_windows_and_whole_record_lateness() {
-    let (timeline, late) = window_counts(
-        WindowAssigner::sliding(10, 5),
-        0,
-        vec![r(7, 1), w(9), r(8, 1), w(14)],
-    );
+    let (timeline, late) = window_counts(WindowAssigner::sliding(10, 5), 0, vec![r(7, 1), w(9), r(8, 1), w(14)]);
     // ts 7 is in [0,10) and [5,15). After W9, ts 8 can no longer join [0,10): it is late as
     // a whole and does not count in [5,15) either.
-    assert_eq!(
-        timeline,
-        strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"])
-    );
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"]));
     assert_eq!(late, vec![8]);
 }
 
 #[test]
 fn sessions_merge_across_out_of_order_records() {
     // [0,10) and [15,25) are bridged by [7,17), which arrives last.
-    let (timeline, _) = window_counts(
-        WindowAssigner::session(10),
-        0,
-        vec![r(0, 1), r(15, 1), r(7, 1), w(24)],
-    );
+    let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(15, 1), r(7, 1), w(24)]);
     assert_eq!(timeline, strings(&["1@[0,25)=3", "W24", "Wmax"]));
 
     // Touching windows do not overlap: a gap of exactly `gap` starts a new session.
-    let (timeline, _) = window_counts(
-        WindowAssigner::session(10),
-        0,
-        vec![r(0, 1), r(10, 1), r(0, 2)],
-    );
-    assert_eq!(
-        timeline,
-        strings(&["1@[0,10)=1", "2@[0,10)=1", "1@[10,20)=1", "Wmax"])
-    );
+    let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(10, 1), r(0, 2)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "2@[0,10)=1", "1@[10,20)=1", "Wmax"]));
 }
 
 #[test]
 fn session_lateness_and_late_merge() {
     // L = 0: ts + L <= watermark is late.
-    let (timeline, late) = window_counts(
-        WindowAssigner::session(10),
-        0,
-        vec![r(0, 1), w(9), r(9, 1), r(10, 1)],
-    );
-    assert_eq!(
-        timeline,
-        strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"])
-    );
+    let (timeline, late) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), w(9), r(9, 1), r(10, 1)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"]));
     assert_eq!(late, vec![9]);
 
     // L = 10: a record extends the fired session; the merged session fires at its own end
     // and supersedes [0,10) (see docs/semantics.md on session upserts).
-    let (timeline, late) = window_counts(
-        WindowAssigner::session(10),
-        10,
-        vec![r(0, 1), w(9), r(5, 1), w(14)],
-    );
-    assert_eq!(
-        timeline,
-        strings(&["1@[0,10)=1", "W9", "1@[0,15)=2", "W14", "Wmax"])
-    );
+    let (timeline, late) = window_counts(WindowAssigner::session(10), 10, vec![r(0, 1), w(9), r(5, 1), w(14)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[0,15)=2", "W14", "Wmax"]));
     assert!(late.is_empty());
 }
 
@@ -245,11 +184,7 @@ impl KeyedProcessFunction<u32, u32> for TimerProbe {
     type State = ValueState<u64>;
     type Out = String;
 
-    fn process_element(
-        &mut self,
-        record: Record<u32>,
-        ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>,
-    ) {
+    fn process_element(&mut self, record: Record<u32>, ctx: &mut ProcessContext<'_, u32, ValueState<u64>, String>) {
         // Each record registers an event-time timer 30 - 10 * (key % 3) after ts 0.
         let at = 30 - 10 * i64::from(record.value % 3);
         ctx.register_timer(TimeDomain::EventTime, at);
@@ -276,16 +211,7 @@ fn event_time_timers_fire_in_timestamp_then_key_order() {
     let out = pipeline
         .scripted_source(
             "input",
-            vec![
-                r(0, 3),
-                r(1, 4),
-                r(2, 5),
-                r(3, 6),
-                r(4, 8),
-                r(5, 8),
-                w(25),
-                w(40),
-            ],
+            vec![r(0, 3), r(1, 4), r(2, 5), r(3, 6), r(4, 8), r(5, 8), w(25), w(40)],
         )
         .key_by(|k: &u32| *k)
         .process(TimerProbe)
@@ -296,10 +222,7 @@ fn event_time_timers_fire_in_timestamp_then_key_order() {
         timeline,
         strings(&["t10k5", "t10k8", "t20k4", "W25", "t30k3", "t30k6", "W40", "Wmax"])
     );
-    assert_eq!(
-        summary.state_entries, 0,
-        "cleared state and fired timers leave nothing"
-    );
+    assert_eq!(summary.state_entries, 0, "cleared state and fired timers leave nothing");
 }
 
 /// Keyed state of all three kinds: a running count, the values seen, and counts per value.
@@ -317,11 +240,7 @@ impl KeyedProcessFunction<u32, u32> for StateProbe {
     type State = ProbeState;
     type Out = (u32, u64, usize, u64);
 
-    fn process_element(
-        &mut self,
-        record: Record<u32>,
-        ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>,
-    ) {
+    fn process_element(&mut self, record: Record<u32>, ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>) {
         let key = *ctx.key();
         let state = ctx.state();
         let count = state.count.value().copied().unwrap_or(0) + 1;
@@ -333,19 +252,11 @@ impl KeyedProcessFunction<u32, u32> for StateProbe {
         let seen = state.seen.get().len();
         ctx.emit((key, count, seen, parity));
         if count == 3 {
-            ctx.register_timer(
-                TimeDomain::ProcessingTime,
-                ctx.current_processing_time() + 5,
-            );
+            ctx.register_timer(TimeDomain::ProcessingTime, ctx.current_processing_time() + 5);
         }
     }
 
-    fn on_timer(
-        &mut self,
-        _ts: i64,
-        domain: TimeDomain,
-        ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>,
-    ) {
+    fn on_timer(&mut self, _ts: i64, domain: TimeDomain, ctx: &mut ProcessContext<'_, u32, ProbeState, Self::Out>) {
         assert_eq!(domain, TimeDomain::ProcessingTime);
         *ctx.state() = ProbeState::default();
         let key = *ctx.key();
@@ -364,10 +275,7 @@ fn keyed_value_list_and_map_state_and_processing_time_timers() {
     let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
     let mut per_key_1: Vec<_> = out.values().into_iter().filter(|v| v.0 == 1).collect();
     per_key_1.sort();
-    assert_eq!(
-        per_key_1,
-        vec![(1, 0, 0, 0), (1, 1, 1, 1), (1, 2, 2, 2), (1, 3, 3, 3)]
-    );
+    assert_eq!(per_key_1, vec![(1, 0, 0, 0), (1, 1, 1, 1), (1, 2, 2, 2), (1, 3, 3, 3)]);
     assert_eq!(
         summary.state_entries, 1,
         "key 2 keeps its state (count 2), key 1 was cleared"
@@ -386,9 +294,7 @@ fn dedup(keep: Keep, ttl: i64, script: Vec<Scripted<Event>>) -> (Vec<String>, Ve
     let late = deduplicated.late.collect();
     let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
     assert_eq!(summary.state_entries, 0, "dedup state expires with the TTL");
-    let timeline = show(out.timeline(), |r| {
-        format!("{}{}@{}", r.value.0, r.value.1, r.ts)
-    });
+    let timeline = show(out.timeline(), |r| format!("{}{}@{}", r.value.0, r.value.1, r.ts));
     (
         timeline,
         late.records().iter().map(|r| r.ts).collect(),
@@ -433,10 +339,7 @@ fn dedup_keep_last_emits_when_the_interval_closes() {
     ];
     let (timeline, late, _) = dedup(Keep::Last, 10, script);
     // id 1: interval [3,13) keeps 'c', stamped 12; id 2: [3,13) keeps 'q'; id 1: [13,23) 'd'.
-    assert_eq!(
-        timeline,
-        strings(&["1c@12", "2q@12", "W12", "1d@22", "W30", "Wmax"])
-    );
+    assert_eq!(timeline, strings(&["1c@12", "2q@12", "W12", "1d@22", "W30", "Wmax"]));
     assert!(late.is_empty());
 }
 
@@ -508,10 +411,7 @@ fn temporal_join_uses_the_version_valid_at_each_timestamp() {
             (2, 7, None)
         ]
     );
-    assert_eq!(
-        late.records().iter().map(|r| r.ts).collect::<Vec<_>>(),
-        vec![28]
-    );
+    assert_eq!(late.records().iter().map(|r| r.ts).collect::<Vec<_>>(), vec![28]);
     assert!(late_changes.records().is_empty());
     assert_eq!(summary.metrics.late_records, 1);
     assert_eq!(summary.state_entries, 0, "deleted keys leave no versions");
@@ -524,13 +424,7 @@ fn temporal_join_changes_behind_the_watermark_are_late() {
     let changes = pipeline.scripted_source(
         "profiles",
         vec![
-            Scripted::Record(
-                10,
-                Change::Upsert {
-                    key: 2u32,
-                    value: 'a',
-                },
-            ),
+            Scripted::Record(10, Change::Upsert { key: 2u32, value: 'a' }),
             Scripted::Watermark(40),
             Scripted::Record(35, Change::Upsert { key: 2, value: 'b' }),
         ],
@@ -563,16 +457,10 @@ fn bad_pipelines_are_build_errors() {
             .aggregate(Count)
             .output
             .collect();
-        pipeline
-            .build()
-            .expect_err("an invalid pipeline does not build")
+        pipeline.build().expect_err("an invalid pipeline does not build")
     }
     for (assigner, lateness, message) in [
-        (
-            WindowAssigner::tumbling(0),
-            0,
-            "window size must be positive, got 0 ms",
-        ),
+        (WindowAssigner::tumbling(0), 0, "window size must be positive, got 0 ms"),
         (
             WindowAssigner::tumbling(-10),
             0,
@@ -583,17 +471,9 @@ fn bad_pipelines_are_build_errors() {
             0,
             "window offset 10 ms must be smaller than the size",
         ),
-        (
-            WindowAssigner::sliding(10, 0),
-            0,
-            "window slide must be positive",
-        ),
+        (WindowAssigner::sliding(10, 0), 0, "window slide must be positive"),
         (WindowAssigner::sliding(10, 20), 0, "exceeds the size"),
-        (
-            WindowAssigner::session(0),
-            0,
-            "session gap must be positive",
-        ),
+        (WindowAssigner::session(0), 0, "session gap must be positive"),
         (
             WindowAssigner::tumbling(10),
             -1,
@@ -601,14 +481,8 @@ fn bad_pipelines_are_build_errors() {
         ),
     ] {
         let error = window_error(assigner, lateness).to_string();
-        assert!(
-            error.contains(message),
-            "{error:?} should contain {message:?}"
-        );
-        assert!(
-            error.contains("window-"),
-            "the error names the operator: {error}"
-        );
+        assert!(error.contains(message), "{error:?} should contain {message:?}");
+        assert!(error.contains("window-"), "the error names the operator: {error}");
     }
 
     let pipeline = Pipeline::new();
@@ -630,10 +504,7 @@ fn bad_pipelines_are_build_errors() {
         .map(|k| k)
         .parallelism(5)
         .collect();
-    assert!(matches!(
-        pipeline.build(),
-        Err(BuildError::ParallelismAboveMax { .. })
-    ));
+    assert!(matches!(pipeline.build(), Err(BuildError::ParallelismAboveMax { .. })));
 
     let pipeline = Pipeline::new();
     let _ = pipeline
@@ -681,12 +552,7 @@ fn stateless_operators_and_partitionings() {
         .parallelism(1)
         .filter(|n: &i64| n % 2 == 1)
         .flat_map(|n| vec![n, n]);
-    let broadcast = evens
-        .union(odds_twice)
-        .broadcast()
-        .map(|n| n)
-        .parallelism(2)
-        .collect();
+    let broadcast = evens.union(odds_twice).broadcast().map(|n| n).parallelism(2).collect();
     run_to_end(&pipeline.build().unwrap()).unwrap();
     let mut values = broadcast.values();
     values.sort();
@@ -697,10 +563,7 @@ fn stateless_operators_and_partitionings() {
         .collect();
     expected.extend(expected.clone());
     expected.sort();
-    assert_eq!(
-        values, expected,
-        "broadcast to 2 tasks doubles every record"
-    );
+    assert_eq!(values, expected, "broadcast to 2 tasks doubles every record");
     let _ = InOrder;
 }
 
@@ -738,12 +601,7 @@ fn reduce_and_process_window_functions() {
         .window(WindowAssigner::session(5))
         .process(
             |key: &u32, window: eddy_engine::Window, records: &[u32], out: &mut Vec<String>| {
-                out.push(format!(
-                    "{key}:[{},{}):{}",
-                    window.start,
-                    window.end,
-                    records.len()
-                ));
+                out.push(format!("{key}:[{},{}):{}", window.start, window.end, records.len()));
             },
         )
         .output
@@ -751,8 +609,5 @@ fn reduce_and_process_window_functions() {
     run_to_end(&pipeline.build().unwrap()).unwrap();
     let mut got = processed.values();
     got.sort();
-    assert_eq!(
-        got,
-        vec!["7:[1,10):3".to_string(), "8:[12,17):1".to_string()]
-    );
+    assert_eq!(got, vec!["7:[1,10):3".to_string(), "8:[12,17):1".to_string()]);
 }

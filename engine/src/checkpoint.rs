@@ -1,0 +1,373 @@
+//! Checkpoints: the coordinator, the snapshot store interface, and recovery.
+//!
+//! Protocol (docs/snapshots.md): the coordinator triggers checkpoint `n` at every source;
+//! each task snapshots at barrier alignment and acknowledges with its snapshot, which is
+//! written to the store at once; when every task has acknowledged, the manifest is written
+//! last and the checkpoint is complete; then tasks are notified (sinks commit). One checkpoint
+//! is in flight at a time. Recovery restores the newest checkpoint whose manifest and task
+//! snapshots all decode, falling back to older ones, and to a fresh job when none is left.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::element::CheckpointId;
+use crate::graph::JobGraph;
+use crate::job::{Job, RestoreError};
+use crate::snapshot::{Manifest, SnapshotError, TaskSnapshot};
+
+/// A stored object of a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKey {
+    Task {
+        checkpoint: CheckpointId,
+        node: usize,
+        subtask: usize,
+    },
+    Manifest {
+        checkpoint: CheckpointId,
+    },
+}
+
+impl ObjectKey {
+    pub fn checkpoint(&self) -> CheckpointId {
+        match *self {
+            ObjectKey::Task { checkpoint, .. } | ObjectKey::Manifest { checkpoint } => checkpoint,
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectKey::Task {
+                checkpoint,
+                node,
+                subtask,
+            } => write!(f, "checkpoint {checkpoint} task {node}.{subtask}"),
+            ObjectKey::Manifest { checkpoint } => write!(f, "checkpoint {checkpoint} manifest"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{object}: not in the snapshot store")]
+    Missing { object: String },
+    #[error("{object}: write failed: {reason}")]
+    WriteFailed { object: String, reason: String },
+    #[error("{object}: read failed: {reason}")]
+    ReadFailed { object: String, reason: String },
+}
+
+/// Where checkpoints live. A checkpoint exists only once its manifest is stored.
+pub trait SnapshotStore {
+    fn put(&mut self, key: ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError>;
+    fn get(&self, key: ObjectKey) -> Result<Vec<u8>, StoreError>;
+    /// Checkpoints with a stored manifest, ascending.
+    fn checkpoints(&self) -> Result<Vec<CheckpointId>, StoreError>;
+    /// The highest checkpoint id with any stored object (ids are never reused).
+    fn highest_checkpoint(&self) -> Result<Option<CheckpointId>, StoreError>;
+    fn discard(&mut self, checkpoint: CheckpointId) -> Result<(), StoreError>;
+}
+
+/// An in-memory store, with hooks to inject the faults a real store has.
+#[derive(Clone, Debug, Default)]
+pub struct MemorySnapshotStore {
+    objects: BTreeMap<ObjectKey, Vec<u8>>,
+    failing_puts: usize,
+}
+
+impl MemorySnapshotStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next `count` writes fail.
+    pub fn fail_next_puts(&mut self, count: usize) {
+        self.failing_puts += count;
+    }
+
+    /// Flips bits of a stored object (as disk corruption would); false if absent.
+    pub fn corrupt(&mut self, key: ObjectKey, byte: usize, xor: u8) -> bool {
+        match self.objects.get_mut(&key) {
+            Some(bytes) if !bytes.is_empty() => {
+                let at = byte % bytes.len();
+                bytes[at] ^= xor.max(1);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Cuts a stored object short (a torn write); false if absent.
+    pub fn truncate(&mut self, key: ObjectKey, len: usize) -> bool {
+        match self.objects.get_mut(&key) {
+            Some(bytes) => {
+                bytes.truncate(len.min(bytes.len().saturating_sub(1)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn keys(&self) -> Vec<ObjectKey> {
+        self.objects.keys().copied().collect()
+    }
+}
+
+impl SnapshotStore for MemorySnapshotStore {
+    fn put(&mut self, key: ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+        if self.failing_puts > 0 {
+            self.failing_puts -= 1;
+            return Err(StoreError::WriteFailed {
+                object: key.to_string(),
+                reason: "injected write failure".into(),
+            });
+        }
+        self.objects.insert(key, bytes);
+        Ok(())
+    }
+
+    fn get(&self, key: ObjectKey) -> Result<Vec<u8>, StoreError> {
+        self.objects.get(&key).cloned().ok_or_else(|| StoreError::Missing {
+            object: key.to_string(),
+        })
+    }
+
+    fn checkpoints(&self) -> Result<Vec<CheckpointId>, StoreError> {
+        Ok(self
+            .objects
+            .keys()
+            .filter_map(|k| match k {
+                ObjectKey::Manifest { checkpoint } => Some(*checkpoint),
+                ObjectKey::Task { .. } => None,
+            })
+            .collect())
+    }
+
+    fn highest_checkpoint(&self) -> Result<Option<CheckpointId>, StoreError> {
+        Ok(self.objects.keys().map(ObjectKey::checkpoint).max())
+    }
+
+    fn discard(&mut self, checkpoint: CheckpointId) -> Result<(), StoreError> {
+        self.objects.retain(|k, _| k.checkpoint() != checkpoint);
+        Ok(())
+    }
+}
+
+/// What became of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// Every task's snapshot and the manifest are stored; notify the tasks next.
+    Completed(CheckpointId),
+    /// A write failed: the checkpoint does not exist; the job goes on.
+    Failed {
+        checkpoint: CheckpointId,
+        error: StoreError,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+/// Triggers checkpoints and completes them as acknowledgements arrive (one at a time).
+#[derive(Debug)]
+pub struct CheckpointCoordinator {
+    next_checkpoint: CheckpointId,
+    pending: Option<(CheckpointId, usize)>,
+    /// Completed checkpoints kept in the store; older ones are discarded.
+    retained: usize,
+    completed: Vec<CheckpointId>,
+    stats: CheckpointStats,
+}
+
+impl CheckpointCoordinator {
+    /// A coordinator whose ids continue after everything in `store` (ids are never reused:
+    /// sinks commit idempotently per checkpoint id).
+    pub fn new(store: &dyn SnapshotStore) -> Result<Self, StoreError> {
+        Ok(CheckpointCoordinator {
+            next_checkpoint: store.highest_checkpoint()?.map_or(1, |id| id + 1),
+            pending: None,
+            retained: 3,
+            completed: store.checkpoints()?,
+            stats: CheckpointStats::default(),
+        })
+    }
+
+    pub fn stats(&self) -> CheckpointStats {
+        self.stats
+    }
+
+    pub fn pending(&self) -> Option<CheckpointId> {
+        self.pending.map(|(id, _)| id)
+    }
+
+    /// Starts the next checkpoint, unless one is in flight.
+    pub fn trigger(&mut self, job: &mut Job) -> Option<CheckpointId> {
+        if self.pending.is_some() {
+            return None;
+        }
+        let checkpoint = self.next_checkpoint;
+        self.next_checkpoint += 1;
+        self.pending = Some((checkpoint, 0));
+        self.stats.started += 1;
+        job.trigger_checkpoint(checkpoint);
+        Some(checkpoint)
+    }
+
+    /// Forgets the checkpoint in flight (the job crashed).
+    pub fn abort(&mut self) {
+        self.pending = None;
+    }
+
+    /// Stores the acknowledgements that arrived; completes or fails the pending checkpoint.
+    pub fn collect(&mut self, job: &mut Job, store: &mut dyn SnapshotStore) -> Option<CheckpointOutcome> {
+        let mut snapshots = Vec::new();
+        job.poll_acknowledgements(&mut snapshots);
+        let (checkpoint, acknowledged) = self.pending.as_mut()?;
+        let checkpoint = *checkpoint;
+        for snapshot in snapshots {
+            assert!(
+                snapshot.checkpoint <= checkpoint,
+                "an acknowledgement of a checkpoint not yet started"
+            );
+            if snapshot.checkpoint < checkpoint {
+                continue; // a late acknowledgement of a checkpoint that failed
+            }
+            let key = ObjectKey::Task {
+                checkpoint,
+                node: snapshot.node,
+                subtask: snapshot.subtask,
+            };
+            if let Err(error) = store.put(key, snapshot.encode()) {
+                return Some(self.fail(checkpoint, error));
+            }
+            *acknowledged += 1;
+        }
+        if *acknowledged < job.tasks().len() {
+            return None;
+        }
+        if let Err(error) = store.put(ObjectKey::Manifest { checkpoint }, job.manifest(checkpoint).encode()) {
+            return Some(self.fail(checkpoint, error));
+        }
+        self.pending = None;
+        self.stats.completed += 1;
+        self.completed.push(checkpoint);
+        while self.completed.len() > self.retained {
+            let old = self.completed.remove(0);
+            // Best effort: an old checkpoint left behind costs space, not correctness.
+            let _ = store.discard(old);
+        }
+        Some(CheckpointOutcome::Completed(checkpoint))
+    }
+
+    fn fail(&mut self, checkpoint: CheckpointId, error: StoreError) -> CheckpointOutcome {
+        self.pending = None;
+        self.stats.failed += 1;
+        CheckpointOutcome::Failed { checkpoint, error }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{object}: {source}")]
+    Snapshot { object: String, source: SnapshotError },
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+}
+
+/// A job rebuilt from the store.
+pub struct Recovery {
+    pub job: Job,
+    /// The checkpoint restored, or `None` for a fresh start.
+    pub checkpoint: Option<CheckpointId>,
+    /// Newer checkpoints that could not be restored, and why.
+    pub skipped: Vec<(CheckpointId, RecoveryError)>,
+}
+
+/// Restores the newest intact completed checkpoint, or starts fresh if there is none.
+pub fn recover(graph: &JobGraph, store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
+    let mut skipped = Vec::new();
+    for checkpoint in store.checkpoints()?.into_iter().rev() {
+        match restore_checkpoint(graph, store, checkpoint) {
+            Ok(job) => {
+                return Ok(Recovery {
+                    job,
+                    checkpoint: Some(checkpoint),
+                    skipped,
+                })
+            }
+            Err(error) => skipped.push((checkpoint, error)),
+        }
+    }
+    Ok(Recovery {
+        job: Job::new(graph),
+        checkpoint: None,
+        skipped,
+    })
+}
+
+/// Restores one chosen checkpoint (a savepoint), possibly at other parallelisms.
+pub fn restore_checkpoint(
+    graph: &JobGraph,
+    store: &dyn SnapshotStore,
+    checkpoint: CheckpointId,
+) -> Result<Job, RecoveryError> {
+    let (manifest, snapshots) = load_checkpoint(store, checkpoint)?;
+    Ok(Job::restore(graph, &manifest, &snapshots)?)
+}
+
+/// Reads and decodes a checkpoint's manifest and task snapshots.
+pub fn load_checkpoint(
+    store: &dyn SnapshotStore,
+    checkpoint: CheckpointId,
+) -> Result<(Manifest, Vec<TaskSnapshot>), RecoveryError> {
+    let decode_error = |key: ObjectKey| {
+        move |source| RecoveryError::Snapshot {
+            object: key.to_string(),
+            source,
+        }
+    };
+    let manifest_key = ObjectKey::Manifest { checkpoint };
+    let manifest = Manifest::decode(&store.get(manifest_key)?).map_err(decode_error(manifest_key))?;
+    if manifest.checkpoint != checkpoint {
+        return Err(RecoveryError::Snapshot {
+            object: manifest_key.to_string(),
+            source: SnapshotError::Payload {
+                what: "manifest",
+                reason: format!("it names checkpoint {}", manifest.checkpoint),
+            },
+        });
+    }
+    let mut snapshots = Vec::new();
+    for (node, (_, parallelism)) in manifest.nodes.iter().enumerate() {
+        for subtask in 0..*parallelism {
+            let key = ObjectKey::Task {
+                checkpoint,
+                node,
+                subtask,
+            };
+            let snapshot = TaskSnapshot::decode(&store.get(key)?).map_err(decode_error(key))?;
+            if (snapshot.checkpoint, snapshot.node, snapshot.subtask) != (checkpoint, node, subtask) {
+                return Err(RecoveryError::Snapshot {
+                    object: key.to_string(),
+                    source: SnapshotError::Payload {
+                        what: "task snapshot",
+                        reason: format!(
+                            "it is the snapshot of task {}.{} of checkpoint {}",
+                            snapshot.node, snapshot.subtask, snapshot.checkpoint
+                        ),
+                    },
+                });
+            }
+            snapshots.push(snapshot);
+        }
+    }
+    Ok((manifest, snapshots))
+}
