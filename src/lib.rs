@@ -10,6 +10,8 @@ pub use eddy_engine as engine;
 pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;
 
+pub mod store;
+
 pub use eddy_engine::{
     run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph,
     Keep, Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline, ProcessContext, Record, Scripted, Sink,

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{dedup_reference, join_reference};
+
 use std::collections::BTreeMap;
 
 use eddy::engine::{run_batch, Action, BatchConfig, Job};
@@ -74,34 +76,6 @@ fn minus<T: Ord + Clone + std::fmt::Debug>(all: &[Record<T>], some: &[Record<T>]
     left
 }
 
-/// Reference dedup: per id, sort by (ts, payload); intervals [first, first + ttl).
-fn dedup_reference(keep: Keep, ttl: i64, accepted: &[Record<Event>]) -> (Vec<Record<Event>>, u64) {
-    let mut by_id: BTreeMap<u8, Vec<(i64, Event)>> = BTreeMap::new();
-    for r in accepted {
-        by_id.entry(r.value.0).or_default().push((r.ts, r.value));
-    }
-    let (mut out, mut duplicates) = (Vec::new(), 0);
-    for (_, mut events) in by_id {
-        events.sort();
-        let mut i = 0;
-        while i < events.len() {
-            let end = events[i].0 + ttl;
-            let mut j = i;
-            while j + 1 < events.len() && events[j + 1].0 < end {
-                j += 1;
-            }
-            duplicates += (j - i) as u64;
-            out.push(match keep {
-                Keep::First => Record::new(events[i].0, events[i].1),
-                Keep::Last => Record::new(end - 1, events[j].1),
-            });
-            i = j + 1;
-        }
-    }
-    out.sort();
-    (out, duplicates)
-}
-
 proptest! {
     #![proptest_config(common::proptest_config("proptest-regressions/dedup_join.txt", 96))]
 
@@ -170,21 +144,7 @@ proptest! {
         let all_changes: Vec<Record<Change<u8, u16>>> = changes.iter().map(|(r, _)| r.clone()).collect();
         let accepted_probes = minus(&all_probes, &late.records());
         let accepted_changes = minus(&all_changes, &late_changes.records());
-        // Reference: for each probe, the newest accepted change of its key at or before it.
-        let mut expected: Vec<(i64, u8, Option<u16>)> = accepted_probes
-            .iter()
-            .map(|p| {
-                let version = accepted_changes
-                    .iter()
-                    .filter(|c| *c.value.key() == p.value && c.ts <= p.ts)
-                    .max_by_key(|c| c.ts)
-                    .and_then(|c| match &c.value {
-                        Change::Upsert { value, .. } => Some(*value),
-                        Change::Delete { .. } => None,
-                    });
-                (p.ts, p.value, version)
-            })
-            .collect();
+        let mut expected = join_reference(&accepted_probes, &accepted_changes);
         expected.sort();
         let mut got: Vec<(i64, u8, Option<u16>)> = out.records().into_iter().map(|r| (r.ts, r.value.0, r.value.1)).collect();
         got.sort();

@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use common::{reference, Event, Kind, Table};
+use common::{plan_strategy, reference, run_with_faults, Event, FaultyRun, Kind, Table};
 use eddy::engine::{
-    recover, restore_checkpoint, run_batch, Action, BatchConfig, CheckpointCoordinator, CheckpointId,
-    CheckpointOutcome, Job, MemorySnapshotStore, ObjectKey, SnapshotStore, TaskSnapshot,
+    recover, restore_checkpoint, run_batch, Action, BatchConfig, CheckpointCoordinator, CheckpointOutcome, Job,
+    MemorySnapshotStore, ObjectKey, SnapshotStore, TaskSnapshot,
 };
 use eddy::engine::{CommitLog, JobGraph};
 use eddy::{Count, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
@@ -102,127 +102,6 @@ fn sorted<T: Ord + Clone>(records: Vec<Record<T>>) -> Vec<Record<T>> {
     let mut records = records;
     records.sort();
     records
-}
-
-/// A schedule of faults, by global step number (steps keep counting across restarts).
-#[derive(Clone, Debug, Default)]
-struct FaultPlan {
-    checkpoints: BTreeSet<u64>,
-    crashes: BTreeSet<u64>,
-    failed_writes: BTreeSet<u64>,
-    lost_notifications: BTreeSet<CheckpointId>,
-    /// Completed checkpoints corrupted in the store before anyone is notified of them.
-    corrupted: BTreeSet<CheckpointId>,
-}
-
-fn plan_strategy() -> impl Strategy<Value = FaultPlan> {
-    let steps = |n| prop::collection::btree_set(1..400u64, 0..n);
-    let ids = |n| prop::collection::btree_set(1..12u64, 0..n);
-    (steps(12), steps(4), steps(3), ids(4), ids(3)).prop_map(
-        |(checkpoints, crashes, failed_writes, lost, corrupted)| FaultPlan {
-            checkpoints,
-            crashes,
-            failed_writes,
-            lost_notifications: lost,
-            corrupted,
-        },
-    )
-}
-
-#[derive(Debug, Default)]
-struct FaultyRun {
-    crashes: u64,
-    restores_from_checkpoint: u64,
-    skipped_corrupt: u64,
-    completed: u64,
-}
-
-/// Runs the job to its end under `plan`, restarting from the store after each crash.
-fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyRun {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let batch_size = rng.gen_range(1..6);
-    let mut store = MemorySnapshotStore::new();
-    let mut job = Job::new(graph);
-    let mut coordinator = CheckpointCoordinator::new(&store).unwrap();
-    let mut run = FaultyRun::default();
-    let (mut now, mut step) = (0i64, 0u64);
-    let mut actions = Vec::new();
-    // A checkpoint triggered after every task ended carries the last transactions.
-    let mut final_checkpoint: Option<CheckpointId> = None;
-    let crash =
-        |job: &mut Job, coordinator: &mut CheckpointCoordinator, store: &MemorySnapshotStore, run: &mut FaultyRun| {
-            run.crashes += 1;
-            let recovery = recover(graph, store).expect("the memory store does not fail reads");
-            run.restores_from_checkpoint += u64::from(recovery.checkpoint.is_some());
-            run.skipped_corrupt += recovery.skipped.len() as u64;
-            *job = recovery.job;
-            *coordinator = CheckpointCoordinator::new(store).unwrap();
-        };
-    loop {
-        step += 1;
-        assert!(step < 200_000, "the run does not end: {plan:?}");
-        if plan.crashes.contains(&step) {
-            crash(&mut job, &mut coordinator, &store, &mut run);
-            final_checkpoint = None;
-            continue;
-        }
-        if plan.failed_writes.contains(&step) {
-            store.fail_next_puts(1);
-        }
-        if plan.checkpoints.contains(&step) {
-            coordinator.trigger(&mut job);
-        }
-        job.handle_processing_time(now);
-        job.ready_actions(&mut actions);
-        if actions.is_empty() {
-            if job.is_finished() {
-                if coordinator.pending().is_none() {
-                    final_checkpoint = coordinator.trigger(&mut job);
-                }
-            } else {
-                now = job
-                    .next_processing_deadline()
-                    .expect("an unfinished job has a deadline")
-                    .max(now + 1);
-                continue;
-            }
-        } else {
-            let action = actions[rng.gen_range(0..actions.len())];
-            job.perform(action, batch_size);
-            now += 1;
-        }
-        match coordinator.collect(&mut job, &mut store) {
-            Some(CheckpointOutcome::Completed(checkpoint)) => {
-                run.completed += 1;
-                if plan.corrupted.contains(&checkpoint) {
-                    store.corrupt(
-                        ObjectKey::Task {
-                            checkpoint,
-                            node: 0,
-                            subtask: 0,
-                        },
-                        20,
-                        0x40,
-                    );
-                    continue; // nobody hears of a checkpoint that is already damaged
-                }
-                if plan.lost_notifications.contains(&checkpoint) {
-                    if final_checkpoint == Some(checkpoint) {
-                        // The job would wait for the notification forever: it restarts.
-                        crash(&mut job, &mut coordinator, &store, &mut run);
-                        final_checkpoint = None;
-                    }
-                    continue;
-                }
-                job.notify_checkpoint_complete(checkpoint);
-                if final_checkpoint == Some(checkpoint) {
-                    return run;
-                }
-            }
-            Some(CheckpointOutcome::Failed { .. }) => final_checkpoint = None,
-            None => {}
-        }
-    }
 }
 
 fn fault_free(input: &Input, parallelism: usize) -> Sinks {

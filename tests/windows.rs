@@ -159,16 +159,7 @@ fn run_engine(kind: Kind, lateness: i64, input: &Input, parallelism: usize, seed
         let Windowed { key, window, value } = r.value;
         upserts.insert((key, window.start, window.end), value);
     }
-    // A session that grew by a late merge supersedes the smaller one it absorbed.
-    let table = upserts
-        .iter()
-        .filter(|((key, start, end), _)| {
-            !upserts
-                .keys()
-                .any(|(k, s, e)| k == key && s <= start && end <= e && (s, e) != (start, end))
-        })
-        .map(|(k, v)| (*k, *v))
-        .collect();
+    let table = common::without_superseded(&upserts);
     Run {
         table,
         late: late.records(),

@@ -62,14 +62,12 @@ pub trait Operator: Send {
 
     /// Everything the operator holds, for checkpoint `checkpoint` (taken at barrier
     /// alignment, or at once if the task has ended). Keyed state goes per key group.
-    fn snapshot_state(&mut self, _checkpoint: CheckpointId, _max_parallelism: usize) -> OperatorState {
-        OperatorState::default()
-    }
+    /// Required, so that no stateful operator can forget its state: stateless ones use
+    /// [`stateless!`](crate::stateless).
+    fn snapshot_state(&mut self, checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState;
 
     /// Rebuilds state from the snapshots of the operator's old tasks (any parallelism).
-    fn restore_state(&mut self, _context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
-        Ok(())
-    }
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError>;
 
     /// Checkpoint `checkpoint` completed: every task has its snapshot stored.
     fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) {}
@@ -79,6 +77,27 @@ pub trait Operator: Send {
     fn state_entries(&self) -> usize {
         0
     }
+}
+
+/// Implements the snapshot methods of an operator that holds no state.
+#[macro_export]
+macro_rules! stateless {
+    () => {
+        fn snapshot_state(
+            &mut self,
+            _checkpoint: $crate::CheckpointId,
+            _max_parallelism: usize,
+        ) -> $crate::snapshot::OperatorState {
+            $crate::snapshot::OperatorState::default()
+        }
+
+        fn restore_state(
+            &mut self,
+            _context: &$crate::snapshot::RestoreContext<'_>,
+        ) -> Result<(), $crate::snapshot::SnapshotError> {
+            Ok(())
+        }
+    };
 }
 
 pub(crate) struct Map<T, U, F> {
@@ -95,6 +114,7 @@ impl<T: Data, U: Data, F: FnMut(T) -> U + Send> Operator for Map<T, U, F> {
             .collect();
         out.emit(MAIN, mapped);
     }
+    crate::stateless!();
 }
 
 pub(crate) struct Filter<T, F> {
@@ -108,6 +128,7 @@ impl<T: Data, F: FnMut(&T) -> bool + Send> Operator for Filter<T, F> {
         records.retain(|r| (self.f)(&r.value));
         out.emit(MAIN, records);
     }
+    crate::stateless!();
 }
 
 pub(crate) struct FlatMap<T, U, F> {
@@ -124,4 +145,5 @@ impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Opera
         }
         out.emit(MAIN, produced);
     }
+    crate::stateless!();
 }

@@ -111,6 +111,7 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
     fn handle_end_of_input(&mut self, _out: &mut Output) {
         self.sink.finish();
     }
+    crate::stateless!();
 }
 
 /// Identifies a sink transaction: the checkpoint whose barrier closed it and the sink task

@@ -615,6 +615,39 @@ where
         out.emit(MAIN, results);
     }
 
+    fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        let mut sessions: Vec<(&K, Window, bool, &F::Acc)> = Vec::new();
+        for (key, key_sessions) in &self.sessions {
+            for session in key_sessions {
+                let fire_timer = (session.window.max_timestamp(), key.clone(), session.window);
+                sessions.push((
+                    key,
+                    session.window,
+                    !self.fire_timers.contains(&fire_timer),
+                    &session.acc,
+                ));
+            }
+        }
+        sessions.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        OperatorState::from_keyed(sessions, |s| s.0, max_parallelism)
+    }
+
+    fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        self.watermark = context.watermark;
+        for (key, window, fired, acc) in context.keyed_entries::<(K, Window, bool, F::Acc)>()? {
+            let max_timestamp = window.max_timestamp();
+            if !fired {
+                self.fire_timers.insert((max_timestamp, key.clone(), window));
+            }
+            self.cleanup_timers
+                .insert((max_timestamp.saturating_add(self.allowed_lateness), key.clone(), window));
+            let sessions = self.sessions.entry(key).or_default();
+            let at = sessions.partition_point(|s| s.window.start < window.start);
+            sessions.insert(at, Session { window, acc });
+        }
+        Ok(())
+    }
+
     fn state_entries(&self) -> usize {
         self.sessions.values().map(Vec::len).sum::<usize>() + self.fire_timers.len() + self.cleanup_timers.len()
     }

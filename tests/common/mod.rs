@@ -3,9 +3,16 @@
 //! folds into `BTreeMap`s.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use eddy::Record;
+use eddy::engine::{
+    recover, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore, ObjectKey,
+};
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use eddy::{Change, Keep, Record};
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// `cases` by default (`PROPTEST_CASES` overrides); failures persist in the committed
@@ -89,4 +96,206 @@ pub fn reference(kind: Kind, records: &[Record<Event>]) -> Table {
         }
     }
     table
+}
+
+/// A schedule of faults, by global step number (steps keep counting across restarts).
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    pub checkpoints: BTreeSet<u64>,
+    pub crashes: BTreeSet<u64>,
+    pub failed_writes: BTreeSet<u64>,
+    pub lost_notifications: BTreeSet<CheckpointId>,
+    /// Completed checkpoints corrupted in the store before anyone is notified of them.
+    pub corrupted: BTreeSet<CheckpointId>,
+}
+
+pub fn plan_strategy() -> impl Strategy<Value = FaultPlan> {
+    let steps = |n| prop::collection::btree_set(1..400u64, 0..n);
+    let ids = |n| prop::collection::btree_set(1..12u64, 0..n);
+    (steps(12), steps(4), steps(3), ids(4), ids(3)).prop_map(
+        |(checkpoints, crashes, failed_writes, lost, corrupted)| FaultPlan {
+            checkpoints,
+            crashes,
+            failed_writes,
+            lost_notifications: lost,
+            corrupted,
+        },
+    )
+}
+
+#[derive(Debug, Default)]
+pub struct FaultyRun {
+    pub crashes: u64,
+    pub restores_from_checkpoint: u64,
+    pub skipped_corrupt: u64,
+    pub completed: u64,
+}
+
+/// Runs the job to its end under `plan`, restarting from the store after each crash.
+pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyRun {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let batch_size = rng.gen_range(1..6);
+    let mut store = MemorySnapshotStore::new();
+    let mut job = Job::new(graph);
+    let mut coordinator = CheckpointCoordinator::new(&store).unwrap();
+    let mut run = FaultyRun::default();
+    let (mut now, mut step) = (0i64, 0u64);
+    let mut actions = Vec::new();
+    // A checkpoint triggered after every task ended carries the last transactions.
+    let mut final_checkpoint: Option<CheckpointId> = None;
+    let crash =
+        |job: &mut Job, coordinator: &mut CheckpointCoordinator, store: &MemorySnapshotStore, run: &mut FaultyRun| {
+            run.crashes += 1;
+            let recovery = recover(graph, store).expect("the memory store does not fail reads");
+            run.restores_from_checkpoint += u64::from(recovery.checkpoint.is_some());
+            run.skipped_corrupt += recovery.skipped.len() as u64;
+            *job = recovery.job;
+            *coordinator = CheckpointCoordinator::new(store).unwrap();
+        };
+    loop {
+        step += 1;
+        assert!(step < 200_000, "the run does not end: {plan:?}");
+        if plan.crashes.contains(&step) {
+            crash(&mut job, &mut coordinator, &store, &mut run);
+            final_checkpoint = None;
+            continue;
+        }
+        if plan.failed_writes.contains(&step) {
+            store.fail_next_puts(1);
+        }
+        if plan.checkpoints.contains(&step) {
+            coordinator.trigger(&mut job);
+        }
+        job.handle_processing_time(now);
+        job.ready_actions(&mut actions);
+        if actions.is_empty() {
+            if job.is_finished() {
+                if coordinator.pending().is_none() {
+                    final_checkpoint = coordinator.trigger(&mut job);
+                }
+            } else {
+                now = job
+                    .next_processing_deadline()
+                    .expect("an unfinished job has a deadline")
+                    .max(now + 1);
+                continue;
+            }
+        } else {
+            let action = actions[rng.gen_range(0..actions.len())];
+            job.perform(action, batch_size);
+            now += 1;
+        }
+        match coordinator.collect(&mut job, &mut store) {
+            Some(CheckpointOutcome::Completed(checkpoint)) => {
+                run.completed += 1;
+                if plan.corrupted.contains(&checkpoint) {
+                    store.corrupt(
+                        ObjectKey::Task {
+                            checkpoint,
+                            node: 0,
+                            subtask: 0,
+                        },
+                        20,
+                        0x40,
+                    );
+                    continue; // nobody hears of a checkpoint that is already damaged
+                }
+                if plan.lost_notifications.contains(&checkpoint) {
+                    if final_checkpoint == Some(checkpoint) {
+                        // The job would wait for the notification forever: it restarts.
+                        crash(&mut job, &mut coordinator, &store, &mut run);
+                        final_checkpoint = None;
+                    }
+                    continue;
+                }
+                job.notify_checkpoint_complete(checkpoint);
+                if final_checkpoint == Some(checkpoint) {
+                    return run;
+                }
+            }
+            Some(CheckpointOutcome::Failed { .. }) => final_checkpoint = None,
+            None => {}
+        }
+    }
+}
+
+/// Reference dedup: per id, sort by (ts, payload); intervals [first, first + ttl).
+pub fn dedup_reference<E: Ord + Copy>(
+    keep: Keep,
+    ttl: i64,
+    accepted: &[Record<(u8, E)>],
+) -> (Vec<Record<(u8, E)>>, u64) {
+    type Timestamped<E> = (i64, (u8, E));
+    let mut by_id: BTreeMap<u8, Vec<Timestamped<E>>> = BTreeMap::new();
+    for r in accepted {
+        by_id.entry(r.value.0).or_default().push((r.ts, r.value));
+    }
+    let (mut out, mut duplicates) = (Vec::new(), 0);
+    for (_, mut events) in by_id {
+        events.sort();
+        let mut i = 0;
+        while i < events.len() {
+            let end = events[i].0 + ttl;
+            let mut j = i;
+            while j + 1 < events.len() && events[j + 1].0 < end {
+                j += 1;
+            }
+            duplicates += (j - i) as u64;
+            out.push(match keep {
+                Keep::First => Record::new(events[i].0, events[i].1),
+                Keep::Last => Record::new(end - 1, events[j].1),
+            });
+            i = j + 1;
+        }
+    }
+    out.sort();
+    (out, duplicates)
+}
+
+/// Reference temporal join: each probe takes the newest accepted change of its key at or
+/// before its timestamp; `(ts, key, value)` sorted.
+pub fn join_reference<V: Copy + Ord>(
+    probes: &[Record<u8>],
+    changes: &[Record<Change<u8, V>>],
+) -> Vec<(i64, u8, Option<V>)> {
+    let mut joined: Vec<(i64, u8, Option<V>)> = probes
+        .iter()
+        .map(|p| {
+            let version = changes
+                .iter()
+                .filter(|c| *c.value.key() == p.value && c.ts <= p.ts)
+                .max_by_key(|c| c.ts)
+                .and_then(|c| match &c.value {
+                    Change::Upsert { value, .. } => Some(*value),
+                    Change::Delete { .. } => None,
+                });
+            (p.ts, p.value, version)
+        })
+        .collect();
+    joined.sort();
+    joined
+}
+
+/// A session that grew by a late merge supersedes the smaller ones it absorbed: keep only
+/// windows not inside another window of the same key.
+pub fn without_superseded<V: Clone>(upserts: &BTreeMap<(u8, i64, i64), V>) -> BTreeMap<(u8, i64, i64), V> {
+    upserts
+        .iter()
+        .filter(|((key, start, end), _)| {
+            !upserts
+                .keys()
+                .any(|(k, s, e)| k == key && s <= start && end <= e && (s, e) != (start, end))
+        })
+        .map(|(k, v)| (*k, v.clone()))
+        .collect()
+}
+
+/// Removes one occurrence of each of `some` from `all`; `None` if one is not there.
+pub fn minus<T: PartialEq + Clone>(all: &[T], some: &[T]) -> Option<Vec<T>> {
+    let mut left = all.to_vec();
+    for item in some {
+        let at = left.iter().position(|x| x == item)?;
+        left.swap_remove(at);
+    }
+    Some(left)
 }
