@@ -1,8 +1,18 @@
-//! The `eddy` command: runs, reports and replays simulations of eddy pipelines.
+//! The `eddy` command: lists scenarios, runs seeded simulation campaigns, replays failures.
+//!
+//! Exit codes: 0 every run passed; 1 a run failed; 2 bad usage or input (the message names
+//! the flag, file or field).
 
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use eddy::scenarios;
+use eddy::sim::{Profile, Report, RunConfig, Scenario};
+use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
 #[command(
@@ -17,19 +27,365 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a campaign of seeded simulations (not available until the simulator lands).
-    Explore,
+    /// List the scenarios: name and description.
+    List,
+    /// Run seeded simulations of scenarios under faults and check every run.
+    Explore(ExploreArgs),
+    /// Run one seed again (from flags or a failure file) and print its report.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    /// Scenario to run (repeatable); every scenario if none is given.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// How many seeds per scenario.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    start_seed: u64,
+    /// Run only the seeds whose index is I modulo N (split a campaign over N workers).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Fault profile: none, input, crash, storage, all, swarm.
+    #[arg(long, default_value = "swarm", value_name = "PROFILE")]
+    faults: Profile,
+    /// Events per run (the scenario's default if not given).
+    #[arg(long, value_name = "N")]
+    events: Option<usize>,
+    /// Where failure files go.
+    #[arg(long, default_value = "eddy-failures", value_name = "DIR")]
+    out: PathBuf,
+    /// Write the campaign summary as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A failure file written by `eddy explore`.
+    #[arg(value_name = "FILE.json", conflicts_with_all = ["scenario", "seed"])]
+    file: Option<PathBuf>,
+    #[arg(long, value_name = "NAME", requires = "seed")]
+    scenario: Option<String>,
+    #[arg(long, value_name = "S", requires = "scenario")]
+    seed: Option<u64>,
+    #[arg(long, default_value = "swarm", value_name = "PROFILE")]
+    faults: Profile,
+    #[arg(long, value_name = "N")]
+    events: Option<usize>,
+    /// Write every step of the run as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Run twice and fail if the trace hashes differ.
+    #[arg(long)]
+    check_determinism: bool,
+}
+
+/// What `explore` writes for each failing run: enough to replay it exactly.
+#[derive(Serialize, Deserialize)]
+struct FailureFile {
+    scenario: String,
+    seed: u64,
+    profile: String,
+    events: Option<usize>,
+    property: String,
+    message: String,
+}
+
+/// Bad usage or input: the message names the problem; exit code 2.
+struct UsageError(String);
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text.split_once('/').ok_or_else(|| format!("`{text}` is not I/N"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard index `{i}` is not a number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("shard count `{n}` is not a number"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Explore => {
-            println!(
-                "eddy explore: the deterministic simulator has not landed yet, so there is no campaign to run.\n\
-                 The engine is usable today as a library (see README.md); `cargo test --workspace`\n\
-                 checks its semantics and properties."
-            );
-            ExitCode::SUCCESS
+    let result = match Cli::parse().command {
+        Command::List => list(),
+        Command::Explore(args) => explore(&args),
+        Command::Replay(args) => replay(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
         }
     }
+}
+
+fn list() -> Result<ExitCode, UsageError> {
+    let width = scenarios::all().iter().map(|s| s.name().len()).max().unwrap_or(0);
+    for scenario in scenarios::all() {
+        println!("{:width$}  {}", scenario.name(), scenario.description());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find_scenario(name: &str) -> Result<&'static dyn Scenario, UsageError> {
+    scenarios::by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = scenarios::all().iter().map(|s| s.name()).collect();
+        UsageError(format!(
+            "unknown scenario `{name}`; known scenarios: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+fn replay_command(report: &Report, events: Option<usize>) -> String {
+    let mut command = format!(
+        "eddy replay --scenario {} --seed {} --faults {}",
+        report.scenario, report.seed, report.profile
+    );
+    if let Some(events) = events {
+        command.push_str(&format!(" --events {events}"));
+    }
+    command
+}
+
+#[derive(Default, Serialize)]
+struct ScenarioSummary {
+    name: String,
+    runs: u64,
+    failed: u64,
+    events: u64,
+    crashes: u64,
+    restores: u64,
+    checkpoints_completed: u64,
+    late: u64,
+    duplicates: u64,
+    #[serde(skip)]
+    seconds: f64,
+}
+
+#[derive(Serialize)]
+struct FailureSummary {
+    scenario: String,
+    seed: u64,
+    property: String,
+    replay: String,
+}
+
+#[derive(Serialize)]
+struct CampaignSummary {
+    runs: u64,
+    failed: u64,
+    profile: String,
+    scenarios: Vec<ScenarioSummary>,
+    failures: Vec<FailureSummary>,
+}
+
+fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
+    let chosen: Vec<&'static dyn Scenario> = if args.scenarios.is_empty() {
+        scenarios::all()
+    } else {
+        args.scenarios
+            .iter()
+            .map(|name| find_scenario(name))
+            .collect::<Result<_, _>>()?
+    };
+    let (shard, shards) = args.shard.unwrap_or((0, 1));
+    let seeds: Vec<u64> = (0..args.seeds)
+        .filter(|index| index % shards == shard)
+        .map(|index| args.start_seed + index)
+        .collect();
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new((seeds.len() * chosen.len()) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta} {msg}")
+                .expect("a valid progress template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut summaries = Vec::new();
+    let mut failures = Vec::new();
+    for scenario in &chosen {
+        let mut summary = ScenarioSummary {
+            name: scenario.name().to_string(),
+            ..ScenarioSummary::default()
+        };
+        let started = Instant::now();
+        progress.set_message(scenario.name().to_string());
+        for &seed in &seeds {
+            let config = RunConfig {
+                events: args.events,
+                ..RunConfig::new(seed, args.faults)
+            };
+            let report = scenario.run(&config).report;
+            summary.runs += 1;
+            summary.events += report.events_in;
+            summary.crashes += report.crashes;
+            summary.restores += report.restores;
+            summary.checkpoints_completed += report.checkpoints_completed;
+            summary.late += report.late;
+            summary.duplicates += report.duplicates;
+            if let Some(violation) = &report.violation {
+                summary.failed += 1;
+                let replay = replay_command(&report, args.events);
+                progress.suspend(|| {
+                    println!(
+                        "FAIL {} seed {} {}: {}",
+                        report.scenario, report.seed, violation.property, violation.message
+                    );
+                    println!("  replay: {replay}");
+                });
+                write_failure_file(&args.out, &report, args.events)?;
+                failures.push(FailureSummary {
+                    scenario: report.scenario.clone(),
+                    seed,
+                    property: violation.property.clone(),
+                    replay,
+                });
+            }
+            progress.inc(1);
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        summaries.push(summary);
+    }
+    progress.finish_and_clear();
+    print_summary(&summaries, args.faults);
+    let summary = CampaignSummary {
+        runs: summaries.iter().map(|s| s.runs).sum(),
+        failed: summaries.iter().map(|s| s.failed).sum(),
+        profile: args.faults.to_string(),
+        scenarios: summaries,
+        failures,
+    };
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
+        write_file(path, json.as_bytes())?;
+    }
+    Ok(if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_summary(summaries: &[ScenarioSummary], profile: Profile) {
+    println!(
+        "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>11} {:>8} {:>10}",
+        "scenario", "runs", "failed", "events", "crashes", "restores", "checkpoints", "seeds/s", "events/s"
+    );
+    for s in summaries {
+        let seconds = s.seconds.max(1e-9);
+        println!(
+            "{:<16} {:>6} {:>6} {:>9} {:>7} {:>8} {:>11} {:>8.0} {:>10.0}",
+            s.name,
+            s.runs,
+            s.failed,
+            s.events,
+            s.crashes,
+            s.restores,
+            s.checkpoints_completed,
+            s.runs as f64 / seconds,
+            s.events as f64 / seconds
+        );
+    }
+    let runs: u64 = summaries.iter().map(|s| s.runs).sum();
+    let failed: u64 = summaries.iter().map(|s| s.failed).sum();
+    let late: u64 = summaries.iter().map(|s| s.late).sum();
+    println!("{runs} runs ({profile} faults), {failed} failed, {late} late records on late outputs");
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), UsageError> {
+    fs::write(path, bytes).map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
+}
+
+fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>) -> Result<(), UsageError> {
+    fs::create_dir_all(dir).map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    let violation = report.violation.as_ref().expect("a failing report has a violation");
+    let failure = FailureFile {
+        scenario: report.scenario.clone(),
+        seed: report.seed,
+        profile: report.profile.clone(),
+        events,
+        property: violation.property.clone(),
+        message: violation.message.clone(),
+    };
+    let path = dir.join(format!("{}-{}.json", report.scenario, report.seed));
+    let json = serde_json::to_string_pretty(&failure).expect("a failure file serialises");
+    write_file(&path, json.as_bytes())
+}
+
+fn read_failure_file(path: &Path) -> Result<FailureFile, UsageError> {
+    let text = fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{}:{}:{}: not an eddy failure file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
+    let (scenario, config) = match (&args.file, &args.scenario, args.seed) {
+        (Some(path), _, _) => {
+            let failure = read_failure_file(path)?;
+            let profile: Profile = failure
+                .profile
+                .parse()
+                .map_err(|e| UsageError(format!("{}: field `profile`: {e}", path.display())))?;
+            let scenario = find_scenario(&failure.scenario)
+                .map_err(|UsageError(e)| UsageError(format!("{}: field `scenario`: {e}", path.display())))?;
+            let config = RunConfig {
+                events: args.events.or(failure.events),
+                ..RunConfig::new(failure.seed, profile)
+            };
+            (scenario, config)
+        }
+        (None, Some(name), Some(seed)) => {
+            let config = RunConfig {
+                events: args.events,
+                ..RunConfig::new(seed, args.faults)
+            };
+            (find_scenario(name)?, config)
+        }
+        _ => return Err(UsageError("replay needs FILE.json, or --scenario NAME --seed S".into())),
+    };
+    let config = RunConfig {
+        keep_trace: args.trace.is_some(),
+        ..config
+    };
+    let run = scenario.run(&config);
+    println!("{}", run.report);
+    if let Some(path) = &args.trace {
+        let mut lines = Vec::new();
+        for event in run.trace.events() {
+            serde_json::to_writer(&mut lines, event).expect("trace events serialise");
+            lines.push(b'\n');
+        }
+        write_file(path, &lines)?;
+    }
+    let mut passed = run.report.passed;
+    if args.check_determinism {
+        let again = scenario.run(&config).report;
+        if again.trace_hash == run.report.trace_hash {
+            println!("determinism: the second run has the same trace-hash");
+        } else {
+            println!("determinism: FAIL, the second run has trace-hash {}", again.trace_hash);
+            passed = false;
+        }
+    }
+    let _ = std::io::stdout().flush();
+    Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -234,6 +234,7 @@ fn run_then_crash(graph: &JobGraph, store: &mut FsSnapshotStore, completions: us
                 completed.push(checkpoint);
                 if completed.len() < completions {
                     job.notify_checkpoint_complete(checkpoint);
+                    coordinator.notified(checkpoint, store);
                 }
             }
             Some(CheckpointOutcome::Failed { checkpoint, error }) => panic!("checkpoint {checkpoint}: {error}"),
@@ -272,19 +273,20 @@ fn a_restarted_process_recovers_from_the_store_exactly_once() {
     let counts = Counts::new();
     let completed = {
         let mut store = FsSnapshotStore::open(tmp.path()).unwrap();
-        run_then_crash(&build(&counts), &mut store, 4)
+        run_then_crash(&build(&counts), &mut store, 5)
     };
-    assert_eq!(completed, [1, 2, 3, 4]);
+    assert_eq!(completed, [1, 2, 3, 4, 5]);
     let committed_before = counts.records().len();
 
     let store = FsSnapshotStore::open(tmp.path()).unwrap();
-    // The coordinator retains three checkpoints: the oldest was discarded from disk.
-    assert_eq!(store.checkpoints().unwrap(), [2, 3, 4]);
+    // The coordinator retains the three newest notified checkpoints (2, 3, 4) and the newer,
+    // unnotified 5: the oldest was discarded from disk.
+    assert_eq!(store.checkpoints().unwrap(), [2, 3, 4, 5]);
     assert!(!store.checkpoint_dir(1).exists());
     drop(store);
 
     let (restored, skipped) = restart_and_finish(tmp.path(), &counts);
-    assert_eq!(restored, Some(4));
+    assert_eq!(restored, Some(5));
     assert!(skipped.is_empty());
     assert!(counts.records().len() > committed_before);
     assert_eq!(table(&counts), fault_free());

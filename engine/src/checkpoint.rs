@@ -179,9 +179,9 @@ pub struct CheckpointStats {
 pub struct CheckpointCoordinator {
     next_checkpoint: CheckpointId,
     pending: Option<(CheckpointId, usize)>,
-    /// Completed checkpoints kept in the store; older ones are discarded.
+    /// Notified checkpoints kept in the store; older checkpoints are discarded.
     retained: usize,
-    completed: Vec<CheckpointId>,
+    notified: Vec<CheckpointId>,
     stats: CheckpointStats,
 }
 
@@ -193,7 +193,7 @@ impl CheckpointCoordinator {
             next_checkpoint: store.highest_checkpoint()?.map_or(1, |id| id + 1),
             pending: None,
             retained: 3,
-            completed: store.checkpoints()?,
+            notified: Vec::new(),
             stats: CheckpointStats::default(),
         })
     }
@@ -256,13 +256,29 @@ impl CheckpointCoordinator {
         }
         self.pending = None;
         self.stats.completed += 1;
-        self.completed.push(checkpoint);
-        while self.completed.len() > self.retained {
-            let old = self.completed.remove(0);
-            // Best effort: an old checkpoint left behind costs space, not correctness.
-            let _ = store.discard(old);
-        }
         Some(CheckpointOutcome::Completed(checkpoint))
+    }
+
+    /// The tasks were notified that `checkpoint` completed (sinks committed from it). Keeps
+    /// the `retained` newest notified checkpoints and everything newer; discards the rest.
+    ///
+    /// Retention counts notified checkpoints, not completed ones: a completed checkpoint
+    /// nobody acted on may turn out unreadable, and discarding the last one the job did
+    /// commit from would make recovery start over and commit everything again (the
+    /// simulator found this with three corrupted checkpoints in a row).
+    pub fn notified(&mut self, checkpoint: CheckpointId, store: &mut dyn SnapshotStore) {
+        self.notified.push(checkpoint);
+        if self.notified.len() <= self.retained {
+            return;
+        }
+        let oldest_kept = self.notified[self.notified.len() - self.retained];
+        self.notified.retain(|&c| c >= oldest_kept);
+        if let Ok(stored) = store.checkpoints() {
+            for old in stored.into_iter().filter(|&c| c < oldest_kept) {
+                // Best effort: an old checkpoint left behind costs space, not correctness.
+                let _ = store.discard(old);
+            }
+        }
     }
 
     fn fail(&mut self, checkpoint: CheckpointId, error: StoreError) -> CheckpointOutcome {

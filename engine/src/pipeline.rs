@@ -512,6 +512,39 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         }
     }
 
+    /// Writes the stream, partitioned by key, to `sink`: every record of a key reaches the
+    /// same sink task in order (what an upsert output needs when the sink's parallelism
+    /// differs from the producer's).
+    pub fn sink<S: Sink<T>>(self, sink: S) {
+        self.keyed_operator(
+            "sink",
+            Vec::new(),
+            Box::new(move |_| {
+                Box::new(SinkOperator {
+                    sink: sink.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
+        );
+    }
+
+    /// Writes the stream, partitioned by key, through a two-phase-commit sink.
+    pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
+        self.keyed_operator(
+            "sink",
+            Vec::new(),
+            Box::new(move |info: &TaskInfo| {
+                Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
+            }),
+        );
+    }
+
+    /// Sets the parallelism of the operator that produced the stream being keyed.
+    pub fn parallelism(mut self, parallelism: usize) -> Self {
+        self.stream = self.stream.parallelism(parallelism);
+        self
+    }
+
     /// Runs a keyed process function with per-key state and timers.
     pub fn process<P: KeyedProcessFunction<K, T>>(self, function: P) -> Stream<P::Out> {
         let key_selector = self.key_selector.clone();

@@ -151,6 +151,11 @@ impl Task {
         input.barrier.is_none() && !input.mailbox.is_empty()
     }
 
+    /// The element `handle_input(channel)` would deliver next (for traces).
+    pub fn peek_input(&self, channel: usize) -> Option<&Message> {
+        self.inputs[channel].mailbox.front()
+    }
+
     pub fn queued(&self) -> usize {
         self.inputs.iter().map(|i| i.mailbox.len()).sum()
     }

@@ -1,9 +1,22 @@
-//! eddy-scenarios: named scenarios (not built yet; see issues 4 and 6).
-//!
-//! A scenario bundles a pipeline, a seeded input generator and a reference batch computation
-//! written independently of the engine (sort by event time, fold with `BTreeMap`s). The
-//! simulator runs the pipeline under faults and the oracles compare its committed output with
-//! the reference. Until the scenarios land this crate only fixes its place in the layout.
+//! eddy-scenarios: named scenarios — a pipeline, a seeded input generator, and a check
+//! against a reference batch computation written independently of the engine (sort by event
+//! time, fold with `BTreeMap`s; no engine code beyond the event and output structs).
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod dedup;
+pub mod pageviews;
+
 pub use eddy_sim as sim;
+
+use eddy_sim::Scenario;
+
+/// Every scenario, in the order `eddy list` shows them.
+pub fn all() -> Vec<&'static dyn Scenario> {
+    vec![&pageviews::PageViews, &dedup::Dedup]
+}
+
+/// The scenario called `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Scenario> {
+    all().into_iter().find(|s| s.name() == name)
+}

@@ -1,11 +1,30 @@
-//! eddy-sim: the deterministic simulator (not built yet; see issue 4).
+//! eddy-sim: the deterministic simulator.
 //!
-//! This crate will hold the single-threaded scheduler that drives `eddy-engine` tasks under a
-//! virtual clock, with every choice (which channel delivers next, when a source emits, when to
-//! checkpoint or crash) drawn from a `ChaCha8Rng` derived from the run's seed, one stream per
-//! concern. It will also hold fault injection, the step trace and its hash, and run reports.
-//! Until then it only re-exports the engine so that the dependency direction
-//! `engine <- sim <- scenarios <- eddy` is already in place.
+//! One thread, one event loop, a virtual clock. Every choice — which channel delivers next,
+//! when a source reads, when to checkpoint, when to crash, which store write fails — is drawn
+//! from a `ChaCha8Rng` derived from the run's seed, one stream per concern ([`seed`]), so the
+//! same seed replays bit for bit and turning a fault kind on does not change the events the
+//! seed generates. Every step is appended to a [`trace`] whose hash identifies the run.
+//!
+//! A [`Scenario`] is a pipeline with a seeded input generator and an independent check; the
+//! simulator runs it under the faults of a [`Profile`] and returns a [`Report`]. Like the
+//! engine, this crate is sans-IO: the CLI writes files, the simulator does not.
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod faults;
+pub mod input;
+pub mod report;
+pub mod scenario;
+pub mod seed;
+pub mod simulator;
+pub mod trace;
+
 pub use eddy_engine as engine;
+
+pub use check::{check, CheckConfig};
+pub use faults::{FaultKind, FaultSet, Profile};
+pub use report::{Report, Violation};
+pub use scenario::{Checked, Run, RunConfig, Scenario, Workload};
+pub use simulator::{simulate, SimOutcome, SimStats};
+pub use trace::{Trace, TraceEvent};

@@ -209,6 +209,7 @@ pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyR
                     continue;
                 }
                 job.notify_checkpoint_complete(checkpoint);
+                coordinator.notified(checkpoint, &mut store);
                 if final_checkpoint == Some(checkpoint) {
                     return run;
                 }

@@ -1,0 +1,153 @@
+//! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
+
+use std::collections::BTreeMap;
+
+use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy};
+use eddy_sim::{Checked, Violation, Workload};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::check::minus;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Click {
+    pub event_id: u32,
+    pub user: u32,
+    pub bot: bool,
+}
+
+pub const TTL_MS: i64 = 30_000;
+pub const OUT_OF_ORDERNESS_MS: i64 = 1_000;
+
+pub struct Dedup;
+
+pub struct Sinks {
+    pub kept: CommitLog<Click>,
+    pub late: CommitLog<Click>,
+}
+
+impl Workload for Dedup {
+    type Event = Click;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "dedup"
+    }
+
+    fn description(&self) -> &'static str {
+        "filter out bot clicks, then keep the first click per event id (event time, 30 s TTL)"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        OUT_OF_ORDERNESS_MS
+    }
+
+    fn default_events(&self) -> usize {
+        1_000
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Click>> {
+        let mut ts = rng.gen_range(0..10_000);
+        let mut sent: Vec<Record<Click>> = Vec::with_capacity(events);
+        for id in 0..events as u32 {
+            ts += rng.gen_range(0..300);
+            // Clients retry: some events are sent again a little later, same id.
+            let click = if !sent.is_empty() && rng.gen_bool(0.15) {
+                let earlier = sent[sent.len() - rng.gen_range(1..=sent.len().min(20))].value.clone();
+                Click { ..earlier }
+            } else {
+                Click {
+                    event_id: id,
+                    user: rng.gen_range(0..1_000),
+                    bot: rng.gen_bool(0.1),
+                }
+            };
+            sent.push(Record::new(ts, click));
+        }
+        sent
+    }
+
+    fn build(&self, log: Log<Click>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            kept: CommitLog::new(),
+            late: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(3);
+        let deduplicated = pipeline
+            .source(
+                "clicks",
+                log,
+                WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+            )
+            .parallelism(2)
+            .filter(|c: &Click| !c.bot)
+            .key_by(|c: &Click| c.event_id)
+            .deduplicate(Keep::First, TTL_MS);
+        deduplicated
+            .output
+            .parallelism(2)
+            .sink_transactional(sinks.kept.clone());
+        deduplicated.late.sink_transactional(sinks.late.clone());
+        (pipeline.build().expect("the dedup pipeline is valid"), sinks)
+    }
+
+    fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {
+        let late = sinks.late.records();
+        let mut kept = sinks.kept.records();
+        let mut checked = Checked {
+            events_out: kept.len() as u64,
+            late: late.len() as u64,
+            violation: None,
+        };
+        let humans: Vec<Record<Click>> = input.iter().filter(|r| !r.value.bot).cloned().collect();
+        let accepted = match minus(&humans, &late, "late click") {
+            Ok(accepted) => accepted,
+            Err(violation) => {
+                checked.violation = Some(violation);
+                return checked;
+            }
+        };
+        // Reference: per id, sorted by (ts, click); the first of each TTL interval.
+        let mut by_id: BTreeMap<u32, Vec<&Record<Click>>> = BTreeMap::new();
+        for r in &accepted {
+            by_id.entry(r.value.event_id).or_default().push(r);
+        }
+        let mut expected = Vec::new();
+        for (_, mut clicks) in by_id {
+            clicks.sort();
+            let mut interval_end = i64::MIN;
+            for click in clicks {
+                if click.ts >= interval_end {
+                    interval_end = click.ts + TTL_MS;
+                    expected.push(click.clone());
+                }
+            }
+        }
+        expected.sort();
+        kept.sort();
+        if kept != expected {
+            let missing = expected.iter().find(|r| !kept.contains(r));
+            let extra = kept.iter().find(|r| !expected.contains(r));
+            let detail = match (missing, extra) {
+                (Some(r), _) => format!(
+                    "expected {r:?} to be kept, it was not ({} kept, {} expected)",
+                    kept.len(),
+                    expected.len()
+                ),
+                (None, Some(r)) => format!(
+                    "kept {r:?}, which the reference drops ({} kept, {} expected)",
+                    kept.len(),
+                    expected.len()
+                ),
+                (None, None) => format!(
+                    "kept {} clicks, expected {} (a click kept twice)",
+                    kept.len(),
+                    expected.len()
+                ),
+            };
+            checked.violation = Some(Violation::new("exactly-once", detail));
+        }
+        checked
+    }
+}

@@ -1,0 +1,66 @@
+//! Checking a scenario from a user's own `cargo test`.
+//!
+//! ```ignore
+//! #[test]
+//! fn my_pipeline_is_exactly_once() {
+//!     eddy::sim::check(&MyScenario, eddy::sim::CheckConfig::default());
+//! }
+//! ```
+//!
+//! `EDDY_SEED=S` runs only seed `S` (to replay a failure); `EDDY_SEEDS=N` runs `N` seeds.
+
+use crate::faults::Profile;
+use crate::scenario::{RunConfig, Scenario};
+
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    pub seeds: u64,
+    pub start_seed: u64,
+    pub profile: Profile,
+    pub events: Option<usize>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            seeds: 32,
+            start_seed: 0,
+            profile: Profile::Swarm,
+            events: None,
+        }
+    }
+}
+
+/// Runs the seeds; panics with the first failing report and the exact replay commands.
+pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
+    let env = |name: &str| -> Option<u64> {
+        let value = std::env::var(name).ok()?;
+        Some(
+            value
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
+        )
+    };
+    let seeds: Vec<u64> = match env("EDDY_SEED") {
+        Some(seed) => vec![seed],
+        None => {
+            let count = env("EDDY_SEEDS").unwrap_or(config.seeds);
+            (config.start_seed..config.start_seed + count).collect()
+        }
+    };
+    for seed in seeds {
+        let run_config = RunConfig {
+            events: config.events,
+            ..RunConfig::new(seed, config.profile)
+        };
+        let report = scenario.run(&run_config).report;
+        if !report.passed {
+            panic!(
+                "{report}\nreplay: EDDY_SEED={seed} cargo test\n    or: eddy replay --scenario {} --seed {seed} --faults {}",
+                scenario.name(),
+                config.profile
+            );
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The report of one simulated run.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The first property a run violated, with what is needed to act on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// `exactly-once`, `conservation`, `lateness`, `liveness`, `panic`, ...
+    pub property: String,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(property: &str, message: impl Into<String>) -> Self {
+        Violation {
+            property: property.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub profile: String,
+    /// The fault kinds this run had on.
+    pub faults: Vec<String>,
+    pub passed: bool,
+    pub steps: u64,
+    pub virtual_duration_ms: i64,
+    /// Input log entries (duplicates included).
+    pub events_in: u64,
+    /// Committed results.
+    pub events_out: u64,
+    /// Records on committed late outputs.
+    pub late: u64,
+    /// Duplicated input log entries.
+    pub duplicates: u64,
+    pub checkpoints_started: u64,
+    pub checkpoints_completed: u64,
+    /// Restores from a checkpoint (a restart with nothing to restore is not counted).
+    pub restores: u64,
+    pub crashes: u64,
+    /// 16 hex digits.
+    pub trace_hash: String,
+    pub violation: Option<Violation>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "scenario: {}  seed: {}  profile: {}",
+            self.scenario, self.seed, self.profile
+        )?;
+        writeln!(
+            f,
+            "faults: {}",
+            if self.faults.is_empty() {
+                "none".to_string()
+            } else {
+                self.faults.join(", ")
+            }
+        )?;
+        match &self.violation {
+            None => writeln!(f, "verdict: PASS")?,
+            Some(v) => writeln!(f, "verdict: FAIL {}: {}", v.property, v.message)?,
+        }
+        writeln!(
+            f,
+            "steps: {}  virtual duration: {} ms",
+            self.steps, self.virtual_duration_ms
+        )?;
+        writeln!(
+            f,
+            "events: {} in, {} out, {} late, {} duplicates",
+            self.events_in, self.events_out, self.late, self.duplicates
+        )?;
+        writeln!(
+            f,
+            "checkpoints: {} started, {} completed, {} restored; crashes: {}",
+            self.checkpoints_started, self.checkpoints_completed, self.restores, self.crashes
+        )?;
+        write!(f, "trace-hash: {}", self.trace_hash)
+    }
+}

@@ -1,0 +1,335 @@
+//! The scheduler: drives a job step by step under a virtual clock and injected faults.
+//!
+//! Each step, in this order: maybe crash (the whole job restarts from the newest intact
+//! checkpoint, sources rewind, in-flight data is lost); maybe jump processing time; maybe
+//! trigger a checkpoint; fire due processing-time deadlines; take one ready action (deliver
+//! a channel's head, or let a source read); store acknowledgements, and on completion
+//! notify the tasks — unless the notification is lost, a crash comes first, or the stored
+//! checkpoint was damaged. When every task has ended, a final checkpoint carries the last
+//! sink transactions. Every decision comes from a seeded stream ([`crate::seed`]).
+
+use eddy_engine::{
+    recover, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore,
+    Message, ObjectKey,
+};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::faults::{FaultKind, FaultSet};
+use crate::report::Violation;
+use crate::seed::{rng, Concern};
+use crate::trace::{Trace, TraceEvent};
+
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub faults: FaultSet,
+    pub keep_trace: bool,
+    /// A run longer than this is a liveness failure.
+    pub max_steps: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub steps: u64,
+    pub virtual_duration_ms: i64,
+    pub crashes: u64,
+    pub restores: u64,
+    pub checkpoints_started: u64,
+    pub checkpoints_completed: u64,
+    pub checkpoints_failed: u64,
+    pub lost_notifications: u64,
+    pub corrupted: u64,
+}
+
+pub struct SimOutcome {
+    pub stats: SimStats,
+    pub trace: Trace,
+    /// `liveness` if the job did not finish within the step budget.
+    pub violation: Option<Violation>,
+}
+
+/// At most this many crashes per run, so every run also makes progress.
+const CRASH_BUDGET: u64 = 4;
+
+struct Simulation<'a> {
+    graph: &'a JobGraph,
+    faults: &'a FaultSet,
+    schedule: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    checkpoint_rng: ChaCha8Rng,
+    store: MemorySnapshotStore,
+    job: Job,
+    coordinator: CheckpointCoordinator,
+    trace: Trace,
+    stats: SimStats,
+    step: u64,
+    now: i64,
+    crashes_left: u64,
+    /// Channels `(task, input)` held back until the given step.
+    delayed: Vec<((usize, usize), u64)>,
+}
+
+pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
+    let store = MemorySnapshotStore::new();
+    let coordinator = CheckpointCoordinator::new(&store).expect("a memory store does not fail");
+    let mut fault_rng = rng(options.seed, Concern::Faults);
+    let crashes_left = if options.faults.crashes() {
+        fault_rng.gen_range(1..=CRASH_BUDGET)
+    } else {
+        0
+    };
+    let mut sim = Simulation {
+        graph,
+        faults: &options.faults,
+        schedule: rng(options.seed, Concern::Schedule),
+        fault_rng,
+        checkpoint_rng: rng(options.seed, Concern::Checkpoints),
+        store,
+        job: Job::new(graph),
+        coordinator,
+        trace: Trace::new(options.keep_trace),
+        stats: SimStats::default(),
+        step: 0,
+        now: 0,
+        crashes_left,
+        delayed: Vec::new(),
+    };
+    let violation = sim.run(options.max_steps).err();
+    sim.stats.steps = sim.step;
+    sim.stats.virtual_duration_ms = sim.now;
+    SimOutcome {
+        stats: sim.stats,
+        trace: sim.trace,
+        violation,
+    }
+}
+
+impl Simulation<'_> {
+    fn on(&self, kind: FaultKind) -> bool {
+        self.faults.contains(kind)
+    }
+
+    fn run(&mut self, max_steps: u64) -> Result<(), Violation> {
+        let mut actions = Vec::new();
+        let mut next_checkpoint_at = self.checkpoint_rng.gen_range(10..200);
+        let mut final_checkpoint: Option<CheckpointId> = None;
+        loop {
+            self.step += 1;
+            if self.step > max_steps {
+                return Err(Violation::new(
+                    "liveness",
+                    format!("the job did not finish within {max_steps} steps"),
+                ));
+            }
+            if self.crashes_left > 0 {
+                let in_flight = self.coordinator.pending().is_some();
+                let chance = if in_flight && self.on(FaultKind::CrashMidCheckpoint) {
+                    0.02
+                } else if self.on(FaultKind::Crash) {
+                    0.002
+                } else {
+                    0.0
+                };
+                if self.fault_rng.gen_bool(chance) {
+                    self.crash();
+                    final_checkpoint = None;
+                    continue;
+                }
+            }
+            if self.on(FaultKind::ProcessingTimeJump) && self.fault_rng.gen_bool(0.003) {
+                self.now += self.fault_rng.gen_range(100..5_000);
+                self.trace.record(TraceEvent::Jump {
+                    step: self.step,
+                    now: self.now,
+                });
+            }
+            if self.now >= next_checkpoint_at {
+                next_checkpoint_at = self.now + self.checkpoint_rng.gen_range(20..400);
+                self.trigger();
+            }
+            if self.on(FaultKind::FailedWrite) && self.coordinator.pending().is_some() && self.fault_rng.gen_bool(0.01)
+            {
+                self.store.fail_next_puts(1);
+            }
+            self.job.handle_processing_time(self.now);
+            self.job.ready_actions(&mut actions);
+            if actions.is_empty() {
+                if !self.job.is_finished() {
+                    let deadline = self.job.next_processing_deadline();
+                    self.now = deadline.map_or(self.now + 1, |d| d.max(self.now + 1));
+                    continue;
+                }
+                if self.coordinator.pending().is_none() {
+                    final_checkpoint = self.trigger();
+                }
+            } else {
+                let action = self.choose(&actions);
+                self.perform(action);
+                self.now += 1;
+            }
+            match self.coordinator.collect(&mut self.job, &mut self.store) {
+                Some(CheckpointOutcome::Completed(checkpoint)) => {
+                    self.stats.checkpoints_completed += 1;
+                    self.trace.record(TraceEvent::Completed {
+                        step: self.step,
+                        checkpoint,
+                    });
+                    let is_final = final_checkpoint == Some(checkpoint);
+                    if self.notify_or_fault(checkpoint) {
+                        if is_final {
+                            self.trace.record(TraceEvent::Finished { step: self.step });
+                            return Ok(());
+                        }
+                    } else if is_final {
+                        // Nobody will commit the last transactions: the job restarts, and
+                        // the restore completes the commit.
+                        self.crash();
+                        final_checkpoint = None;
+                    }
+                }
+                Some(CheckpointOutcome::Failed { checkpoint, .. }) => {
+                    self.stats.checkpoints_failed += 1;
+                    self.trace.record(TraceEvent::CheckpointFailed {
+                        step: self.step,
+                        checkpoint,
+                    });
+                    final_checkpoint = None;
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn trigger(&mut self) -> Option<CheckpointId> {
+        let checkpoint = self.coordinator.trigger(&mut self.job)?;
+        self.stats.checkpoints_started += 1;
+        self.trace.record(TraceEvent::Trigger {
+            step: self.step,
+            checkpoint,
+        });
+        Some(checkpoint)
+    }
+
+    /// Tells the tasks `checkpoint` completed, unless a fault intervenes; true if told.
+    fn notify_or_fault(&mut self, checkpoint: CheckpointId) -> bool {
+        if self.on(FaultKind::CorruptSnapshot) && self.fault_rng.gen_bool(0.15) {
+            self.corrupt(checkpoint);
+            return false;
+        }
+        if self.on(FaultKind::CrashBeforeCommit) && self.crashes_left > 0 && self.fault_rng.gen_bool(0.15) {
+            self.crash();
+            return false;
+        }
+        if self.on(FaultKind::LostNotification) && self.fault_rng.gen_bool(0.15) {
+            self.stats.lost_notifications += 1;
+            self.trace.record(TraceEvent::NotificationLost {
+                step: self.step,
+                checkpoint,
+            });
+            return false;
+        }
+        self.job.notify_checkpoint_complete(checkpoint);
+        self.coordinator.notified(checkpoint, &mut self.store);
+        self.trace.record(TraceEvent::Notified {
+            step: self.step,
+            checkpoint,
+        });
+        true
+    }
+
+    /// Damages one stored object of `checkpoint`: a bit flip or a torn (truncated) write.
+    fn corrupt(&mut self, checkpoint: CheckpointId) {
+        let keys: Vec<ObjectKey> = self
+            .store
+            .keys()
+            .into_iter()
+            .filter(|k| k.checkpoint() == checkpoint)
+            .collect();
+        if let Some(&key) = keys.choose(&mut self.fault_rng) {
+            if self.fault_rng.gen_bool(0.5) {
+                let byte = self.fault_rng.gen_range(0..4096);
+                let xor = self.fault_rng.gen_range(1..=255);
+                self.store.corrupt(key, byte, xor);
+            } else {
+                let len = self.fault_rng.gen_range(0..64);
+                self.store.truncate(key, len);
+            }
+            self.stats.corrupted += 1;
+            self.trace.record(TraceEvent::Corrupted {
+                step: self.step,
+                checkpoint,
+            });
+        }
+    }
+
+    fn crash(&mut self) {
+        self.crashes_left = self.crashes_left.saturating_sub(1);
+        self.stats.crashes += 1;
+        self.trace.record(TraceEvent::Crash { step: self.step });
+        self.coordinator.abort();
+        let recovery = recover(self.graph, &self.store).expect("a memory store does not fail reads");
+        if recovery.checkpoint.is_some() {
+            self.stats.restores += 1;
+        }
+        self.trace.record(TraceEvent::Restored {
+            step: self.step,
+            checkpoint: recovery.checkpoint.unwrap_or(0),
+        });
+        self.job = recovery.job;
+        self.coordinator = CheckpointCoordinator::new(&self.store).expect("a memory store does not fail");
+        self.delayed.clear();
+    }
+
+    fn choose(&mut self, actions: &[Action]) -> Action {
+        if self.on(FaultKind::ChannelDelay) {
+            self.delayed.retain(|(_, until)| *until > self.step);
+            if self.fault_rng.gen_bool(0.02) {
+                if let Some(&Action::Deliver { task, input }) = actions.choose(&mut self.fault_rng) {
+                    let until = self.step + self.fault_rng.gen_range(10..300);
+                    self.delayed.push(((task, input), until));
+                }
+            }
+            let open: Vec<Action> = actions
+                .iter()
+                .copied()
+                .filter(|a| match a {
+                    Action::Deliver { task, input } => !self.delayed.iter().any(|(c, _)| *c == (*task, *input)),
+                    Action::PollSource { .. } => true,
+                })
+                .collect();
+            if !open.is_empty() {
+                return open[self.schedule.gen_range(0..open.len())];
+            }
+        }
+        actions[self.schedule.gen_range(0..actions.len())]
+    }
+
+    fn perform(&mut self, action: Action) {
+        let max = self.schedule.gen_range(1..=32);
+        match action {
+            Action::Deliver { task, input } => {
+                let (element, size) = match self.job.tasks()[task].peek_input(input) {
+                    Some(Message::Records(batch)) => ("records", batch.len() as i64),
+                    Some(Message::Watermark(w)) => ("watermark", *w),
+                    Some(Message::Barrier(c)) => ("barrier", *c as i64),
+                    Some(Message::EndOfInput) | None => ("end", 0),
+                };
+                self.trace.record(TraceEvent::Deliver {
+                    step: self.step,
+                    task,
+                    channel: input,
+                    element,
+                    size,
+                });
+            }
+            Action::PollSource { task } => self.trace.record(TraceEvent::Poll {
+                step: self.step,
+                task,
+                max,
+            }),
+        }
+        self.job.perform(action, max);
+    }
+}

@@ -1,0 +1,125 @@
+//! The `eddy` command as a user runs it: exit codes, messages, files.
+
+use std::process::Command;
+
+fn eddy(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .output()
+        .expect("eddy runs");
+    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn list_names_every_scenario() {
+    let (code, out) = eddy(&["list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("pageviews") && out.contains("dedup"), "{out}");
+}
+
+#[test]
+fn explore_writes_its_json_summary_and_shards_split_a_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = |name: &str| dir.path().join(name);
+    let (code, out) = eddy(&[
+        "explore",
+        "--seeds",
+        "6",
+        "--faults",
+        "all",
+        "--json",
+        json("all.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("seeds/s") && out.contains("events/s"), "{out}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json("all.json")).unwrap()).unwrap();
+    assert_eq!(summary["runs"], 12);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["scenarios"][0]["name"], "pageviews");
+    let mut runs = 0;
+    for shard in ["0/3", "1/3", "2/3"] {
+        let path = json(&format!("shard-{}.json", &shard[..1]));
+        let (code, _) = eddy(&[
+            "explore",
+            "--scenario",
+            "dedup",
+            "--seeds",
+            "10",
+            "--shard",
+            shard,
+            "--json",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        runs += summary["runs"].as_u64().unwrap();
+    }
+    assert_eq!(runs, 10);
+}
+
+#[test]
+fn replay_prints_the_trace_hash_and_writes_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let args = [
+        "replay",
+        "--scenario",
+        "pageviews",
+        "--seed",
+        "7",
+        "--faults",
+        "all",
+        "--check-determinism",
+    ];
+    let (code, out) = eddy(&[&args[..], &["--trace", trace.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{out}");
+    let hash = out
+        .lines()
+        .find(|l| l.starts_with("trace-hash: "))
+        .expect("a trace-hash line");
+    assert_eq!(hash.len(), "trace-hash: ".len() + 16);
+    let (_, again) = eddy(&args);
+    assert!(again.contains(hash), "the same hash in another process");
+    let lines = std::fs::read_to_string(trace).unwrap();
+    assert!(lines.lines().count() > 100);
+    assert!(lines
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = eddy(&["explore", "--scenario", "no-such-scenario", "--seeds", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("no-such-scenario") && out.contains("known scenarios"),
+        "{out}"
+    );
+    let (code, out) = eddy(&["explore", "--seeds", "many"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("many"), "{out}");
+    let (code, out) = eddy(&["explore", "--faults", "most"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("most"), "{out}");
+    let (code, out) = eddy(&["explore", "--shard", "3/2"]);
+    assert_eq!(code, 2);
+    assert!(out.contains("3/2"), "{out}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{ not json").unwrap();
+    let (code, out) = eddy(&["replay", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.contains("bad.json:1:"), "names the file and line: {out}");
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(
+        &wrong,
+        r#"{"scenario":"pageviews","seed":1,"profile":"lots","events":null,"property":"x","message":"y"}"#,
+    )
+    .unwrap();
+    let (code, out) = eddy(&["replay", wrong.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.contains("profile") && out.contains("lots"), "{out}");
+    let (code, _) = eddy(&["replay", dir.path().join("missing.json").to_str().unwrap()]);
+    assert_eq!(code, 2);
+}
