@@ -159,3 +159,27 @@ fn a_sink_that_writes_on_receipt_is_caught_and_replays() {
     let replayed = EagerPageViews.run(&RunConfig::new(failing.seed, Profile::All)).report;
     assert_eq!(replayed, failing);
 }
+
+#[test]
+fn check_passes_a_good_pipeline_and_panics_with_the_replay_line_on_a_bad_one() {
+    eddy::sim::check(
+        &PageViews,
+        eddy::sim::CheckConfig {
+            seeds: 8,
+            ..Default::default()
+        },
+    );
+    let config = eddy::sim::CheckConfig {
+        seeds: 200,
+        profile: Profile::All,
+        ..Default::default()
+    };
+    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config)).expect_err("caught");
+    let message = panic.downcast_ref::<String>().expect("a formatted panic");
+    assert!(message.contains("verdict: FAIL"), "{message}");
+    assert!(message.contains("replay: EDDY_SEED="), "{message}");
+    assert!(
+        message.contains("eddy replay --scenario pageviews-eager-sink --seed"),
+        "{message}"
+    );
+}
