@@ -226,6 +226,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
         for &seed in &seeds {
             let config = RunConfig {
                 events: args.events,
+                check_determinism: true,
                 ..RunConfig::new(seed, args.faults)
             };
             let report = scenario.run(&config).report;

@@ -116,6 +116,11 @@ pub fn decode_payload<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> 
 }
 
 pub(crate) fn encode_payload<T: Serialize>(value: &T) -> Vec<u8> {
+    encode_value(value)
+}
+
+/// The compact encoding snapshot payloads use (postcard), for any serde value.
+pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("snapshot state always serialises")
 }
 

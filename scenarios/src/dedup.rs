@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::minus;
+use crate::check::{digest, lateness_soundness, minus};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Click {
@@ -98,6 +98,7 @@ impl Workload for Dedup {
         let mut checked = Checked {
             events_out: kept.len() as u64,
             late: late.len() as u64,
+            digest: digest(&kept) ^ digest(&late).rotate_left(1),
             violation: None,
         };
         let humans: Vec<Record<Click>> = input.iter().filter(|r| !r.value.bot).cloned().collect();
@@ -108,6 +109,11 @@ impl Workload for Dedup {
                 return checked;
             }
         };
+        // A click is late when its ts is at or behind the watermark.
+        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| r.ts) {
+            checked.violation = Some(violation);
+            return checked;
+        }
         // Reference: per id, sorted by (ts, click); the first of each TTL interval.
         let mut by_id: BTreeMap<u32, Vec<&Record<Click>>> = BTreeMap::new();
         for r in &accepted {

@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_tables, minus};
+use crate::check::{compare_tables, digest, lateness_soundness, minus};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PageView {
@@ -100,6 +100,7 @@ impl Workload for PageViews {
         let mut checked = Checked {
             events_out: committed.len() as u64,
             late: late.len() as u64,
+            digest: digest(&committed) ^ digest(&late).rotate_left(1),
             violation: None,
         };
         let accepted = match minus(input, &late, "late record") {
@@ -109,6 +110,13 @@ impl Workload for PageViews {
                 return checked;
             }
         };
+        let window_end = |ts: i64| ts.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS;
+        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| {
+            window_end(r.ts) - 1 + ALLOWED_LATENESS_MS
+        }) {
+            checked.violation = Some(violation);
+            return checked;
+        }
         // Reference: count per (page, window start) over accepted records.
         let mut expected: BTreeMap<(u16, i64), u64> = BTreeMap::new();
         for r in &accepted {

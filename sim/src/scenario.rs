@@ -14,7 +14,7 @@ use crate::input;
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
 use crate::simulator::{simulate, SimOptions};
-use crate::trace::Trace;
+use crate::trace::{Trace, TraceEvent};
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct RunConfig {
     pub events: Option<usize>,
     /// Keep every trace entry (for `--trace FILE`), not only the hash.
     pub keep_trace: bool,
+    /// Run the seed a second time and require the same trace hash (the determinism check).
+    pub check_determinism: bool,
 }
 
 impl RunConfig {
@@ -34,6 +36,7 @@ impl RunConfig {
             profile,
             events: None,
             keep_trace: false,
+            check_determinism: false,
         }
     }
 }
@@ -55,6 +58,8 @@ pub trait Scenario: Send + Sync {
 pub struct Checked {
     pub events_out: u64,
     pub late: u64,
+    /// A digest of the committed output in commit order; part of the trace hash.
+    pub digest: u64,
     pub violation: Option<Violation>,
 }
 
@@ -93,66 +98,97 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run(&self, config: &RunConfig) -> Run {
-        let faults = config.profile.faults(config.seed);
-        let events = config.events.unwrap_or_else(|| self.default_events());
-        let generated = self.generate(events, &mut rng(config.seed, Concern::Input));
-        let generated_len = generated.len();
-        let log = input::inject(
-            generated,
-            self.out_of_orderness_ms(),
-            &faults,
-            &mut rng(config.seed, Concern::InputFaults),
-        );
-        let duplicates = log.len().saturating_sub(generated_len) as u64;
-        let (graph, sinks) = self.build(Log::round_robin(log.clone(), self.partitions()));
-        let options = SimOptions {
-            seed: config.seed,
-            faults: faults.clone(),
-            keep_trace: config.keep_trace,
-            max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
-        };
-        // A panic inside the engine is a bug in eddy: report it as a failed run.
-        let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
-        let (stats, trace, mut violation) = match outcome {
-            Ok(outcome) => (outcome.stats, outcome.trace, outcome.violation),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "a panic without a message".into());
-                (
-                    Default::default(),
-                    Trace::new(false),
-                    Some(Violation::new("panic", message)),
-                )
+        let run = run_once(self, config);
+        if config.check_determinism && run.report.passed {
+            let again = run_once(self, config);
+            if again.report.trace_hash != run.report.trace_hash {
+                let mut report = run.report;
+                report.passed = false;
+                report.violation = Some(Violation::new(
+                    "determinism",
+                    format!(
+                        "the same seed gave trace-hash {} then {}",
+                        report.trace_hash, again.report.trace_hash
+                    ),
+                ));
+                return Run {
+                    report,
+                    trace: run.trace,
+                };
             }
-        };
-        let checked = if violation.is_none() {
-            self.check(&log, &sinks)
-        } else {
-            Checked::default()
-        };
-        violation = violation.or(checked.violation.clone());
-        let report = Report {
-            scenario: self.name().to_string(),
-            seed: config.seed,
-            profile: config.profile.name().to_string(),
-            faults: faults.names().into_iter().map(String::from).collect(),
-            passed: violation.is_none(),
-            steps: stats.steps,
-            virtual_duration_ms: stats.virtual_duration_ms,
-            events_in: log.len() as u64,
-            events_out: checked.events_out,
-            late: checked.late,
-            duplicates,
-            checkpoints_started: stats.checkpoints_started,
-            checkpoints_completed: stats.checkpoints_completed,
-            restores: stats.restores,
-            crashes: stats.crashes,
-            trace_hash: format!("{:016x}", trace.hash()),
-            violation,
-        };
-        Run { report, trace }
+        }
+        run
     }
+}
+
+fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
+    let faults = config.profile.faults(config.seed);
+    let events = config.events.unwrap_or_else(|| this.default_events());
+    let generated = this.generate(events, &mut rng(config.seed, Concern::Input));
+    let generated_len = generated.len();
+    let log = input::inject(
+        generated,
+        this.out_of_orderness_ms(),
+        &faults,
+        &mut rng(config.seed, Concern::InputFaults),
+    );
+    let duplicates = log.len().saturating_sub(generated_len) as u64;
+    let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    let options = SimOptions {
+        seed: config.seed,
+        faults: faults.clone(),
+        keep_trace: config.keep_trace,
+        max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
+    };
+    // A panic inside the engine is a bug in eddy: report it as a failed run.
+    let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
+    let (stats, mut trace, mut violation, state_entries) = match outcome {
+        Ok(outcome) => (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic without a message".into());
+            (
+                Default::default(),
+                Trace::new(false),
+                Some(Violation::new("panic", message)),
+                0,
+            )
+        }
+    };
+    let checked = if violation.is_none() {
+        this.check(&log, &sinks)
+    } else {
+        Checked::default()
+    };
+    violation = violation.or(checked.violation.clone());
+    if violation.is_none() && state_entries > 0 {
+        violation = Some(Violation::new(
+            "bounded-state",
+            format!("{state_entries} state entries (window panes, keys, timers) are left after the end of input"),
+        ));
+    }
+    trace.record(TraceEvent::Output { digest: checked.digest });
+    let report = Report {
+        scenario: this.name().to_string(),
+        seed: config.seed,
+        profile: config.profile.name().to_string(),
+        faults: faults.names().into_iter().map(String::from).collect(),
+        passed: violation.is_none(),
+        steps: stats.steps,
+        virtual_duration_ms: stats.virtual_duration_ms,
+        events_in: log.len() as u64,
+        events_out: checked.events_out,
+        late: checked.late,
+        duplicates,
+        checkpoints_started: stats.checkpoints_started,
+        checkpoints_completed: stats.checkpoints_completed,
+        restores: stats.restores,
+        crashes: stats.crashes,
+        trace_hash: format!("{:016x}", trace.hash()),
+        violation,
+    };
+    Run { report, trace }
 }

@@ -45,6 +45,8 @@ pub struct SimStats {
 
 pub struct SimOutcome {
     pub stats: SimStats,
+    /// State entries the job's operators hold after the end (the bounded-state check).
+    pub state_entries: usize,
     pub trace: Trace,
     /// `liveness` if the job did not finish within the step budget.
     pub violation: Option<Violation>,
@@ -100,6 +102,7 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
     sim.stats.steps = sim.step;
     sim.stats.virtual_duration_ms = sim.now;
     SimOutcome {
+        state_entries: sim.job.state_entries(),
         stats: sim.stats,
         trace: sim.trace,
         violation,

@@ -63,6 +63,10 @@ pub enum TraceEvent {
     Finished {
         step: u64,
     },
+    /// The digest of the committed output, in commit order.
+    Output {
+        digest: u64,
+    },
 }
 
 impl TraceEvent {
@@ -91,6 +95,7 @@ impl TraceEvent {
             TraceEvent::Crash { step } => [10, step, 0, 0],
             TraceEvent::Restored { step, checkpoint } => [11, step, checkpoint, 0],
             TraceEvent::Finished { step } => [12, step, 0, 0],
+            TraceEvent::Output { digest } => [13, digest, 0, 0],
         }
     }
 }
