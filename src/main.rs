@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
+use eddy::engine::bugs::{self, Bug};
 use eddy::scenarios;
 use eddy::sim::{Profile, Report, RunConfig, Scenario};
 use serde::{Deserialize, Serialize};
@@ -27,8 +28,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the scenarios: name and description.
-    List,
+    /// List the scenarios (or, with --bugs, the planted bugs): name and description.
+    List {
+        /// List the planted bugs instead.
+        #[arg(long)]
+        bugs: bool,
+    },
     /// Run seeded simulations of scenarios under faults and check every run.
     Explore(ExploreArgs),
     /// Run one seed again (from flags or a failure file) and print its report.
@@ -61,6 +66,12 @@ struct ExploreArgs {
     /// Write the campaign summary as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Run with a planted bug (`eddy list --bugs`); reports how many seeds catching it took.
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
+    /// Stop at the first failing run.
+    #[arg(long)]
+    fail_fast: bool,
 }
 
 #[derive(Args)]
@@ -82,6 +93,9 @@ struct ReplayArgs {
     /// Run twice and fail if the trace hashes differ.
     #[arg(long)]
     check_determinism: bool,
+    /// Run with a planted bug.
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
 }
 
 /// What `explore` writes for each failing run: enough to replay it exactly.
@@ -91,6 +105,8 @@ struct FailureFile {
     seed: u64,
     profile: String,
     events: Option<usize>,
+    #[serde(default)]
+    bug: Option<String>,
     property: String,
     message: String,
 }
@@ -116,7 +132,7 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::List => list(),
+        Command::List { bugs } => list(bugs),
         Command::Explore(args) => explore(&args),
         Command::Replay(args) => replay(&args),
     };
@@ -129,12 +145,30 @@ fn main() -> ExitCode {
     }
 }
 
-fn list() -> Result<ExitCode, UsageError> {
+fn list(list_bugs: bool) -> Result<ExitCode, UsageError> {
+    if list_bugs {
+        require_bugs()?;
+        let width = Bug::ALL.iter().map(|b| b.name().len()).max().unwrap_or(0);
+        for bug in Bug::ALL {
+            println!("{:width$}  {}", bug.name(), bug.description());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let width = scenarios::all().iter().map(|s| s.name().len()).max().unwrap_or(0);
     for scenario in scenarios::all() {
         println!("{:width$}  {}", scenario.name(), scenario.description());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn require_bugs() -> Result<(), UsageError> {
+    if bugs::AVAILABLE {
+        Ok(())
+    } else {
+        Err(UsageError(
+            "this eddy was built without the `planted-bugs` feature".into(),
+        ))
+    }
 }
 
 fn find_scenario(name: &str) -> Result<&'static dyn Scenario, UsageError> {
@@ -154,6 +188,9 @@ fn replay_command(report: &Report, events: Option<usize>) -> String {
     );
     if let Some(events) = events {
         command.push_str(&format!(" --events {events}"));
+    }
+    if let Some(bug) = &report.bug {
+        command.push_str(&format!(" --bug {bug}"));
     }
     command
 }
@@ -191,6 +228,9 @@ struct CampaignSummary {
 }
 
 fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
+    if args.bug.is_some() {
+        require_bugs()?;
+    }
     let chosen: Vec<&'static dyn Scenario> = if args.scenarios.is_empty() {
         scenarios::all()
     } else {
@@ -227,6 +267,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 events: args.events,
                 check_determinism: true,
+                bug: args.bug,
                 ..RunConfig::new(seed, args.faults)
             };
             let report = scenario.run(&config).report;
@@ -256,9 +297,27 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 });
             }
             progress.inc(1);
+            if args.fail_fast && summary.failed > 0 {
+                break;
+            }
         }
         summary.seconds = started.elapsed().as_secs_f64();
+        if let Some(bug) = args.bug {
+            let first = failures.iter().find(|f| f.scenario == summary.name).map(|f| f.seed);
+            progress.suspend(|| match first {
+                Some(seed) => println!(
+                    "bug {bug} caught in {}: first failure at seed {seed}, after {} seeds",
+                    summary.name,
+                    seed - args.start_seed + 1
+                ),
+                None => println!("bug {bug} not caught in {} after {} seeds", summary.name, summary.runs),
+            });
+        }
+        let stop = args.fail_fast && summary.failed > 0;
         summaries.push(summary);
+        if stop {
+            break;
+        }
     }
     progress.finish_and_clear();
     print_summary(&summaries, args.faults);
@@ -318,6 +377,7 @@ fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>) -> Res
         seed: report.seed,
         profile: report.profile.clone(),
         events,
+        bug: report.bug.clone(),
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -348,8 +408,17 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 .map_err(|e| UsageError(format!("{}: field `profile`: {e}", path.display())))?;
             let scenario = find_scenario(&failure.scenario)
                 .map_err(|UsageError(e)| UsageError(format!("{}: field `scenario`: {e}", path.display())))?;
+            let bug = match (&args.bug, &failure.bug) {
+                (Some(bug), _) => Some(*bug),
+                (None, Some(name)) => Some(
+                    name.parse::<Bug>()
+                        .map_err(|e| UsageError(format!("{}: field `bug`: {e}", path.display())))?,
+                ),
+                (None, None) => None,
+            };
             let config = RunConfig {
                 events: args.events.or(failure.events),
+                bug,
                 ..RunConfig::new(failure.seed, profile)
             };
             (scenario, config)
@@ -357,12 +426,16 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         (None, Some(name), Some(seed)) => {
             let config = RunConfig {
                 events: args.events,
+                bug: args.bug,
                 ..RunConfig::new(seed, args.faults)
             };
             (find_scenario(name)?, config)
         }
         _ => return Err(UsageError("replay needs FILE.json, or --scenario NAME --seed S".into())),
     };
+    if config.bug.is_some() {
+        require_bugs()?;
+    }
     let config = RunConfig {
         keep_trace: args.trace.is_some(),
         ..config

@@ -41,6 +41,10 @@ fn engine_and_sim_are_sans_io_and_deterministic() {
     let mut violations = Vec::new();
     for krate in ["engine/src", "sim/src"] {
         for file in rust_files(&root().join(krate)) {
+            // The planted bugs are mistakes on purpose, compiled only with a feature.
+            if file.ends_with("engine/src/bugs.rs") {
+                continue;
+            }
             let text = fs::read_to_string(&file).unwrap();
             for (line_number, line) in text.lines().enumerate() {
                 for pattern in banned {

@@ -11,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
+use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
@@ -85,7 +86,12 @@ impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
                     }
                 }
                 None => {
-                    state.interval_end = Some(record.ts.saturating_add(self.ttl_ms));
+                    let ttl_ms = if bugs::is_active(Bug::DedupNoTtl) {
+                        i64::MAX
+                    } else {
+                        self.ttl_ms
+                    };
+                    state.interval_end = Some(record.ts.saturating_add(ttl_ms));
                     match self.keep {
                         Keep::First => results.push(record),
                         Keep::Last => state.last = Some(record),
@@ -187,6 +193,21 @@ where
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
         let mut keys: Vec<(&K, &KeyDedup<T>)> = self.keys.iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if bugs::is_active(Bug::StateOutsideBackend) {
+            let forgetful = keys.iter().map(|(key, state)| {
+                let pending = state.pending.clone();
+                (
+                    *key,
+                    KeyDedup {
+                        pending,
+                        interval_end: None,
+                        last: None,
+                        timer: None,
+                    },
+                )
+            });
+            return OperatorState::from_keyed(forgetful.collect::<Vec<_>>(), |entry| entry.0, max_parallelism);
+        }
         OperatorState::from_keyed(keys, |entry| entry.0, max_parallelism)
     }
 

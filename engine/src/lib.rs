@@ -10,6 +10,7 @@
 //! `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
+pub mod bugs;
 pub mod checkpoint;
 pub mod dedup;
 pub mod driver;

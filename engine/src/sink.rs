@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::operator::{Operator, Output};
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
@@ -152,6 +153,13 @@ impl<T, C> TwoPhaseCommitSink<T, C> {
 
 impl<T: Data, C: Committer<T>> Operator for TwoPhaseCommitSink<T, C> {
     fn handle_records(&mut self, _input: usize, batch: Batch, _out: &mut Output) {
+        if bugs::is_active(Bug::SinkWritesOnReceipt) {
+            let id = TransactionId {
+                checkpoint: u64::MAX - bugs::next_number(),
+                sink_task: self.subtask,
+            };
+            return self.committer.commit(id, batch.into_records::<T>());
+        }
         self.open.extend(batch.into_records::<T>());
     }
 
@@ -163,7 +171,11 @@ impl<T: Data, C: Committer<T>> Operator for TwoPhaseCommitSink<T, C> {
                 checkpoint,
                 sink_task: self.subtask,
             };
-            self.staged.insert(id, records);
+            if bugs::is_active(Bug::CommitAtBarrier) {
+                self.committer.commit(id, records);
+            } else {
+                self.staged.insert(id, records);
+            }
         }
         OperatorState {
             keyed: BTreeMap::new(),

@@ -164,6 +164,9 @@ impl<T: Data> SourceReader for LogReader<T> {
                 }
                 if let Some(split) = self.splits.iter_mut().find(|s| s.partition == partition) {
                     split.offset = offset;
+                    if crate::bugs::is_active(crate::bugs::Bug::SourceNotRewound) {
+                        split.offset = partition_len.unwrap_or(offset);
+                    }
                     split.watermark = watermark;
                 }
             }

@@ -91,7 +91,11 @@ impl WatermarkTracker {
             return None;
         }
         *slot = watermark;
-        let combined = self.inputs.iter().copied().min().unwrap_or(END_OF_TIME);
+        let combined = if crate::bugs::is_active(crate::bugs::Bug::WatermarkMax) {
+            self.inputs.iter().copied().max().unwrap_or(END_OF_TIME)
+        } else {
+            self.inputs.iter().copied().min().unwrap_or(END_OF_TIME)
+        };
         if combined > self.current {
             self.current = combined;
             Some(combined)

@@ -114,6 +114,9 @@ impl WindowAssigner {
         match *self {
             WindowAssigner::Tumbling { size_ms, offset_ms } => {
                 let start = window_start(ts, offset_ms, size_ms);
+                if ts == start && crate::bugs::is_active(crate::bugs::Bug::WindowsClosedInterval) {
+                    windows.push(Window::new(start - size_ms, start));
+                }
                 windows.push(Window::new(start, start.saturating_add(size_ms)));
             }
             WindowAssigner::Sliding {
@@ -431,6 +434,13 @@ where
                 panes.fired = true;
                 let mut keys: Vec<_> = panes.panes.iter().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
+                    let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
+                    keys = order
+                        .iter()
+                        .map(|k| panes.panes.get_key_value(k).expect("a key of this window"))
+                        .collect();
+                }
                 for (key, acc) in keys {
                     emit_pane(&self.function, key, window, acc, &mut self.scratch, &mut results);
                 }
@@ -636,11 +646,13 @@ where
         self.watermark = context.watermark;
         for (key, window, fired, acc) in context.keyed_entries::<(K, Window, bool, F::Acc)>()? {
             let max_timestamp = window.max_timestamp();
-            if !fired {
-                self.fire_timers.insert((max_timestamp, key.clone(), window));
+            if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
+                if !fired {
+                    self.fire_timers.insert((max_timestamp, key.clone(), window));
+                }
+                self.cleanup_timers
+                    .insert((max_timestamp.saturating_add(self.allowed_lateness), key.clone(), window));
             }
-            self.cleanup_timers
-                .insert((max_timestamp.saturating_add(self.allowed_lateness), key.clone(), window));
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
             sessions.insert(at, Session { window, acc });

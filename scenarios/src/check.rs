@@ -81,7 +81,7 @@ pub fn lateness_soundness<T: PartialEq + std::fmt::Debug>(
                     .filter(|(j, _)| j % partitions == index % partitions)
                     .map(|(_, r)| r.ts)
                     .max()
-                    .is_some_and(|max| late_at(record) <= max - bound_ms - 1)
+                    .is_some_and(|max| late_at(record) < max - bound_ms)
         });
         if !could_be_late {
             return Some(Violation::new(

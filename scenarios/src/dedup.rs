@@ -53,7 +53,10 @@ impl Workload for Dedup {
         for id in 0..events as u32 {
             ts += rng.gen_range(0..300);
             // Clients retry: some events are sent again a little later, same id.
-            let click = if !sent.is_empty() && rng.gen_bool(0.15) {
+            let click = if sent.len() > 200 && rng.gen_bool(0.02) {
+                // A client retrying after a long outage: beyond the TTL, a new event again.
+                sent[rng.gen_range(0..sent.len() - 200)].value.clone()
+            } else if !sent.is_empty() && rng.gen_bool(0.15) {
                 let earlier = sent[sent.len() - rng.gen_range(1..=sent.len().min(20))].value.clone();
                 Click { ..earlier }
             } else {

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod dedup;
 pub mod pageviews;
+pub mod sessions;
 
 pub use eddy_sim as sim;
 
@@ -13,7 +14,7 @@ use eddy_sim::Scenario;
 
 /// Every scenario, in the order `eddy list` shows them.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&pageviews::PageViews, &dedup::Dedup]
+    vec![&pageviews::PageViews, &dedup::Dedup, &sessions::SessionsClicks]
 }
 
 /// The scenario called `name`.

@@ -49,10 +49,16 @@ impl Workload for PageViews {
     }
 
     fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<PageView>> {
-        let mut ts = rng.gen_range(-100_000..100_000);
+        let mut ts: i64 = rng.gen_range(-100_000..100_000);
         (0..events)
             .map(|_| {
                 ts += rng.gen_range(0..400);
+                // Some clients send second-precision timestamps: they land on window edges.
+                let ts = if rng.gen_bool(0.05) {
+                    ts.div_euclid(1_000) * 1_000
+                } else {
+                    ts
+                };
                 // A few hot pages and a long tail.
                 let page = if rng.gen_bool(0.7) {
                     rng.gen_range(0..8)

@@ -26,6 +26,8 @@ pub struct Report {
     pub scenario: String,
     pub seed: u64,
     pub profile: String,
+    /// The planted bug the run had, if any.
+    pub bug: Option<String>,
     /// The fault kinds this run had on.
     pub faults: Vec<String>,
     pub passed: bool,
@@ -51,11 +53,15 @@ pub struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
             "scenario: {}  seed: {}  profile: {}",
             self.scenario, self.seed, self.profile
         )?;
+        match &self.bug {
+            Some(bug) => writeln!(f, "  planted bug: {bug}")?,
+            None => writeln!(f)?,
+        }
         writeln!(
             f,
             "faults: {}",

@@ -6,6 +6,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use eddy_engine::bugs::{self, Bug};
 use eddy_engine::{Data, JobGraph, Log, Record};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,6 +28,8 @@ pub struct RunConfig {
     pub keep_trace: bool,
     /// Run the seed a second time and require the same trace hash (the determinism check).
     pub check_determinism: bool,
+    /// A planted bug to run with (needs the `planted-bugs` feature).
+    pub bug: Option<Bug>,
 }
 
 impl RunConfig {
@@ -37,6 +40,7 @@ impl RunConfig {
             events: None,
             keep_trace: false,
             check_determinism: false,
+            bug: None,
         }
     }
 }
@@ -141,7 +145,9 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run.
+    let planted = bugs::plant(config.bug);
     let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
+    drop(planted);
     let (stats, mut trace, mut violation, state_entries) = match outcome {
         Ok(outcome) => (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries),
         Err(panic) => {
@@ -175,6 +181,7 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
         scenario: this.name().to_string(),
         seed: config.seed,
         profile: config.profile.name().to_string(),
+        bug: config.bug.map(|b| b.name().to_string()),
         faults: faults.names().into_iter().map(String::from).collect(),
         passed: violation.is_none(),
         steps: stats.steps,

@@ -1,0 +1,165 @@
+//! `sessions-clicks`: clicks per user session (session windows with a gap, allowed lateness,
+//! a late side output).
+
+use std::collections::BTreeMap;
+
+use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
+use eddy_sim::{Checked, Workload};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::check::{compare_tables, digest, lateness_soundness, minus};
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UserClick {
+    pub user: u32,
+    pub page: u16,
+}
+
+pub const GAP_MS: i64 = 10_000;
+pub const ALLOWED_LATENESS_MS: i64 = 3_000;
+pub const OUT_OF_ORDERNESS_MS: i64 = 1_500;
+
+pub struct SessionsClicks;
+
+pub struct Sinks {
+    pub sessions: CommitLog<Windowed<u32, u64>>,
+    pub late: CommitLog<UserClick>,
+}
+
+impl Workload for SessionsClicks {
+    type Event = UserClick;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "sessions-clicks"
+    }
+
+    fn description(&self) -> &'static str {
+        "clicks per user session (10 s gap, 3 s allowed lateness), late side output"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        OUT_OF_ORDERNESS_MS
+    }
+
+    fn default_events(&self) -> usize {
+        1_000
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<UserClick>> {
+        // Users click in bursts: short pauses inside a session, long ones between sessions.
+        let users = 40;
+        let mut next_click: Vec<i64> = (0..users).map(|_| rng.gen_range(0..30_000)).collect();
+        let mut clicks = Vec::with_capacity(events);
+        for _ in 0..events {
+            let user = rng.gen_range(0..users);
+            let ts = next_click[user];
+            next_click[user] += if rng.gen_bool(0.85) {
+                rng.gen_range(100..GAP_MS)
+            } else {
+                rng.gen_range(GAP_MS..4 * GAP_MS)
+            };
+            clicks.push(Record::new(
+                ts,
+                UserClick {
+                    user: user as u32,
+                    page: rng.gen_range(0..50),
+                },
+            ));
+        }
+        clicks.sort_by_key(|r| r.ts);
+        clicks
+    }
+
+    fn build(&self, log: Log<UserClick>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            sessions: CommitLog::new(),
+            late: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(3);
+        let sessions = pipeline
+            .source(
+                "clicks",
+                log,
+                WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+            )
+            .parallelism(2)
+            .key_by(|c: &UserClick| c.user)
+            .window(WindowAssigner::session(GAP_MS))
+            .allowed_lateness(ALLOWED_LATENESS_MS)
+            .aggregate(Count);
+        let results = sessions.output.key_by(|w: &Windowed<u32, u64>| w.key);
+        results.sink_transactional(sinks.sessions.clone());
+        sessions.late.sink_transactional(sinks.late.clone());
+        (pipeline.build().expect("the sessions-clicks pipeline is valid"), sinks)
+    }
+
+    fn check(&self, input: &[Record<UserClick>], sinks: &Sinks) -> Checked {
+        let late = sinks.late.records();
+        let committed = sinks.sessions.records();
+        let mut checked = Checked {
+            events_out: committed.len() as u64,
+            late: late.len() as u64,
+            digest: digest(&committed) ^ digest(&late).rotate_left(1),
+            violation: None,
+        };
+        let accepted = match minus(input, &late, "late click") {
+            Ok(accepted) => accepted,
+            Err(violation) => {
+                checked.violation = Some(violation);
+                return checked;
+            }
+        };
+        // A session click is late when ts + allowed lateness <= watermark.
+        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| {
+            r.ts + ALLOWED_LATENESS_MS
+        }) {
+            checked.violation = Some(violation);
+            return checked;
+        }
+        // Reference: per user, sort clicks; a click at or past the session's end starts a
+        // new session [ts, ts + gap) (sessions are half-open and merge only on overlap).
+        let mut by_user: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+        for r in &accepted {
+            by_user.entry(r.value.user).or_default().push(r.ts);
+        }
+        let mut expected: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
+        for (user, mut times) in by_user {
+            times.sort_unstable();
+            let mut session: Option<(i64, i64, u64)> = None;
+            for ts in times {
+                session = match session {
+                    Some((start, end, count)) if ts < end => Some((start, end.max(ts + GAP_MS), count + 1)),
+                    done => {
+                        if let Some((start, end, count)) = done {
+                            expected.insert((user, start, end), count);
+                        }
+                        Some((ts, ts + GAP_MS, 1))
+                    }
+                };
+            }
+            if let Some((start, end, count)) = session {
+                expected.insert((user, start, end), count);
+            }
+        }
+        // Committed: the last value per (user, session); a session that a late click merged
+        // into a larger one is superseded by it (docs/semantics.md, "Session upserts").
+        let mut upserts: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
+        for r in committed {
+            upserts.insert((r.value.key, r.value.window.start, r.value.window.end), r.value.value);
+        }
+        let actual: BTreeMap<(u32, i64, i64), u64> = upserts
+            .iter()
+            .filter(|((user, start, end), _)| {
+                !upserts
+                    .keys()
+                    .any(|(u, s, e)| u == user && s <= start && end <= e && (s, e) != (start, end))
+            })
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        checked.violation = compare_tables("exactly-once", &expected, &actual);
+        checked
+    }
+}
