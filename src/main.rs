@@ -12,7 +12,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 use eddy::engine::bugs::{self, Bug};
 use eddy::scenarios;
-use eddy::sim::{Profile, Report, RunConfig, Scenario};
+use eddy::sim::{Case, Profile, Report, RunConfig, Scenario};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -36,8 +36,26 @@ enum Command {
     },
     /// Run seeded simulations of scenarios under faults and check every run.
     Explore(ExploreArgs),
-    /// Run one seed again (from flags or a failure file) and print its report.
+    /// Run one seed again (from flags, a failure file or a shrunk case) and print its report.
     Replay(ReplayArgs),
+    /// Turn a failure into an explicit case (input log and fault schedule) and minimise it.
+    Shrink(ShrinkArgs),
+}
+
+#[derive(Args)]
+struct ShrinkArgs {
+    /// A failure file written by `eddy explore`.
+    #[arg(value_name = "FILE.json")]
+    file: PathBuf,
+    /// Where the shrunk case goes (default: FILE.min.json).
+    #[arg(short = 'o', long = "output", value_name = "OUT.json")]
+    output: Option<PathBuf>,
+    /// Run with this planted bug (instead of the one the failure file names).
+    #[arg(long, value_name = "NAME")]
+    bug: Option<Bug>,
+    /// At most this many simulated runs.
+    #[arg(long, default_value_t = 4_000, value_name = "N")]
+    max_runs: usize,
 }
 
 #[derive(Args)]
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
         Command::List { bugs } => list(bugs),
         Command::Explore(args) => explore(&args),
         Command::Replay(args) => replay(&args),
+        Command::Shrink(args) => shrink(&args),
     };
     match result {
         Ok(code) => code,
@@ -398,30 +417,146 @@ fn read_failure_file(path: &Path) -> Result<FailureFile, UsageError> {
     })
 }
 
+/// The scenario and run configuration a failure file describes.
+fn failure_config(
+    path: &Path,
+    failure: &FailureFile,
+    bug: Option<Bug>,
+    events: Option<usize>,
+) -> Result<(&'static dyn Scenario, RunConfig), UsageError> {
+    let profile: Profile = failure
+        .profile
+        .parse()
+        .map_err(|e| UsageError(format!("{}: field `profile`: {e}", path.display())))?;
+    let scenario = find_scenario(&failure.scenario)
+        .map_err(|UsageError(e)| UsageError(format!("{}: field `scenario`: {e}", path.display())))?;
+    let bug = match (bug, &failure.bug) {
+        (Some(bug), _) => Some(bug),
+        (None, Some(name)) => Some(
+            name.parse::<Bug>()
+                .map_err(|e| UsageError(format!("{}: field `bug`: {e}", path.display())))?,
+        ),
+        (None, None) => None,
+    };
+    if bug.is_some() {
+        require_bugs()?;
+    }
+    let config = RunConfig {
+        events: events.or(failure.events),
+        bug,
+        ..RunConfig::new(failure.seed, profile)
+    };
+    Ok((scenario, config))
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value, UsageError> {
+    let text = fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| UsageError(format!("{}:{}:{}: not JSON: {e}", path.display(), e.line(), e.column())))
+}
+
+fn read_case(path: &Path, json: serde_json::Value) -> Result<(&'static dyn Scenario, RunConfig, Case), UsageError> {
+    let case: Case = serde_json::from_value(json)
+        .map_err(|e| UsageError(format!("{}: not an eddy case file: {e}", path.display())))?;
+    let failure = FailureFile {
+        scenario: case.scenario.clone(),
+        seed: case.seed,
+        profile: case.profile.clone(),
+        events: None,
+        bug: case.bug.clone(),
+        property: String::new(),
+        message: String::new(),
+    };
+    let (scenario, config) = failure_config(path, &failure, None, None)?;
+    Ok((scenario, config, case))
+}
+
+fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
+    let failure = read_failure_file(&args.file)?;
+    let (scenario, config) = failure_config(&args.file, &failure, args.bug, None)?;
+    let config = RunConfig {
+        check_determinism: true,
+        ..config
+    };
+    let (run, case) = scenario.record_case(&config);
+    let Some(violation) = run.report.violation else {
+        println!(
+            "{}
+{}: the run passes; nothing to shrink",
+            run.report,
+            args.file.display()
+        );
+        return Ok(ExitCode::from(1));
+    };
+    let replayed = scenario
+        .run_case(&config, &case)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if replayed.report.violation.as_ref().map(|v| &v.property) != Some(&violation.property) {
+        println!(
+            "{}: the recorded input and faults do not reproduce `{}`; cannot shrink",
+            args.file.display(),
+            violation.property
+        );
+        return Ok(ExitCode::from(1));
+    }
+    eprintln!(
+        "shrinking {} events and {} faults that fail `{}` ...",
+        case.input.len(),
+        case.faults.len(),
+        violation.property
+    );
+    let shrunk = eddy::sim::shrink(scenario, &config, case, &violation.property, args.max_runs);
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("min.json"));
+    let json = serde_json::to_string_pretty(&shrunk.case).expect("a case serialises");
+    write_file(&output, json.as_bytes())?;
+    let final_run = scenario
+        .run_case(&config, &shrunk.case)
+        .map_err(|e| UsageError(e.to_string()))?;
+    println!("{}", final_run.report);
+    println!(
+        "wrote {} ({} runs); replay: eddy replay {}",
+        output.display(),
+        shrunk.runs,
+        output.display()
+    );
+    println!(
+        "shrunk: events {} -> {}, faults {} -> {}",
+        shrunk.events_before,
+        shrunk.case.input.len(),
+        shrunk.faults_before,
+        shrunk.case.faults.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
+    if let Some(path) = &args.file {
+        let json = read_json(path)?;
+        if json.get("input").is_some() {
+            let (scenario, config, case) = read_case(path, json)?;
+            // A case is small: always check that it replays the same way.
+            let config = RunConfig {
+                check_determinism: true,
+                ..config
+            };
+            let run = scenario
+                .run_case(&config, &case)
+                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            println!("{}", run.report);
+            return Ok(if run.report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+    }
     let (scenario, config) = match (&args.file, &args.scenario, args.seed) {
         (Some(path), _, _) => {
             let failure = read_failure_file(path)?;
-            let profile: Profile = failure
-                .profile
-                .parse()
-                .map_err(|e| UsageError(format!("{}: field `profile`: {e}", path.display())))?;
-            let scenario = find_scenario(&failure.scenario)
-                .map_err(|UsageError(e)| UsageError(format!("{}: field `scenario`: {e}", path.display())))?;
-            let bug = match (&args.bug, &failure.bug) {
-                (Some(bug), _) => Some(*bug),
-                (None, Some(name)) => Some(
-                    name.parse::<Bug>()
-                        .map_err(|e| UsageError(format!("{}: field `bug`: {e}", path.display())))?,
-                ),
-                (None, None) => None,
-            };
-            let config = RunConfig {
-                events: args.events.or(failure.events),
-                bug,
-                ..RunConfig::new(failure.seed, profile)
-            };
-            (scenario, config)
+            failure_config(path, &failure, args.bug, args.events)?
         }
         (None, Some(name), Some(seed)) => {
             let config = RunConfig {

@@ -52,3 +52,50 @@ fn bugs_are_named_and_listed() {
     assert!("no-such-bug".parse::<Bug>().is_err());
     const { assert!(eddy::engine::bugs::AVAILABLE) };
 }
+
+/// A seeded failure becomes an explicit case, shrinks to a few records, and the shrunk case
+/// still fails the same property when replayed.
+#[test]
+fn failures_shrink_to_small_cases_that_replay() {
+    for bug in [
+        Bug::WatermarkMax,
+        Bug::DedupNoTtl,
+        Bug::SourceNotRewound,
+        Bug::LateDroppedSilently,
+    ] {
+        let scenario = eddy::scenarios::by_name(scenario_for(bug)).unwrap();
+        let config = |seed| RunConfig {
+            check_determinism: true,
+            bug: Some(bug),
+            ..RunConfig::new(seed, Profile::All)
+        };
+        let seed = (0..1000)
+            .find(|&seed| !scenario.run(&config(seed)).report.passed)
+            .expect("caught");
+        let (run, case) = scenario.record_case(&config(seed));
+        let property = run.report.violation.unwrap().property;
+        let replayed = scenario.run_case(&config(seed), &case).unwrap();
+        assert_eq!(
+            replayed.report.violation.map(|v| v.property),
+            Some(property.clone()),
+            "{bug}: the case replays"
+        );
+        let shrunk = eddy::sim::shrink(scenario, &config(seed), case, &property, 4_000);
+        assert!(
+            shrunk.case.input.len() <= 20,
+            "{bug}: {} records left",
+            shrunk.case.input.len()
+        );
+        assert!(
+            shrunk.case.faults.len() <= 3,
+            "{bug}: {} faults left",
+            shrunk.case.faults.len()
+        );
+        let small = scenario.run_case(&config(seed), &shrunk.case).unwrap();
+        assert_eq!(
+            small.report.violation.map(|v| v.property),
+            Some(property),
+            "{bug}: the shrunk case fails the same way"
+        );
+    }
+}

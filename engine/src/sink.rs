@@ -155,7 +155,7 @@ impl<T: Data, C: Committer<T>> Operator for TwoPhaseCommitSink<T, C> {
     fn handle_records(&mut self, _input: usize, batch: Batch, _out: &mut Output) {
         if bugs::is_active(Bug::SinkWritesOnReceipt) {
             let id = TransactionId {
-                checkpoint: u64::MAX - bugs::next_number(),
+                checkpoint: (1 << 62) + bugs::next_number(),
                 sink_task: self.subtask,
             };
             return self.committer.commit(id, batch.into_records::<T>());

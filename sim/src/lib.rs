@@ -17,6 +17,7 @@ pub mod input;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod simulator;
 pub mod trace;
 
@@ -25,6 +26,7 @@ pub use eddy_engine as engine;
 pub use check::{check, CheckConfig};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use report::{Report, Violation};
-pub use scenario::{Checked, Run, RunConfig, Scenario, Workload};
-pub use simulator::{simulate, SimOutcome, SimStats};
+pub use scenario::{Case, CaseError, Checked, Run, RunConfig, Scenario, Workload};
+pub use shrink::{shrink, Shrunk};
+pub use simulator::{simulate, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

@@ -9,12 +9,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use eddy_engine::bugs::{self, Bug};
 use eddy_engine::{Data, JobGraph, Log, Record};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::faults::Profile;
 use crate::input;
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
-use crate::simulator::{simulate, SimOptions};
+use crate::simulator::{simulate, FaultEvent, SimOptions};
 use crate::trace::{Trace, TraceEvent};
 
 /// How to run one seed.
@@ -50,11 +51,43 @@ pub struct Run {
     pub trace: Trace,
 }
 
+/// A run as data: the exact input log and fault schedule (what `eddy shrink` writes and
+/// `eddy replay` reads). The seed still drives scheduling and checkpoint timing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub scenario: String,
+    pub seed: u64,
+    /// The profile the case came from (its `channel-delay` still applies).
+    pub profile: String,
+    pub bug: Option<String>,
+    /// The property the case fails, if it was recorded from a failure.
+    pub property: Option<String>,
+    /// The input log: `{"ts": .., "value": ..}` records of the scenario's event type.
+    pub input: Vec<serde_json::Value>,
+    pub faults: Vec<FaultEvent>,
+    /// The steps at which checkpoints are triggered (a schedule, not faults).
+    #[serde(default)]
+    pub checkpoints: Vec<u64>,
+    /// At most this many records per source read (drawn from the seed if absent).
+    #[serde(default)]
+    pub poll_max: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    #[error("input record {index}: {reason}")]
+    Input { index: usize, reason: String },
+}
+
 /// A named, runnable scenario.
 pub trait Scenario: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
     fn run(&self, config: &RunConfig) -> Run;
+    /// Runs `config` and returns it as an explicit case too (its input and injected faults).
+    fn record_case(&self, config: &RunConfig) -> (Run, Case);
+    /// Runs an explicit case (`config` gives the seed, profile, bug and determinism check).
+    fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError>;
 }
 
 /// What a workload's check found in the committed output.
@@ -102,45 +135,113 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run(&self, config: &RunConfig) -> Run {
-        let run = run_once(self, config);
-        if config.check_determinism && run.report.passed {
-            let again = run_once(self, config);
-            if again.report.trace_hash != run.report.trace_hash {
-                let mut report = run.report;
-                report.passed = false;
-                report.violation = Some(Violation::new(
-                    "determinism",
-                    format!(
-                        "the same seed gave trace-hash {} then {}",
-                        report.trace_hash, again.report.trace_hash
-                    ),
-                ));
-                return Run {
-                    report,
-                    trace: run.trace,
-                };
-            }
+        let first = run_once(self, config, None).run;
+        with_determinism(config, first, || run_once(self, config, None).run)
+    }
+
+    fn record_case(&self, config: &RunConfig) -> (Run, Case) {
+        let OneRun {
+            run,
+            input,
+            faults,
+            checkpoints,
+        } = run_once(self, config, None);
+        let case = Case {
+            scenario: Workload::name(self).to_string(),
+            seed: config.seed,
+            profile: config.profile.name().to_string(),
+            bug: config.bug.map(|b| b.name().to_string()),
+            property: run.report.violation.as_ref().map(|v| v.property.clone()),
+            input: input
+                .iter()
+                .map(|r| serde_json::to_value(r).expect("events serialise"))
+                .collect(),
+            faults,
+            checkpoints,
+            poll_max: None,
+        };
+        (with_determinism(config, run, || run_once(self, config, None).run), case)
+    }
+
+    fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
+        let mut input = Vec::with_capacity(case.input.len());
+        for (index, value) in case.input.iter().enumerate() {
+            let record = serde_json::from_value::<Record<W::Event>>(value.clone()).map_err(|e| CaseError::Input {
+                index,
+                reason: e.to_string(),
+            })?;
+            input.push(record);
         }
-        run
+        let explicit = (input, case.faults.clone(), case.checkpoints.clone(), case.poll_max);
+        let first = run_once(self, config, Some(explicit.clone())).run;
+        Ok(with_determinism(config, first, || {
+            run_once(self, config, Some(explicit)).run
+        }))
     }
 }
 
-fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
+/// With the determinism check on, runs `again` and fails `first` if the hashes differ.
+fn with_determinism(config: &RunConfig, first: Run, again: impl FnOnce() -> Run) -> Run {
+    if !(config.check_determinism && first.report.passed) {
+        return first;
+    }
+    let again = again();
+    if again.report.trace_hash == first.report.trace_hash {
+        return first;
+    }
+    let mut report = first.report;
+    report.passed = false;
+    report.violation = Some(Violation::new(
+        "determinism",
+        format!(
+            "the same seed gave trace-hash {} then {}",
+            report.trace_hash, again.report.trace_hash
+        ),
+    ));
+    Run {
+        report,
+        trace: first.trace,
+    }
+}
+
+/// A run with the input it read and the faults and checkpoints it had (a replayable case).
+struct OneRun<E> {
+    run: Run,
+    input: Vec<Record<E>>,
+    faults: Vec<FaultEvent>,
+    checkpoints: Vec<u64>,
+}
+
+/// An explicit input log, fault schedule and checkpoint schedule.
+type Explicit<E> = (Vec<Record<E>>, Vec<FaultEvent>, Vec<u64>, Option<usize>);
+
+/// One simulated run; with `explicit`, of that input and fault schedule instead of the
+/// seed's. Returns the run, its input log and the faults it injected.
+fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit<W::Event>>) -> OneRun<W::Event> {
     let faults = config.profile.faults(config.seed);
-    let events = config.events.unwrap_or_else(|| this.default_events());
-    let generated = this.generate(events, &mut rng(config.seed, Concern::Input));
-    let generated_len = generated.len();
-    let log = input::inject(
-        generated,
-        this.out_of_orderness_ms(),
-        &faults,
-        &mut rng(config.seed, Concern::InputFaults),
-    );
-    let duplicates = log.len().saturating_sub(generated_len) as u64;
+    let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
+        Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
+        None => {
+            let events = config.events.unwrap_or_else(|| this.default_events());
+            let generated = this.generate(events, &mut rng(config.seed, Concern::Input));
+            let generated_len = generated.len();
+            let log = input::inject(
+                generated,
+                this.out_of_orderness_ms(),
+                &faults,
+                &mut rng(config.seed, Concern::InputFaults),
+            );
+            let duplicates = log.len().saturating_sub(generated_len) as u64;
+            (log, duplicates, None, None, None)
+        }
+    };
     let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
     let options = SimOptions {
         seed: config.seed,
         faults: faults.clone(),
+        fault_schedule,
+        checkpoint_schedule,
+        poll_max,
         keep_trace: config.keep_trace,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
     };
@@ -148,8 +249,12 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
     let planted = bugs::plant(config.bug);
     let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
     drop(planted);
+    let mut injected = (Vec::new(), Vec::new());
     let (stats, mut trace, mut violation, state_entries) = match outcome {
-        Ok(outcome) => (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries),
+        Ok(outcome) => {
+            injected = (outcome.injected, outcome.checkpoint_steps);
+            (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries)
+        }
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
@@ -197,5 +302,10 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig) -> Run {
         trace_hash: format!("{:016x}", trace.hash()),
         violation,
     };
-    Run { report, trace }
+    OneRun {
+        run: Run { report, trace },
+        input: log,
+        faults: injected.0,
+        checkpoints: injected.1,
+    }
 }

@@ -20,11 +20,44 @@ use crate::faults::{FaultKind, FaultSet};
 use crate::report::Violation;
 use crate::seed::{rng, Concern};
 use crate::trace::{Trace, TraceEvent};
+use serde::{Deserialize, Serialize};
+
+/// One injected fault, as data: what a run recorded, or what an explicit case prescribes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum FaultEvent {
+    /// The job crashes at this step.
+    Crash { step: u64 },
+    /// Processing time jumps ahead by `ms` at this step.
+    Jump { step: u64, ms: i64 },
+    /// The next store write after this step fails.
+    FailedWrite { step: u64 },
+    /// Stored object number `object` of `checkpoint` is damaged when it completes: bit flip
+    /// (`xor` at `byte`) or, if `truncate` is set, cut to that length.
+    Corrupt {
+        checkpoint: u64,
+        object: usize,
+        byte: usize,
+        xor: u8,
+        truncate: Option<usize>,
+    },
+    /// The job crashes after `checkpoint` completed, before the tasks were notified.
+    CrashBeforeCommit { checkpoint: u64 },
+    /// The tasks are never told that `checkpoint` completed.
+    LostNotification { checkpoint: u64 },
+}
 
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     pub seed: u64,
+    /// The fault kinds on; with `fault_schedule`, only `channel-delay` of them still matters.
     pub faults: FaultSet,
+    /// An explicit fault schedule replacing the random fault decisions.
+    pub fault_schedule: Option<Vec<FaultEvent>>,
+    /// Explicit steps at which checkpoints are triggered, replacing the seeded timing.
+    pub checkpoint_schedule: Option<Vec<u64>>,
+    /// At most this many records per source read, instead of the drawn amount.
+    pub poll_max: Option<usize>,
     pub keep_trace: bool,
     /// A run longer than this is a liveness failure.
     pub max_steps: u64,
@@ -45,6 +78,10 @@ pub struct SimStats {
 
 pub struct SimOutcome {
     pub stats: SimStats,
+    /// The faults this run injected, in order (an explicit schedule that replays them).
+    pub injected: Vec<FaultEvent>,
+    /// The steps at which checkpoints were triggered (the final one excluded).
+    pub checkpoint_steps: Vec<u64>,
     /// State entries the job's operators hold after the end (the bounded-state check).
     pub state_entries: usize,
     pub trace: Trace,
@@ -71,6 +108,11 @@ struct Simulation<'a> {
     crashes_left: u64,
     /// Channels `(task, input)` held back until the given step.
     delayed: Vec<((usize, usize), u64)>,
+    fault_schedule: Option<Vec<FaultEvent>>,
+    injected: Vec<FaultEvent>,
+    checkpoint_schedule: Option<Vec<u64>>,
+    checkpoint_steps: Vec<u64>,
+    poll_max: Option<usize>,
 }
 
 pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
@@ -97,11 +139,18 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
         now: 0,
         crashes_left,
         delayed: Vec::new(),
+        fault_schedule: options.fault_schedule.clone(),
+        injected: Vec::new(),
+        checkpoint_schedule: options.checkpoint_schedule.clone(),
+        checkpoint_steps: Vec::new(),
+        poll_max: options.poll_max,
     };
     let violation = sim.run(options.max_steps).err();
     sim.stats.steps = sim.step;
     sim.stats.virtual_duration_ms = sim.now;
     SimOutcome {
+        checkpoint_steps: sim.checkpoint_steps,
+        injected: sim.injected,
         state_entries: sim.job.state_entries(),
         stats: sim.stats,
         trace: sim.trace,
@@ -126,34 +175,32 @@ impl Simulation<'_> {
                     format!("the job did not finish within {max_steps} steps"),
                 ));
             }
-            if self.crashes_left > 0 {
-                let in_flight = self.coordinator.pending().is_some();
-                let chance = if in_flight && self.on(FaultKind::CrashMidCheckpoint) {
-                    0.02
-                } else if self.on(FaultKind::Crash) {
-                    0.002
-                } else {
-                    0.0
-                };
-                if self.fault_rng.gen_bool(chance) {
-                    self.crash();
-                    final_checkpoint = None;
-                    continue;
-                }
+            if self.decide_crash() {
+                self.crash();
+                final_checkpoint = None;
+                continue;
             }
-            if self.on(FaultKind::ProcessingTimeJump) && self.fault_rng.gen_bool(0.003) {
-                self.now += self.fault_rng.gen_range(100..5_000);
+            if let Some(ms) = self.decide_jump() {
+                self.now += ms;
+                self.injected.push(FaultEvent::Jump { step: self.step, ms });
                 self.trace.record(TraceEvent::Jump {
                     step: self.step,
                     now: self.now,
                 });
             }
-            if self.now >= next_checkpoint_at {
-                next_checkpoint_at = self.now + self.checkpoint_rng.gen_range(20..400);
-                self.trigger();
+            let trigger_now = match &self.checkpoint_schedule {
+                Some(steps) => steps.contains(&self.step),
+                None if self.now >= next_checkpoint_at => {
+                    next_checkpoint_at = self.now + self.checkpoint_rng.gen_range(20..400);
+                    true
+                }
+                None => false,
+            };
+            if trigger_now && self.trigger().is_some() {
+                self.checkpoint_steps.push(self.step);
             }
-            if self.on(FaultKind::FailedWrite) && self.coordinator.pending().is_some() && self.fault_rng.gen_bool(0.01)
-            {
+            if self.decide_failed_write() {
+                self.injected.push(FaultEvent::FailedWrite { step: self.step });
                 self.store.fail_next_puts(1);
             }
             self.job.handle_processing_time(self.now);
@@ -170,7 +217,7 @@ impl Simulation<'_> {
             } else {
                 let action = self.choose(&actions);
                 self.perform(action);
-                self.now += 1;
+                self.now += self.schedule.gen_range(1..=10);
             }
             match self.coordinator.collect(&mut self.job, &mut self.store) {
                 Some(CheckpointOutcome::Completed(checkpoint)) => {
@@ -215,17 +262,92 @@ impl Simulation<'_> {
         Some(checkpoint)
     }
 
+    fn scheduled(&self, wanted: impl Fn(&FaultEvent) -> bool) -> Option<FaultEvent> {
+        self.fault_schedule.as_ref()?.iter().find(|f| wanted(f)).cloned()
+    }
+
+    fn decide_crash(&mut self) -> bool {
+        let step = self.step;
+        let crash = match &self.fault_schedule {
+            Some(_) => self.scheduled(|f| *f == FaultEvent::Crash { step }).is_some(),
+            None if self.crashes_left > 0 => {
+                let in_flight = self.coordinator.pending().is_some();
+                let chance = if in_flight && self.on(FaultKind::CrashMidCheckpoint) {
+                    0.02
+                } else if self.on(FaultKind::Crash) {
+                    0.002
+                } else {
+                    0.0
+                };
+                self.fault_rng.gen_bool(chance)
+            }
+            None => false,
+        };
+        if crash {
+            self.injected.push(FaultEvent::Crash { step });
+        }
+        crash
+    }
+
+    fn decide_jump(&mut self) -> Option<i64> {
+        let step = self.step;
+        match &self.fault_schedule {
+            Some(_) => match self.scheduled(|f| matches!(f, FaultEvent::Jump { step: s, .. } if *s == step)) {
+                Some(FaultEvent::Jump { ms, .. }) => Some(ms),
+                _ => None,
+            },
+            None if self.on(FaultKind::ProcessingTimeJump) && self.fault_rng.gen_bool(0.003) => {
+                Some(self.fault_rng.gen_range(100..5_000))
+            }
+            None => None,
+        }
+    }
+
+    fn decide_failed_write(&mut self) -> bool {
+        let step = self.step;
+        match &self.fault_schedule {
+            Some(_) => self.scheduled(|f| *f == FaultEvent::FailedWrite { step }).is_some(),
+            None => {
+                self.on(FaultKind::FailedWrite) && self.coordinator.pending().is_some() && self.fault_rng.gen_bool(0.01)
+            }
+        }
+    }
+
     /// Tells the tasks `checkpoint` completed, unless a fault intervenes; true if told.
     fn notify_or_fault(&mut self, checkpoint: CheckpointId) -> bool {
-        if self.on(FaultKind::CorruptSnapshot) && self.fault_rng.gen_bool(0.15) {
-            self.corrupt(checkpoint);
+        let (corrupt, crash, lost) = match &self.fault_schedule {
+            Some(_) => (
+                self.scheduled(|f| matches!(f, FaultEvent::Corrupt { checkpoint: c, .. } if *c == checkpoint)),
+                self.scheduled(|f| *f == FaultEvent::CrashBeforeCommit { checkpoint })
+                    .is_some(),
+                self.scheduled(|f| *f == FaultEvent::LostNotification { checkpoint })
+                    .is_some(),
+            ),
+            None => {
+                let corrupt = (self.on(FaultKind::CorruptSnapshot) && self.fault_rng.gen_bool(0.15))
+                    .then(|| self.random_corruption(checkpoint));
+                let crash = corrupt.is_none()
+                    && self.on(FaultKind::CrashBeforeCommit)
+                    && self.crashes_left > 0
+                    && self.fault_rng.gen_bool(0.15);
+                let lost = corrupt.is_none()
+                    && !crash
+                    && self.on(FaultKind::LostNotification)
+                    && self.fault_rng.gen_bool(0.15);
+                (corrupt, crash, lost)
+            }
+        };
+        if let Some(corruption) = corrupt {
+            self.corrupt(corruption);
             return false;
         }
-        if self.on(FaultKind::CrashBeforeCommit) && self.crashes_left > 0 && self.fault_rng.gen_bool(0.15) {
+        if crash {
+            self.injected.push(FaultEvent::CrashBeforeCommit { checkpoint });
             self.crash();
             return false;
         }
-        if self.on(FaultKind::LostNotification) && self.fault_rng.gen_bool(0.15) {
+        if lost {
+            self.injected.push(FaultEvent::LostNotification { checkpoint });
             self.stats.lost_notifications += 1;
             self.trace.record(TraceEvent::NotificationLost {
                 step: self.step,
@@ -242,23 +364,56 @@ impl Simulation<'_> {
         true
     }
 
-    /// Damages one stored object of `checkpoint`: a bit flip or a torn (truncated) write.
-    fn corrupt(&mut self, checkpoint: CheckpointId) {
+    fn random_corruption(&mut self, checkpoint: CheckpointId) -> FaultEvent {
+        let objects = self
+            .store
+            .keys()
+            .into_iter()
+            .filter(|k| k.checkpoint() == checkpoint)
+            .count();
+        let object = self.fault_rng.gen_range(0..objects.max(1));
+        let (byte, xor, truncate) = if self.fault_rng.gen_bool(0.5) {
+            (
+                self.fault_rng.gen_range(0..4096),
+                self.fault_rng.gen_range(1..=255),
+                None,
+            )
+        } else {
+            (0, 0, Some(self.fault_rng.gen_range(0..64)))
+        };
+        FaultEvent::Corrupt {
+            checkpoint,
+            object,
+            byte,
+            xor,
+            truncate,
+        }
+    }
+
+    /// Damages one stored object of a checkpoint: a bit flip or a torn (truncated) write.
+    fn corrupt(&mut self, corruption: FaultEvent) {
+        let FaultEvent::Corrupt {
+            checkpoint,
+            object,
+            byte,
+            xor,
+            truncate,
+        } = corruption
+        else {
+            unreachable!("only corruptions are applied here")
+        };
         let keys: Vec<ObjectKey> = self
             .store
             .keys()
             .into_iter()
             .filter(|k| k.checkpoint() == checkpoint)
             .collect();
-        if let Some(&key) = keys.choose(&mut self.fault_rng) {
-            if self.fault_rng.gen_bool(0.5) {
-                let byte = self.fault_rng.gen_range(0..4096);
-                let xor = self.fault_rng.gen_range(1..=255);
-                self.store.corrupt(key, byte, xor);
-            } else {
-                let len = self.fault_rng.gen_range(0..64);
-                self.store.truncate(key, len);
-            }
+        if let Some(&key) = keys.get(object % keys.len().max(1)) {
+            match truncate {
+                Some(len) => self.store.truncate(key, len),
+                None => self.store.corrupt(key, byte, xor),
+            };
+            self.injected.push(corruption);
             self.stats.corrupted += 1;
             self.trace.record(TraceEvent::Corrupted {
                 step: self.step,
@@ -288,9 +443,9 @@ impl Simulation<'_> {
     fn choose(&mut self, actions: &[Action]) -> Action {
         if self.on(FaultKind::ChannelDelay) {
             self.delayed.retain(|(_, until)| *until > self.step);
-            if self.fault_rng.gen_bool(0.02) {
-                if let Some(&Action::Deliver { task, input }) = actions.choose(&mut self.fault_rng) {
-                    let until = self.step + self.fault_rng.gen_range(10..300);
+            if self.schedule.gen_bool(0.02) {
+                if let Some(&Action::Deliver { task, input }) = actions.choose(&mut self.schedule) {
+                    let until = self.step + self.schedule.gen_range(10..300);
                     self.delayed.push(((task, input), until));
                 }
             }
@@ -310,7 +465,9 @@ impl Simulation<'_> {
     }
 
     fn perform(&mut self, action: Action) {
-        let max = self.schedule.gen_range(1..=32);
+        // Drawn even when overridden, so that the schedule stream stays the same.
+        let drawn = self.schedule.gen_range(1..=32);
+        let max = self.poll_max.unwrap_or(drawn);
         match action {
             Action::Deliver { task, input } => {
                 let (element, size) = match self.job.tasks()[task].peek_input(input) {

@@ -1,0 +1,214 @@
+//! Shrinking: from a failing case to a small one that fails the same property.
+//!
+//! Greedy delta debugging, each step kept only if the case still fails with the same
+//! property: drop chunks of input records (halves, then quarters, ... then single records),
+//! drop faults one at a time, drop records again, then move every timestamp by the same
+//! whole number of hours towards 0 (window boundaries of every scenario stay where they were).
+//! Scheduling and checkpoint timing keep coming from the seed, so every try is deterministic.
+
+use crate::scenario::{Case, RunConfig, Scenario};
+use crate::simulator::FaultEvent;
+
+pub struct Shrunk {
+    pub case: Case,
+    pub events_before: usize,
+    pub faults_before: usize,
+    /// Simulated runs the shrinker spent.
+    pub runs: usize,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Shrinks `case`, which fails `property` under `config`, spending at most `max_runs` runs.
+pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property: &str, max_runs: usize) -> Shrunk {
+    let mut shrinker = Shrinker {
+        scenario,
+        config,
+        property,
+        runs: 0,
+        max_runs,
+    };
+    let (events_before, faults_before) = (case.input.len(), case.faults.len());
+    let mut case = case;
+    // Until a round changes nothing (or the budget is spent).
+    loop {
+        let before = (case.input.len(), case.faults.clone());
+        shrinker.read_slowly(&mut case);
+        shrinker.drop_records(&mut case);
+        shrinker.drop_faults(&mut case);
+        shrinker.move_faults_earlier(&mut case);
+        shrinker.simplify_checkpoints(&mut case);
+        if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
+            break;
+        }
+    }
+    shrinker.shift_time(&mut case);
+    Shrunk {
+        case,
+        events_before,
+        faults_before,
+        runs: shrinker.runs,
+    }
+}
+
+struct Shrinker<'a> {
+    scenario: &'a dyn Scenario,
+    config: &'a RunConfig,
+    property: &'a str,
+    runs: usize,
+    max_runs: usize,
+}
+
+impl Shrinker<'_> {
+    fn still_fails(&mut self, case: &Case) -> bool {
+        // A determinism failure can pass by chance (two orders may agree): demand it often.
+        let tries = if self.property == "determinism" { 4 } else { 1 };
+        for _ in 0..tries {
+            if self.runs >= self.max_runs {
+                return false;
+            }
+            self.runs += 1;
+            let fails = match self.scenario.run_case(self.config, case) {
+                Ok(run) => run.report.violation.is_some_and(|v| v.property == self.property),
+                Err(_) => false,
+            };
+            if !fails {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn drop_records(&mut self, case: &mut Case) {
+        let mut chunk = case.input.len().div_ceil(2).max(1);
+        loop {
+            let mut start = 0;
+            while start < case.input.len() {
+                let end = (start + chunk).min(case.input.len());
+                let mut smaller = case.clone();
+                smaller.input.drain(start..end);
+                if self.still_fails(&smaller) {
+                    *case = smaller;
+                } else {
+                    start = end;
+                }
+            }
+            if chunk == 1 {
+                break;
+            }
+            chunk = chunk.div_ceil(2);
+        }
+    }
+
+    fn drop_faults(&mut self, case: &mut Case) {
+        let mut index = 0;
+        while index < case.faults.len() {
+            let mut smaller = case.clone();
+            smaller.faults.remove(index);
+            if self.still_fails(&smaller) {
+                *case = smaller;
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// Faults happen at a step or a checkpoint; with fewer records a run is shorter, so a
+    /// fault late in the original run may never come. Binary-search each one earlier.
+    fn move_faults_earlier(&mut self, case: &mut Case) {
+        for index in 0..case.faults.len() {
+            let mut low = 0u64;
+            while let Some(current) = fault_time(&case.faults[index]) {
+                if low >= current {
+                    break;
+                }
+                let candidate = low + (current - low) / 2;
+                let mut earlier = case.clone();
+                set_fault_time(&mut earlier.faults[index], candidate);
+                if self.still_fails(&earlier) {
+                    *case = earlier;
+                } else {
+                    low = candidate + 1;
+                }
+            }
+        }
+    }
+
+    /// Reading few records at a time spreads a small input over many steps, so that
+    /// watermarks and checkpoints can fall between its records.
+    fn read_slowly(&mut self, case: &mut Case) {
+        for poll_max in [1, 2, 4, 8] {
+            if case.poll_max.is_some_and(|current| current <= poll_max) {
+                return;
+            }
+            let mut slower = case.clone();
+            slower.poll_max = Some(poll_max);
+            if self.still_fails(&slower) {
+                *case = slower;
+                return;
+            }
+        }
+    }
+
+    /// Fewer and earlier checkpoints: what a short run needs to reach the failing state.
+    fn simplify_checkpoints(&mut self, case: &mut Case) {
+        let mut index = 0;
+        while index < case.checkpoints.len() {
+            let mut fewer = case.clone();
+            fewer.checkpoints.remove(index);
+            if self.still_fails(&fewer) {
+                *case = fewer;
+                continue;
+            }
+            let mut low = if index == 0 { 0 } else { case.checkpoints[index - 1] + 1 };
+            while low < case.checkpoints[index] {
+                let candidate = low + (case.checkpoints[index] - low) / 2;
+                let mut earlier = case.clone();
+                earlier.checkpoints[index] = candidate;
+                if self.still_fails(&earlier) {
+                    *case = earlier;
+                } else {
+                    low = candidate + 1;
+                }
+            }
+            index += 1;
+        }
+    }
+
+    fn shift_time(&mut self, case: &mut Case) {
+        let min_ts = case.input.iter().filter_map(|r| r["ts"].as_i64()).min();
+        let Some(min_ts) = min_ts else { return };
+        let shift = min_ts.div_euclid(HOUR_MS) * HOUR_MS;
+        if shift == 0 {
+            return;
+        }
+        let mut shifted = case.clone();
+        for record in &mut shifted.input {
+            if let Some(ts) = record["ts"].as_i64() {
+                record["ts"] = (ts - shift).into();
+            }
+        }
+        if self.still_fails(&shifted) {
+            *case = shifted;
+        }
+    }
+}
+
+/// A fault's step, or its checkpoint for faults tied to a checkpoint.
+fn fault_time(fault: &FaultEvent) -> Option<u64> {
+    match *fault {
+        FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => Some(step),
+        FaultEvent::Corrupt { checkpoint, .. }
+        | FaultEvent::CrashBeforeCommit { checkpoint }
+        | FaultEvent::LostNotification { checkpoint } => Some(checkpoint),
+    }
+}
+
+fn set_fault_time(fault: &mut FaultEvent, time: u64) {
+    match fault {
+        FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => *step = time,
+        FaultEvent::Corrupt { checkpoint, .. }
+        | FaultEvent::CrashBeforeCommit { checkpoint }
+        | FaultEvent::LostNotification { checkpoint } => *checkpoint = time,
+    }
+}
