@@ -1,9 +1,18 @@
 //! Checking a scenario from a user's own `cargo test`.
 //!
-//! ```ignore
+//! ```
+//! # use eddy_sim::{check, CheckConfig, Profile, Scenario, Run, RunConfig};
+//! # struct MyScenario;
+//! # impl Scenario for MyScenario {
+//! #     fn name(&self) -> &'static str { "mine" }
+//! #     fn description(&self) -> &'static str { "" }
+//! #     fn run(&self, _: &RunConfig) -> Run { unimplemented!() }
+//! #     fn record_case(&self, _: &RunConfig) -> (Run, eddy_sim::Case) { unimplemented!() }
+//! #     fn run_case(&self, _: &RunConfig, _: &eddy_sim::Case) -> Result<Run, eddy_sim::CaseError> { unimplemented!() }
+//! # }
 //! #[test]
 //! fn my_pipeline_is_exactly_once() {
-//!     eddy::sim::check(&MyScenario, eddy::sim::CheckConfig::default());
+//!     check(&MyScenario, CheckConfig { seeds: 64, profile: Profile::All, ..CheckConfig::default() });
 //! }
 //! ```
 //!
