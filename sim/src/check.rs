@@ -10,7 +10,7 @@
 //! #     fn record_case(&self, _: &RunConfig) -> (Run, eddy_sim::Case) { unimplemented!() }
 //! #     fn run_case(&self, _: &RunConfig, _: &eddy_sim::Case) -> Result<Run, eddy_sim::CaseError> { unimplemented!() }
 //! # }
-//! #[test]
+//! // In your tests, under #[test]:
 //! fn my_pipeline_is_exactly_once() {
 //!     check(&MyScenario, CheckConfig { seeds: 64, profile: Profile::All, ..CheckConfig::default() });
 //! }
