@@ -403,28 +403,13 @@ impl<T: Data> Stream<T> {
 
     /// Writes the stream to `sink` (cloned once per sink task).
     pub fn sink<S: Sink<T>>(self, sink: S) {
-        self.add_operator(
-            "sink",
-            self.edges(0),
-            Box::new(move |_| {
-                Box::new(SinkOperator {
-                    sink: sink.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        );
+        self.add_operator("sink", self.edges(0), sink_factory(sink));
     }
 
     /// Writes the stream through a two-phase-commit sink: records are staged per checkpoint
     /// and handed to `committer` once the checkpoint completed (exactly-once).
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
-        self.add_operator(
-            "sink",
-            self.edges(0),
-            Box::new(move |info: &TaskInfo| {
-                Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
-            }),
-        );
+        self.add_operator("sink", self.edges(0), transactional_sink_factory(committer));
     }
 
     /// Writes the stream through a two-phase-commit sink into a [`CommitLog`] and returns it.
@@ -443,6 +428,21 @@ impl<T: Data> Stream<T> {
         self.sink(sink.clone());
         sink
     }
+}
+
+fn sink_factory<T: Data, S: Sink<T>>(sink: S) -> OperatorFactory {
+    Box::new(move |_| {
+        Box::new(SinkOperator {
+            sink: sink.clone(),
+            _types: PhantomData,
+        }) as Box<dyn Operator>
+    })
+}
+
+fn transactional_sink_factory<T: Data, C: Committer<T>>(committer: C) -> OperatorFactory {
+    Box::new(move |info: &TaskInfo| {
+        Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
+    })
 }
 
 /// A stream and, for a stateful operator, a second stream of its late records.
@@ -516,27 +516,12 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
     /// same sink task in order (what an upsert output needs when the sink's parallelism
     /// differs from the producer's).
     pub fn sink<S: Sink<T>>(self, sink: S) {
-        self.keyed_operator(
-            "sink",
-            Vec::new(),
-            Box::new(move |_| {
-                Box::new(SinkOperator {
-                    sink: sink.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        );
+        self.keyed_operator("sink", Vec::new(), sink_factory(sink));
     }
 
     /// Writes the stream, partitioned by key, through a two-phase-commit sink.
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
-        self.keyed_operator(
-            "sink",
-            Vec::new(),
-            Box::new(move |info: &TaskInfo| {
-                Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
-            }),
-        );
+        self.keyed_operator("sink", Vec::new(), transactional_sink_factory(committer));
     }
 
     /// Sets the parallelism of the operator that produced the stream being keyed.
