@@ -206,6 +206,11 @@ impl CheckpointCoordinator {
         self.pending.map(|(id, _)| id)
     }
 
+    /// How many tasks have acknowledged the checkpoint in flight (0 if none is).
+    pub fn acknowledged(&self) -> usize {
+        self.pending.map_or(0, |(_, acknowledged)| acknowledged)
+    }
+
     /// Starts the next checkpoint, unless one is in flight.
     pub fn trigger(&mut self, job: &mut Job) -> Option<CheckpointId> {
         if self.pending.is_some() {

@@ -38,6 +38,7 @@ pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property:
         shrinker.drop_faults(&mut case);
         shrinker.move_faults_earlier(&mut case);
         shrinker.simplify_checkpoints(&mut case);
+        shrinker.anchor_crashes(&mut case);
         if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
             break;
         }
@@ -150,6 +151,29 @@ impl Shrinker<'_> {
         }
     }
 
+    /// A crash at a step may need to fall inside a checkpoint; anchored to the checkpoint's
+    /// progress instead, it stays there when records go.
+    fn anchor_crashes(&mut self, case: &mut Case) {
+        for index in 0..case.faults.len() {
+            if !matches!(case.faults[index], FaultEvent::Crash { .. }) {
+                continue;
+            }
+            'anchored: for checkpoint in 1..=case.checkpoints.len() as u64 + 1 {
+                for acknowledged in [1, 2, 4, 8, 16, 32] {
+                    let mut anchored = case.clone();
+                    anchored.faults[index] = FaultEvent::CrashMidCheckpoint {
+                        checkpoint,
+                        acknowledged,
+                    };
+                    if self.still_fails(&anchored) {
+                        *case = anchored;
+                        break 'anchored;
+                    }
+                }
+            }
+        }
+    }
+
     /// Fewer and earlier checkpoints: what a short run needs to reach the failing state.
     fn simplify_checkpoints(&mut self, case: &mut Case) {
         let mut index = 0;
@@ -199,6 +223,7 @@ fn fault_time(fault: &FaultEvent) -> Option<u64> {
     match *fault {
         FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => Some(step),
         FaultEvent::Corrupt { checkpoint, .. }
+        | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
         | FaultEvent::LostNotification { checkpoint } => Some(checkpoint),
     }
@@ -208,6 +233,7 @@ fn set_fault_time(fault: &mut FaultEvent, time: u64) {
     match fault {
         FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => *step = time,
         FaultEvent::Corrupt { checkpoint, .. }
+        | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
         | FaultEvent::LostNotification { checkpoint } => *checkpoint = time,
     }

@@ -28,6 +28,10 @@ use serde::{Deserialize, Serialize};
 pub enum FaultEvent {
     /// The job crashes at this step.
     Crash { step: u64 },
+    /// The job crashes once checkpoint `checkpoint` is in flight and `acknowledged` tasks have
+    /// acknowledged it: anchored to checkpoint progress, which stays put when a shrinker
+    /// removes records (only explicit cases have it; random runs record steps).
+    CrashMidCheckpoint { checkpoint: u64, acknowledged: usize },
     /// Processing time jumps ahead by `ms` at this step.
     Jump { step: u64, ms: i64 },
     /// The next store write after this step fails.
@@ -268,8 +272,18 @@ impl Simulation<'_> {
 
     fn decide_crash(&mut self) -> bool {
         let step = self.step;
+        let (pending, acked) = (self.coordinator.pending(), self.coordinator.acknowledged());
         let crash = match &self.fault_schedule {
-            Some(_) => self.scheduled(|f| *f == FaultEvent::Crash { step }).is_some(),
+            Some(_) => self
+                .scheduled(|f| match *f {
+                    FaultEvent::Crash { step: s } => s == step,
+                    FaultEvent::CrashMidCheckpoint {
+                        checkpoint,
+                        acknowledged,
+                    } => pending == Some(checkpoint) && acked >= acknowledged,
+                    _ => false,
+                })
+                .is_some(),
             None if self.crashes_left > 0 => {
                 let in_flight = self.coordinator.pending().is_some();
                 let chance = if in_flight && self.on(FaultKind::CrashMidCheckpoint) {
