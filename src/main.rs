@@ -40,6 +40,30 @@ enum Command {
     Replay(ReplayArgs),
     /// Turn a failure into an explicit case (input log and fault schedule) and minimise it.
     Shrink(ShrinkArgs),
+    /// Run a scenario's pipeline once in batch mode, without faults, over generated input or
+    /// your own JSON lines; print its results as JSON lines in canonical order.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(long, value_name = "NAME")]
+    scenario: String,
+    /// Seed of the generated input.
+    #[arg(long, default_value_t = 0, value_name = "S", conflicts_with = "input")]
+    seed: u64,
+    /// How many events to generate.
+    #[arg(long, value_name = "N", conflicts_with = "input")]
+    events: Option<usize>,
+    /// Read the input from JSON lines (`-` for stdin) instead of generating it.
+    #[arg(long, value_name = "FILE.jsonl")]
+    input: Option<PathBuf>,
+    /// Where the results go (stdout if not given).
+    #[arg(long, value_name = "FILE.jsonl")]
+    output: Option<PathBuf>,
+    /// Also write the input as JSON lines.
+    #[arg(long, value_name = "FILE.jsonl")]
+    emit_input: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -154,6 +178,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore(&args),
         Command::Replay(args) => replay(&args),
         Command::Shrink(args) => shrink(&args),
+        Command::Run(args) => run(&args),
     };
     match result {
         Ok(code) => code,
@@ -530,6 +555,57 @@ fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
         shrunk.case.faults.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
+    let scenario = find_scenario(&args.scenario)?;
+    let (input, source) = match &args.input {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| UsageError(format!("cannot read stdin: {e}")))?
+            } else {
+                fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
+            };
+            let lines: Vec<String> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from)
+                .collect();
+            (lines, path.display().to_string())
+        }
+        None => (scenario.generate_lines(args.seed, args.events), String::new()),
+    };
+    if let Some(path) = &args.emit_input {
+        write_file(
+            path,
+            (input.join("\n") + if input.is_empty() { "" } else { "\n" }).as_bytes(),
+        )?;
+    }
+    let output = scenario
+        .run_lines(&input)
+        .map_err(|eddy::sim::CaseError::Input { index, reason }| {
+            // Blank lines were skipped: name the line as the file numbers it.
+            UsageError(format!("{source}:{}: {reason}", line_number(&args.input, index)))
+        })?;
+    let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
+    match &args.output {
+        Some(path) => write_file(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The 1-based line number in the input file of the `index`-th non-blank line.
+fn line_number(input: &Option<PathBuf>, index: usize) -> usize {
+    let Some(path) = input.as_ref().filter(|p| p.as_os_str() != "-") else {
+        return index + 1;
+    };
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .nth(index)
+        .map_or(index + 1, |(n, _)| n + 1)
 }
 
 fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {

@@ -123,3 +123,44 @@ fn bad_input_exits_2_with_a_message_that_names_it() {
     let (code, _) = eddy(&["replay", dir.path().join("missing.json").to_str().unwrap()]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn run_gives_the_same_results_from_generated_and_from_file_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    for scenario in eddy::scenarios::all() {
+        let name = scenario.name();
+        let (code, out) = eddy(&[
+            "run",
+            "--scenario",
+            name,
+            "--seed",
+            "1",
+            "--emit-input",
+            &path("in"),
+            "--output",
+            &path("a"),
+        ]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = eddy(&[
+            "run",
+            "--scenario",
+            name,
+            "--input",
+            &path("in"),
+            "--output",
+            &path("b"),
+        ]);
+        assert_eq!(code, 0, "{out}");
+        let a = std::fs::read_to_string(path("a")).unwrap();
+        assert!(!a.is_empty(), "{name} produced results");
+        assert_eq!(a, std::fs::read_to_string(path("b")).unwrap(), "{name}");
+    }
+    std::fs::write(path("bad"), "\n{\"ts\":1,\"value\":{\"page\":1}}\n").unwrap();
+    let (code, out) = eddy(&["run", "--scenario", "pageviews", "--input", &path("bad")]);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("bad:2:") && out.contains("user"),
+        "names the line and the field: {out}"
+    );
+}

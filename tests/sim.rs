@@ -142,6 +142,9 @@ impl Workload for EagerPageViews {
     fn check(&self, input: &[Record<PageView>], sinks: &pageviews::Sinks) -> Checked {
         PageViews.check(input, sinks)
     }
+    fn output_lines(&self, sinks: &pageviews::Sinks) -> Vec<String> {
+        PageViews.output_lines(sinks)
+    }
 }
 
 #[test]

@@ -95,6 +95,14 @@ impl Workload for Dedup {
         (pipeline.build().expect("the dedup pipeline is valid"), sinks)
     }
 
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut kept = sinks.kept.records();
+        kept.sort_by_key(|r| (r.ts, r.value.event_id));
+        kept.iter()
+            .map(|r| serde_json::to_string(r).expect("clicks serialise"))
+            .collect()
+    }
+
     fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let mut kept = sinks.kept.records();

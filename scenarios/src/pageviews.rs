@@ -100,6 +100,19 @@ impl Workload for PageViews {
         (pipeline.build().expect("the pageviews pipeline is valid"), sinks)
     }
 
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut counts: BTreeMap<(i64, u16), (i64, u64)> = BTreeMap::new();
+        for r in sinks.counts.records() {
+            counts.insert((r.value.window.start, r.value.key), (r.value.window.end, r.value.value));
+        }
+        counts
+            .into_iter()
+            .map(|((start, page), (end, views))| {
+                format!(r#"{{"window_start":{start},"window_end":{end},"page":{page},"views":{views}}}"#)
+            })
+            .collect()
+    }
+
     fn check(&self, input: &[Record<PageView>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.counts.records();

@@ -96,6 +96,24 @@ impl Workload for SessionsClicks {
         (pipeline.build().expect("the sessions-clicks pipeline is valid"), sinks)
     }
 
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut upserts: BTreeMap<(i64, i64, u32), u64> = BTreeMap::new();
+        for r in sinks.sessions.records() {
+            upserts.insert((r.value.window.start, r.value.window.end, r.value.key), r.value.value);
+        }
+        upserts
+            .iter()
+            .filter(|((start, end, user), _)| {
+                !upserts
+                    .keys()
+                    .any(|(s, e, u)| u == user && s <= start && end <= e && (s, e) != (start, end))
+            })
+            .map(|((start, end, user), clicks)| {
+                format!(r#"{{"session_start":{start},"session_end":{end},"user":{user},"clicks":{clicks}}}"#)
+            })
+            .collect()
+    }
+
     fn check(&self, input: &[Record<UserClick>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.sessions.records();

@@ -88,6 +88,11 @@ pub trait Scenario: Send + Sync {
     fn record_case(&self, config: &RunConfig) -> (Run, Case);
     /// Runs an explicit case (`config` gives the seed, profile, bug and determinism check).
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError>;
+    /// The seed's events (no faults) as JSON lines of the scenario's event type.
+    fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String>;
+    /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
+    /// returns its results as JSON lines in canonical order.
+    fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
 }
 
 /// What a workload's check found in the committed output.
@@ -120,6 +125,8 @@ pub trait Workload: Send + Sync {
     /// Compares the committed output with a reference computed from `input` (the whole log,
     /// duplicates included), independently of the engine.
     fn check(&self, input: &[Record<Self::Event>], sinks: &Self::Sinks) -> Checked;
+    /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
+    fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
 }
 
 /// Steps before a run counts as not terminating (liveness).
@@ -161,6 +168,29 @@ impl<W: Workload> Scenario for W {
             poll_max: None,
         };
         (with_determinism(config, run, || run_once(self, config, None).run), case)
+    }
+
+    fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {
+        let events = events.unwrap_or_else(|| self.default_events());
+        let generated = self.generate(events, &mut rng(seed, Concern::Input));
+        generated
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("events serialise"))
+            .collect()
+    }
+
+    fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
+        let mut log = Vec::with_capacity(input.len());
+        for (index, line) in input.iter().enumerate() {
+            let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
+                index,
+                reason: e.to_string(),
+            })?;
+            log.push(record);
+        }
+        let (graph, sinks) = self.build(Log::round_robin(log, self.partitions()));
+        eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
+        Ok(self.output_lines(&sinks))
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
