@@ -559,21 +559,27 @@ fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
 
 fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let scenario = find_scenario(&args.scenario)?;
-    let (input, source) = match &args.input {
+    // Blank lines are skipped; `numbers[i]` is the file's line number of input line `i`.
+    let (input, numbers, source) = match &args.input {
         Some(path) => {
             let text = if path.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| UsageError(format!("cannot read stdin: {e}")))?
             } else {
                 fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
             };
-            let lines: Vec<String> = text
+            let (numbers, lines): (Vec<usize>, Vec<String>) = text
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(String::from)
-                .collect();
-            (lines, path.display().to_string())
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(n, l)| (n + 1, l.to_string()))
+                .unzip();
+            (lines, numbers, path.display().to_string())
         }
-        None => (scenario.generate_lines(args.seed, args.events), String::new()),
+        None => (
+            scenario.generate_lines(args.seed, args.events),
+            Vec::new(),
+            String::new(),
+        ),
     };
     if let Some(path) = &args.emit_input {
         write_file(
@@ -584,8 +590,8 @@ fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let output = scenario
         .run_lines(&input)
         .map_err(|eddy::sim::CaseError::Input { index, reason }| {
-            // Blank lines were skipped: name the line as the file numbers it.
-            UsageError(format!("{source}:{}: {reason}", line_number(&args.input, index)))
+            let line = numbers.get(index).copied().unwrap_or(index + 1);
+            UsageError(format!("{source}:{line}: {reason}"))
         })?;
     let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
     match &args.output {
@@ -593,19 +599,6 @@ fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The 1-based line number in the input file of the `index`-th non-blank line.
-fn line_number(input: &Option<PathBuf>, index: usize) -> usize {
-    let Some(path) = input.as_ref().filter(|p| p.as_os_str() != "-") else {
-        return index + 1;
-    };
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .nth(index)
-        .map_or(index + 1, |(n, _)| n + 1)
 }
 
 fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {

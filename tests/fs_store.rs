@@ -193,19 +193,8 @@ fn table(counts: &Counts) -> BTreeMap<(u8, i64, i64), u64> {
 }
 
 fn fault_free() -> BTreeMap<(u8, i64, i64), u64> {
-    let pipeline = Pipeline::new().with_parallelism(2);
-    let counts = pipeline
-        .source(
-            "events",
-            Log::round_robin(events(), 2),
-            WatermarkStrategy::bounded_out_of_orderness(0),
-        )
-        .key_by(|e: &Event| e.0)
-        .window(WindowAssigner::tumbling(10))
-        .aggregate(Count)
-        .output
-        .collect_committed();
-    eddy::engine::run_to_end(&pipeline.build().unwrap()).unwrap();
+    let counts = Counts::new();
+    eddy::engine::run_to_end(&build(&counts)).unwrap();
     let table = table(&counts);
     assert_eq!(table.len(), 5 * 20);
     table

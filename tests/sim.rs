@@ -43,6 +43,25 @@ fn turning_faults_on_does_not_change_the_generated_events() {
     let mut faults = rng(42, Concern::Faults);
     let _ = rand::Rng::gen::<u64>(&mut faults);
     assert_eq!(PageViews.generate(500, &mut rng(42, Concern::Input)), a);
+    // What can fail: the input a run records is the same under every profile that injects
+    // no input faults, though their schedules draw very differently.
+    for scenario in eddy::scenarios::all() {
+        let input = |profile| scenario.record_case(&RunConfig::new(42, profile)).1.input;
+        let plain = input(Profile::None);
+        assert_eq!(plain.len(), PageViews.default_events(), "{}", scenario.name());
+        assert_eq!(
+            input(Profile::Crash),
+            plain,
+            "{}: crash faults change the input",
+            scenario.name()
+        );
+        assert_eq!(
+            input(Profile::Storage),
+            plain,
+            "{}: storage faults change the input",
+            scenario.name()
+        );
+    }
 }
 
 #[test]

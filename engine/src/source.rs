@@ -54,8 +54,6 @@ pub trait SourceReader: Send {
     /// The minimum watermark over unfinished splits (`i64::MAX` when all are done).
     fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp;
     fn is_exhausted(&self) -> bool;
-    /// `(partition, next offset)` for every split this reader owns.
-    fn offsets(&self) -> Vec<(usize, usize)>;
     /// The reading position, for a checkpoint.
     fn snapshot(&self) -> Vec<u8>;
     /// Rewinds to the positions in the old readers' snapshots (splits may move between
@@ -135,10 +133,6 @@ impl<T: Data> SourceReader for LogReader<T> {
 
     fn is_exhausted(&self) -> bool {
         self.splits.iter().all(|s| self.split_done(s))
-    }
-
-    fn offsets(&self) -> Vec<(usize, usize)> {
-        self.splits.iter().map(|s| (s.partition, s.offset)).collect()
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -239,10 +233,6 @@ impl<T: Data> SourceReader for ScriptReader<T> {
 
     fn is_exhausted(&self) -> bool {
         self.finished
-    }
-
-    fn offsets(&self) -> Vec<(usize, usize)> {
-        vec![(0, self.position)]
     }
 
     fn snapshot(&self) -> Vec<u8> {

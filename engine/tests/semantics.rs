@@ -5,8 +5,8 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, InOrder, Job, Keep, KeyedProcessFunction,
-    ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Job, Keep, KeyedProcessFunction, ListState,
+    MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
     END_OF_TIME,
 };
 
@@ -564,7 +564,6 @@ fn stateless_operators_and_partitionings() {
     expected.extend(expected.clone());
     expected.sort();
     assert_eq!(values, expected, "broadcast to 2 tasks doubles every record");
-    let _ = InOrder;
 }
 
 #[test]

@@ -97,18 +97,11 @@ impl Workload for SessionsClicks {
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut upserts: BTreeMap<(i64, i64, u32), u64> = BTreeMap::new();
-        for r in sinks.sessions.records() {
-            upserts.insert((r.value.window.start, r.value.window.end, r.value.key), r.value.value);
-        }
-        upserts
-            .iter()
-            .filter(|((start, end, user), _)| {
-                !upserts
-                    .keys()
-                    .any(|(s, e, u)| u == user && s <= start && end <= e && (s, e) != (start, end))
-            })
-            .map(|((start, end, user), clicks)| {
+        let mut sessions: Vec<_> = final_sessions(sinks).into_iter().collect();
+        sessions.sort_by_key(|((user, start, end), _)| (*start, *end, *user));
+        sessions
+            .into_iter()
+            .map(|((user, start, end), clicks)| {
                 format!(r#"{{"session_start":{start},"session_end":{end},"user":{user},"clicks":{clicks}}}"#)
             })
             .collect()
@@ -162,22 +155,27 @@ impl Workload for SessionsClicks {
                 expected.insert((user, start, end), count);
             }
         }
-        // Committed: the last value per (user, session); a session that a late click merged
-        // into a larger one is superseded by it (docs/semantics.md, "Session upserts").
-        let mut upserts: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
-        for r in committed {
-            upserts.insert((r.value.key, r.value.window.start, r.value.window.end), r.value.value);
-        }
-        let actual: BTreeMap<(u32, i64, i64), u64> = upserts
-            .iter()
-            .filter(|((user, start, end), _)| {
-                !upserts
-                    .keys()
-                    .any(|(u, s, e)| u == user && s <= start && end <= e && (s, e) != (start, end))
-            })
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        checked.violation = compare_tables("exactly-once", &expected, &actual);
+        checked.violation = compare_tables("exactly-once", &expected, &final_sessions(sinks));
         checked
     }
+}
+
+/// The committed sessions as final values per (user, start, end): the last upsert wins, and
+/// a session that a late click merged into a larger one is superseded by it
+/// (docs/semantics.md, "Session upserts").
+fn final_sessions(sinks: &Sinks) -> BTreeMap<(u32, i64, i64), u64> {
+    let mut upserts: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
+    for r in sinks.sessions.records() {
+        upserts.insert((r.value.key, r.value.window.start, r.value.window.end), r.value.value);
+    }
+    let superseded = |(user, start, end): &(u32, i64, i64)| {
+        upserts
+            .keys()
+            .any(|(u, s, e)| u == user && s <= start && end <= e && (s, e) != (start, end))
+    };
+    upserts
+        .iter()
+        .filter(|(key, _)| !superseded(key))
+        .map(|(k, v)| (*k, *v))
+        .collect()
 }
