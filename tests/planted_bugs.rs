@@ -62,6 +62,7 @@ fn failures_shrink_to_small_cases_that_replay() {
         Bug::DedupNoTtl,
         Bug::SourceNotRewound,
         Bug::LateDroppedSilently,
+        Bug::CommitAtBarrier,
     ] {
         let scenario = eddy::scenarios::by_name(scenario_for(bug)).unwrap();
         let config = |seed| RunConfig {

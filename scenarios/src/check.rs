@@ -60,6 +60,27 @@ pub fn compare_tables<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
         .map(|(key, got)| Violation::new(property, format!("{key:?}: committed {got:?}, expected nothing")))
 }
 
+/// Exactly-once for counts: within one consistent execution a `(key, window)` count only
+/// grows (a late firing adds records), so a count committed that is not larger than the one
+/// before it for the same `(key, window)` comes from an execution that was rolled back
+/// (output committed before its checkpoint completed, or a transaction committed twice).
+/// `results` are in commit order.
+pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (K, u64)>) -> Option<Violation> {
+    let mut last: BTreeMap<K, u64> = BTreeMap::new();
+    for (key, count) in results {
+        if let Some(&before) = last.get(&key) {
+            if count <= before {
+                return Some(Violation::new(
+                    "exactly-once",
+                    format!("{key:?}: committed {count} after {before}: a result of a rolled-back run was committed"),
+                ));
+            }
+        }
+        last.insert(key, count);
+    }
+    None
+}
+
 /// Lateness soundness: a record can only be late if, before it in its log partition, some
 /// record was far enough ahead: the operator's watermark is at most the minimum over splits
 /// of `max ts seen − B − 1`, so `must_precede(record)` (the smallest watermark at which the

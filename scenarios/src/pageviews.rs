@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_tables, digest, lateness_soundness, minus};
+use crate::check::{compare_tables, counts_grow, digest, lateness_soundness, minus};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PageView {
@@ -141,6 +141,10 @@ impl Workload for PageViews {
         for r in &accepted {
             let start = r.ts.div_euclid(WINDOW_MS) * WINDOW_MS;
             *expected.entry((r.value.page, start)).or_default() += 1;
+        }
+        if let Some(violation) = counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value))) {
+            checked.violation = Some(violation);
+            return checked;
         }
         // The committed output is an upsert table: the last value per (page, window) wins.
         let mut actual: BTreeMap<(u16, i64), u64> = BTreeMap::new();

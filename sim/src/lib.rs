@@ -27,6 +27,6 @@ pub use check::{check, CheckConfig};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use report::{Report, Violation};
 pub use scenario::{Case, CaseError, Checked, Run, RunConfig, Scenario, Workload};
-pub use shrink::{shrink, Shrunk};
+pub use shrink::{shrink, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

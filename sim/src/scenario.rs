@@ -210,6 +210,27 @@ impl<W: Workload> Scenario for W {
     }
 }
 
+thread_local! {
+    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the panic hook silent on this thread (other threads print as before).
+fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_RUN.with(|in_run| in_run.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = IN_RUN.with(|in_run| in_run.replace(true));
+    let result = f();
+    IN_RUN.with(|in_run| in_run.set(was));
+    result
+}
+
 /// With the determinism check on, runs `again` and fails `first` if the hashes differ.
 fn with_determinism(config: &RunConfig, first: Run, again: impl FnOnce() -> Run) -> Run {
     if !(config.check_determinism && first.report.passed) {
@@ -275,9 +296,10 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit
         keep_trace: config.keep_trace,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
     };
-    // A panic inside the engine is a bug in eddy: report it as a failed run.
+    // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
+    // report carries its message, and a shrinker may run thousands of such runs).
     let planted = bugs::plant(config.bug);
-    let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
+    let outcome = quietly(|| catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options))));
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
     let (stats, mut trace, mut violation, state_entries) = match outcome {

@@ -1,10 +1,15 @@
 //! Shrinking: from a failing case to a small one that fails the same property.
 //!
 //! Greedy delta debugging, each step kept only if the case still fails with the same
-//! property: drop chunks of input records (halves, then quarters, ... then single records),
-//! drop faults one at a time, drop records again, then move every timestamp by the same
-//! whole number of hours towards 0 (window boundaries of every scenario stay where they were).
+//! property: drop faults, anchor crashes to a checkpoint's progress, read fewer records per
+//! poll, drop chunks of input records (halves, then quarters, ... then single records), move
+//! faults and checkpoint triggers earlier, drop checkpoint triggers; repeated until a round
+//! changes nothing. Then move every timestamp by the same whole number of hours towards 0
+//! (window boundaries of every scenario stay where they were), and renumber keys and other
+//! integer fields by rank.
 //! Scheduling and checkpoint timing keep coming from the seed, so every try is deterministic.
+
+use std::collections::BTreeMap;
 
 use crate::scenario::{Case, RunConfig, Scenario};
 use crate::simulator::FaultEvent;
@@ -18,6 +23,10 @@ pub struct Shrunk {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// A determinism failure can pass by chance (two orders may agree): the shrinker keeps a
+/// case only if it fails this many runs in a row, and a replay tries it this many times.
+pub const DETERMINISM_TRIES: usize = 8;
 
 /// Shrinks `case`, which fails `property` under `config`, spending at most `max_runs` runs.
 pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property: &str, max_runs: usize) -> Shrunk {
@@ -33,17 +42,20 @@ pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property:
     // Until a round changes nothing (or the budget is spent).
     loop {
         let before = (case.input.len(), case.faults.clone());
+        // Faults first: there are few, and a crash anchored to a checkpoint's progress stays
+        // where it matters while records go.
+        shrinker.drop_faults(&mut case);
+        shrinker.anchor_crashes(&mut case);
         shrinker.read_slowly(&mut case);
         shrinker.drop_records(&mut case);
-        shrinker.drop_faults(&mut case);
         shrinker.move_faults_earlier(&mut case);
         shrinker.simplify_checkpoints(&mut case);
-        shrinker.anchor_crashes(&mut case);
         if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
             break;
         }
     }
     shrinker.shift_time(&mut case);
+    shrinker.renumber_fields(&mut case);
     Shrunk {
         case,
         events_before,
@@ -62,8 +74,11 @@ struct Shrinker<'a> {
 
 impl Shrinker<'_> {
     fn still_fails(&mut self, case: &Case) -> bool {
-        // A determinism failure can pass by chance (two orders may agree): demand it often.
-        let tries = if self.property == "determinism" { 4 } else { 1 };
+        let tries = if self.property == "determinism" {
+            DETERMINISM_TRIES
+        } else {
+            1
+        };
         for _ in 0..tries {
             if self.runs >= self.max_runs {
                 return false;
@@ -159,7 +174,7 @@ impl Shrinker<'_> {
                 continue;
             }
             'anchored: for checkpoint in 1..=case.checkpoints.len() as u64 + 1 {
-                for acknowledged in [1, 2, 4, 8, 16, 32] {
+                for acknowledged in 1..=32 {
                     let mut anchored = case.clone();
                     anchored.faults[index] = FaultEvent::CrashMidCheckpoint {
                         checkpoint,
@@ -199,6 +214,40 @@ impl Shrinker<'_> {
         }
     }
 
+    /// Keys and other integer fields (never `ts`) renumbered by rank: the distinct values of
+    /// one field become 0, 1, 2, ... in the same order, so equal stays equal and order stays.
+    fn renumber_fields(&mut self, case: &mut Case) {
+        let mut leaves = Vec::new();
+        for record in &case.input {
+            if let Some(value) = record.get("value") {
+                integer_leaves(value, &mut vec!["value".to_string()], &mut leaves);
+            }
+        }
+        let mut by_path: BTreeMap<Vec<String>, Vec<i64>> = BTreeMap::new();
+        for (path, n) in leaves {
+            by_path.entry(path).or_default().push(n);
+        }
+        for (path, mut values) in by_path {
+            values.sort_unstable();
+            values.dedup();
+            if values.iter().enumerate().all(|(rank, &n)| n == rank as i64) {
+                continue;
+            }
+            let mut renumbered = case.clone();
+            for record in &mut renumbered.input {
+                if let Some(field) = field_mut(record, &path) {
+                    if let Some(n) = field.as_i64() {
+                        let rank = values.binary_search(&n).expect("every value was collected");
+                        *field = (rank as i64).into();
+                    }
+                }
+            }
+            if self.still_fails(&renumbered) {
+                *case = renumbered;
+            }
+        }
+    }
+
     fn shift_time(&mut self, case: &mut Case) {
         let min_ts = case.input.iter().filter_map(|r| r["ts"].as_i64()).min();
         let Some(min_ts) = min_ts else { return };
@@ -216,6 +265,30 @@ impl Shrinker<'_> {
             *case = shifted;
         }
     }
+}
+
+/// The integer leaves of a JSON value, each with its path of object keys.
+fn integer_leaves(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, i64)>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                path.push(name.clone());
+                integer_leaves(field, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Number(n) => {
+            if let Some(n) = n.as_i64() {
+                out.push((path.clone(), n));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The value at `path` inside `value`, if it is there.
+fn field_mut<'v>(value: &'v mut serde_json::Value, path: &[String]) -> Option<&'v mut serde_json::Value> {
+    path.iter().try_fold(value, |value, name| value.get_mut(name))
 }
 
 /// A fault's step, or its checkpoint for faults tied to a checkpoint.
