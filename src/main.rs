@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod bench;
+
 use clap::{Args, Parser, Subcommand};
 use eddy::engine::bugs::{self, Bug};
 use eddy::scenarios;
@@ -43,6 +45,9 @@ enum Command {
     /// Run a scenario's pipeline once in batch mode, without faults, over generated input or
     /// your own JSON lines; print its results as JSON lines in canonical order.
     Run(RunArgs),
+    /// Measure events/s of the engine, the simulator, a hand-written loop and timely dataflow
+    /// on the same input (docs/performance.md).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -179,6 +184,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(&args),
         Command::Shrink(args) => shrink(&args),
         Command::Run(args) => run(&args),
+        Command::Bench(args) => bench::run(&args).map(|_| ExitCode::SUCCESS).map_err(UsageError),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@
 //! `ts <= watermark` is late (side output). Key state is dropped when its interval has closed.
 //! See docs/semantics.md, "Deduplication".
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 
 use crate::bugs::{self, Bug};
@@ -42,7 +43,9 @@ pub(crate) struct DedupOperator<T, K, KS> {
     ttl_ms: i64,
     key_selector: KS,
     keys: FastMap<K, KeyDedup<T>>,
-    timers: BTreeSet<(Timestamp, K)>,
+    /// `(deadline, key)`, earliest first. A key's entry is valid while it equals the key's
+    /// `timer`; stale entries are skipped when they come up (cheaper than removing them).
+    timers: BinaryHeap<Reverse<(Timestamp, K)>>,
     watermark: Timestamp,
     _types: PhantomData<fn(T)>,
 }
@@ -54,7 +57,7 @@ impl<T, K, KS> DedupOperator<T, K, KS> {
             ttl_ms,
             key_selector,
             keys: fast_map(),
-            timers: BTreeSet::new(),
+            timers: BinaryHeap::new(),
             watermark: NO_WATERMARK,
             _types: PhantomData,
         }
@@ -64,24 +67,26 @@ impl<T, K, KS> DedupOperator<T, K, KS> {
 impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
     /// Decides every pending record with `ts <= watermark` and closes a finished interval.
     fn advance_key(
-        &self,
+        keep: Keep,
+        ttl_ms: i64,
         state: &mut KeyDedup<T>,
         watermark: Timestamp,
         results: &mut Vec<Record<T>>,
         duplicates: &mut u64,
     ) {
         let due = state.pending.partition_point(|r| r.ts <= watermark);
-        let waiting = state.pending.split_off(due);
-        for record in std::mem::replace(&mut state.pending, waiting) {
+        // Taken out while its records are decided, then put back: the buffer is kept.
+        let mut pending = std::mem::take(&mut state.pending);
+        for record in pending.drain(..due) {
             if let Some(end) = state.interval_end {
                 if record.ts >= end {
-                    self.close_interval(state, results);
+                    Self::close_interval(state, results);
                 }
             }
             match state.interval_end {
                 Some(_) => {
                     *duplicates += 1;
-                    if self.keep == Keep::Last {
+                    if keep == Keep::Last {
                         state.last = Some(record);
                     }
                 }
@@ -89,24 +94,25 @@ impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
                     let ttl_ms = if bugs::is_active(Bug::DedupNoTtl) {
                         i64::MAX
                     } else {
-                        self.ttl_ms
+                        ttl_ms
                     };
                     state.interval_end = Some(record.ts.saturating_add(ttl_ms));
-                    match self.keep {
+                    match keep {
                         Keep::First => results.push(record),
                         Keep::Last => state.last = Some(record),
                     }
                 }
             }
         }
+        state.pending = pending;
         if let Some(end) = state.interval_end {
             if end - 1 <= watermark {
-                self.close_interval(state, results);
+                Self::close_interval(state, results);
             }
         }
     }
 
-    fn close_interval(&self, state: &mut KeyDedup<T>, results: &mut Vec<Record<T>>) {
+    fn close_interval(state: &mut KeyDedup<T>, results: &mut Vec<Record<T>>) {
         let end = state.interval_end.take().expect("closing an open interval");
         if let Some(last) = state.last.take() {
             results.push(Record::new(end - 1, last.value));
@@ -123,14 +129,11 @@ impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
         }
     }
 
-    fn reschedule(timers: &mut BTreeSet<(Timestamp, K)>, key: &K, state: &mut KeyDedup<T>) {
+    fn reschedule(timers: &mut BinaryHeap<Reverse<(Timestamp, K)>>, key: &K, state: &mut KeyDedup<T>) {
         let next = Self::next_deadline(state);
         if next != state.timer {
-            if let Some(old) = state.timer {
-                timers.remove(&(old, key.clone()));
-            }
             if let Some(new) = next {
-                timers.insert((new, key.clone()));
+                timers.push(Reverse((new, key.clone())));
             }
             state.timer = next;
         }
@@ -176,14 +179,16 @@ where
         self.watermark = watermark;
         let mut results = Vec::new();
         let mut duplicates = 0;
-        while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
-            let (_, key) = self.timers.pop_first().expect("checked non-empty");
-            let mut state = self.keys.remove(&key).expect("a dedup timer always has its key");
+        while self.timers.peek().is_some_and(|Reverse((ts, _))| *ts <= watermark) {
+            let Reverse((deadline, key)) = self.timers.pop().expect("checked non-empty");
+            let Some(state) = self.keys.get_mut(&key).filter(|s| s.timer == Some(deadline)) else {
+                continue; // stale: the key was rescheduled or is gone
+            };
             state.timer = None;
-            self.advance_key(&mut state, watermark, &mut results, &mut duplicates);
-            Self::reschedule(&mut self.timers, &key, &mut state);
-            if state.timer.is_some() {
-                self.keys.insert(key, state);
+            Self::advance_key(self.keep, self.ttl_ms, state, watermark, &mut results, &mut duplicates);
+            Self::reschedule(&mut self.timers, &key, state);
+            if state.timer.is_none() {
+                self.keys.remove(&key);
             }
         }
         out.duplicates += duplicates;

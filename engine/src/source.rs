@@ -111,8 +111,8 @@ impl<T: Data> SourceReader for LogReader<T> {
             let partition = &self.log.partitions[split.partition];
             let end = (split.offset + max_records).min(partition.len());
             let batch: Vec<Record<T>> = partition[split.offset..end].to_vec();
-            for record in &batch {
-                split.watermark.observe(record.ts);
+            if let Some(max_ts) = batch.iter().map(|r| r.ts).max() {
+                split.watermark.observe(max_ts);
             }
             split.offset = end;
             let n = batch.len();

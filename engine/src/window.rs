@@ -108,6 +108,30 @@ impl WindowAssigner {
         }
     }
 
+    /// The timestamps `[from, until)` around `ts` that are assigned the same windows as `ts`,
+    /// given `earliest`, the earliest-ending window of `ts` (for session windows, only `ts`).
+    pub fn same_windows(&self, ts: Timestamp, earliest: Window) -> (Timestamp, Timestamp) {
+        let (offset_ms, slide_ms) = match *self {
+            WindowAssigner::Tumbling { size_ms, offset_ms } => (offset_ms, size_ms),
+            WindowAssigner::Sliding {
+                slide_ms, offset_ms, ..
+            } => (offset_ms, slide_ms),
+            WindowAssigner::Session { .. } => return (ts, ts.saturating_add(1)),
+        };
+        if crate::bugs::is_active(crate::bugs::Bug::WindowsClosedInterval) {
+            // The planted bug assigns a record at a window's start one more window.
+            return (ts, ts.saturating_add(1));
+        }
+        // The latest window starting at or before ts, and the earliest one still holding it:
+        // an earlier ts would also be in the window before `earliest`, a later one no longer
+        // in `earliest` or already in the next window.
+        let latest_start = window_start(ts, offset_ms, slide_ms);
+        (
+            latest_start.max(earliest.end.saturating_sub(slide_ms)),
+            latest_start.saturating_add(slide_ms).min(earliest.end),
+        )
+    }
+
     /// Appends the windows containing `ts`, earliest-ending first (merging assigners give the
     /// record's own window `[ts, ts + gap)`).
     pub fn assign(&self, ts: Timestamp, windows: &mut Vec<Window>) {
@@ -160,8 +184,14 @@ fn offset_within(what: &str, offset_ms: i64, period_ms: i64) -> Result<(), Strin
 
 /// `start = ts - (ts - offset).rem_euclid(period)`, without overflow.
 fn window_start(ts: Timestamp, offset_ms: i64, period_ms: i64) -> Timestamp {
-    let rem = (ts as i128 - offset_ms as i128).rem_euclid(period_ms as i128);
-    (ts as i128 - rem) as i64
+    match ts.checked_sub(offset_ms) {
+        Some(since_offset) => ts - since_offset.rem_euclid(period_ms),
+        // Only near the ends of the timestamp range.
+        None => {
+            let rem = (ts as i128 - offset_ms as i128).rem_euclid(period_ms as i128);
+            (ts as i128 - rem) as i64
+        }
+    }
 }
 
 /// `max_timestamp + allowed_lateness <= watermark`: the window's state is gone or going.
@@ -353,6 +383,8 @@ pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     windows: BTreeMap<Window, WindowPanes<K, F::Acc>>,
     watermark: Timestamp,
     assigned: Vec<Window>,
+    /// The most keys a window has had: new windows' maps start that large.
+    keys_per_window: usize,
     scratch: Vec<F::Out>,
     _types: PhantomData<fn(T)>,
 }
@@ -368,6 +400,7 @@ impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
             windows: BTreeMap::new(),
             watermark: NO_WATERMARK,
             assigned: Vec::new(),
+            keys_per_window: 0,
             scratch: Vec::new(),
             _types: PhantomData,
         }
@@ -384,38 +417,52 @@ where
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         let mut results = Vec::new();
         let mut late = Vec::new();
-        for record in batch.into_records::<T>() {
+        let mut records = batch.into_records::<T>().into_iter().peekable();
+        // Records of a batch come in runs with the same windows (timestamps close together):
+        // assign and look the windows up once per run, not once per record.
+        while let Some(first) = records.next() {
             self.assigned.clear();
-            self.assigner.assign(record.ts, &mut self.assigned);
+            self.assigner.assign(first.ts, &mut self.assigned);
+            let (from, until) = self.assigner.same_windows(first.ts, self.assigned[0]);
+            let mut run =
+                std::iter::once(first).chain(std::iter::from_fn(|| records.next_if(|r| from <= r.ts && r.ts < until)));
             // A record joins all of its windows or none: late if its earliest-ending one is.
             if is_window_late(self.assigned[0], self.allowed_lateness, self.watermark) {
-                late.push(record);
+                late.extend(run);
                 continue;
             }
-            let key = (self.key_selector)(&record.value);
             for &window in &self.assigned {
-                let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
-                    panes: fast_map(),
-                    fired: false,
-                });
-                let fire_now = window.max_timestamp() <= self.watermark;
-                panes.fired |= fire_now;
-                match panes.panes.get_mut(&key) {
-                    Some(acc) => {
-                        self.function.add(acc, &record.value);
-                        if fire_now {
-                            emit_pane(&self.function, &key, window, acc, &mut self.scratch, &mut results);
-                        }
-                    }
-                    None => {
-                        let mut acc = self.function.create();
-                        self.function.add(&mut acc, &record.value);
-                        if fire_now {
-                            emit_pane(&self.function, &key, window, &acc, &mut self.scratch, &mut results);
-                        }
-                        panes.panes.insert(key.clone(), acc);
+                if !self.windows.contains_key(&window) {
+                    let panes = FastMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
+                    self.windows.insert(window, WindowPanes { panes, fired: false });
+                }
+            }
+            let (earliest, latest) = (self.assigned[0], self.assigned[self.assigned.len() - 1]);
+            let mut windows: Vec<_> = self
+                .windows
+                .range_mut(earliest..=latest)
+                .map(|(&window, panes)| {
+                    let fire_now = window.max_timestamp() <= self.watermark;
+                    panes.fired |= fire_now;
+                    (window, fire_now, panes)
+                })
+                .collect();
+            debug_assert_eq!(windows.len(), self.assigned.len(), "the assigned windows are adjacent");
+            for record in &mut run {
+                let key = (self.key_selector)(&record.value);
+                for (window, fire_now, panes) in windows.iter_mut() {
+                    let acc = match panes.panes.get_mut(&key) {
+                        Some(acc) => acc,
+                        None => panes.panes.entry(key.clone()).or_insert_with(|| self.function.create()),
+                    };
+                    self.function.add(acc, &record.value);
+                    if *fire_now {
+                        emit_pane(&self.function, &key, *window, acc, &mut self.scratch, &mut results);
                     }
                 }
+            }
+            if let Some((_, _, panes)) = windows.last() {
+                self.keys_per_window = self.keys_per_window.max(panes.panes.len());
             }
         }
         out.emit(MAIN, results);

@@ -292,6 +292,7 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit
         faults: faults.clone(),
         fault_schedule,
         checkpoint_schedule,
+        checkpoint_every_records: None,
         poll_max,
         keep_trace: config.keep_trace,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,

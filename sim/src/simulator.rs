@@ -60,6 +60,9 @@ pub struct SimOptions {
     pub fault_schedule: Option<Vec<FaultEvent>>,
     /// Explicit steps at which checkpoints are triggered, replacing the seeded timing.
     pub checkpoint_schedule: Option<Vec<u64>>,
+    /// A checkpoint each time the sources have read this many more records, replacing the
+    /// seeded timing (what `eddy bench` measures).
+    pub checkpoint_every_records: Option<u64>,
     /// At most this many records per source read, instead of the drawn amount.
     pub poll_max: Option<usize>,
     pub keep_trace: bool,
@@ -115,6 +118,7 @@ struct Simulation<'a> {
     fault_schedule: Option<Vec<FaultEvent>>,
     injected: Vec<FaultEvent>,
     checkpoint_schedule: Option<Vec<u64>>,
+    checkpoint_every_records: Option<u64>,
     checkpoint_steps: Vec<u64>,
     poll_max: Option<usize>,
 }
@@ -146,6 +150,7 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
         fault_schedule: options.fault_schedule.clone(),
         injected: Vec::new(),
         checkpoint_schedule: options.checkpoint_schedule.clone(),
+        checkpoint_every_records: options.checkpoint_every_records,
         checkpoint_steps: Vec::new(),
         poll_max: options.poll_max,
     };
@@ -171,6 +176,7 @@ impl Simulation<'_> {
         let mut actions = Vec::new();
         let mut next_checkpoint_at = self.checkpoint_rng.gen_range(10..200);
         let mut final_checkpoint: Option<CheckpointId> = None;
+        let mut records_at_checkpoint = 0;
         loop {
             self.step += 1;
             if self.step > max_steps {
@@ -192,13 +198,22 @@ impl Simulation<'_> {
                     now: self.now,
                 });
             }
-            let trigger_now = match &self.checkpoint_schedule {
-                Some(steps) => steps.contains(&self.step),
-                None if self.now >= next_checkpoint_at => {
+            let trigger_now = match (&self.checkpoint_schedule, self.checkpoint_every_records) {
+                (Some(steps), _) => steps.contains(&self.step),
+                (None, Some(every)) => {
+                    let read = self.job.metrics().source_records;
+                    if read >= records_at_checkpoint + every {
+                        records_at_checkpoint = read;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                (None, None) if self.now >= next_checkpoint_at => {
                     next_checkpoint_at = self.now + self.checkpoint_rng.gen_range(20..400);
                     true
                 }
-                None => false,
+                (None, None) => false,
             };
             if trigger_now && self.trigger().is_some() {
                 self.checkpoint_steps.push(self.step);
