@@ -227,46 +227,7 @@ impl Workload for Enrich {
     }
 
     fn build(&self, log: Log<EnrichEvent>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            enriched: CommitLog::new(),
-            late_clicks: CommitLog::new(),
-            late_changes: CommitLog::new(),
-        };
-        let pipeline = Pipeline::new().with_parallelism(3);
-        let events = pipeline
-            .source(
-                "events",
-                log,
-                WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
-            )
-            .parallelism(2);
-        let clicks = events
-            .clone()
-            .flat_map(|e: EnrichEvent| match e {
-                EnrichEvent::Click(click) => Some(click),
-                EnrichEvent::Profile(_) => None,
-            })
-            .parallelism(2);
-        let changes = events
-            .flat_map(|e: EnrichEvent| match e {
-                EnrichEvent::Profile(change) => Some(change.into_change()),
-                EnrichEvent::Click(_) => None,
-            })
-            .parallelism(2);
-        let joined = clicks.key_by(|c: &Click| c.user).temporal_join(changes);
-        joined
-            .output
-            .map(|(click, profile): (Click, Option<Profile>)| EnrichedClick {
-                click_id: click.click_id,
-                user: click.user,
-                page: click.page,
-                profile,
-            })
-            .parallelism(2)
-            .sink_transactional(sinks.enriched.clone());
-        joined.late.sink_transactional(sinks.late_clicks.clone());
-        joined.late_changes.sink_transactional(sinks.late_changes.clone());
-        (pipeline.build().expect("the enrich pipeline is valid"), sinks)
+        build(log, |change| Some(change.into_change()))
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
@@ -307,6 +268,50 @@ impl Workload for Enrich {
             })
             .count()
     }
+}
+
+/// The pipeline, with `changelog` turning profile changes into the join's changelog.
+fn build(log: Log<EnrichEvent>, changelog: fn(ProfileChange) -> Option<Change<u32, Profile>>) -> (JobGraph, Sinks) {
+    let sinks = Sinks {
+        enriched: CommitLog::new(),
+        late_clicks: CommitLog::new(),
+        late_changes: CommitLog::new(),
+    };
+    let pipeline = Pipeline::new().with_parallelism(3);
+    let events = pipeline
+        .source(
+            "events",
+            log,
+            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+        )
+        .parallelism(2);
+    let clicks = events
+        .clone()
+        .flat_map(|e: EnrichEvent| match e {
+            EnrichEvent::Click(click) => Some(click),
+            EnrichEvent::Profile(_) => None,
+        })
+        .parallelism(2);
+    let changes = events
+        .flat_map(move |e: EnrichEvent| match e {
+            EnrichEvent::Profile(change) => changelog(change),
+            EnrichEvent::Click(_) => None,
+        })
+        .parallelism(2);
+    let joined = clicks.key_by(|c: &Click| c.user).temporal_join(changes);
+    joined
+        .output
+        .map(|(click, profile): (Click, Option<Profile>)| EnrichedClick {
+            click_id: click.click_id,
+            user: click.user,
+            page: click.page,
+            profile,
+        })
+        .parallelism(2)
+        .sink_transactional(sinks.enriched.clone());
+    joined.late.sink_transactional(sinks.late_clicks.clone());
+    joined.late_changes.sink_transactional(sinks.late_changes.clone());
+    (pipeline.build().expect("the enrich pipeline is valid"), sinks)
 }
 
 impl Enrich {
@@ -409,5 +414,111 @@ impl Enrich {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_sim::{Profile as Faults, RunConfig, Scenario};
+
+    use super::*;
+
+    /// `enrich` with a changelog that forgets deletes: deleted profiles live on.
+    struct ForgetsDeletes;
+
+    impl Workload for ForgetsDeletes {
+        type Event = EnrichEvent;
+        type Sinks = Sinks;
+
+        fn name(&self) -> &'static str {
+            "enrich-forgets-deletes"
+        }
+
+        fn description(&self) -> &'static str {
+            "enrich, but deletes never reach the profile table"
+        }
+
+        fn out_of_orderness_ms(&self) -> i64 {
+            Enrich.out_of_orderness_ms()
+        }
+
+        fn default_events(&self) -> usize {
+            Enrich.default_events()
+        }
+
+        fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<EnrichEvent>> {
+            Enrich.generate(events, rng)
+        }
+
+        fn build(&self, log: Log<EnrichEvent>) -> (JobGraph, Sinks) {
+            build(log, |change| match change.op {
+                ProfileOp::Deleted => None,
+                _ => Some(change.into_change()),
+            })
+        }
+
+        fn check(&self, input: &[Record<EnrichEvent>], sinks: &Sinks) -> Checked {
+            Enrich.check(input, sinks)
+        }
+
+        fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+            Enrich.output_lines(sinks)
+        }
+    }
+
+    #[test]
+    fn the_check_catches_a_join_that_forgets_deletes() {
+        let config = RunConfig::new(1, Faults::None);
+        assert!(Scenario::run(&Enrich, &config).report.passed);
+        let report = Scenario::run(&ForgetsDeletes, &config).report;
+        let violation = report.violation.expect("deleted profiles that live on are caught");
+        assert_eq!(violation.property, "exactly-once", "{violation:?}");
+    }
+
+    #[test]
+    fn generated_input_has_every_kind_of_change_and_users_without_profiles() {
+        let input = Enrich.generate(1_000, &mut <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3));
+        let count = |f: fn(&EnrichEvent) -> bool| input.iter().filter(|r| f(&r.value)).count();
+        assert!(
+            count(|e| matches!(
+                e,
+                EnrichEvent::Profile(ProfileChange {
+                    op: ProfileOp::Created(_),
+                    ..
+                })
+            )) > 0
+        );
+        assert!(
+            count(|e| matches!(
+                e,
+                EnrichEvent::Profile(ProfileChange {
+                    op: ProfileOp::Updated(_),
+                    ..
+                })
+            )) > 0
+        );
+        assert!(
+            count(|e| matches!(
+                e,
+                EnrichEvent::Profile(ProfileChange {
+                    op: ProfileOp::Deleted,
+                    ..
+                })
+            )) > 0
+        );
+        let with_profile: BTreeSet<u32> = input
+            .iter()
+            .filter_map(|r| match &r.value {
+                EnrichEvent::Profile(change) => Some(change.user),
+                EnrichEvent::Click(_) => None,
+            })
+            .collect();
+        assert!(input
+            .iter()
+            .any(|r| matches!(&r.value, EnrichEvent::Click(c) if !with_profile.contains(&c.user))));
+        assert!(
+            input.windows(2).all(|w| w[0].ts <= w[1].ts),
+            "generated in timestamp order"
+        );
     }
 }
