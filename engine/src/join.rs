@@ -168,7 +168,18 @@ where
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
         for (key, table) in context.keyed_entries::<(K, KeyTable<T, V>)>()? {
-            for ts in table.versions.keys().copied().chain(table.pending.iter().map(|r| r.ts)) {
+            // Every pending probe needs its timer. A version at or behind the watermark needs
+            // one only if pruning is still due (several such versions, or a delete, which
+            // happens when state of tasks with different watermarks is merged): otherwise a
+            // restore after the final watermark would hold timers that never fire again.
+            let behind: Vec<(&Timestamp, &Option<V>)> = table.versions.range(..=self.watermark).collect();
+            let prune_due = behind.len() > 1 || behind.last().is_some_and(|(_, value)| value.is_none());
+            let versions = table
+                .versions
+                .keys()
+                .copied()
+                .filter(|&ts| ts > self.watermark || prune_due);
+            for ts in versions.chain(table.pending.iter().map(|r| r.ts)) {
                 self.timers.insert((ts, key.clone()));
             }
             self.tables.insert(key, table);
@@ -179,5 +190,75 @@ where
     fn state_entries(&self) -> usize {
         let rows: usize = self.tables.values().map(|t| t.versions.len() + t.pending.len()).sum();
         rows + self.timers.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::RestoreContext;
+    use crate::state::KeyGroupRange;
+    use crate::time::END_OF_TIME;
+
+    type Join = TemporalJoinOperator<u8, u8, i64, fn(&u8) -> u8>;
+
+    fn join() -> Join {
+        TemporalJoinOperator::new(|probe: &u8| *probe)
+    }
+
+    fn restored(state: &OperatorState, watermark: Timestamp) -> Join {
+        let mut operator = join();
+        let context = RestoreContext {
+            subtask: 0,
+            parallelism: 1,
+            key_groups: KeyGroupRange::for_subtask(0, 1, 128),
+            max_parallelism: 128,
+            watermark,
+            previous: vec![(0, state)],
+        };
+        operator.restore_state(&context).unwrap();
+        operator
+    }
+
+    #[test]
+    fn a_restore_after_the_final_watermark_keeps_only_live_rows() {
+        let mut operator = join();
+        let changes = vec![
+            Record::new(5, Change::Upsert { key: 1u8, value: 10i64 }),
+            Record::new(8, Change::Upsert { key: 1, value: 11 }),
+            Record::new(6, Change::Upsert { key: 2, value: 20 }),
+            Record::new(9, Change::Delete { key: 2 }),
+        ];
+        operator.handle_records(1, Batch::new(changes), &mut Output::default());
+        operator.handle_records(0, Batch::new(vec![Record::new(7, 1u8)]), &mut Output::default());
+        operator.handle_watermark(END_OF_TIME, &mut Output::default());
+        assert_eq!(operator.state_entries(), 1, "key 1's current version");
+        let state = operator.snapshot_state(1, 128);
+        let again = restored(&state, END_OF_TIME);
+        assert_eq!(again.state_entries(), 1, "no timer that no watermark will fire");
+    }
+
+    #[test]
+    fn a_restore_keeps_the_timers_still_due() {
+        let mut operator = join();
+        let changes = vec![
+            Record::new(5, Change::Upsert { key: 1u8, value: 10i64 }),
+            Record::new(8, Change::Upsert { key: 1, value: 11 }),
+        ];
+        operator.handle_records(1, Batch::new(changes), &mut Output::default());
+        operator.handle_records(0, Batch::new(vec![Record::new(7, 1u8)]), &mut Output::default());
+        let state = operator.snapshot_state(1, 128);
+        // Restored at a higher watermark than the snapshot's (state of several tasks merged):
+        // the probe at 7 is still due and is emitted at the next watermark.
+        let mut again = restored(&state, 7);
+        let mut out = Output::default();
+        again.handle_watermark(9, &mut out);
+        let (port, batch) = out.emitted.pop().expect("the probe is emitted");
+        assert_eq!(port, MAIN);
+        assert_eq!(
+            batch.into_records::<(u8, Option<i64>)>(),
+            vec![Record::new(7, (1, Some(10)))]
+        );
+        assert_eq!(again.state_entries(), 1, "only the version at 8 is left");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod dedup;
+pub mod enrich;
 pub mod pageviews;
 pub mod sessions;
 
@@ -14,7 +15,12 @@ use eddy_sim::Scenario;
 
 /// Every scenario, in the order `eddy list` shows them.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&pageviews::PageViews, &dedup::Dedup, &sessions::SessionsClicks]
+    vec![
+        &pageviews::PageViews,
+        &dedup::Dedup,
+        &sessions::SessionsClicks,
+        &enrich::Enrich,
+    ]
 }
 
 /// The scenario called `name`.
