@@ -164,3 +164,34 @@ fn run_gives_the_same_results_from_generated_and_from_file_input() {
         "names the line and the field: {out}"
     );
 }
+
+#[test]
+fn bench_measures_every_variant_and_their_checksums_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let plot = dir.path().join("bench.svg");
+    let (code, out) = eddy(&[
+        "bench",
+        "--events",
+        "20000",
+        "--json",
+        json.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = results.as_array().unwrap();
+    assert!(!results.is_empty());
+    for workload in results {
+        assert_eq!(workload["checksums_agree"], true, "{workload}");
+        let variants = workload["variants"].as_array().unwrap();
+        let names: Vec<&str> = variants.iter().map(|v| v["variant"].as_str().unwrap()).collect();
+        assert!(names.contains(&"hand-written loop") && names.contains(&"timely (1 worker)"), "{names:?}");
+        assert!(variants.iter().all(|v| v["events_per_s"].as_f64().unwrap() > 0.0));
+    }
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let (code, out) = eddy(&["bench", "--scenario", "no-such-workload"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no-such-workload"), "{out}");
+}
