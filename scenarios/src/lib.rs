@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod dedup;
+pub mod live;
 pub mod pageviews;
 pub mod sessions;
 

@@ -26,7 +26,7 @@ pub use eddy_engine as engine;
 pub use check::{check, CheckConfig};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use report::{Report, Violation};
-pub use scenario::{Case, CaseError, Checked, Run, RunConfig, Scenario, Workload};
+pub use scenario::{Case, CaseError, Checked, LineCommitter, Run, RunConfig, Scenario, Workload};
 pub use shrink::{shrink, Shrunk};
 pub use simulator::{simulate, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

@@ -5,9 +5,10 @@
 //! [`Scenario`] (erased: what the CLI lists and runs).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Data, JobGraph, Log, Record};
+use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,39 @@ pub trait Scenario: Send + Sync {
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
     /// returns its results as JSON lines in canonical order.
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
+    /// Whether the scenario has a live form ([`Workload::build_live`]).
+    fn supports_live(&self) -> bool;
+    /// The live pipeline over JSON-lines input (partitioned as [`Scenario::run_lines`]
+    /// does), its final result lines going to `output`; `None` if there is no live form.
+    fn live_graph(&self, input: &[String], output: LineCommitter) -> Result<Option<JobGraph>, CaseError>;
+}
+
+/// The committer of a live run's output: each committed transaction's result lines go to
+/// one callback (the live runtime's transactional file sink). Sans-IO here: the callback
+/// belongs to the driver.
+#[derive(Clone)]
+pub struct LineCommitter {
+    commit: Arc<Mutex<dyn FnMut(TransactionId, Vec<Record<String>>) + Send>>,
+}
+
+impl LineCommitter {
+    pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(commit)),
+        }
+    }
+
+    /// A committer that drops everything (to ask whether a live form exists).
+    pub fn discard() -> Self {
+        LineCommitter::new(|_, _| {})
+    }
+}
+
+impl Committer<String> for LineCommitter {
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
+        let mut commit = self.commit.lock().expect("line committer poisoned");
+        (*commit)(transaction, records);
+    }
 }
 
 /// What a workload's check found in the committed output.
@@ -127,6 +161,13 @@ pub trait Workload: Send + Sync {
     fn check(&self, input: &[Record<Self::Event>], sinks: &Self::Sinks) -> Checked;
     /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
     fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
+    /// The pipeline for a live run (`eddy run --live`, docs/live.md): the computation of
+    /// [`Workload::build`], but each final result line of [`Workload::output_lines`] goes
+    /// to `output` exactly once, as soon as nothing can change it any more (not in order).
+    /// `None` (the default): the workload has no live form.
+    fn build_live(&self, _log: Log<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
+        None
+    }
 }
 
 /// Steps before a run counts as not terminating (liveness).
@@ -180,17 +221,24 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
-        let mut log = Vec::with_capacity(input.len());
-        for (index, line) in input.iter().enumerate() {
-            let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
-                index,
-                reason: e.to_string(),
-            })?;
-            log.push(record);
-        }
-        let (graph, sinks) = self.build(Log::round_robin(log, self.partitions()));
+        let (graph, sinks) = self.build(parse_lines::<W>(input, self.partitions())?);
         eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
         Ok(self.output_lines(&sinks))
+    }
+
+    fn supports_live(&self) -> bool {
+        self.build_live(
+            Log::round_robin(Vec::new(), self.partitions()),
+            LineCommitter::discard(),
+        )
+        .is_some()
+    }
+
+    fn live_graph(&self, input: &[String], output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+        if !self.supports_live() {
+            return Ok(None);
+        }
+        Ok(self.build_live(parse_lines::<W>(input, self.partitions())?, output))
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
@@ -208,6 +256,19 @@ impl<W: Workload> Scenario for W {
             run_once(self, config, Some(explicit)).run
         }))
     }
+}
+
+/// JSON lines of the workload's event type, spread over `partitions` round-robin.
+fn parse_lines<W: Workload>(input: &[String], partitions: usize) -> Result<Log<W::Event>, CaseError> {
+    let mut log = Vec::with_capacity(input.len());
+    for (index, line) in input.iter().enumerate() {
+        let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
+            index,
+            reason: e.to_string(),
+        })?;
+        log.push(record);
+    }
+    Ok(Log::round_robin(log, partitions))
 }
 
 /// With the determinism check on, runs `again` and fails `first` if the hashes differ.
