@@ -245,13 +245,20 @@ fn decode_output_len(bytes: &[u8]) -> Result<u64, String> {
     Ok(u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")))
 }
 
+/// A job rebuilt from the state directory, and its output rewound.
+struct Recovered {
+    job: Job,
+    /// The checkpoint restored, or `None` for a fresh start.
+    checkpoint: Option<CheckpointId>,
+    /// Newer checkpoints that could not be restored, and why.
+    skipped: Vec<(CheckpointId, String)>,
+    /// The output length the restored checkpoint recorded (before its staged lines).
+    committed_len: u64,
+}
+
 /// Restores the newest checkpoint whose objects all read back, truncating `output` to the
 /// length it committed; a fresh job with an empty output if none does.
-fn recover(
-    graph: &JobGraph,
-    store: &FsSnapshotStore,
-    output: &OutputFile,
-) -> Result<(Job, Option<CheckpointId>, Vec<(CheckpointId, String)>), LiveError> {
+fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Result<Recovered, LiveError> {
     let mut skipped = Vec::new();
     for checkpoint in store.checkpoints()?.into_iter().rev() {
         let committed = match store
@@ -270,12 +277,24 @@ fn recover(
         // which were not yet in the file at `committed`.
         output.truncate(committed, checkpoint)?;
         match restore_checkpoint(graph, store, checkpoint) {
-            Ok(job) => return Ok((job, Some(checkpoint), skipped)),
+            Ok(job) => {
+                return Ok(Recovered {
+                    job,
+                    checkpoint: Some(checkpoint),
+                    skipped,
+                    committed_len: committed,
+                })
+            }
             Err(error) => skipped.push((checkpoint, error.to_string())),
         }
     }
     output.truncate(0, 0)?;
-    Ok((Job::new(graph), None, skipped))
+    Ok(Recovered {
+        job: Job::new(graph),
+        checkpoint: None,
+        skipped,
+        committed_len: 0,
+    })
 }
 
 /// Runs `graph` live until its input ends, restoring from and checkpointing to `store`.
@@ -328,16 +347,22 @@ async fn drive(
     config: &LiveConfig,
 ) -> Result<LiveSummary, LiveError> {
     let started = Instant::now();
-    let (job, restored, skipped) = recover(graph, &store, output)?;
+    let Recovered {
+        job,
+        checkpoint: restored,
+        skipped,
+        committed_len,
+    } = recover(graph, &store, output)?;
     for (checkpoint, reason) in &skipped {
         eprintln!("live: cannot restore checkpoint {checkpoint}, falling back: {reason}");
     }
     match restored {
         Some(checkpoint) => eprintln!(
-            "live: restored checkpoint {checkpoint}; output truncated to its committed {} bytes",
+            "live: restored checkpoint {checkpoint}; output rewound to its committed {committed_len} bytes, \
+             then its staged lines committed ({} bytes)",
             output.len()
         ),
-        None => eprintln!("live: no checkpoint to restore: starting from the beginning"),
+        None => eprintln!("live: no checkpoint to restore: starting from the beginning with an empty output"),
     }
     let nodes = job.manifest(0).nodes;
     let mut next_checkpoint = store.highest_checkpoint()?.map_or(1, |id| id + 1);

@@ -24,7 +24,14 @@ const CHILD_LIMIT: Duration = Duration::from_secs(40);
 fn live_command(dir: &Path, log: &Path) -> Command {
     let mut command = Command::new(EDDY);
     command
-        .args(["run", "--live", "--scenario", "pageviews", "--checkpoint-interval", "50"])
+        .args([
+            "run",
+            "--live",
+            "--scenario",
+            "pageviews",
+            "--checkpoint-interval",
+            "50",
+        ])
         .arg("--rate")
         .arg(RATE.to_string())
         .arg("--input")
@@ -92,7 +99,11 @@ fn reference_lines(input: &str) -> Vec<String> {
 
 fn sorted_lines(path: &Path) -> Vec<String> {
     let text = fs::read_to_string(path).expect("read output");
-    assert!(text.is_empty() || text.ends_with('\n'), "{}: a torn last line", path.display());
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{}: a torn last line",
+        path.display()
+    );
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     lines.sort();
     lines
@@ -144,7 +155,10 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
 
     // Flip one byte in a task snapshot of the newest checkpoint: it no longer decodes.
     let checkpoints = completed_checkpoints(&state);
-    assert!(checkpoints.len() >= 2, "a previous checkpoint to fall back to: {checkpoints:?}");
+    assert!(
+        checkpoints.len() >= 2,
+        "a previous checkpoint to fall back to: {checkpoints:?}"
+    );
     let (newest, newest_dir) = checkpoints.last().expect("checked above").clone();
     let previous = checkpoints[checkpoints.len() - 2].0;
     let snapshot = newest_dir.join("task-0-0.snap");
@@ -166,11 +180,23 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
         stderr.contains(&format!("restored checkpoint {previous};")),
         "recovery did not fall back to checkpoint {previous}: {stderr}"
     );
-    assert!(stderr.contains("events/s") && stderr.contains("watermark"), "no progress lines: {stderr}");
+    assert!(
+        stderr.contains("events/s") && stderr.contains("watermark"),
+        "no progress lines: {stderr}"
+    );
 
     let live = sorted_lines(&dir.join("live.jsonl"));
     let missing: Vec<&String> = expected.iter().filter(|l| live.binary_search(l).is_err()).collect();
-    assert!(missing.is_empty(), "lost {} lines, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "lost {} lines, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     assert_eq!(live, expected, "the live output has lines twice or extra lines");
-    assert!(started.elapsed() < Duration::from_secs(50), "the test took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the test took {:?}",
+        started.elapsed()
+    );
 }

@@ -106,8 +106,10 @@ pub trait Scenario: Send + Sync {
 /// belongs to the driver.
 #[derive(Clone)]
 pub struct LineCommitter {
-    commit: Arc<Mutex<dyn FnMut(TransactionId, Vec<Record<String>>) + Send>>,
+    commit: Arc<Mutex<CommitLines>>,
 }
+
+type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
 
 impl LineCommitter {
     pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
