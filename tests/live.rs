@@ -15,8 +15,9 @@ use rand_chacha::ChaCha8Rng;
 
 const EDDY: &str = env!("CARGO_BIN_EXE_eddy");
 const EVENTS: usize = 40_000;
-/// A whole run takes `EVENTS / RATE` = 2 s: every kill below lands mid-run.
-const RATE: u64 = 20_000;
+/// A whole run takes `EVENTS / RATE` = 4 s, more than the three kill delays together
+/// (at most 2.4 s), so every kill lands mid-run even if no run lost any progress.
+const RATE: u64 = 10_000;
 const WINDOW_MS: i64 = 60_000;
 /// A child that runs longer than this is a hang, not a slow machine.
 const CHILD_LIMIT: Duration = Duration::from_secs(40);
@@ -135,7 +136,8 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let state = dir.join("state");
     for run in 0..3 {
-        let delay = Duration::from_millis(rng.gen_range(400..1_000));
+        let delay = Duration::from_millis(rng.gen_range(500..800));
+        eprintln!("run {run}: SIGKILL after {delay:?}");
         let log = dir.join(format!("kill-{run}.log"));
         let mut child = live_command(dir, &log).spawn().expect("start eddy run --live");
         std::thread::sleep(delay);
