@@ -138,7 +138,8 @@ impl OutputFile {
             .truncate(false)
             .open(path)
             .map_err(failed)?;
-        let len = file.metadata().map_err(failed)?.len();
+        let mut file = file;
+        let len = file.seek(SeekFrom::End(0)).map_err(failed)?;
         Ok(OutputFile {
             inner: Arc::new(Mutex::new(OutputState {
                 path: path.to_path_buf(),
@@ -782,5 +783,57 @@ impl ProgressLine {
             sum(&progress.late_records),
             coordinator.output.len(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_length_reads_back_and_any_flipped_bit_is_caught() {
+        let bytes = encode_output_len(123_456_789);
+        assert_eq!(decode_output_len(&bytes), Ok(123_456_789));
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_output_len(&flipped).is_err(), "bit {bit} flipped unnoticed");
+        }
+        assert!(decode_output_len(&bytes[..19]).is_err());
+    }
+
+    fn record(line: &str) -> Record<String> {
+        Record::new(0, line.to_string())
+    }
+
+    #[test]
+    fn the_output_file_appends_whole_lines_and_truncates_back_to_a_committed_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let output = OutputFile::open(&path).unwrap();
+        output.append(&[record("a"), record("bb")]);
+        let committed = output.len();
+        assert_eq!(committed, 5);
+        output.append(&[record("ccc")]);
+        // A torn write after the commit point, as a crash would leave it.
+        fs_append(&path, b"{\"torn");
+        let reopened = OutputFile::open(&path).unwrap();
+        reopened.truncate(committed, 7).unwrap();
+        reopened.append(&[record("d")]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nbb\nd\n");
+        assert!(matches!(
+            reopened.truncate(100, 8),
+            Err(LiveError::OutputShrank {
+                checkpoint: 8,
+                committed: 100,
+                actual: 7,
+                ..
+            })
+        ));
+    }
+
+    fn fs_append(path: &Path, bytes: &[u8]) {
+        let mut file = OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(bytes).unwrap();
     }
 }
