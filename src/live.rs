@@ -131,14 +131,13 @@ impl OutputFile {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)
             .map_err(failed)?;
-        let mut file = file;
         let len = file.seek(SeekFrom::End(0)).map_err(failed)?;
         Ok(OutputFile {
             inner: Arc::new(Mutex::new(OutputState {

@@ -191,7 +191,7 @@ fn run_live_names_what_is_wrong_and_exits_2() {
     let (code, out) = live("sessions-clicks", &path("in.jsonl"));
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("`sessions-clicks` has no live form; live scenarios: pageviews"),
+        out.contains("`sessions-clicks` has no live form; live scenarios: pageviews, dedup"),
         "{out}"
     );
     let (code, out) = live("pageviews", &path("in.jsonl"));

@@ -64,3 +64,30 @@ impl<K: Key, T: Data + PartialEq> KeyedProcessFunction<K, T> for FinalRows<T> {
         }
     }
 }
+
+/// Emits each record's line at once: for results that are final when they are emitted.
+pub struct RecordLines<T> {
+    line: fn(&Record<T>) -> String,
+}
+
+impl<T> Clone for RecordLines<T> {
+    fn clone(&self) -> Self {
+        RecordLines { line: self.line }
+    }
+}
+
+impl<T> RecordLines<T> {
+    pub fn new(line: fn(&Record<T>) -> String) -> Self {
+        RecordLines { line }
+    }
+}
+
+impl<K: Key, T: Data> KeyedProcessFunction<K, T> for RecordLines<T> {
+    type State = ();
+    type Out = String;
+
+    fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>) {
+        let line = (self.line)(&record);
+        ctx.emit(line);
+    }
+}
