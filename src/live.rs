@@ -18,7 +18,7 @@
 //! ids never reused, a checkpoint exists only with its manifest.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ use crate::engine::{
     restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, Message, ObjectKey, Record, SnapshotStore, StoreError,
     Task, TaskSnapshot, Timestamp, END_OF_TIME, NO_WATERMARK,
 };
-use crate::sim::LineCommitter;
+use crate::sim::{LineCommitter, LineFeed};
 use crate::store::FsSnapshotStore;
 
 /// The driver's object in each checkpoint: the output file's committed length.
@@ -101,6 +101,8 @@ pub enum LiveError {
         committed: u64,
         actual: u64,
     },
+    #[error("input {0}")]
+    Input(String),
     #[error("a task failed: {0}")]
     Task(String),
     #[error("cannot start the tokio runtime: {0}")]
@@ -222,6 +224,89 @@ impl OutputFile {
     }
 }
 
+/// A JSON-lines file followed as it grows (`--follow`, like `tail -f`): each poll hands
+/// the source the complete lines appended since the last one. A line still being written
+/// (no line break yet) waits for the next poll.
+#[derive(Debug)]
+pub struct FileFeed {
+    path: PathBuf,
+    state: Mutex<FeedState>,
+}
+
+#[derive(Debug)]
+struct FeedState {
+    file: File,
+    /// Bytes after the last line break read so far.
+    partial: Vec<u8>,
+    /// Lines read so far (blank ones included): the next line's number minus one.
+    lines: usize,
+    /// The first error: a line that does not parse, or a failed read.
+    error: Option<String>,
+}
+
+impl FileFeed {
+    pub fn open(path: &Path) -> Result<Arc<Self>, LiveError> {
+        let file = File::open(path).map_err(|e| LiveError::Input(format!("{}: {e}", path.display())))?;
+        Ok(Arc::new(FileFeed {
+            path: path.to_path_buf(),
+            state: Mutex::new(FeedState {
+                file,
+                partial: Vec::new(),
+                lines: 0,
+                error: None,
+            }),
+        }))
+    }
+
+    fn take_error(&self) -> Option<LiveError> {
+        let error = self.lock().error.take()?;
+        Some(LiveError::Input(error))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().expect("followed file poisoned")
+    }
+}
+
+impl LineFeed for FileFeed {
+    fn poll_lines(&self, lines: &mut Vec<(usize, String)>) {
+        let mut state = self.lock();
+        let FeedState {
+            file, partial, error, ..
+        } = &mut *state;
+        if error.is_some() {
+            return;
+        }
+        if let Err(e) = file.read_to_end(partial) {
+            *error = Some(format!("{}: {e}", self.path.display()));
+            return;
+        }
+        let Some(last_break) = partial.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let complete: Vec<u8> = partial.drain(..=last_break).collect();
+        for line in complete[..complete.len() - 1].split(|&b| b == b'\n') {
+            state.lines += 1;
+            let line_number = state.lines;
+            match std::str::from_utf8(line) {
+                Ok(text) if text.trim().is_empty() => {}
+                Ok(text) => lines.push((line_number, text.to_string())),
+                Err(e) => {
+                    state.error = Some(format!("{}:{line_number}: {e}", self.path.display()));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn report_error(&self, line_number: usize, reason: String) {
+        let mut state = self.lock();
+        if state.error.is_none() {
+            state.error = Some(format!("{}:{line_number}: {reason}", self.path.display()));
+        }
+    }
+}
+
 fn encode_output_len(len: u64) -> Vec<u8> {
     let mut bytes = OUTPUT_MAGIC.to_vec();
     bytes.extend_from_slice(&len.to_le_bytes());
@@ -298,18 +383,20 @@ fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Re
 }
 
 /// Runs `graph` live until its input ends, restoring from and checkpointing to `store`.
-/// The graph's sinks must commit through `output.committer()`.
+/// The graph's sinks must commit through `output.committer()`; if its source follows
+/// `followed`, the run never ends, and stops at the first line that does not parse.
 pub fn run_live(
     graph: &JobGraph,
     output: &OutputFile,
     store: FsSnapshotStore,
     config: &LiveConfig,
+    followed: Option<&FileFeed>,
 ) -> Result<LiveSummary, LiveError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_time()
         .build()
         .map_err(LiveError::Runtime)?;
-    runtime.block_on(drive(graph, output, store, config))
+    runtime.block_on(drive(graph, output, store, config, followed))
 }
 
 /// From the coordinator to one task.
@@ -345,7 +432,9 @@ async fn drive(
     output: &OutputFile,
     mut store: FsSnapshotStore,
     config: &LiveConfig,
+    followed: Option<&FileFeed>,
 ) -> Result<LiveSummary, LiveError> {
+    let input_error = || followed.and_then(FileFeed::take_error);
     let started = Instant::now();
     let Recovered {
         job,
@@ -363,6 +452,9 @@ async fn drive(
             output.len()
         ),
         None => eprintln!("live: no checkpoint to restore: starting from the beginning with an empty output"),
+    }
+    if let Some(error) = input_error() {
+        return Err(error);
     }
     let nodes = job.manifest(0).nodes;
     let mut next_checkpoint = store.highest_checkpoint()?.map_or(1, |id| id + 1);
@@ -470,6 +562,10 @@ async fn drive(
                 return Err(LiveError::Task(message));
             }
             _ = checkpoints.tick() => {
+                // A line that does not parse stops the run: nothing after it is read.
+                if let Some(error) = input_error() {
+                    return Err(error);
+                }
                 if pending.is_none() && final_checkpoint.is_none() {
                     let checkpoint = next_checkpoint;
                     next_checkpoint += 1;

@@ -79,6 +79,9 @@ struct RunArgs {
     /// Live: replay the input at this steady pace (events per second), as a real feed.
     #[arg(long, value_name = "EVENTS_PER_S", requires = "live", value_parser = parse_rate)]
     rate: Option<f64>,
+    /// Live: follow the input file as it grows (like `tail -f`); the run never ends.
+    #[arg(long, requires = "live")]
+    follow: bool,
     /// Live: no progress lines on stderr.
     #[arg(long, requires = "live")]
     quiet: bool,
@@ -670,19 +673,32 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
         }
         eprintln!("live: reading stdin: a restart cannot rewind it, so this run is not restorable");
     }
-    let (lines, numbers, source) = read_lines(input)?;
     let output = eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?;
-    let graph = scenario
-        .live_graph(&lines, output.committer())
-        .map_err(|e| input_error(e, &numbers, &source))?
-        .expect("supports_live was checked");
+    let (graph, followed) = if args.follow {
+        if from_stdin {
+            return Err(UsageError("--follow needs a file, not stdin".into()));
+        }
+        let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), output.committer())
+            .map_err(|e| UsageError(e.to_string()))?;
+        (graph, Some(feed))
+    } else {
+        let (lines, numbers, source) = read_lines(input)?;
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
+            .map_err(|e| input_error(e, &numbers, &source))?;
+        (graph, None)
+    };
+    let graph = graph.expect("supports_live was checked");
     let config = eddy::live::LiveConfig {
         checkpoint_interval: std::time::Duration::from_millis(args.checkpoint_interval),
         rate: args.rate,
         progress_interval: (!args.quiet).then_some(std::time::Duration::from_secs(1)),
         ..eddy::live::LiveConfig::default()
     };
-    let summary = eddy::live::run_live(&graph, &output, store, &config).map_err(|e| UsageError(e.to_string()))?;
+    let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
     eprintln!(
         "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {} ({} bytes)",
         summary.records_read,

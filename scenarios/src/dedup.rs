@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, LineCommitter, Violation, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, Violation, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -29,11 +29,11 @@ fn click_line(record: &Record<Click>) -> String {
 }
 
 /// The deduplication of `log`: kept clicks and late clicks.
-fn deduplicate(pipeline: &Pipeline, log: Log<Click>) -> WithLate<Click, Click> {
-    pipeline
-        .source(
+fn deduplicate(pipeline: &Pipeline, source: EventSource<Click>) -> WithLate<Click, Click> {
+    source
+        .stream(
+            pipeline,
             "clicks",
-            log,
             WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
         )
         .parallelism(2)
@@ -97,7 +97,7 @@ impl Workload for Dedup {
             late: CommitLog::new(),
         };
         let pipeline = Pipeline::new().with_parallelism(3);
-        let deduplicated = deduplicate(&pipeline, log);
+        let deduplicated = deduplicate(&pipeline, EventSource::Log(log));
         deduplicated
             .output
             .parallelism(2)
@@ -112,11 +112,11 @@ impl Workload for Dedup {
         kept.iter().map(click_line).collect()
     }
 
-    fn build_live(&self, log: Log<Click>, output: LineCommitter) -> Option<JobGraph> {
+    fn build_live(&self, source: EventSource<Click>, output: LineCommitter) -> Option<JobGraph> {
         let pipeline = Pipeline::new().with_parallelism(3);
         // A kept click is final when it is emitted: its line goes out at once. Late clicks
         // are counted in the task metrics, not written.
-        deduplicate(&pipeline, log)
+        deduplicate(&pipeline, source)
             .output
             .key_by(|c: &Click| c.event_id)
             .process(RecordLines::new(click_line))

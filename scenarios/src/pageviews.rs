@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, LineCommitter, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -30,11 +30,11 @@ fn count_line(start: i64, end: i64, page: u16, views: u64) -> String {
 }
 
 /// The counting pipeline over `log`: its results (upserts per page and window) and late views.
-fn counts(pipeline: &Pipeline, log: Log<PageView>) -> eddy_engine::WithLate<Windowed<u16, u64>, PageView> {
-    pipeline
-        .source(
+fn counts(pipeline: &Pipeline, source: EventSource<PageView>) -> eddy_engine::WithLate<Windowed<u16, u64>, PageView> {
+    source
+        .stream(
+            pipeline,
             "views",
-            log,
             WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
         )
         .key_by(|v: &PageView| v.page)
@@ -102,7 +102,7 @@ impl Workload for PageViews {
             late: CommitLog::new(),
         };
         let pipeline = Pipeline::new().with_parallelism(2);
-        let counted = counts(&pipeline, log);
+        let counted = counts(&pipeline, EventSource::Log(log));
         // Results are upserts: partition them by key into the sink, so that a late firing's
         // update follows the first result of its window (a rebalance would reorder them).
         let sink = counted.output.key_by(|w: &Windowed<u16, u64>| (w.key, w.window));
@@ -122,11 +122,11 @@ impl Workload for PageViews {
             .collect()
     }
 
-    fn build_live(&self, log: Log<PageView>, output: LineCommitter) -> Option<JobGraph> {
+    fn build_live(&self, source: EventSource<PageView>, output: LineCommitter) -> Option<JobGraph> {
         let pipeline = Pipeline::new().with_parallelism(2);
         // Late views (past the allowed lateness) change no count: counted in the task
         // metrics, not written (the batch output has no lines for them either).
-        let counted = counts(&pipeline, log);
+        let counted = counts(&pipeline, source);
         counted
             .output
             .key_by(|w: &Windowed<u16, u64>| (w.key, w.window))

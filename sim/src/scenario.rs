@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Profile;
 use crate::input;
+use crate::live::{EventSource, LiveInput};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
 use crate::simulator::{simulate, FaultEvent, SimOptions};
@@ -96,9 +97,9 @@ pub trait Scenario: Send + Sync {
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
     /// Whether the scenario has a live form ([`Workload::build_live`]).
     fn supports_live(&self) -> bool;
-    /// The live pipeline over JSON-lines input (partitioned as [`Scenario::run_lines`]
-    /// does), its final result lines going to `output`; `None` if there is no live form.
-    fn live_graph(&self, input: &[String], output: LineCommitter) -> Result<Option<JobGraph>, CaseError>;
+    /// The live pipeline over `input` (partitioned as [`Scenario::run_lines`] does), its
+    /// final result lines going to `output`; `None` if there is no live form.
+    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError>;
 }
 
 /// The committer of a live run's output: each committed transaction's result lines go to
@@ -167,7 +168,7 @@ pub trait Workload: Send + Sync {
     /// [`Workload::build`], but each final result line of [`Workload::output_lines`] goes
     /// to `output` exactly once, as soon as nothing can change it any more (not in order).
     /// `None` (the default): the workload has no live form.
-    fn build_live(&self, _log: Log<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
+    fn build_live(&self, _source: EventSource<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
         None
     }
 }
@@ -229,18 +230,22 @@ impl<W: Workload> Scenario for W {
     }
 
     fn supports_live(&self) -> bool {
-        self.build_live(
-            Log::round_robin(Vec::new(), self.partitions()),
-            LineCommitter::discard(),
-        )
-        .is_some()
+        let empty = EventSource::Log(Log::round_robin(Vec::new(), self.partitions()));
+        self.build_live(empty, LineCommitter::discard()).is_some()
     }
 
-    fn live_graph(&self, input: &[String], output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
         if !self.supports_live() {
             return Ok(None);
         }
-        Ok(self.build_live(parse_lines::<W>(input, self.partitions())?, output))
+        let source = match input {
+            LiveInput::Lines(lines) => EventSource::Log(parse_lines::<W>(&lines, self.partitions())?),
+            LiveInput::Follow(feed) => EventSource::Follow {
+                feed,
+                partitions: self.partitions(),
+            },
+        };
+        Ok(self.build_live(source, output))
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
