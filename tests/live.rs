@@ -23,6 +23,10 @@ const WINDOW_MS: i64 = 60_000;
 const CHILD_LIMIT: Duration = Duration::from_secs(40);
 
 fn live_command(dir: &Path, log: &Path) -> Command {
+    live_command_on(dir, "in.jsonl", log)
+}
+
+fn live_command_on(dir: &Path, input: &str, log: &Path) -> Command {
     let mut command = Command::new(EDDY);
     command
         .args([
@@ -36,7 +40,7 @@ fn live_command(dir: &Path, log: &Path) -> Command {
         .arg("--rate")
         .arg(RATE.to_string())
         .arg("--input")
-        .arg(dir.join("in.jsonl"))
+        .arg(dir.join(input))
         .arg("--output")
         .arg(dir.join("live.jsonl"))
         .arg("--state-dir")
@@ -201,4 +205,94 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
         "the test took {:?}",
         started.elapsed()
     );
+}
+
+/// Generates `events` pageviews with `seed` as JSON lines; returns them and the batch output.
+fn generate(dir: &Path, seed: u64, events: usize) -> (String, Vec<String>) {
+    let status = Command::new(EDDY)
+        .args(["run", "--scenario", "pageviews", "--seed"])
+        .arg(seed.to_string())
+        .arg("--events")
+        .arg(events.to_string())
+        .arg("--emit-input")
+        .arg(dir.join("generated.jsonl"))
+        .arg("--output")
+        .arg(dir.join("batch.jsonl"))
+        .status()
+        .expect("run eddy");
+    assert!(status.success(), "the batch run failed");
+    let input = fs::read_to_string(dir.join("generated.jsonl")).expect("read input");
+    (input, sorted_lines(&dir.join("batch.jsonl")))
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open input");
+    file.write_all(text.as_bytes()).expect("append input");
+}
+
+/// Waits until `path` holds `lines` lines (bounded).
+fn wait_for_lines(path: &Path, lines: usize, child: &mut Child) {
+    let deadline = Instant::now() + CHILD_LIMIT;
+    while fs::read_to_string(path).map_or(0, |t| t.lines().count()) < lines {
+        assert!(child.try_wait().expect("poll eddy").is_none(), "the follow run ended");
+        assert!(Instant::now() < deadline, "the output did not reach {lines} lines");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_followed_file_is_read_as_it_grows_across_a_kill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let (input, expected) = generate(dir, 12, 20_000);
+    let lines: Vec<&str> = input.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let followed = dir.join("followed.jsonl");
+    append(&followed, &(first.join("\n") + "\n"));
+
+    let mut child = live_command_on(dir, "followed.jsonl", &dir.join("follow-0.log"))
+        .arg("--follow")
+        .spawn()
+        .expect("start eddy run --live --follow");
+    std::thread::sleep(Duration::from_millis(700));
+    // The second half arrives while it runs, the last line in two writes (a torn line
+    // waits for its line break).
+    let (last, second) = second.split_last().expect("input");
+    append(&followed, &(second.join("\n") + "\n"));
+    let (head, tail) = last.split_at(last.len() / 2);
+    append(&followed, head);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().expect("SIGKILL eddy");
+    wait_bounded(&mut child);
+    append(&followed, &format!("{tail}\n"));
+    // One far-future view per partition (4) moves every split's watermark past every
+    // window, so all windows of the real input are final; theirs stay open.
+    for page in 0..4 {
+        append(
+            &followed,
+            &format!("{{\"ts\":1000000000000,\"value\":{{\"page\":{page},\"user\":0}}}}\n"),
+        );
+    }
+
+    let log = dir.join("follow-1.log");
+    let mut child = live_command_on(dir, "followed.jsonl", &log)
+        .arg("--follow")
+        .spawn()
+        .expect("restart");
+    wait_for_lines(&dir.join("live.jsonl"), expected.len(), &mut child);
+    std::thread::sleep(Duration::from_millis(300)); // nothing more may come
+    assert!(
+        child.try_wait().expect("poll eddy").is_none(),
+        "a followed run does not end"
+    );
+    child.kill().expect("SIGKILL eddy");
+    wait_bounded(&mut child);
+    let stderr = fs::read_to_string(&log).expect("read the log");
+    assert!(stderr.contains("restored checkpoint"), "{stderr}");
+    assert_eq!(sorted_lines(&dir.join("live.jsonl")), expected);
 }
