@@ -96,10 +96,14 @@ pub trait Scenario: Send + Sync {
     /// returns its results as JSON lines in canonical order.
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
     /// Whether the scenario has a live form ([`Workload::build_live`]).
-    fn supports_live(&self) -> bool;
+    fn supports_live(&self) -> bool {
+        false
+    }
     /// The live pipeline over `input` (partitioned as [`Scenario::run_lines`] does), its
     /// final result lines going to `output`; `None` if there is no live form.
-    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError>;
+    fn live_graph(&self, _input: LiveInput, _output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+        Ok(None)
+    }
 }
 
 /// The committer of a live run's output: each committed transaction's result lines go to
