@@ -927,6 +927,26 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_followed_file_hands_out_complete_lines_with_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        std::fs::write(&path, "a\n\nb\nhalf").unwrap();
+        let feed = FileFeed::open(&path).unwrap();
+        let mut lines = Vec::new();
+        feed.poll_lines(&mut lines);
+        assert_eq!(lines, vec![(1, "a".to_string()), (3, "b".to_string())]);
+        lines.clear();
+        feed.poll_lines(&mut lines);
+        assert!(lines.is_empty(), "a line without its break waits: {lines:?}");
+        fs_append(&path, b" done\nc\n");
+        feed.poll_lines(&mut lines);
+        assert_eq!(lines, vec![(4, "half done".to_string()), (5, "c".to_string())]);
+        feed.report_error(5, "bad".into());
+        let error = feed.take_error().expect("the reported error").to_string();
+        assert!(error.ends_with("in.jsonl:5: bad"), "{error}");
+    }
+
     fn fs_append(path: &Path, bytes: &[u8]) {
         let mut file = OpenOptions::new().append(true).open(path).unwrap();
         file.write_all(bytes).unwrap();

@@ -197,6 +197,24 @@ fn run_live_names_what_is_wrong_and_exits_2() {
     let (code, out) = live("pageviews", &path("in.jsonl"));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("in.jsonl:3: missing field `user`"), "{out}");
+    // Followed, the bad line stops the run when it is read.
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--follow",
+        "--scenario",
+        "pageviews",
+        "--input",
+        &path("in.jsonl"),
+        "--output",
+        &path("out.jsonl"),
+        "--state-dir",
+        &path("follow-state"),
+        "--checkpoint-interval",
+        "20",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("in.jsonl:3: missing field `user`"), "{out}");
     let (code, out) = eddy(&["run", "--live", "--scenario", "pageviews", "--input", &path("in.jsonl")]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--output") && out.contains("--state-dir"), "{out}");
