@@ -15,8 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 const EDDY: &str = env!("CARGO_BIN_EXE_eddy");
 const EVENTS: usize = 40_000;
-/// A whole run takes `EVENTS / RATE` = 4 s, more than the three kill delays together
-/// (at most 2.4 s), so every kill lands mid-run even if no run lost any progress.
+/// A whole run takes `EVENTS / RATE` = 4 s.
 const RATE: u64 = 10_000;
 const WINDOW_MS: i64 = 60_000;
 /// A child that runs longer than this is a hang, not a slow machine.
@@ -66,8 +65,10 @@ fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
 
 /// The completed checkpoints in the state directory, ascending.
 fn completed_checkpoints(state: &Path) -> Vec<(u64, PathBuf)> {
-    let mut found: Vec<(u64, PathBuf)> = fs::read_dir(state)
-        .expect("the state directory exists after a run")
+    let Ok(entries) = fs::read_dir(state) else {
+        return Vec::new(); // not created yet
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let id = path.file_name()?.to_str()?.strip_prefix("chk-")?.parse().ok()?;
@@ -136,27 +137,32 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
         "the batch run disagrees with the reference count"
     );
 
-    // Kill moments: random, from a fixed seed so that a failure replays.
+    // Each run completes a checkpoint of its own, then dies at a random moment (from a
+    // fixed seed, so that a failure replays) within the next 400 ms: 4 000 events at most
+    // at this pace, so every kill lands mid-run.
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let state = dir.join("state");
+    let newest = |state: &Path| completed_checkpoints(state).last().map(|(id, _)| *id);
     for run in 0..3 {
-        let delay = Duration::from_millis(rng.gen_range(500..800));
-        eprintln!("run {run}: SIGKILL after {delay:?}");
+        let before = newest(&state);
         let log = dir.join(format!("kill-{run}.log"));
         let mut child = live_command(dir, &log).spawn().expect("start eddy run --live");
+        let deadline = Instant::now() + CHILD_LIMIT;
+        while newest(&state) <= before {
+            assert!(Instant::now() < deadline, "run {run} completed no checkpoint");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let delay = Duration::from_millis(rng.gen_range(0..400));
+        eprintln!("run {run}: SIGKILL {delay:?} after checkpoint {:?}", newest(&state));
         std::thread::sleep(delay);
         assert!(
             child.try_wait().expect("poll eddy").is_none(),
-            "run {run} ended before its kill after {delay:?}: {}",
+            "run {run} ended before its kill: {}",
             fs::read_to_string(&log).unwrap_or_default()
         );
         child.kill().expect("SIGKILL eddy");
         let status = wait_bounded(&mut child);
         assert!(!status.success(), "a killed run does not exit cleanly");
-        assert!(
-            !completed_checkpoints(&state).is_empty(),
-            "run {run} completed no checkpoint in {delay:?}"
-        );
     }
 
     // Flip one byte in a task snapshot of the newest checkpoint: it no longer decodes.
@@ -267,6 +273,11 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     let (head, tail) = last.split_at(last.len() / 2);
     append(&followed, head);
     std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + CHILD_LIMIT;
+    while completed_checkpoints(&dir.join("state")).is_empty() {
+        assert!(Instant::now() < deadline, "the follow run completed no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     child.kill().expect("SIGKILL eddy");
     wait_bounded(&mut child);
     append(&followed, &format!("{tail}\n"));
