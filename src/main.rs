@@ -13,6 +13,7 @@ mod bench;
 
 use clap::{Args, Parser, Subcommand};
 use eddy::engine::bugs::{self, Bug};
+use eddy::engine::SnapshotStore;
 use eddy::scenarios;
 use eddy::sim::{Case, Profile, Report, RunConfig, Scenario};
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,33 @@ struct RunArgs {
     /// Also write the input as JSON lines.
     #[arg(long, value_name = "FILE.jsonl")]
     emit_input: Option<PathBuf>,
+    /// Run live (docs/live.md): tasks on tokio, the real clock, checkpoints in --state-dir,
+    /// exactly-once output in --output; restarted after a crash, it resumes.
+    #[arg(long, requires_all = ["input", "output", "state_dir"], conflicts_with = "emit_input")]
+    live: bool,
+    /// Live: where checkpoints go (and are restored from).
+    #[arg(long, value_name = "DIR", requires = "live")]
+    state_dir: Option<PathBuf>,
+    /// Live: milliseconds between checkpoints.
+    #[arg(long, value_name = "MS", default_value_t = 1_000, requires = "live",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    checkpoint_interval: u64,
+    /// Live: replay the input at this steady pace (events per second), as a real feed.
+    #[arg(long, value_name = "EVENTS_PER_S", requires = "live", value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Live: follow the input file as it grows (like `tail -f`); the run never ends.
+    #[arg(long, requires = "live")]
+    follow: bool,
+    /// Live: no progress lines on stderr.
+    #[arg(long, requires = "live")]
+    quiet: bool,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a positive number of events per second")),
+    }
 }
 
 #[derive(Args)]
@@ -565,22 +593,12 @@ fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
 
 fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     let scenario = find_scenario(&args.scenario)?;
+    if args.live {
+        return run_live(scenario, args);
+    }
     // Blank lines are skipped; `numbers[i]` is the file's line number of input line `i`.
     let (input, numbers, source) = match &args.input {
-        Some(path) => {
-            let text = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| UsageError(format!("cannot read stdin: {e}")))?
-            } else {
-                fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
-            };
-            let (numbers, lines): (Vec<usize>, Vec<String>) = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(n, l)| (n + 1, l.to_string()))
-                .unzip();
-            (lines, numbers, path.display().to_string())
-        }
+        Some(path) => read_lines(path)?,
         None => (
             scenario.generate_lines(args.seed, args.events),
             Vec::new(),
@@ -595,15 +613,107 @@ fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
     }
     let output = scenario
         .run_lines(&input)
-        .map_err(|eddy::sim::CaseError::Input { index, reason }| {
-            let line = numbers.get(index).copied().unwrap_or(index + 1);
-            UsageError(format!("{source}:{line}: {reason}"))
-        })?;
+        .map_err(|e| input_error(e, &numbers, &source))?;
     let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
     match &args.output {
         Some(path) => write_file(path, text.as_bytes())?,
         None => print!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The non-blank lines of a JSON-lines file (`-`: stdin), with their line numbers and the
+/// name to cite in errors.
+fn read_lines(path: &Path) -> Result<(Vec<String>, Vec<usize>, String), UsageError> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| UsageError(format!("cannot read stdin: {e}")))?
+    } else {
+        fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?
+    };
+    let (numbers, lines): (Vec<usize>, Vec<String>) = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| (n + 1, l.to_string()))
+        .unzip();
+    Ok((lines, numbers, path.display().to_string()))
+}
+
+/// An input error at the file's line (`numbers[i]` is input line `i`'s line number).
+fn input_error(error: eddy::sim::CaseError, numbers: &[usize], source: &str) -> UsageError {
+    let eddy::sim::CaseError::Input { index, reason } = error;
+    let line = numbers.get(index).copied().unwrap_or(index + 1);
+    UsageError(format!("{source}:{line}: {reason}"))
+}
+
+/// `eddy run --live`: see docs/live.md.
+fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
+    let (Some(input), Some(output_path), Some(state_dir)) = (&args.input, &args.output, &args.state_dir) else {
+        return Err(UsageError("--live needs --input, --output and --state-dir".into()));
+    };
+    if !scenario.supports_live() {
+        let live: Vec<&str> = scenarios::all()
+            .iter()
+            .filter(|s| s.supports_live())
+            .map(|s| s.name())
+            .collect();
+        return Err(UsageError(format!(
+            "scenario `{}` has no live form; live scenarios: {}",
+            scenario.name(),
+            live.join(", ")
+        )));
+    }
+    let store = eddy::store::FsSnapshotStore::open(state_dir)
+        .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let from_stdin = input.as_os_str() == "-";
+    if from_stdin {
+        let stored = store
+            .checkpoints()
+            .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+        if !stored.is_empty() {
+            return Err(UsageError(format!(
+                "--input -: stdin is not restorable (it cannot be rewound to checkpoint {}'s offsets); \
+                 use a file, or a fresh --state-dir",
+                stored[stored.len() - 1]
+            )));
+        }
+        eprintln!("live: reading stdin: a restart cannot rewind it, so this run is not restorable");
+    }
+    let output = eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?;
+    let (graph, followed) = if args.follow {
+        if from_stdin {
+            return Err(UsageError("--follow needs a file, not stdin".into()));
+        }
+        let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), output.committer())
+            .map_err(|e| UsageError(e.to_string()))?;
+        (graph, Some(feed))
+    } else {
+        let (lines, numbers, source) = read_lines(input)?;
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
+            .map_err(|e| input_error(e, &numbers, &source))?;
+        (graph, None)
+    };
+    let graph = graph.expect("supports_live was checked");
+    let config = eddy::live::LiveConfig {
+        checkpoint_interval: std::time::Duration::from_millis(args.checkpoint_interval),
+        rate: args.rate,
+        progress_interval: (!args.quiet).then_some(std::time::Duration::from_secs(1)),
+        ..eddy::live::LiveConfig::default()
+    };
+    let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    eprintln!(
+        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {} ({} bytes)",
+        summary.records_read,
+        summary.late_records,
+        summary.checkpoints_completed,
+        summary.final_checkpoint,
+        output_path.display(),
+        summary.output_len
+    );
     Ok(ExitCode::SUCCESS)
 }
 

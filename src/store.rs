@@ -70,6 +70,47 @@ impl FsSnapshotStore {
         self.checkpoint_dir(key.checkpoint()).join(file_name(key))
     }
 
+    /// Stores a driver's own object `name` beside `checkpoint`'s task snapshots (written
+    /// like them: whole or not at all). Write it before the manifest, so that a complete
+    /// checkpoint has it; the store's own names (`MANIFEST`, `task-*`) are not allowed.
+    pub fn put_extra(&mut self, checkpoint: CheckpointId, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        assert!(
+            name != MANIFEST && !name.starts_with("task-") && !name.starts_with('.') && !name.contains('/'),
+            "`{name}` is not a name for a driver's object"
+        );
+        let write_failed = |(path, e): (PathBuf, io::Error)| StoreError::WriteFailed {
+            object: format!("checkpoint {checkpoint} {name}"),
+            reason: reason(&path, &e),
+        };
+        let dir = self.create_checkpoint_dir(checkpoint).map_err(write_failed)?;
+        write_atomically(&dir, name, bytes).map_err(write_failed)
+    }
+
+    /// Reads a driver's object stored with [`FsSnapshotStore::put_extra`].
+    pub fn get_extra(&self, checkpoint: CheckpointId, name: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.checkpoint_dir(checkpoint).join(name);
+        let object = format!("checkpoint {checkpoint} {name}");
+        fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::Missing { object },
+            _ => StoreError::ReadFailed {
+                object,
+                reason: reason(&path, &e),
+            },
+        })
+    }
+
+    /// The directory of `checkpoint`, created (and its entry made durable) if new.
+    fn create_checkpoint_dir(&self, checkpoint: CheckpointId) -> Result<PathBuf, (PathBuf, io::Error)> {
+        let dir = self.checkpoint_dir(checkpoint);
+        match fs::create_dir(&dir) {
+            // A new checkpoint directory: make its entry durable before anything in it.
+            Ok(()) => sync_dir(&self.dir).map_err(|e| (self.dir.clone(), e))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err((dir, e)),
+        }
+        Ok(dir)
+    }
+
     /// The ids of the `chk-*` directories, with whether each holds a manifest.
     fn scan(&self) -> Result<Vec<(CheckpointId, bool)>, StoreError> {
         let listing_failed = |path: &Path, e: &io::Error| StoreError::ReadFailed {
@@ -108,13 +149,7 @@ impl SnapshotStore for FsSnapshotStore {
             object: key.to_string(),
             reason: reason(&path, &e),
         };
-        let dir = self.checkpoint_dir(key.checkpoint());
-        match fs::create_dir(&dir) {
-            // A new checkpoint directory: make its entry durable before anything in it.
-            Ok(()) => sync_dir(&self.dir).map_err(|e| write_failed((self.dir.clone(), e)))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-            Err(e) => return Err(write_failed((dir, e))),
-        }
+        let dir = self.create_checkpoint_dir(key.checkpoint()).map_err(write_failed)?;
         write_atomically(&dir, &file_name(key), &bytes).map_err(write_failed)
     }
 

@@ -187,11 +187,139 @@ fn bench_measures_every_variant_and_their_checksums_agree() {
         assert_eq!(workload["checksums_agree"], true, "{workload}");
         let variants = workload["variants"].as_array().unwrap();
         let names: Vec<&str> = variants.iter().map(|v| v["variant"].as_str().unwrap()).collect();
-        assert!(names.contains(&"hand-written loop") && names.contains(&"timely (1 worker)"), "{names:?}");
+        assert!(
+            names.contains(&"hand-written loop") && names.contains(&"timely (1 worker)"),
+            "{names:?}"
+        );
         assert!(variants.iter().all(|v| v["events_per_s"].as_f64().unwrap() > 0.0));
     }
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
     let (code, out) = eddy(&["bench", "--scenario", "no-such-workload"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no-such-workload"), "{out}");
+}
+
+#[test]
+fn run_live_names_what_is_wrong_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    std::fs::write(
+        path("in.jsonl"),
+        "{\"ts\":1,\"value\":{\"page\":1,\"user\":2}}\n\n{\"ts\":2,\"value\":{\"page\":1}}\n",
+    )
+    .unwrap();
+    let live = |scenario: &str, input: &str| {
+        eddy(&[
+            "run",
+            "--live",
+            "--scenario",
+            scenario,
+            "--input",
+            input,
+            "--output",
+            &path("out.jsonl"),
+            "--state-dir",
+            &path("state"),
+        ])
+    };
+    let (code, out) = live("sessions-clicks", &path("in.jsonl"));
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("`sessions-clicks` has no live form; live scenarios: pageviews, dedup"),
+        "{out}"
+    );
+    let (code, out) = live("pageviews", &path("in.jsonl"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("in.jsonl:3: missing field `user`"), "{out}");
+    // Followed, the bad line stops the run when it is read.
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--follow",
+        "--scenario",
+        "pageviews",
+        "--input",
+        &path("in.jsonl"),
+        "--output",
+        &path("out.jsonl"),
+        "--state-dir",
+        &path("follow-state"),
+        "--checkpoint-interval",
+        "20",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("in.jsonl:3: missing field `user`"), "{out}");
+    let (code, out) = eddy(&["run", "--live", "--scenario", "pageviews", "--input", &path("in.jsonl")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--output") && out.contains("--state-dir"), "{out}");
+}
+
+#[test]
+fn run_live_writes_the_batch_lines_and_a_rerun_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (code, out) = eddy(&[
+        "run",
+        "--scenario",
+        "pageviews",
+        "--seed",
+        "4",
+        "--events",
+        "3000",
+        "--emit-input",
+        &path("in.jsonl"),
+        "--output",
+        &path("batch.jsonl"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let sorted = |name: &str| {
+        let mut lines: Vec<String> = std::fs::read_to_string(path(name))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let live = || {
+        eddy(&[
+            "run",
+            "--live",
+            "--scenario",
+            "pageviews",
+            "--input",
+            &path("in.jsonl"),
+            "--output",
+            &path("live.jsonl"),
+            "--state-dir",
+            &path("state"),
+            "--checkpoint-interval",
+            "20",
+        ])
+    };
+    let (code, out) = live();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("starting from the beginning"), "{out}");
+    assert!(!sorted("batch.jsonl").is_empty());
+    assert_eq!(sorted("live.jsonl"), sorted("batch.jsonl"));
+    // Restarted after it finished: restores the final checkpoint, commits nothing new.
+    let (code, out) = live();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("restored checkpoint"), "{out}");
+    assert_eq!(sorted("live.jsonl"), sorted("batch.jsonl"));
+    // Stdin cannot be rewound: no restart from it.
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--scenario",
+        "pageviews",
+        "--input",
+        "-",
+        "--output",
+        &path("live.jsonl"),
+        "--state-dir",
+        &path("state"),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("stdin is not restorable"), "{out}");
 }

@@ -225,6 +225,13 @@ impl Job {
         }
     }
 
+    /// Hands the tasks and channels to a driver that runs each task on its own (the live
+    /// runtime): it then moves `poll_output` of channel `c` into `push_input` of
+    /// `channels[c].to` at `channels[c].to_input`, as [`Job`] does in one thread.
+    pub fn into_tasks(self) -> (Vec<Task>, Vec<Channel>) {
+        (self.tasks, self.channels)
+    }
+
     pub fn tasks(&self) -> &[Task] {
         &self.tasks
     }

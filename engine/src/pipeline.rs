@@ -10,13 +10,15 @@ use std::rc::Rc;
 
 use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
-use crate::graph::{BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, TaskInfo};
+use crate::graph::{
+    BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, SourceFactory, TaskInfo,
+};
 use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
 use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, TwoPhaseCommitSink};
-use crate::source::{Log, LogReader, ScriptReader, Scripted};
+use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
 use crate::window::{
@@ -104,6 +106,13 @@ impl Pipeline {
 
     /// A source reading `log`, one split per partition, with watermarks from `watermarks`.
     pub fn source<T: Data>(&self, name: &str, log: Log<T>, watermarks: WatermarkStrategy) -> Stream<T> {
+        let factory = move |info: &TaskInfo| -> Box<dyn SourceReader> {
+            Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))
+        };
+        self.add_source(name, Box::new(factory), watermarks)
+    }
+
+    fn add_source<T: Data>(&self, name: &str, factory: SourceFactory, watermarks: WatermarkStrategy) -> Stream<T> {
         let mut draft = self.draft.borrow_mut();
         if watermarks.out_of_orderness_ms < 0 {
             draft.errors.push(BuildError::Negative {
@@ -123,16 +132,23 @@ impl Pipeline {
             name: name.to_string(),
             parallelism: None,
             inputs: Vec::new(),
-            body: NodeBody::Source {
-                factory: Box::new(move |info: &TaskInfo| {
-                    Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))
-                }),
-                watermarks,
-            },
+            body: NodeBody::Source { factory, watermarks },
         });
         let id = draft.nodes.len() - 1;
         drop(draft);
         Stream::new(&self.draft, vec![(id, MAIN)])
+    }
+
+    /// A source whose tasks read through readers from `factory` (one per source task), for
+    /// inputs that are not a [`Log`] (the live runtime's followed file). The readers must
+    /// emit `Record<T>` batches on [`MAIN`].
+    pub fn source_from_readers<T: Data>(
+        &self,
+        name: &str,
+        factory: impl Fn(&TaskInfo) -> Box<dyn SourceReader> + Send + 'static,
+        watermarks: WatermarkStrategy,
+    ) -> Stream<T> {
+        self.add_source(name, Box::new(factory), watermarks)
     }
 
     /// A source that emits exactly `script`, records and watermarks in order (for tests).

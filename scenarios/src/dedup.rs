@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy};
-use eddy_sim::{Checked, Violation, Workload};
+use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
+use eddy_sim::{Checked, EventSource, LineCommitter, Violation, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{digest, lateness_soundness, minus};
+use crate::live::RecordLines;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Click {
@@ -21,6 +22,25 @@ pub const TTL_MS: i64 = 30_000;
 pub const OUT_OF_ORDERNESS_MS: i64 = 1_000;
 
 pub struct Dedup;
+
+/// One output line: a kept click as its input line (`{"ts":..,"value":..}`).
+fn click_line(record: &Record<Click>) -> String {
+    serde_json::to_string(record).expect("clicks serialise")
+}
+
+/// The deduplication of `log`: kept clicks and late clicks.
+fn deduplicate(pipeline: &Pipeline, source: EventSource<Click>) -> WithLate<Click, Click> {
+    source
+        .stream(
+            pipeline,
+            "clicks",
+            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+        )
+        .parallelism(2)
+        .filter(|c: &Click| !c.bot)
+        .key_by(|c: &Click| c.event_id)
+        .deduplicate(Keep::First, TTL_MS)
+}
 
 pub struct Sinks {
     pub kept: CommitLog<Click>,
@@ -77,16 +97,7 @@ impl Workload for Dedup {
             late: CommitLog::new(),
         };
         let pipeline = Pipeline::new().with_parallelism(3);
-        let deduplicated = pipeline
-            .source(
-                "clicks",
-                log,
-                WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
-            )
-            .parallelism(2)
-            .filter(|c: &Click| !c.bot)
-            .key_by(|c: &Click| c.event_id)
-            .deduplicate(Keep::First, TTL_MS);
+        let deduplicated = deduplicate(&pipeline, EventSource::Log(log));
         deduplicated
             .output
             .parallelism(2)
@@ -98,9 +109,21 @@ impl Workload for Dedup {
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
         let mut kept = sinks.kept.records();
         kept.sort_by_key(|r| (r.ts, r.value.event_id));
-        kept.iter()
-            .map(|r| serde_json::to_string(r).expect("clicks serialise"))
-            .collect()
+        kept.iter().map(click_line).collect()
+    }
+
+    fn build_live(&self, source: EventSource<Click>, output: LineCommitter) -> Option<JobGraph> {
+        let pipeline = Pipeline::new().with_parallelism(3);
+        // A kept click is final when it is emitted: its line goes out at once. Late clicks
+        // are counted in the task metrics, not written.
+        deduplicate(&pipeline, source)
+            .output
+            .key_by(|c: &Click| c.event_id)
+            .process(RecordLines::new(click_line))
+            .name("kept-lines")
+            .parallelism(2)
+            .sink_transactional(output);
+        Some(pipeline.build().expect("the live dedup pipeline is valid"))
     }
 
     fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {

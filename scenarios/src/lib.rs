@@ -6,6 +6,7 @@
 pub mod check;
 pub mod dedup;
 pub mod enrich;
+pub mod live;
 pub mod pageviews;
 pub mod sessions;
 

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{compare_tables, counts_grow, digest, lateness_soundness, minus};
+use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PageView {
@@ -22,6 +23,25 @@ pub const ALLOWED_LATENESS_MS: i64 = 5_000;
 pub const OUT_OF_ORDERNESS_MS: i64 = 2_000;
 
 pub struct PageViews;
+
+/// One line of the output table: a page's final view count in one window.
+fn count_line(start: i64, end: i64, page: u16, views: u64) -> String {
+    format!(r#"{{"window_start":{start},"window_end":{end},"page":{page},"views":{views}}}"#)
+}
+
+/// The counting pipeline over `log`: its results (upserts per page and window) and late views.
+fn counts(pipeline: &Pipeline, source: EventSource<PageView>) -> eddy_engine::WithLate<Windowed<u16, u64>, PageView> {
+    source
+        .stream(
+            pipeline,
+            "views",
+            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+        )
+        .key_by(|v: &PageView| v.page)
+        .window(WindowAssigner::tumbling(WINDOW_MS))
+        .allowed_lateness(ALLOWED_LATENESS_MS)
+        .aggregate(Count)
+}
 
 pub struct Sinks {
     pub counts: CommitLog<Windowed<u16, u64>>,
@@ -82,16 +102,7 @@ impl Workload for PageViews {
             late: CommitLog::new(),
         };
         let pipeline = Pipeline::new().with_parallelism(2);
-        let counted = pipeline
-            .source(
-                "views",
-                log,
-                WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
-            )
-            .key_by(|v: &PageView| v.page)
-            .window(WindowAssigner::tumbling(WINDOW_MS))
-            .allowed_lateness(ALLOWED_LATENESS_MS)
-            .aggregate(Count);
+        let counted = counts(&pipeline, EventSource::Log(log));
         // Results are upserts: partition them by key into the sink, so that a late firing's
         // update follows the first result of its window (a rebalance would reorder them).
         let sink = counted.output.key_by(|w: &Windowed<u16, u64>| (w.key, w.window));
@@ -107,10 +118,26 @@ impl Workload for PageViews {
         }
         counts
             .into_iter()
-            .map(|((start, page), (end, views))| {
-                format!(r#"{{"window_start":{start},"window_end":{end},"page":{page},"views":{views}}}"#)
-            })
+            .map(|((start, page), (end, views))| count_line(start, end, page, views))
             .collect()
+    }
+
+    fn build_live(&self, source: EventSource<PageView>, output: LineCommitter) -> Option<JobGraph> {
+        let pipeline = Pipeline::new().with_parallelism(2);
+        // Late views (past the allowed lateness) change no count: counted in the task
+        // metrics, not written (the batch output has no lines for them either).
+        let counted = counts(&pipeline, source);
+        counted
+            .output
+            .key_by(|w: &Windowed<u16, u64>| (w.key, w.window))
+            .process(FinalRows::new(
+                // A count can change until a view of its window turns late.
+                |w: &Windowed<u16, u64>| w.window.max_timestamp() + ALLOWED_LATENESS_MS,
+                |w: &Windowed<u16, u64>| count_line(w.window.start, w.window.end, w.key, w.value),
+            ))
+            .name("final-counts")
+            .sink_transactional(output);
+        Some(pipeline.build().expect("the live pageviews pipeline is valid"))
     }
 
     fn check(&self, input: &[Record<PageView>], sinks: &Sinks) -> Checked {

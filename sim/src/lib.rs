@@ -14,6 +14,7 @@
 pub mod check;
 pub mod faults;
 pub mod input;
+pub mod live;
 pub mod report;
 pub mod scenario;
 pub mod seed;
@@ -25,8 +26,9 @@ pub use eddy_engine as engine;
 
 pub use check::{check, CheckConfig};
 pub use faults::{FaultKind, FaultSet, Profile};
+pub use live::{EventSource, LineFeed, LiveInput};
 pub use report::{Report, Violation};
-pub use scenario::{Case, CaseError, Checked, Run, RunConfig, Scenario, Workload};
+pub use scenario::{Case, CaseError, Checked, LineCommitter, Run, RunConfig, Scenario, Workload};
 pub use shrink::{shrink, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

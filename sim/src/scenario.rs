@@ -5,14 +5,16 @@
 //! [`Scenario`] (erased: what the CLI lists and runs).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Data, JobGraph, Log, Record};
+use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Profile;
 use crate::input;
+use crate::live::{EventSource, LiveInput};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
 use crate::simulator::{simulate, FaultEvent, SimOptions};
@@ -93,6 +95,45 @@ pub trait Scenario: Send + Sync {
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
     /// returns its results as JSON lines in canonical order.
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
+    /// Whether the scenario has a live form ([`Workload::build_live`]).
+    fn supports_live(&self) -> bool {
+        false
+    }
+    /// The live pipeline over `input` (partitioned as [`Scenario::run_lines`] does), its
+    /// final result lines going to `output`; `None` if there is no live form.
+    fn live_graph(&self, _input: LiveInput, _output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+        Ok(None)
+    }
+}
+
+/// The committer of a live run's output: each committed transaction's result lines go to
+/// one callback (the live runtime's transactional file sink). Sans-IO here: the callback
+/// belongs to the driver.
+#[derive(Clone)]
+pub struct LineCommitter {
+    commit: Arc<Mutex<CommitLines>>,
+}
+
+type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
+
+impl LineCommitter {
+    pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(commit)),
+        }
+    }
+
+    /// A committer that drops everything (to ask whether a live form exists).
+    pub fn discard() -> Self {
+        LineCommitter::new(|_, _| {})
+    }
+}
+
+impl Committer<String> for LineCommitter {
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
+        let mut commit = self.commit.lock().expect("line committer poisoned");
+        (*commit)(transaction, records);
+    }
 }
 
 /// What a workload's check found in the committed output.
@@ -132,6 +173,14 @@ pub trait Workload: Send + Sync {
     /// each key's current version, docs/semantics.md). Windows, timers and dedup leave none.
     fn live_state_entries(&self, _input: &[Record<Self::Event>], _sinks: &Self::Sinks) -> usize {
         0
+    }
+
+    /// The pipeline for a live run (`eddy run --live`, docs/live.md): the computation of
+    /// [`Workload::build`], but each final result line of [`Workload::output_lines`] goes
+    /// to `output` exactly once, as soon as nothing can change it any more (not in order).
+    /// `None` (the default): the workload has no live form.
+    fn build_live(&self, _source: EventSource<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
+        None
     }
 }
 
@@ -186,17 +235,28 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
-        let mut log = Vec::with_capacity(input.len());
-        for (index, line) in input.iter().enumerate() {
-            let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
-                index,
-                reason: e.to_string(),
-            })?;
-            log.push(record);
-        }
-        let (graph, sinks) = self.build(Log::round_robin(log, self.partitions()));
+        let (graph, sinks) = self.build(parse_lines::<W>(input, self.partitions())?);
         eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
         Ok(self.output_lines(&sinks))
+    }
+
+    fn supports_live(&self) -> bool {
+        let empty = EventSource::Log(Log::round_robin(Vec::new(), self.partitions()));
+        self.build_live(empty, LineCommitter::discard()).is_some()
+    }
+
+    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+        if !self.supports_live() {
+            return Ok(None);
+        }
+        let source = match input {
+            LiveInput::Lines(lines) => EventSource::Log(parse_lines::<W>(&lines, self.partitions())?),
+            LiveInput::Follow(feed) => EventSource::Follow {
+                feed,
+                partitions: self.partitions(),
+            },
+        };
+        Ok(self.build_live(source, output))
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
@@ -235,6 +295,19 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     IN_RUN.with(|in_run| in_run.set(was));
     result
+}
+
+/// JSON lines of the workload's event type, spread over `partitions` round-robin.
+fn parse_lines<W: Workload>(input: &[String], partitions: usize) -> Result<Log<W::Event>, CaseError> {
+    let mut log = Vec::with_capacity(input.len());
+    for (index, line) in input.iter().enumerate() {
+        let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
+            index,
+            reason: e.to_string(),
+        })?;
+        log.push(record);
+    }
+    Ok(Log::round_robin(log, partitions))
 }
 
 /// With the determinism check on, runs `again` and fails `first` if the hashes differ.

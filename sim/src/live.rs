@@ -1,0 +1,190 @@
+//! The input of a live run (docs/live.md), sans-IO: either lines read to their end, or a
+//! [`LineFeed`] that the live driver fills as a followed file grows.
+//!
+//! A followed input is split over partitions exactly as a batch run splits a file
+//! (`Log::round_robin`: input line `i` goes to partition `i % partitions`), so a source
+//! task's checkpointed offsets name the same records after a restart.
+
+use std::sync::{Arc, Mutex};
+
+use eddy_engine::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
+use eddy_engine::{
+    Data, Log, Output, Pipeline, Record, SourceReader, SplitWatermark, Stream, TaskInfo, Timestamp, WatermarkStrategy,
+    MAIN,
+};
+
+/// New lines of a growing input, delivered by the driver (which does the I/O).
+pub trait LineFeed: Send + Sync {
+    /// Appends the complete non-blank lines that arrived since the last call, each with its
+    /// line number in the input.
+    fn poll_lines(&self, lines: &mut Vec<(usize, String)>);
+    /// A line did not parse: the run cannot go on past it.
+    fn report_error(&self, line_number: usize, reason: String);
+}
+
+/// Where a live run's events come from.
+#[derive(Clone)]
+pub enum LiveInput {
+    /// Lines read to their end, parsed up front (errors name the line).
+    Lines(Vec<String>),
+    /// A file followed as it grows (`--follow`): never ends.
+    Follow(Arc<dyn LineFeed>),
+}
+
+/// A pipeline's source of events, typed: a log (batch runs, live runs read to the end) or a
+/// followed input; [`EventSource::stream`] adds it to a pipeline.
+pub enum EventSource<E> {
+    Log(Log<E>),
+    Follow { feed: Arc<dyn LineFeed>, partitions: usize },
+}
+
+impl<E: Data> EventSource<E> {
+    pub fn stream(self, pipeline: &Pipeline, name: &str, watermarks: WatermarkStrategy) -> Stream<E> {
+        match self {
+            EventSource::Log(log) => pipeline.source(name, log, watermarks),
+            EventSource::Follow { feed, partitions } => {
+                let followed = Arc::new(Mutex::new(Followed::<E> {
+                    feed,
+                    partitions: (0..partitions.max(1)).map(|_| Vec::new()).collect(),
+                    lines: 0,
+                    failed: false,
+                }));
+                pipeline.source_from_readers(
+                    name,
+                    move |info: &TaskInfo| -> Box<dyn SourceReader> {
+                        Box::new(FollowReader::new(Arc::clone(&followed), info.subtask, info.parallelism))
+                    },
+                    watermarks,
+                )
+            }
+        }
+    }
+}
+
+/// The records of a followed input so far, partitioned round-robin; shared by the source
+/// tasks of one job.
+struct Followed<E> {
+    feed: Arc<dyn LineFeed>,
+    partitions: Vec<Vec<Record<E>>>,
+    /// Input lines taken so far (the next one goes to partition `lines % partitions`).
+    lines: usize,
+    /// A line did not parse: nothing after it is taken.
+    failed: bool,
+}
+
+impl<E: Data> Followed<E> {
+    fn refresh(&mut self) {
+        if self.failed {
+            return;
+        }
+        let mut lines = Vec::new();
+        self.feed.poll_lines(&mut lines);
+        for (line_number, line) in lines {
+            match serde_json::from_str::<Record<E>>(&line) {
+                Ok(record) => {
+                    let partition = self.lines % self.partitions.len();
+                    self.partitions[partition].push(record);
+                    self.lines += 1;
+                }
+                Err(e) => {
+                    self.failed = true;
+                    self.feed.report_error(line_number, e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A split's position in a checkpoint: partition, next offset, and its watermark state
+/// (as the engine's log reader keeps it).
+type SplitPosition = (usize, usize, SplitWatermark);
+
+struct FollowReader<E> {
+    followed: Arc<Mutex<Followed<E>>>,
+    splits: Vec<SplitPosition>,
+    next_split: usize,
+}
+
+impl<E> FollowReader<E> {
+    fn new(followed: Arc<Mutex<Followed<E>>>, subtask: usize, parallelism: usize) -> Self {
+        let partitions = followed.lock().expect("followed input poisoned").partitions.len();
+        let splits = (0..partitions)
+            .filter(|p| p % parallelism == subtask)
+            .map(|p| (p, 0, SplitWatermark::new()))
+            .collect();
+        FollowReader {
+            followed,
+            splits,
+            next_split: 0,
+        }
+    }
+}
+
+impl<E: Data> SourceReader for FollowReader<E> {
+    fn poll(&mut self, max_records: usize, out: &mut Output) -> usize {
+        let mut followed = self.followed.lock().expect("followed input poisoned");
+        followed.refresh();
+        for _ in 0..self.splits.len() {
+            let index = self.next_split % self.splits.len();
+            self.next_split = index + 1;
+            let (partition, offset, watermark) = &mut self.splits[index];
+            let records = &followed.partitions[*partition];
+            if *offset >= records.len() {
+                continue;
+            }
+            let end = (*offset + max_records).min(records.len());
+            let batch: Vec<Record<E>> = records[*offset..end].to_vec();
+            for record in &batch {
+                watermark.observe(record.ts);
+            }
+            *offset = end;
+            let n = batch.len();
+            out.emit(MAIN, batch);
+            return n;
+        }
+        0
+    }
+
+    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp {
+        // Every split is open (a followed file never ends): the slowest one holds it back.
+        self.splits
+            .iter()
+            .map(|(_, _, watermark)| watermark.current(out_of_orderness_ms))
+            .min()
+            .unwrap_or(eddy_engine::NO_WATERMARK)
+    }
+
+    fn is_exhausted(&self) -> bool {
+        false
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        encode_value(&self.splits)
+    }
+
+    fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        let mut followed = self.followed.lock().expect("followed input poisoned");
+        followed.refresh();
+        for (_, state) in &context.previous {
+            for (partition, offset, watermark) in
+                decode_payload::<Vec<SplitPosition>>(&state.operator, "followed source positions")?
+            {
+                let available = followed.partitions.get(partition).map(Vec::len);
+                if available.is_none_or(|len| offset > len) {
+                    return Err(SnapshotError::Payload {
+                        what: "followed source positions",
+                        reason: format!(
+                            "offset {offset} of partition {partition} is beyond the {} lines the input has",
+                            followed.lines
+                        ),
+                    });
+                }
+                if let Some(split) = self.splits.iter_mut().find(|s| s.0 == partition) {
+                    *split = (partition, offset, watermark);
+                }
+            }
+        }
+        Ok(())
+    }
+}
