@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod dedup;
+pub mod nexmark;
 pub mod pageviews;
 pub mod sessions;
 
@@ -14,7 +15,20 @@ use eddy_sim::Scenario;
 
 /// Every scenario, in the order `eddy list` shows them.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&pageviews::PageViews, &dedup::Dedup, &sessions::SessionsClicks]
+    vec![
+        &pageviews::PageViews,
+        &dedup::Dedup,
+        &sessions::SessionsClicks,
+        &nexmark::q0::NEXMARK_Q0,
+        &nexmark::q1::NEXMARK_Q1,
+        &nexmark::q2::NEXMARK_Q2,
+        &nexmark::q3::NEXMARK_Q3,
+        &nexmark::q5::NEXMARK_Q5,
+        &nexmark::q7::NEXMARK_Q7,
+        &nexmark::q8::NEXMARK_Q8,
+        &nexmark::q11::NEXMARK_Q11,
+        &nexmark::q18::NEXMARK_Q18,
+    ]
 }
 
 /// The scenario called `name`.
