@@ -314,3 +314,51 @@ pub fn reference_dedup<T: Ord + Clone, K: Ord>(
     }
     kept
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(items: &[(i64, u32)]) -> Vec<Record<u32>> {
+        items.iter().map(|&(ts, v)| Record::new(ts, v)).collect()
+    }
+
+    #[test]
+    fn reference_dedup_follows_the_semantics_table() {
+        // ttl 10: ts 3, 5, 8, 13 are the intervals [3,13) and [13,23) (docs/semantics.md).
+        let input = records(&[(8, 1), (3, 1), (13, 1), (5, 1), (4, 2)]);
+        let first = reference_dedup(&input, |v| *v, Keep::First, 10);
+        assert_eq!(first, records(&[(3, 1), (13, 1), (4, 2)]));
+        let last = reference_dedup(&input, |v| *v, Keep::Last, 10);
+        assert_eq!(last, records(&[(12, 1), (22, 1), (13, 2)]));
+    }
+
+    #[test]
+    fn reference_sessions_split_at_the_gap_and_merge_on_overlap() {
+        // gap 10: [0,10) and [7,17) overlap and merge; 17 is at the end of [0,17): a new session.
+        let sessions = reference_sessions([(1, 0), (1, 17), (1, 7), (2, 5)], 10);
+        let expected: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 17), 2), ((1, 17, 27), 1), ((2, 5, 15), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(sessions, expected);
+    }
+
+    #[test]
+    fn multisets_differ_when_a_result_is_missing_or_committed_twice() {
+        assert!(compare_multisets("p", vec![1, 2, 2], vec![2, 1, 2]).is_ok());
+        let missing = compare_multisets("p", vec![1, 2, 2], vec![1, 2]).unwrap_err();
+        assert!(
+            missing.message.contains("expected 2 2 time(s), committed 1"),
+            "{}",
+            missing.message
+        );
+        let twice = compare_multisets("p", vec![1, 2], vec![1, 2, 2]).unwrap_err();
+        assert!(
+            twice.message.contains("committed 2 2 time(s), expected 1"),
+            "{}",
+            twice.message
+        );
+        assert!(table_once("p", [(1, 'a'), (1, 'b')]).is_err());
+        assert_eq!(table_once("p", [(1, 'a'), (2, 'b')]).unwrap().len(), 2);
+    }
+}

@@ -256,3 +256,39 @@ impl Workload for Q3 {
         outcome(&committed, &late, verdict)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_sim::Scenario;
+
+    use super::NEXMARK_Q3;
+
+    #[test]
+    fn persons_and_auctions_match_within_the_horizon_on_seller_category_and_state() {
+        let person = |ts: i64, id: u64, state: &str| {
+            format!(r#"{{"ts":{ts},"value":{{"person":{{"id":{id},"name":"ann","city":"bend","state":"{state}"}}}}}}"#)
+        };
+        let auction = |ts: i64, id: u64, seller: u64, category: u64| {
+            format!(
+                r#"{{"ts":{ts},"value":{{"auction":{{"id":{id},"seller":{seller},"category":{category},"initial_bid":1,"reserve":2,"expires":{ts}}}}}}}"#
+            )
+        };
+        let input = vec![
+            auction(-59_000, 14, 1, 10),
+            person(0, 1, "or"),
+            person(1, 2, "az"),
+            auction(5, 12, 1, 11),
+            auction(6, 13, 2, 10),
+            auction(60_000, 10, 1, 10),
+            auction(60_001, 11, 1, 10),
+        ];
+        let output = NEXMARK_Q3.run_lines(&input).unwrap();
+        assert_eq!(
+            output,
+            vec![
+                r#"{"name":"ann","city":"bend","state":"or","auction":14}"#,
+                r#"{"name":"ann","city":"bend","state":"or","auction":10}"#,
+            ]
+        );
+    }
+}
