@@ -1,9 +1,11 @@
-//! Checks shared by scenarios: multiset arithmetic over logs and outputs.
+//! Checks shared by scenarios: multiset arithmetic over logs and outputs, lateness
+//! soundness, and the reference computations several scenarios share (sessions,
+//! deduplication), written without engine code.
 
 use std::collections::BTreeMap;
 
-use eddy_engine::Record;
-use eddy_sim::Violation;
+use eddy_engine::{Keep, Record, Windowed};
+use eddy_sim::{Checked, Violation};
 use serde::Serialize;
 
 /// `all` minus one occurrence of each of `some`. A `some` entry that is not in `all` (or
@@ -128,4 +130,256 @@ pub fn digest<T: Serialize>(records: &[Record<T>]) -> u64 {
         }
     }
     hash
+}
+
+/// A check's verdict with the counts and digest the report shows: `committed` and `late`
+/// are the committed main and late outputs in commit order.
+pub fn outcome<O: Serialize, L: Serialize>(
+    committed: &[Record<O>],
+    late: &[Record<L>],
+    verdict: Result<(), Violation>,
+) -> Checked {
+    Checked {
+        events_out: committed.len() as u64,
+        late: late.len() as u64,
+        digest: digest(committed) ^ digest(late).rotate_left(1),
+        violation: verdict.err(),
+    }
+}
+
+/// The records of `eligible` the pipeline accepted: `eligible` minus the committed `late`
+/// records (conservation), after checking that each late record could be late
+/// ([`lateness_soundness`] over the whole `log`, which moves the watermark).
+pub fn accepted<T: Ord + Clone + std::fmt::Debug>(
+    log: &[Record<T>],
+    eligible: &[Record<T>],
+    late: &[Record<T>],
+    partitions: usize,
+    bound_ms: i64,
+    late_at: impl Fn(&Record<T>) -> i64,
+) -> Result<Vec<Record<T>>, Violation> {
+    let accepted = minus(eligible, late, "late record")?;
+    match lateness_soundness(log, partitions, bound_ms, late, late_at) {
+        Some(violation) => Err(violation),
+        None => Ok(accepted),
+    }
+}
+
+/// Expected and actual results as multisets: the first record one has more often than the
+/// other, as a violation.
+pub fn compare_multisets<T: Ord + std::fmt::Debug>(
+    property: &str,
+    mut expected: Vec<T>,
+    mut actual: Vec<T>,
+) -> Result<(), Violation> {
+    expected.sort();
+    actual.sort();
+    if expected == actual {
+        return Ok(());
+    }
+    let (want, got) = (multiplicities(&expected), multiplicities(&actual));
+    let sizes = format!("({} committed, {} expected)", actual.len(), expected.len());
+    if let Some((item, n)) = want.iter().find(|(item, n)| got.get(*item).copied().unwrap_or(0) < **n) {
+        let had = got.get(item).copied().unwrap_or(0);
+        return Err(Violation::new(
+            property,
+            format!("expected {item:?} {n} time(s), committed {had} {sizes}"),
+        ));
+    }
+    let (item, n) = got
+        .iter()
+        .find(|(item, n)| want.get(*item).copied().unwrap_or(0) < **n)
+        .expect("unequal multisets differ somewhere");
+    let wanted = want.get(item).copied().unwrap_or(0);
+    Err(Violation::new(
+        property,
+        format!("committed {item:?} {n} time(s), expected {wanted} {sizes}"),
+    ))
+}
+
+fn multiplicities<T: Ord>(items: &[T]) -> BTreeMap<&T, usize> {
+    let mut counts: BTreeMap<&T, usize> = BTreeMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    counts
+}
+
+/// A table of results that must each be committed once (no upserts: allowed lateness 0).
+pub fn table_once<K: Ord + std::fmt::Debug, V: std::fmt::Debug>(
+    property: &str,
+    rows: impl IntoIterator<Item = (K, V)>,
+) -> Result<BTreeMap<K, V>, Violation> {
+    let mut table = BTreeMap::new();
+    for (key, value) in rows {
+        if let Some(earlier) = table.get(&key) {
+            return Err(Violation::new(
+                property,
+                format!("{key:?} committed twice: {earlier:?}, then {value:?}"),
+            ));
+        }
+        table.insert(key, value);
+    }
+    Ok(table)
+}
+
+/// [`compare_tables`] as a `Result`.
+pub fn same_table<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+    property: &str,
+    expected: &BTreeMap<K, V>,
+    actual: &BTreeMap<K, V>,
+) -> Result<(), Violation> {
+    match compare_tables(property, expected, actual) {
+        Some(violation) => Err(violation),
+        None => Ok(()),
+    }
+}
+
+/// Reference session windows: per key, sorted times; a time at or past the session's end
+/// starts a new session `[ts, ts + gap)` (sessions are half-open and merge only on
+/// overlap). The number of events per `(key, start, end)`.
+pub fn reference_sessions<K: Ord + Clone>(
+    events: impl IntoIterator<Item = (K, i64)>,
+    gap_ms: i64,
+) -> BTreeMap<(K, i64, i64), u64> {
+    let mut by_key: BTreeMap<K, Vec<i64>> = BTreeMap::new();
+    for (key, ts) in events {
+        by_key.entry(key).or_default().push(ts);
+    }
+    let mut sessions = BTreeMap::new();
+    for (key, mut times) in by_key {
+        times.sort_unstable();
+        let mut open: Option<(i64, i64, u64)> = None;
+        for ts in times {
+            open = match open {
+                Some((start, end, count)) if ts < end => Some((start, end.max(ts + gap_ms), count + 1)),
+                done => {
+                    if let Some((start, end, count)) = done {
+                        sessions.insert((key.clone(), start, end), count);
+                    }
+                    Some((ts, ts + gap_ms, 1))
+                }
+            };
+        }
+        if let Some((start, end, count)) = open {
+            sessions.insert((key, start, end), count);
+        }
+    }
+    sessions
+}
+
+/// Committed session results as final values per `(key, start, end)`: the last upsert wins,
+/// and a session that a late record merged into a larger one is superseded by it
+/// (docs/semantics.md, "Session upserts").
+pub fn final_sessions<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>>]) -> BTreeMap<(K, i64, i64), V> {
+    let mut upserts: BTreeMap<(K, i64, i64), V> = BTreeMap::new();
+    for r in results {
+        upserts.insert(
+            (r.value.key.clone(), r.value.window.start, r.value.window.end),
+            r.value.value.clone(),
+        );
+    }
+    let superseded = |(key, start, end): &(K, i64, i64)| {
+        upserts
+            .keys()
+            .any(|(k, s, e)| k == key && s <= start && end <= e && (s, e) != (start, end))
+    };
+    upserts
+        .iter()
+        .filter(|(key, _)| !superseded(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Reference deduplication in event time (docs/semantics.md, "Deduplication"): per key,
+/// records sorted by `(ts, value)`; the first opens an interval `[ts, ts + ttl)`, the first
+/// record at or past its end opens the next. `Keep::First` keeps each interval's first
+/// record; `Keep::Last` its last, stamped with the interval's end − 1.
+pub fn reference_dedup<T: Ord + Clone, K: Ord>(
+    records: &[Record<T>],
+    key: impl Fn(&T) -> K,
+    keep: Keep,
+    ttl_ms: i64,
+) -> Vec<Record<T>> {
+    let mut by_key: BTreeMap<K, Vec<&Record<T>>> = BTreeMap::new();
+    for r in records {
+        by_key.entry(key(&r.value)).or_default().push(r);
+    }
+    let mut kept = Vec::new();
+    for (_, mut group) in by_key {
+        group.sort();
+        let mut interval: Option<(i64, &Record<T>)> = None;
+        for r in group {
+            interval = match interval {
+                Some((end, last)) if r.ts >= end => {
+                    if keep == Keep::Last {
+                        kept.push(Record::new(end - 1, last.value.clone()));
+                    }
+                    None
+                }
+                open => open,
+            };
+            interval = match interval {
+                Some((end, _)) => Some((end, r)),
+                None => {
+                    if keep == Keep::First {
+                        kept.push(r.clone());
+                    }
+                    Some((r.ts + ttl_ms, r))
+                }
+            };
+        }
+        if let (Keep::Last, Some((end, last))) = (keep, interval) {
+            kept.push(Record::new(end - 1, last.value.clone()));
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(items: &[(i64, u32)]) -> Vec<Record<u32>> {
+        items.iter().map(|&(ts, v)| Record::new(ts, v)).collect()
+    }
+
+    #[test]
+    fn reference_dedup_follows_the_semantics_table() {
+        // ttl 10: ts 3, 5, 8, 13 are the intervals [3,13) and [13,23) (docs/semantics.md).
+        let input = records(&[(8, 1), (3, 1), (13, 1), (5, 1), (4, 2)]);
+        let first = reference_dedup(&input, |v| *v, Keep::First, 10);
+        assert_eq!(first, records(&[(3, 1), (13, 1), (4, 2)]));
+        let last = reference_dedup(&input, |v| *v, Keep::Last, 10);
+        assert_eq!(last, records(&[(12, 1), (22, 1), (13, 2)]));
+    }
+
+    #[test]
+    fn reference_sessions_split_at_the_gap_and_merge_on_overlap() {
+        // gap 10: [0,10) and [7,17) overlap and merge; 17 is at the end of [0,17): a new session.
+        let sessions = reference_sessions([(1, 0), (1, 17), (1, 7), (2, 5)], 10);
+        let expected: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 17), 2), ((1, 17, 27), 1), ((2, 5, 15), 1)]
+            .into_iter()
+            .collect();
+        assert_eq!(sessions, expected);
+    }
+
+    #[test]
+    fn multisets_differ_when_a_result_is_missing_or_committed_twice() {
+        assert!(compare_multisets("p", vec![1, 2, 2], vec![2, 1, 2]).is_ok());
+        let missing = compare_multisets("p", vec![1, 2, 2], vec![1, 2]).unwrap_err();
+        assert!(
+            missing.message.contains("expected 2 2 time(s), committed 1"),
+            "{}",
+            missing.message
+        );
+        let twice = compare_multisets("p", vec![1, 2], vec![1, 2, 2]).unwrap_err();
+        assert!(
+            twice.message.contains("committed 2 2 time(s), expected 1"),
+            "{}",
+            twice.message
+        );
+        assert!(table_once("p", [(1, 'a'), (1, 'b')]).is_err());
+        assert_eq!(table_once("p", [(1, 'a'), (2, 'b')]).unwrap().len(), 2);
+    }
 }

@@ -1,14 +1,12 @@
 //! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
 
-use std::collections::BTreeMap;
-
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, EventSource, LineCommitter, Violation, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{digest, lateness_soundness, minus};
+use crate::check::{compare_multisets, digest, lateness_soundness, minus, reference_dedup};
 use crate::live::RecordLines;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -128,7 +126,7 @@ impl Workload for Dedup {
 
     fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
-        let mut kept = sinks.kept.records();
+        let kept = sinks.kept.records();
         let mut checked = Checked {
             events_out: kept.len() as u64,
             late: late.len() as u64,
@@ -149,45 +147,8 @@ impl Workload for Dedup {
             return checked;
         }
         // Reference: per id, sorted by (ts, click); the first of each TTL interval.
-        let mut by_id: BTreeMap<u32, Vec<&Record<Click>>> = BTreeMap::new();
-        for r in &accepted {
-            by_id.entry(r.value.event_id).or_default().push(r);
-        }
-        let mut expected = Vec::new();
-        for (_, mut clicks) in by_id {
-            clicks.sort();
-            let mut interval_end = i64::MIN;
-            for click in clicks {
-                if click.ts >= interval_end {
-                    interval_end = click.ts + TTL_MS;
-                    expected.push(click.clone());
-                }
-            }
-        }
-        expected.sort();
-        kept.sort();
-        if kept != expected {
-            let missing = expected.iter().find(|r| !kept.contains(r));
-            let extra = kept.iter().find(|r| !expected.contains(r));
-            let detail = match (missing, extra) {
-                (Some(r), _) => format!(
-                    "expected {r:?} to be kept, it was not ({} kept, {} expected)",
-                    kept.len(),
-                    expected.len()
-                ),
-                (None, Some(r)) => format!(
-                    "kept {r:?}, which the reference drops ({} kept, {} expected)",
-                    kept.len(),
-                    expected.len()
-                ),
-                (None, None) => format!(
-                    "kept {} clicks, expected {} (a click kept twice)",
-                    kept.len(),
-                    expected.len()
-                ),
-            };
-            checked.violation = Some(Violation::new("exactly-once", detail));
-        }
+        let expected = reference_dedup(&accepted, |c| c.event_id, Keep::First, TTL_MS);
+        checked.violation = compare_multisets("exactly-once", expected, kept).err();
         checked
     }
 }

@@ -7,6 +7,7 @@ pub mod check;
 pub mod dedup;
 pub mod enrich;
 pub mod live;
+pub mod nexmark;
 pub mod pageviews;
 pub mod sessions;
 
@@ -21,6 +22,15 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &dedup::Dedup,
         &sessions::SessionsClicks,
         &enrich::Enrich,
+        &nexmark::q0::NEXMARK_Q0,
+        &nexmark::q1::NEXMARK_Q1,
+        &nexmark::q2::NEXMARK_Q2,
+        &nexmark::q3::NEXMARK_Q3,
+        &nexmark::q5::NEXMARK_Q5,
+        &nexmark::q7::NEXMARK_Q7,
+        &nexmark::q8::NEXMARK_Q8,
+        &nexmark::q11::NEXMARK_Q11,
+        &nexmark::q18::NEXMARK_Q18,
     ]
 }
 

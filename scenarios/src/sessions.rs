@@ -1,15 +1,15 @@
 //! `sessions-clicks`: clicks per user session (session windows with a gap, allowed lateness,
 //! a late side output).
 
-use std::collections::BTreeMap;
-
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
 use eddy_sim::{Checked, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_tables, counts_grow, digest, lateness_soundness, minus};
+use crate::check::{
+    compare_tables, counts_grow, digest, final_sessions, lateness_soundness, minus, reference_sessions,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {
@@ -97,7 +97,7 @@ impl Workload for SessionsClicks {
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut sessions: Vec<_> = final_sessions(sinks).into_iter().collect();
+        let mut sessions: Vec<_> = final_sessions(&sinks.sessions.records()).into_iter().collect();
         sessions.sort_by_key(|((user, start, end), _)| (*start, *end, *user));
         sessions
             .into_iter()
@@ -130,53 +130,10 @@ impl Workload for SessionsClicks {
             checked.violation = Some(violation);
             return checked;
         }
-        // Reference: per user, sort clicks; a click at or past the session's end starts a
-        // new session [ts, ts + gap) (sessions are half-open and merge only on overlap).
-        let mut by_user: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-        for r in &accepted {
-            by_user.entry(r.value.user).or_default().push(r.ts);
-        }
-        let mut expected: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
-        for (user, mut times) in by_user {
-            times.sort_unstable();
-            let mut session: Option<(i64, i64, u64)> = None;
-            for ts in times {
-                session = match session {
-                    Some((start, end, count)) if ts < end => Some((start, end.max(ts + GAP_MS), count + 1)),
-                    done => {
-                        if let Some((start, end, count)) = done {
-                            expected.insert((user, start, end), count);
-                        }
-                        Some((ts, ts + GAP_MS, 1))
-                    }
-                };
-            }
-            if let Some((start, end, count)) = session {
-                expected.insert((user, start, end), count);
-            }
-        }
+        // Reference: the sessions of the accepted clicks, per user.
+        let expected = reference_sessions(accepted.iter().map(|r| (r.value.user, r.ts)), GAP_MS);
         checked.violation = counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))
-            .or_else(|| compare_tables("exactly-once", &expected, &final_sessions(sinks)));
+            .or_else(|| compare_tables("exactly-once", &expected, &final_sessions(&committed)));
         checked
     }
-}
-
-/// The committed sessions as final values per (user, start, end): the last upsert wins, and
-/// a session that a late click merged into a larger one is superseded by it
-/// (docs/semantics.md, "Session upserts").
-fn final_sessions(sinks: &Sinks) -> BTreeMap<(u32, i64, i64), u64> {
-    let mut upserts: BTreeMap<(u32, i64, i64), u64> = BTreeMap::new();
-    for r in sinks.sessions.records() {
-        upserts.insert((r.value.key, r.value.window.start, r.value.window.end), r.value.value);
-    }
-    let superseded = |(user, start, end): &(u32, i64, i64)| {
-        upserts
-            .keys()
-            .any(|(u, s, e)| u == user && s <= start && end <= e && (s, e) != (start, end))
-    };
-    upserts
-        .iter()
-        .filter(|(key, _)| !superseded(key))
-        .map(|(k, v)| (*k, *v))
-        .collect()
 }

@@ -1,0 +1,87 @@
+//! `nexmark-q1`: currency conversion.
+//! `SELECT auction, bidder, 0.908 * price AS price, dateTime FROM bid`: prices from US cents
+//! to euro cents, in integers (`price * 908 / 1000`, rounded down).
+
+use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
+use eddy_sim::{Checked, Workload};
+use rand_chacha::ChaCha8Rng;
+
+use super::q0::bid_lines;
+use super::{bids, generate, input_bids, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use crate::check::{compare_multisets, outcome};
+
+/// Euro per dollar, in thousandths.
+pub const EURO_PER_DOLLAR_MILLI: u64 = 908;
+
+pub struct Q1 {
+    pub source: Source,
+}
+
+pub static NEXMARK_Q1: Q1 = Q1 { source: SOURCE };
+
+pub struct Sinks {
+    pub bids: CommitLog<Bid>,
+}
+
+fn to_euro(bid: Bid) -> Bid {
+    Bid {
+        price: bid.price * EURO_PER_DOLLAR_MILLI / 1_000,
+        ..bid
+    }
+}
+
+impl Workload for Q1 {
+    type Event = Event;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q1"
+    }
+
+    fn description(&self) -> &'static str {
+        "Nexmark q1, currency conversion: every bid with its price in euro cents"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        self.source.out_of_orderness_ms
+    }
+
+    fn default_events(&self) -> usize {
+        DEFAULT_EVENTS
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
+        generate(&self.source, events, rng)
+    }
+
+    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
+        let sinks = Sinks { bids: CommitLog::new() };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let events = pipeline.source("events", log, watermarks(&self.source));
+        bids(events).map(to_euro).sink_transactional(sinks.bids.clone());
+        (pipeline.build().expect("the nexmark-q1 pipeline is valid"), sinks)
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        bid_lines(sinks.bids.records())
+    }
+
+    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+        let committed = sinks.bids.records();
+        let expected = input_bids(input)
+            .into_iter()
+            .map(|r| {
+                let euro_cents = (u128::from(r.value.price) * u128::from(EURO_PER_DOLLAR_MILLI) / 1_000) as u64;
+                Record::new(
+                    r.ts,
+                    Bid {
+                        price: euro_cents,
+                        ..r.value
+                    },
+                )
+            })
+            .collect();
+        let verdict = compare_multisets("exactly-once", expected, committed.clone());
+        outcome::<Bid, Bid>(&committed, &[], verdict)
+    }
+}

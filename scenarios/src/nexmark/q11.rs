@@ -1,0 +1,119 @@
+//! `nexmark-q11`: user sessions. Bids per bidder session (session windows with a gap of
+//! [`GAP_MS`]), with [`ALLOWED_LATENESS_MS`] of allowed lateness: a late bid can still extend
+//! or merge sessions, whose results are then upserts.
+
+use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
+use eddy_sim::{Checked, Workload};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use crate::check::{accepted, final_sessions, outcome, reference_sessions, same_table};
+
+pub const GAP_MS: i64 = 10_000;
+pub const ALLOWED_LATENESS_MS: i64 = 2_000;
+
+pub struct Q11 {
+    pub source: Source,
+}
+
+pub static NEXMARK_Q11: Q11 = Q11 { source: SOURCE };
+
+pub struct Sinks {
+    pub sessions: CommitLog<Windowed<u64, u64>>,
+    pub late: CommitLog<Bid>,
+}
+
+#[derive(Serialize)]
+struct SessionLine {
+    session_start: i64,
+    session_end: i64,
+    bidder: u64,
+    bids: u64,
+}
+
+impl Workload for Q11 {
+    type Event = Event;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q11"
+    }
+
+    fn description(&self) -> &'static str {
+        "Nexmark q11, user sessions: bids per bidder session (10 s gap, 2 s allowed lateness)"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        self.source.out_of_orderness_ms
+    }
+
+    fn default_events(&self) -> usize {
+        DEFAULT_EVENTS
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
+        generate(&self.source, events, rng)
+    }
+
+    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            sessions: CommitLog::new(),
+            late: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let events = pipeline.source("events", log, watermarks(&self.source));
+        let sessions = bids(events)
+            .key_by(|bid: &Bid| bid.bidder)
+            .window(WindowAssigner::session(GAP_MS))
+            .allowed_lateness(ALLOWED_LATENESS_MS)
+            .aggregate(Count);
+        // Upserts: keep each bidder's results in order on their way to the sink.
+        sessions
+            .output
+            .key_by(|w: &Windowed<u64, u64>| w.key)
+            .sink_transactional(sinks.sessions.clone());
+        sessions.late.sink_transactional(sinks.late.clone());
+        (pipeline.build().expect("the nexmark-q11 pipeline is valid"), sinks)
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut sessions: Vec<_> = final_sessions(&sinks.sessions.records()).into_iter().collect();
+        sessions.sort_by_key(|((bidder, start, end), _)| (*start, *end, *bidder));
+        sessions
+            .into_iter()
+            .map(|((bidder, start, end), bids)| {
+                line(&SessionLine {
+                    session_start: start,
+                    session_end: end,
+                    bidder,
+                    bids,
+                })
+            })
+            .collect()
+    }
+
+    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+        let committed = sinks.sessions.records();
+        let late = sinks.late.records();
+        let verdict = (|| {
+            // A session bid is late when ts + allowed lateness <= watermark.
+            let accepted = accepted(
+                input,
+                &as_events(&input_bids(input)),
+                &as_events(&late),
+                self.partitions(),
+                self.source.out_of_orderness_ms,
+                |r| r.ts + ALLOWED_LATENESS_MS,
+            )?;
+            let expected = reference_sessions(
+                accepted
+                    .iter()
+                    .filter_map(|r| r.value.bid().map(|bid| (bid.bidder, r.ts))),
+                GAP_MS,
+            );
+            same_table("exactly-once", &expected, &final_sessions(&committed))
+        })();
+        outcome(&committed, &late, verdict)
+    }
+}

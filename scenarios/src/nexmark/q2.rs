@@ -1,0 +1,95 @@
+//! `nexmark-q2`: selection. `SELECT auction, price FROM bid WHERE MOD(auction, skip) = 0`,
+//! with Beam's `auctionSkip` parameter scaled from 123 to [`AUCTION_SKIP`] for runs of a few
+//! dozen auctions.
+
+use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
+use eddy_sim::{Checked, Workload};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use crate::check::{compare_multisets, outcome};
+
+pub const AUCTION_SKIP: u64 = 7;
+
+pub struct Q2 {
+    pub source: Source,
+}
+
+pub static NEXMARK_Q2: Q2 = Q2 { source: SOURCE };
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AuctionPrice {
+    pub auction: u64,
+    pub price: u64,
+}
+
+pub struct Sinks {
+    pub selected: CommitLog<AuctionPrice>,
+}
+
+impl Workload for Q2 {
+    type Event = Event;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q2"
+    }
+
+    fn description(&self) -> &'static str {
+        "Nexmark q2, selection: auction and price of the bids on every 7th auction"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        self.source.out_of_orderness_ms
+    }
+
+    fn default_events(&self) -> usize {
+        DEFAULT_EVENTS
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
+        generate(&self.source, events, rng)
+    }
+
+    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            selected: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let events = pipeline.source("events", log, watermarks(&self.source));
+        bids(events)
+            .filter(|bid: &Bid| bid.auction.is_multiple_of(AUCTION_SKIP))
+            .map(|bid: Bid| AuctionPrice {
+                auction: bid.auction,
+                price: bid.price,
+            })
+            .sink_transactional(sinks.selected.clone());
+        (pipeline.build().expect("the nexmark-q2 pipeline is valid"), sinks)
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut selected = sinks.selected.records();
+        selected.sort();
+        selected.iter().map(|r| line(&r.value)).collect()
+    }
+
+    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+        let committed = sinks.selected.records();
+        let expected = input_bids(input)
+            .into_iter()
+            .filter(|r| r.value.auction.is_multiple_of(AUCTION_SKIP))
+            .map(|r| {
+                Record::new(
+                    r.ts,
+                    AuctionPrice {
+                        auction: r.value.auction,
+                        price: r.value.price,
+                    },
+                )
+            })
+            .collect();
+        let verdict = compare_multisets("exactly-once", expected, committed.clone());
+        outcome::<AuctionPrice, AuctionPrice>(&committed, &[], verdict)
+    }
+}

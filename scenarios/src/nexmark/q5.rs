@@ -1,0 +1,203 @@
+//! `nexmark-q5`: hot items. Bids per auction in sliding windows ([`WINDOW_MS`] every
+//! [`SLIDE_MS`]), then per window the auction(s) with the most bids (all of them on a tie),
+//! as Flink's `HOP` query with a `MAX(num)` self-join.
+//!
+//! Two phases: bids keyed by auction into sliding windows counting them (parallel), then the
+//! counts keyed by their window into tumbling windows of one slide, keeping the maximum. A
+//! count is stamped with its window's end − 1, so the one tumbling window containing it
+//! gathers every count of that sliding window, and it is never late. No allowed lateness:
+//! an updated count would need the earlier one retracted from the maximum.
+
+use eddy_engine::{
+    AggregateFunction, CommitLog, Count, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed,
+};
+use eddy_sim::{Checked, Workload};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use crate::check::{accepted, outcome, same_table, table_once};
+
+pub const WINDOW_MS: i64 = 10_000;
+pub const SLIDE_MS: i64 = 2_000;
+
+pub struct Q5 {
+    pub source: Source,
+}
+
+pub static NEXMARK_Q5: Q5 = Q5 { source: SOURCE };
+
+/// The auctions with the most bids in a window, in id order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HotItems {
+    pub bids: u64,
+    pub auctions: Vec<u64>,
+}
+
+impl HotItems {
+    fn offer(&mut self, bids: u64, auction: u64) {
+        if bids > self.bids || self.auctions.is_empty() {
+            self.bids = bids;
+            self.auctions.clear();
+        }
+        if bids == self.bids {
+            self.auctions.push(auction);
+        }
+    }
+}
+
+/// The maximum of the per-auction counts of one window.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxCount;
+
+impl AggregateFunction<Windowed<u64, u64>> for MaxCount {
+    type Acc = HotItems;
+    type Out = HotItems;
+    fn create_accumulator(&self) -> HotItems {
+        HotItems::default()
+    }
+    fn add(&self, acc: &mut HotItems, count: &Windowed<u64, u64>) {
+        acc.offer(count.value, count.key);
+    }
+    fn merge(&self, acc: &mut HotItems, other: HotItems) {
+        for auction in other.auctions {
+            acc.offer(other.bids, auction);
+        }
+    }
+    fn result(&self, acc: &HotItems) -> HotItems {
+        let mut hot = acc.clone();
+        hot.auctions.sort_unstable();
+        hot
+    }
+}
+
+pub struct Sinks {
+    pub hot: CommitLog<Windowed<Window, HotItems>>,
+    pub late: CommitLog<Bid>,
+}
+
+#[derive(Serialize)]
+struct HotLine {
+    window_start: i64,
+    window_end: i64,
+    auction: u64,
+    bids: u64,
+}
+
+/// The end of the earliest-ending sliding window containing `ts`.
+fn first_window_end(ts: i64) -> i64 {
+    let mut start = ts.div_euclid(SLIDE_MS) * SLIDE_MS;
+    while start - SLIDE_MS > ts - WINDOW_MS {
+        start -= SLIDE_MS;
+    }
+    start + WINDOW_MS
+}
+
+impl Workload for Q5 {
+    type Event = Event;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q5"
+    }
+
+    fn description(&self) -> &'static str {
+        "Nexmark q5, hot items: bids per auction in 10 s windows sliding by 2 s, the top auction(s) per window"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        self.source.out_of_orderness_ms
+    }
+
+    fn default_events(&self) -> usize {
+        DEFAULT_EVENTS
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
+        generate(&self.source, events, rng)
+    }
+
+    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            hot: CommitLog::new(),
+            late: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let events = pipeline.source("events", log, watermarks(&self.source));
+        let counts = bids(events)
+            .key_by(|bid: &Bid| bid.auction)
+            .window(WindowAssigner::sliding(WINDOW_MS, SLIDE_MS))
+            .aggregate(Count);
+        let hot = counts
+            .output
+            .key_by(|count: &Windowed<u64, u64>| count.window)
+            .window(WindowAssigner::tumbling(SLIDE_MS))
+            .aggregate(MaxCount);
+        hot.output.sink_transactional(sinks.hot.clone());
+        counts.late.sink_transactional(sinks.late.clone());
+        (pipeline.build().expect("the nexmark-q5 pipeline is valid"), sinks)
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut hot = sinks.hot.records();
+        hot.sort_by_key(|r| r.value.key);
+        hot.iter()
+            .flat_map(|r| {
+                let w = &r.value;
+                w.value.auctions.iter().map(|&auction| {
+                    line(&HotLine {
+                        window_start: w.key.start,
+                        window_end: w.key.end,
+                        auction,
+                        bids: w.value.bids,
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+        let committed = sinks.hot.records();
+        let late = sinks.late.records();
+        let verdict = (|| {
+            let accepted = accepted(
+                input,
+                &as_events(&input_bids(input)),
+                &as_events(&late),
+                self.partitions(),
+                self.source.out_of_orderness_ms,
+                |r| first_window_end(r.ts) - 1,
+            )?;
+            // Reference: count bids per (window start, auction) over every window containing
+            // each bid, then keep the largest counts per window.
+            let mut counts: std::collections::BTreeMap<(i64, u64), u64> = Default::default();
+            for r in &accepted {
+                let Event::Bid(bid) = &r.value else { continue };
+                let mut start = r.ts - r.ts.rem_euclid(SLIDE_MS);
+                while start > r.ts - WINDOW_MS {
+                    *counts.entry((start, bid.auction)).or_default() += 1;
+                    start -= SLIDE_MS;
+                }
+            }
+            let mut expected: std::collections::BTreeMap<(i64, i64), (u64, Vec<u64>)> = Default::default();
+            for ((start, auction), n) in counts {
+                let top = expected.entry((start, start + WINDOW_MS)).or_insert((0, Vec::new()));
+                if n > top.0 {
+                    *top = (n, Vec::new());
+                }
+                if n == top.0 {
+                    top.1.push(auction);
+                }
+            }
+            let actual = table_once(
+                "exactly-once",
+                committed.iter().map(|r| {
+                    let w = &r.value;
+                    ((w.key.start, w.key.end), (w.value.bids, w.value.auctions.clone()))
+                }),
+            )?;
+            same_table("exactly-once", &expected, &actual)
+        })();
+        outcome(&committed, &late, verdict)
+    }
+}
