@@ -145,3 +145,80 @@ impl Direct for FirstClicks {
         }
     }
 }
+
+/// `nexmark-q5`: bids per auction in sliding windows, then the auction(s) with the most.
+#[derive(Default)]
+pub struct HotItems {
+    /// Open sliding windows by start: bids per auction.
+    windows: BTreeMap<i64, FxHashMap<u64, u64>>,
+}
+
+impl Direct for HotItems {
+    type Event = eddy::scenarios::nexmark::Event;
+
+    fn record(&mut self, record: &Record<Self::Event>, _emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::nexmark::q5::{SLIDE_MS, WINDOW_MS};
+        let Some(bid) = record.value.bid() else { return };
+        let last_start = record.ts.div_euclid(SLIDE_MS) * SLIDE_MS;
+        let mut start = last_start;
+        while start > record.ts - WINDOW_MS {
+            *self.windows.entry(start).or_default().entry(bid.auction).or_insert(0) += 1;
+            start -= SLIDE_MS;
+        }
+    }
+
+    fn watermark(&mut self, watermark: i64, emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::nexmark::q5::WINDOW_MS;
+        while let Some(entry) = self.windows.first_entry() {
+            let start = *entry.key();
+            if start + WINDOW_MS - 1 > watermark {
+                break;
+            }
+            let counts = entry.remove();
+            let most = counts.values().copied().max().unwrap_or(0);
+            for (auction, n) in counts {
+                if n == most {
+                    emit(result_hash(&[start as u64, auction, n]));
+                }
+            }
+        }
+    }
+}
+
+/// `nexmark-q7`: per tumbling window, the bid(s) with the highest price.
+#[derive(Default)]
+pub struct HighestBids {
+    /// Open windows by start: the highest price and its bids.
+    windows: BTreeMap<i64, (u64, Vec<eddy::scenarios::nexmark::Bid>)>,
+}
+
+impl Direct for HighestBids {
+    type Event = eddy::scenarios::nexmark::Event;
+
+    fn record(&mut self, record: &Record<Self::Event>, _emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::nexmark::q7::WINDOW_MS;
+        let Some(bid) = record.value.bid() else { return };
+        let start = record.ts.div_euclid(WINDOW_MS) * WINDOW_MS;
+        let (price, bids) = self.windows.entry(start).or_default();
+        if bid.price > *price || bids.is_empty() {
+            *price = bid.price;
+            bids.clear();
+        }
+        if bid.price == *price {
+            bids.push(bid);
+        }
+    }
+
+    fn watermark(&mut self, watermark: i64, emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::nexmark::q7::WINDOW_MS;
+        while let Some(entry) = self.windows.first_entry() {
+            let start = *entry.key();
+            if start + WINDOW_MS - 1 > watermark {
+                break;
+            }
+            for bid in entry.remove().1 {
+                emit(result_hash(&[start as u64, bid.auction, bid.bidder, bid.price]));
+            }
+        }
+    }
+}

@@ -18,9 +18,13 @@ use std::time::Instant;
 use clap::Args;
 use eddy::engine::Committer;
 use eddy::engine::TransactionId;
+use eddy::scenarios::nexmark::{self, q5, q7};
 use eddy::scenarios::{dedup, pageviews};
 use eddy::sim::{simulate, FaultSet, SimOptions};
-use eddy::{Count, Data, JobGraph, Keep, Log, Pipeline, Record, Sink, Stream, WatermarkStrategy, WindowAssigner};
+use eddy::{
+    Count, Data, JobGraph, Keep, Log, Pipeline, Record, Sink, Stream, WatermarkStrategy, Window, WindowAssigner,
+    Windowed,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -210,8 +214,96 @@ impl Workload for Dedup {
     }
 }
 
+/// `nexmark-q5`: sliding bid counts per auction, then the top auction(s) per window; the
+/// scenario's aggregate functions.
+struct HotItems;
+
+impl Workload for HotItems {
+    type Event = nexmark::Event;
+    type Direct = direct::HotItems;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q5"
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Self::Event>> {
+        eddy::sim::Workload::generate(&q5::NEXMARK_Q5, events, rng)
+    }
+
+    fn bound_ms(&self) -> i64 {
+        nexmark::SOURCE.out_of_orderness_ms
+    }
+
+    fn build(&self, log: Log<Self::Event>, checksum: &Checksum) -> JobGraph {
+        let pipeline = Pipeline::new().with_parallelism(1);
+        let events = pipeline.source("events", log, watermarks(self.bound_ms()));
+        let counts = nexmark::bids(events)
+            .key_by(|bid: &nexmark::Bid| bid.auction)
+            .window(WindowAssigner::sliding(q5::WINDOW_MS, q5::SLIDE_MS))
+            .aggregate(Count);
+        let hot = counts
+            .output
+            .key_by(|count: &Windowed<u64, u64>| count.window)
+            .window(WindowAssigner::tumbling(q5::SLIDE_MS))
+            .aggregate(q5::MaxCount);
+        checksum.attach(hot.output, |r| {
+            let hot = &r.value;
+            hot.value.auctions.iter().fold(0u64, |sum, &auction| {
+                sum.wrapping_add(result_hash(&[hot.key.start as u64, auction, hot.value.bids]))
+            })
+        });
+        pipeline.build().expect("the nexmark-q5 bench pipeline is valid")
+    }
+}
+
+/// `nexmark-q7`: the highest bid(s) per tumbling window, in the scenario's two phases.
+struct HighestBids;
+
+impl Workload for HighestBids {
+    type Event = nexmark::Event;
+    type Direct = direct::HighestBids;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q7"
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Self::Event>> {
+        eddy::sim::Workload::generate(&q7::NEXMARK_Q7, events, rng)
+    }
+
+    fn bound_ms(&self) -> i64 {
+        nexmark::SOURCE.out_of_orderness_ms
+    }
+
+    fn build(&self, log: Log<Self::Event>, checksum: &Checksum) -> JobGraph {
+        let pipeline = Pipeline::new().with_parallelism(1);
+        let events = pipeline.source("events", log, watermarks(self.bound_ms()));
+        let per_auction = nexmark::bids(events)
+            .key_by(|bid: &nexmark::Bid| bid.auction)
+            .window(WindowAssigner::tumbling(q7::WINDOW_MS))
+            .aggregate(q7::MaxBid);
+        let highest = per_auction
+            .output
+            .key_by(|highest: &Windowed<u64, q7::HighestBids>| highest.window)
+            .window(WindowAssigner::tumbling(q7::WINDOW_MS))
+            .aggregate(q7::MaxOfMax);
+        checksum.attach(highest.output, |r: &Record<Windowed<Window, q7::HighestBids>>| {
+            let highest = &r.value;
+            highest.value.bids.iter().fold(0u64, |sum, bid| {
+                sum.wrapping_add(result_hash(&[
+                    highest.key.start as u64,
+                    bid.auction,
+                    bid.bidder,
+                    bid.price,
+                ]))
+            })
+        });
+        pipeline.build().expect("the nexmark-q7 bench pipeline is valid")
+    }
+}
+
 /// The workloads `eddy bench` knows, in the order it runs them.
-pub const WORKLOADS: [&str; 2] = ["pageviews", "dedup"];
+pub const WORKLOADS: [&str; 4] = ["pageviews", "nexmark-q5", "nexmark-q7", "dedup"];
 
 pub fn run(args: &BenchArgs) -> Result<Vec<WorkloadResult>, String> {
     let names: Vec<&str> = if args.scenarios.is_empty() {
@@ -235,6 +327,8 @@ pub fn run(args: &BenchArgs) -> Result<Vec<WorkloadResult>, String> {
         eprintln!("{name}: generating {} events ...", args.events);
         let result = match name {
             "pageviews" => measure(&PageViews, args.events),
+            "nexmark-q5" => measure(&HotItems, args.events),
+            "nexmark-q7" => measure(&HighestBids, args.events),
             "dedup" => measure(&Dedup, args.events),
             _ => unreachable!("checked above"),
         };
