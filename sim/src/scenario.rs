@@ -11,11 +11,12 @@ use eddy_engine::{Data, JobGraph, Log, Record};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::decide::Tape;
 use crate::faults::Profile;
 use crate::input;
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
-use crate::simulator::{simulate, FaultEvent, SimOptions};
+use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::trace::{Trace, TraceEvent};
 
 /// How to run one seed.
@@ -88,6 +89,9 @@ pub trait Scenario: Send + Sync {
     fn record_case(&self, config: &RunConfig) -> (Run, Case);
     /// Runs an explicit case (`config` gives the seed, profile, bug and determinism check).
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError>;
+    /// Runs the seed's input and faults with every scheduling, fault and checkpoint choice
+    /// read from `tape` ([`Tape`]) instead of the seed (what the `sim_tape` fuzz target does).
+    fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run;
     /// The seed's events (no faults) as JSON lines of the scenario's event type.
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String>;
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
@@ -142,8 +146,8 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run(&self, config: &RunConfig) -> Run {
-        let first = run_once(self, config, None).run;
-        with_determinism(config, first, || run_once(self, config, None).run)
+        let first = run_once(self, config, None, None).run;
+        with_determinism(config, first, || run_once(self, config, None, None).run)
     }
 
     fn record_case(&self, config: &RunConfig) -> (Run, Case) {
@@ -152,7 +156,7 @@ impl<W: Workload> Scenario for W {
             input,
             faults,
             checkpoints,
-        } = run_once(self, config, None);
+        } = run_once(self, config, None, None);
         let case = Case {
             scenario: Workload::name(self).to_string(),
             seed: config.seed,
@@ -167,7 +171,10 @@ impl<W: Workload> Scenario for W {
             checkpoints,
             poll_max: None,
         };
-        (with_determinism(config, run, || run_once(self, config, None).run), case)
+        (
+            with_determinism(config, run, || run_once(self, config, None, None).run),
+            case,
+        )
     }
 
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {
@@ -203,10 +210,15 @@ impl<W: Workload> Scenario for W {
             input.push(record);
         }
         let explicit = (input, case.faults.clone(), case.checkpoints.clone(), case.poll_max);
-        let first = run_once(self, config, Some(explicit.clone())).run;
+        let first = run_once(self, config, Some(explicit.clone()), None).run;
         Ok(with_determinism(config, first, || {
-            run_once(self, config, Some(explicit)).run
+            run_once(self, config, Some(explicit), None).run
         }))
+    }
+
+    fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run {
+        let first = run_once(self, config, None, Some(tape)).run;
+        with_determinism(config, first, || run_once(self, config, None, Some(tape)).run)
     }
 }
 
@@ -246,8 +258,14 @@ struct OneRun<E> {
 type Explicit<E> = (Vec<Record<E>>, Vec<FaultEvent>, Vec<u64>, Option<usize>);
 
 /// One simulated run; with `explicit`, of that input and fault schedule instead of the
-/// seed's. Returns the run, its input log and the faults it injected.
-fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit<W::Event>>) -> OneRun<W::Event> {
+/// seed's; with `tape`, the simulator's choices come from it instead of the seed. Returns
+/// the run, its input log and the faults it injected.
+fn run_once<W: Workload>(
+    this: &W,
+    config: &RunConfig,
+    explicit: Option<Explicit<W::Event>>,
+    tape: Option<&[u8]>,
+) -> OneRun<W::Event> {
     let faults = config.profile.faults(config.seed);
     let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
         Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
@@ -277,7 +295,10 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run.
     let planted = bugs::plant(config.bug);
-    let outcome = catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| match tape {
+        Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
+        None => simulate(&graph, &options),
+    }));
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
     let (stats, mut trace, mut violation, state_entries) = match outcome {
