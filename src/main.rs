@@ -528,12 +528,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
             (input.join("\n") + if input.is_empty() { "" } else { "\n" }).as_bytes(),
         )?;
     }
-    let output = scenario
-        .run_lines(&input)
-        .map_err(|eddy::sim::CaseError::Input { index, reason }| {
+    let output = scenario.run_lines(&input).map_err(|e| match e {
+        eddy::sim::CaseError::Input { index, reason } => {
             let line = numbers.get(index).copied().unwrap_or(index + 1);
             UsageError(format!("{source}:{line}: {reason}"))
-        })?;
+        }
+        other => UsageError(format!("{source}: {other}")),
+    })?;
     let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
     match &args.output {
         Some(path) => write_file(path, text.as_bytes())?,

@@ -78,6 +78,28 @@ pub struct Case {
 pub enum CaseError {
     #[error("input record {index}: {reason}")]
     Input { index: usize, reason: String },
+    #[error("fault {index}: {reason}")]
+    Fault { index: usize, reason: String },
+}
+
+/// The largest processing-time jump a case may prescribe (a day), so that no run of any
+/// length can overflow the virtual clock.
+pub const MAX_JUMP_MS: i64 = 86_400_000;
+
+/// Rejects faults no run could have injected: a jump must move the clock ahead, by at most
+/// [`MAX_JUMP_MS`] (found by the `failure_file_decode` fuzz target: `i64::MAX` overflowed).
+fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
+    for (index, fault) in faults.iter().enumerate() {
+        if let FaultEvent::Jump { ms, .. } = fault {
+            if !(1..=MAX_JUMP_MS).contains(ms) {
+                return Err(CaseError::Fault {
+                    index,
+                    reason: format!("a processing-time jump of {ms} ms; it must be 1 to {MAX_JUMP_MS} ms"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A named, runnable scenario.
@@ -201,6 +223,7 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
+        check_faults(&case.faults)?;
         let mut input = Vec::with_capacity(case.input.len());
         for (index, value) in case.input.iter().enumerate() {
             let record = serde_json::from_value::<Record<W::Event>>(value.clone()).map_err(|e| CaseError::Input {
