@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
             let _ = failure_config(&failure, None, None);
         }
         Ok(ReplayFile::Case(case)) => {
-            let Ok((scenario, config)) = case_config(&case) else { return };
+            let Ok((scenario, config)) = case_config(&case) else {
+                return;
+            };
             // A case re-serialises and parses back to itself.
             let json = serde_json::to_string(&case).expect("a case serialises");
             assert_eq!(parse_replay_file(&json), Ok(ReplayFile::Case(case.clone())));

@@ -10,7 +10,9 @@ use eddy_sim::{Profile, RunConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let [which, profile, seed, events, tape @ ..] = data else { return };
+    let [which, profile, seed, events, tape @ ..] = data else {
+        return;
+    };
     let scenarios = eddy_scenarios::all();
     let scenario = scenarios[usize::from(*which) % scenarios.len()];
     let profile = Profile::ALL[usize::from(*profile) % Profile::ALL.len()];

@@ -9,8 +9,8 @@
 use arbitrary::Arbitrary;
 use eddy_engine::snapshot::{decode_object, encode_object, ObjectKind};
 use eddy_engine::{
-    run_batch, BatchConfig, Change, Count, InOrder, Job, JobGraph, Keep, KeyGroup, Manifest, Pipeline, Scripted, TaskSnapshot,
-    WindowAssigner,
+    run_batch, BatchConfig, Change, Count, InOrder, Job, JobGraph, Keep, KeyGroup, Manifest, Pipeline, Scripted,
+    TaskSnapshot, WindowAssigner,
 };
 use eddy_fuzz::{plant_from_env, Event};
 use libfuzzer_sys::fuzz_target;
@@ -47,7 +47,11 @@ fn crc32fast_hash(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -78,9 +82,18 @@ fn graph() -> JobGraph {
     let events = pipeline.scripted_source("events", script);
     let table = pipeline.scripted_source("changes", changes);
     let key = |e: &Event| e.0;
-    let tumbling = events.clone().key_by(key).window(WindowAssigner::tumbling(10)).allowed_lateness(3).aggregate(Count);
+    let tumbling = events
+        .clone()
+        .key_by(key)
+        .window(WindowAssigner::tumbling(10))
+        .allowed_lateness(3)
+        .aggregate(Count);
     tumbling.output.collect();
-    let sessions = events.clone().key_by(key).window(WindowAssigner::session(5)).aggregate(Count);
+    let sessions = events
+        .clone()
+        .key_by(key)
+        .window(WindowAssigner::session(5))
+        .aggregate(Count);
     sessions.output.collect();
     events.clone().key_by(key).deduplicate(Keep::Last, 6).output.collect();
     events.key_by(key).temporal_join(table).output.collect();
@@ -123,22 +136,34 @@ fuzz_target!(|input: Input| {
     if input.framed {
         round_trips(&frame(ObjectKind::TaskSnapshot, &input.raw));
         round_trips(&frame(ObjectKind::Manifest, &input.raw));
-        if let Ok(value) = decode_object::<Vec<(u64, i64)>>(ObjectKind::TaskSnapshot, &frame(ObjectKind::TaskSnapshot, &input.raw)) {
+        if let Ok(value) =
+            decode_object::<Vec<(u64, i64)>>(ObjectKind::TaskSnapshot, &frame(ObjectKind::TaskSnapshot, &input.raw))
+        {
             let again = encode_object(ObjectKind::TaskSnapshot, &value);
-            assert_eq!(decode_object::<Vec<(u64, i64)>>(ObjectKind::TaskSnapshot, &again), Ok(value));
+            assert_eq!(
+                decode_object::<Vec<(u64, i64)>>(ObjectKind::TaskSnapshot, &again),
+                Ok(value)
+            );
         }
     }
 
     let graph = graph();
     let (manifest, mut snapshots) = snapshots(&graph);
-    assert_eq!(snapshots.len(), manifest.nodes.len(), "one task per node, all acknowledged");
+    assert_eq!(
+        snapshots.len(),
+        manifest.nodes.len(),
+        "one task per node, all acknowledged"
+    );
     for replace in input.replace.iter().take(4) {
         let snapshot = &mut snapshots[usize::from(replace.node) % manifest.nodes.len()];
         if let Some(watermark) = replace.watermark {
             snapshot.watermark = watermark;
         }
         if let Some(keyed) = &replace.keyed {
-            snapshot.state.keyed = keyed.iter().map(|(g, bytes)| (KeyGroup(u32::from(*g) % 128), bytes.clone())).collect();
+            snapshot.state.keyed = keyed
+                .iter()
+                .map(|(g, bytes)| (KeyGroup(u32::from(*g) % 128), bytes.clone()))
+                .collect();
         }
         if let Some(operator) = &replace.operator {
             snapshot.state.operator = operator.clone();

@@ -104,7 +104,11 @@ fuzz_target!(|input: Input| {
             },
         }
     }
-    assert_eq!(sorted(late_probes.records()), sorted(expected_late_probes), "late probes");
+    assert_eq!(
+        sorted(late_probes.records()),
+        sorted(expected_late_probes),
+        "late probes"
+    );
     assert_eq!(
         sorted(late_changes.records()),
         sorted(expected_late_changes),

@@ -100,7 +100,12 @@ impl Windows {
     fn is_late(self, ts: i64, lateness: i64, watermark: i64) -> bool {
         let last = match self {
             Windows::Session { .. } => ts,
-            _ => self.fixed(ts).iter().map(|&(_, end)| end - 1).min().expect("a record has a window"),
+            _ => self
+                .fixed(ts)
+                .iter()
+                .map(|&(_, end)| end - 1)
+                .min()
+                .expect("a record has a window"),
         };
         last + lateness <= watermark
     }
@@ -118,7 +123,9 @@ impl Windows {
                     let mut open: Option<(i64, i64, u64, i64)> = None;
                     for (ts, value) in events {
                         open = match open {
-                            Some((start, end, n, sum)) if ts < end => Some((start, end.max(ts + gap), n + 1, sum + value)),
+                            Some((start, end, n, sum)) if ts < end => {
+                                Some((start, end.max(ts + gap), n + 1, sum + value))
+                            }
                             done => {
                                 if let Some((start, end, n, sum)) = done {
                                     table.insert((key, start, end), (n, sum));
@@ -198,7 +205,10 @@ fuzz_target!(|input: Input| {
         .window(windows.assigner())
         .allowed_lateness(lateness)
         .aggregate(CountSum);
-    windowed.output.key_by(|w: &Windowed<u8, (u64, i64)>| w.key).sink_transactional(results.clone());
+    windowed
+        .output
+        .key_by(|w: &Windowed<u8, (u64, i64)>| w.key)
+        .sink_transactional(results.clone());
     windowed.late.sink_transactional(late.clone());
     let graph = pipeline.build().expect("a valid pipeline");
     let (history, state_entries) = drive(&graph, &[script.len()], steps);

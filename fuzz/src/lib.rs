@@ -195,7 +195,10 @@ impl<'a> Driver<'a> {
                 }
                 None if self.job.is_finished() => break,
                 None => {
-                    self.now = self.job.next_processing_deadline().map_or(self.now + 1, |d| d.max(self.now + 1));
+                    self.now = self
+                        .job
+                        .next_processing_deadline()
+                        .map_or(self.now + 1, |d| d.max(self.now + 1));
                 }
             }
         }
