@@ -14,9 +14,12 @@ mod bench;
 use clap::{Args, Parser, Subcommand};
 use eddy::engine::bugs::{self, Bug};
 use eddy::engine::SnapshotStore;
+use eddy::replay_file::{
+    case_config, failure_config, parse_failure_file, parse_replay_file, FailureFile, FileError, ReplayFile,
+};
 use eddy::scenarios;
-use eddy::sim::{Case, Profile, Report, RunConfig, Scenario};
-use serde::{Deserialize, Serialize};
+use eddy::sim::{Profile, Report, RunConfig, Scenario};
+use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
@@ -171,19 +174,6 @@ struct ReplayArgs {
     /// Run with a planted bug.
     #[arg(long, value_name = "NAME")]
     bug: Option<Bug>,
-}
-
-/// What `explore` writes for each failing run: enough to replay it exactly.
-#[derive(Serialize, Deserialize)]
-struct FailureFile {
-    scenario: String,
-    seed: u64,
-    profile: String,
-    events: Option<usize>,
-    #[serde(default)]
-    bug: Option<String>,
-    property: String,
-    message: String,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -464,75 +454,26 @@ fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>) -> Res
     write_file(&path, json.as_bytes())
 }
 
-fn read_failure_file(path: &Path) -> Result<FailureFile, UsageError> {
-    let text = fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        UsageError(format!(
-            "{}:{}:{}: not an eddy failure file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+fn read_text(path: &Path) -> Result<String, UsageError> {
+    fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))
 }
 
-/// The scenario and run configuration a failure file describes.
-fn failure_config(
-    path: &Path,
-    failure: &FailureFile,
-    bug: Option<Bug>,
-    events: Option<usize>,
-) -> Result<(&'static dyn Scenario, RunConfig), UsageError> {
-    let profile: Profile = failure
-        .profile
-        .parse()
-        .map_err(|e| UsageError(format!("{}: field `profile`: {e}", path.display())))?;
-    let scenario = find_scenario(&failure.scenario)
-        .map_err(|UsageError(e)| UsageError(format!("{}: field `scenario`: {e}", path.display())))?;
-    let bug = match (bug, &failure.bug) {
-        (Some(bug), _) => Some(bug),
-        (None, Some(name)) => Some(
-            name.parse::<Bug>()
-                .map_err(|e| UsageError(format!("{}: field `bug`: {e}", path.display())))?,
-        ),
-        (None, None) => None,
-    };
-    if bug.is_some() {
-        require_bugs()?;
+/// `FileError`s name the line or field; this adds the file.
+fn in_file(path: &Path) -> impl Fn(FileError) -> UsageError + '_ {
+    move |e| match e {
+        FileError::BugsNotCompiledIn => UsageError(e.to_string()),
+        FileError::NotJson { .. } | FileError::NotAFailureFile { .. } => UsageError(format!("{}:{e}", path.display())),
+        _ => UsageError(format!("{}: {e}", path.display())),
     }
-    let config = RunConfig {
-        events: events.or(failure.events),
-        bug,
-        ..RunConfig::new(failure.seed, profile)
-    };
-    Ok((scenario, config))
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value, UsageError> {
-    let text = fs::read_to_string(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| UsageError(format!("{}:{}:{}: not JSON: {e}", path.display(), e.line(), e.column())))
-}
-
-fn read_case(path: &Path, json: serde_json::Value) -> Result<(&'static dyn Scenario, RunConfig, Case), UsageError> {
-    let case: Case = serde_json::from_value(json)
-        .map_err(|e| UsageError(format!("{}: not an eddy case file: {e}", path.display())))?;
-    let failure = FailureFile {
-        scenario: case.scenario.clone(),
-        seed: case.seed,
-        profile: case.profile.clone(),
-        events: None,
-        bug: case.bug.clone(),
-        property: String::new(),
-        message: String::new(),
-    };
-    let (scenario, config) = failure_config(path, &failure, None, None)?;
-    Ok((scenario, config, case))
+fn read_failure_file(path: &Path) -> Result<FailureFile, UsageError> {
+    parse_failure_file(&read_text(path)?).map_err(in_file(path))
 }
 
 fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
     let failure = read_failure_file(&args.file)?;
-    let (scenario, config) = failure_config(&args.file, &failure, args.bug, None)?;
+    let (scenario, config) = failure_config(&failure, args.bug, None).map_err(in_file(&args.file))?;
     let config = RunConfig {
         check_determinism: true,
         ..config
@@ -641,9 +582,13 @@ fn read_lines(path: &Path) -> Result<(Vec<String>, Vec<usize>, String), UsageErr
 
 /// An input error at the file's line (`numbers[i]` is input line `i`'s line number).
 fn input_error(error: eddy::sim::CaseError, numbers: &[usize], source: &str) -> UsageError {
-    let eddy::sim::CaseError::Input { index, reason } = error;
-    let line = numbers.get(index).copied().unwrap_or(index + 1);
-    UsageError(format!("{source}:{line}: {reason}"))
+    match error {
+        eddy::sim::CaseError::Input { index, reason } => {
+            let line = numbers.get(index).copied().unwrap_or(index + 1);
+            UsageError(format!("{source}:{line}: {reason}"))
+        }
+        other => UsageError(format!("{source}: {other}")),
+    }
 }
 
 /// `eddy run --live`: see docs/live.md.
@@ -719,9 +664,8 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
 
 fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     if let Some(path) = &args.file {
-        let json = read_json(path)?;
-        if json.get("input").is_some() {
-            let (scenario, config, case) = read_case(path, json)?;
+        if let ReplayFile::Case(case) = parse_replay_file(&read_text(path)?).map_err(in_file(path))? {
+            let (scenario, config) = case_config(&case).map_err(in_file(path))?;
             // A case is small: always check that it replays the same way.
             let config = RunConfig {
                 check_determinism: true,
@@ -756,7 +700,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let (scenario, config) = match (&args.file, &args.scenario, args.seed) {
         (Some(path), _, _) => {
             let failure = read_failure_file(path)?;
-            failure_config(path, &failure, args.bug, args.events)?
+            failure_config(&failure, args.bug, args.events).map_err(in_file(path))?
         }
         (None, Some(name), Some(seed)) => {
             let config = RunConfig {

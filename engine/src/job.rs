@@ -182,6 +182,10 @@ impl Job {
                 source,
             })?;
         }
+        // What restoring sent (sources announce their watermarks again) goes out first.
+        for task in 0..job.tasks.len() {
+            job.flush(task);
+        }
         Ok(job)
     }
 

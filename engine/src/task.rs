@@ -14,7 +14,7 @@ use crate::operator::{Operator, Output};
 use crate::partition::Partitioner;
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
-use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME};
+use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME, NO_WATERMARK};
 
 /// Index of a channel in its [`Job`](crate::Job).
 pub type ChannelId = usize;
@@ -289,6 +289,13 @@ impl Task {
             } => {
                 reader.restore(context)?;
                 *emitted_watermark = context.watermark;
+                // Downstream tasks restore one combined watermark, not one per channel:
+                // announce this source's watermark again, or an operator with another input
+                // waits on this channel (and takes records that were late as on time) until
+                // the source advances, forever if it is idle (found by fuzz/temporal_join_ops).
+                if NO_WATERMARK < context.watermark && context.watermark < END_OF_TIME {
+                    self.broadcast(Message::Watermark(context.watermark));
+                }
             }
             TaskBody::Operator(operator) => {
                 operator.restore_state(context)?;

@@ -1,39 +1,246 @@
-//! Records and watermarks from the fuzzer's bytes into a tumbling count with allowed
-//! lateness; every record must be counted in exactly one final result or be late.
+//! Records, watermarks, checkpoints and crash-restores from the fuzzer into a tumbling,
+//! sliding or session window (count and sum) with allowed lateness. The exact late records
+//! and the final result of every `(key, window)` must equal a reference model that reads
+//! the same history: lateness by the rules of docs/semantics.md, windows by `div_euclid`
+//! and enumeration, sessions by sorting.
 #![no_main]
 
-use std::collections::BTreeMap;
-
-use eddy_engine::{run_to_end, Count, Pipeline, Scripted, WindowAssigner};
+use arbitrary::Arbitrary;
+use eddy_engine::{AggregateFunction, CommitLog, Pipeline, Record, Scripted, WindowAssigner, Windowed};
+use eddy_fuzz::{drive, plant_from_env, sorted, without_superseded, Event, Read, Step, Table};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let mut script = Vec::new();
-    let mut records = 0u64;
-    for chunk in data.chunks_exact(3) {
-        let ts = i64::from(i16::from_le_bytes([chunk[0], chunk[1]]));
-        if chunk[2] & 0x80 != 0 {
-            script.push(Scripted::Watermark(ts));
-        } else {
-            script.push(Scripted::Record(ts, chunk[2] % 8));
-            records += 1;
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Kind {
+    Tumbling { size: u8, offset: u8 },
+    Sliding { size: u8, slide: u8 },
+    Session { gap: u8 },
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Op {
+    Record { key: u8, ts: u8, value: i8 },
+    Watermark(u8),
+    Checkpoint,
+    Crash,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    kind: Kind,
+    lateness: u8,
+    parallelism: u8,
+    ops: Vec<Op>,
+}
+
+/// Timestamps around 0, in a range where windows of size up to 32 meet often.
+fn time(t: u8) -> i64 {
+    i64::from(t) - 64
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Windows {
+    Tumbling { size: i64, offset: i64 },
+    Sliding { size: i64, slide: i64 },
+    Session { gap: i64 },
+}
+
+impl Windows {
+    fn of(kind: Kind) -> Self {
+        match kind {
+            Kind::Tumbling { size, offset } => {
+                let size = 1 + i64::from(size % 32);
+                Windows::Tumbling {
+                    size,
+                    offset: i64::from(offset) % size,
+                }
+            }
+            Kind::Sliding { size, slide } => {
+                let size = 1 + i64::from(size % 32);
+                Windows::Sliding {
+                    size,
+                    slide: 1 + i64::from(slide) % size,
+                }
+            }
+            Kind::Session { gap } => Windows::Session {
+                gap: 1 + i64::from(gap % 32),
+            },
         }
     }
-    let pipeline = Pipeline::new().with_parallelism(2);
-    let counted = pipeline
-        .scripted_source("fuzz", script)
-        .key_by(|k: &u8| *k)
-        .window(WindowAssigner::tumbling(100))
-        .allowed_lateness(50)
-        .aggregate(Count);
-    let results = counted.output.collect();
-    let late = counted.late.collect();
-    let summary = run_to_end(&pipeline.build().unwrap()).unwrap();
-    let mut last = BTreeMap::new();
-    for r in results.records() {
-        last.insert((r.value.key, r.value.window), r.value.value);
+
+    fn assigner(self) -> WindowAssigner {
+        match self {
+            Windows::Tumbling { size, offset } => WindowAssigner::tumbling_with_offset(size, offset),
+            Windows::Sliding { size, slide } => WindowAssigner::sliding(size, slide),
+            Windows::Session { gap } => WindowAssigner::session(gap),
+        }
     }
-    let counted: u64 = last.values().sum();
-    assert_eq!(counted + late.records().len() as u64, records, "conservation");
-    assert_eq!(summary.state_entries, 0, "bounded state");
+
+    /// The fixed windows `[start, end)` holding `ts` (not for sessions).
+    fn fixed(self, ts: i64) -> Vec<(i64, i64)> {
+        match self {
+            Windows::Tumbling { size, offset } => {
+                let start = (ts - offset).div_euclid(size) * size + offset;
+                vec![(start, start + size)]
+            }
+            Windows::Sliding { size, slide } => {
+                let mut windows = Vec::new();
+                let mut start = ts.div_euclid(slide) * slide;
+                while start + size > ts {
+                    windows.push((start, start + size));
+                    start -= slide;
+                }
+                windows
+            }
+            Windows::Session { .. } => unreachable!("sessions are not fixed windows"),
+        }
+    }
+
+    /// Late when the earliest-ending window (sessions: the record) is past the lateness.
+    fn is_late(self, ts: i64, lateness: i64, watermark: i64) -> bool {
+        let last = match self {
+            Windows::Session { .. } => ts,
+            _ => self
+                .fixed(ts)
+                .iter()
+                .map(|&(_, end)| end - 1)
+                .min()
+                .expect("a record has a window"),
+        };
+        last + lateness <= watermark
+    }
+
+    fn reference(self, accepted: &[(i64, Event)]) -> Table {
+        let mut table = Table::new();
+        match self {
+            Windows::Session { gap } => {
+                let mut by_key: std::collections::BTreeMap<u8, Vec<(i64, i64)>> = Default::default();
+                for &(ts, (key, value)) in accepted {
+                    by_key.entry(key).or_default().push((ts, value));
+                }
+                for (key, mut events) in by_key {
+                    events.sort();
+                    let mut open: Option<(i64, i64, u64, i64)> = None;
+                    for (ts, value) in events {
+                        open = match open {
+                            Some((start, end, n, sum)) if ts < end => {
+                                Some((start, end.max(ts + gap), n + 1, sum + value))
+                            }
+                            done => {
+                                if let Some((start, end, n, sum)) = done {
+                                    table.insert((key, start, end), (n, sum));
+                                }
+                                Some((ts, ts + gap, 1, value))
+                            }
+                        };
+                    }
+                    if let Some((start, end, n, sum)) = open {
+                        table.insert((key, start, end), (n, sum));
+                    }
+                }
+            }
+            _ => {
+                for &(ts, (key, value)) in accepted {
+                    for (start, end) in self.fixed(ts) {
+                        let entry = table.entry((key, start, end)).or_default();
+                        entry.0 += 1;
+                        entry.1 += value;
+                    }
+                }
+            }
+        }
+        table
+    }
+}
+
+#[derive(Clone)]
+struct CountSum;
+
+impl AggregateFunction<Event> for CountSum {
+    type Acc = (u64, i64);
+    type Out = (u64, i64);
+    fn create_accumulator(&self) -> (u64, i64) {
+        (0, 0)
+    }
+    fn add(&self, acc: &mut (u64, i64), event: &Event) {
+        acc.0 += 1;
+        acc.1 += event.1;
+    }
+    fn merge(&self, acc: &mut (u64, i64), other: (u64, i64)) {
+        acc.0 += other.0;
+        acc.1 += other.1;
+    }
+    fn result(&self, acc: &(u64, i64)) -> (u64, i64) {
+        *acc
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let _bug = plant_from_env();
+    let windows = Windows::of(input.kind);
+    let lateness = i64::from(input.lateness % 16);
+    let mut script = Vec::new();
+    let mut steps = Vec::new();
+    for op in input.ops.iter().take(256) {
+        match *op {
+            Op::Record { key, ts, value } => {
+                script.push(Scripted::Record(time(ts), (key % 4, i64::from(value))));
+                steps.push(Step::Next(0));
+            }
+            Op::Watermark(ts) => {
+                script.push(Scripted::Watermark(time(ts)));
+                steps.push(Step::Next(0));
+            }
+            Op::Checkpoint => steps.push(Step::Checkpoint),
+            Op::Crash => steps.push(Step::Crash),
+        }
+    }
+
+    let results: CommitLog<Windowed<u8, (u64, i64)>> = CommitLog::new();
+    let late: CommitLog<Event> = CommitLog::new();
+    let pipeline = Pipeline::new().with_parallelism(1 + usize::from(input.parallelism % 3));
+    let windowed = pipeline
+        .scripted_source("script", script.clone())
+        .key_by(|e: &Event| e.0)
+        .window(windows.assigner())
+        .allowed_lateness(lateness)
+        .aggregate(CountSum);
+    windowed
+        .output
+        .key_by(|w: &Windowed<u8, (u64, i64)>| w.key)
+        .sink_transactional(results.clone());
+    windowed.late.sink_transactional(late.clone());
+    let graph = pipeline.build().expect("a valid pipeline");
+    let (history, state_entries) = drive(&graph, &[script.len()], steps);
+
+    // The reference reads the same history: watermark = the highest one read so far.
+    let mut watermark = i64::MIN;
+    let (mut accepted, mut expected_late) = (Vec::new(), Vec::new());
+    for read in history {
+        let Read::Element { index, .. } = read else { continue };
+        match &script[index] {
+            Scripted::Watermark(w) => watermark = watermark.max(*w),
+            Scripted::Record(ts, event) => {
+                if windows.is_late(*ts, lateness, watermark) {
+                    expected_late.push(Record::new(*ts, *event));
+                } else {
+                    accepted.push((*ts, *event));
+                }
+            }
+        }
+    }
+    assert_eq!(sorted(late.records()), sorted(expected_late), "late records");
+
+    let mut upserts = std::collections::BTreeMap::new();
+    for r in results.records() {
+        let w = &r.value.window;
+        assert_eq!(r.ts, w.end - 1, "a result is stamped with its window's max timestamp");
+        upserts.insert((r.value.key, w.start, w.end), r.value.value);
+    }
+    let got = match windows {
+        Windows::Session { .. } => without_superseded(&upserts),
+        _ => upserts,
+    };
+    assert_eq!(got, windows.reference(&accepted), "final results per (key, window)");
+    assert_eq!(state_entries, 0, "window state is gone after the end of input");
 });

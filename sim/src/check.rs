@@ -9,6 +9,7 @@
 //! #     fn run(&self, _: &RunConfig) -> Run { unimplemented!() }
 //! #     fn record_case(&self, _: &RunConfig) -> (Run, eddy_sim::Case) { unimplemented!() }
 //! #     fn run_case(&self, _: &RunConfig, _: &eddy_sim::Case) -> Result<Run, eddy_sim::CaseError> { unimplemented!() }
+//! #     fn run_tape(&self, _: &RunConfig, _: &[u8]) -> Run { unimplemented!() }
 //! #     fn generate_lines(&self, _: u64, _: Option<usize>) -> Vec<String> { unimplemented!() }
 //! #     fn run_lines(&self, _: &[String]) -> Result<Vec<String>, eddy_sim::CaseError> { unimplemented!() }
 //! # }

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod decide;
 pub mod faults;
 pub mod input;
 pub mod live;
@@ -25,10 +26,11 @@ pub mod trace;
 pub use eddy_engine as engine;
 
 pub use check::{check, CheckConfig};
+pub use decide::{Decisions, Seeded, Tape};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{EventSource, LineFeed, LiveInput};
 pub use report::{Report, Violation};
 pub use scenario::{Case, CaseError, Checked, LineCommitter, Run, RunConfig, Scenario, Workload};
 pub use shrink::{shrink, Shrunk, DETERMINISM_TRIES};
-pub use simulator::{simulate, FaultEvent, SimOptions, SimOutcome, SimStats};
+pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

@@ -12,12 +12,13 @@ use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::decide::Tape;
 use crate::faults::Profile;
 use crate::input;
 use crate::live::{EventSource, LiveInput};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
-use crate::simulator::{simulate, FaultEvent, SimOptions};
+use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::trace::{Trace, TraceEvent};
 
 /// How to run one seed.
@@ -79,6 +80,28 @@ pub struct Case {
 pub enum CaseError {
     #[error("input record {index}: {reason}")]
     Input { index: usize, reason: String },
+    #[error("fault {index}: {reason}")]
+    Fault { index: usize, reason: String },
+}
+
+/// The largest processing-time jump a case may prescribe (a day), so that no run of any
+/// length can overflow the virtual clock.
+pub const MAX_JUMP_MS: i64 = 86_400_000;
+
+/// Rejects faults no run could have injected: a jump must move the clock ahead, by at most
+/// [`MAX_JUMP_MS`] (found by the `failure_file_decode` fuzz target: `i64::MAX` overflowed).
+fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
+    for (index, fault) in faults.iter().enumerate() {
+        if let FaultEvent::Jump { ms, .. } = fault {
+            if !(1..=MAX_JUMP_MS).contains(ms) {
+                return Err(CaseError::Fault {
+                    index,
+                    reason: format!("a processing-time jump of {ms} ms; it must be 1 to {MAX_JUMP_MS} ms"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A named, runnable scenario.
@@ -90,6 +113,9 @@ pub trait Scenario: Send + Sync {
     fn record_case(&self, config: &RunConfig) -> (Run, Case);
     /// Runs an explicit case (`config` gives the seed, profile, bug and determinism check).
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError>;
+    /// Runs the seed's input and faults with every scheduling, fault and checkpoint choice
+    /// read from `tape` ([`Tape`]) instead of the seed (what the `sim_tape` fuzz target does).
+    fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run;
     /// The seed's events (no faults) as JSON lines of the scenario's event type.
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String>;
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
@@ -197,8 +223,8 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run(&self, config: &RunConfig) -> Run {
-        let first = run_once(self, config, None).run;
-        with_determinism(config, first, || run_once(self, config, None).run)
+        let first = run_once(self, config, None, None).run;
+        with_determinism(config, first, || run_once(self, config, None, None).run)
     }
 
     fn record_case(&self, config: &RunConfig) -> (Run, Case) {
@@ -207,7 +233,7 @@ impl<W: Workload> Scenario for W {
             input,
             faults,
             checkpoints,
-        } = run_once(self, config, None);
+        } = run_once(self, config, None, None);
         let case = Case {
             scenario: Workload::name(self).to_string(),
             seed: config.seed,
@@ -222,7 +248,10 @@ impl<W: Workload> Scenario for W {
             checkpoints,
             poll_max: None,
         };
-        (with_determinism(config, run, || run_once(self, config, None).run), case)
+        (
+            with_determinism(config, run, || run_once(self, config, None, None).run),
+            case,
+        )
     }
 
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {
@@ -260,6 +289,7 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
+        check_faults(&case.faults)?;
         let mut input = Vec::with_capacity(case.input.len());
         for (index, value) in case.input.iter().enumerate() {
             let record = serde_json::from_value::<Record<W::Event>>(value.clone()).map_err(|e| CaseError::Input {
@@ -269,10 +299,15 @@ impl<W: Workload> Scenario for W {
             input.push(record);
         }
         let explicit = (input, case.faults.clone(), case.checkpoints.clone(), case.poll_max);
-        let first = run_once(self, config, Some(explicit.clone())).run;
+        let first = run_once(self, config, Some(explicit.clone()), None).run;
         Ok(with_determinism(config, first, || {
-            run_once(self, config, Some(explicit)).run
+            run_once(self, config, Some(explicit), None).run
         }))
+    }
+
+    fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run {
+        let first = run_once(self, config, None, Some(tape)).run;
+        with_determinism(config, first, || run_once(self, config, None, Some(tape)).run)
     }
 }
 
@@ -346,8 +381,14 @@ struct OneRun<E> {
 type Explicit<E> = (Vec<Record<E>>, Vec<FaultEvent>, Vec<u64>, Option<usize>);
 
 /// One simulated run; with `explicit`, of that input and fault schedule instead of the
-/// seed's. Returns the run, its input log and the faults it injected.
-fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit<W::Event>>) -> OneRun<W::Event> {
+/// seed's; with `tape`, the simulator's choices come from it instead of the seed. Returns
+/// the run, its input log and the faults it injected.
+fn run_once<W: Workload>(
+    this: &W,
+    config: &RunConfig,
+    explicit: Option<Explicit<W::Event>>,
+    tape: Option<&[u8]>,
+) -> OneRun<W::Event> {
     let faults = config.profile.faults(config.seed);
     let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
         Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
@@ -379,7 +420,12 @@ fn run_once<W: Workload>(this: &W, config: &RunConfig, explicit: Option<Explicit
     // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
     // report carries its message, and a shrinker may run thousands of such runs).
     let planted = bugs::plant(config.bug);
-    let outcome = quietly(|| catch_unwind(AssertUnwindSafe(|| simulate(&graph, &options))));
+    let outcome = quietly(|| {
+        catch_unwind(AssertUnwindSafe(|| match tape {
+            Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
+            None => simulate(&graph, &options),
+        }))
+    });
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
     let (stats, mut trace, mut violation, state_entries) = match outcome {

@@ -6,20 +6,18 @@
 //! a channel's head, or let a source read); store acknowledgements, and on completion
 //! notify the tasks — unless the notification is lost, a crash comes first, or the stored
 //! checkpoint was damaged. When every task has ended, a final checkpoint carries the last
-//! sink transactions. Every decision comes from a seeded stream ([`crate::seed`]).
+//! sink transactions. Every decision comes from a [`Decisions`] source: the seeded streams
+//! ([`crate::seed`]) normally, a fuzzer's bytes under `fuzz/` ([`crate::decide::Tape`]).
 
+use crate::decide::{Decisions, Seeded};
+use crate::faults::{FaultKind, FaultSet};
+use crate::report::Violation;
+use crate::seed::Concern;
+use crate::trace::{Trace, TraceEvent};
 use eddy_engine::{
     recover, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore,
     Message, ObjectKey,
 };
-use rand::seq::SliceRandom;
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
-
-use crate::faults::{FaultKind, FaultSet};
-use crate::report::Violation;
-use crate::seed::{rng, Concern};
-use crate::trace::{Trace, TraceEvent};
 use serde::{Deserialize, Serialize};
 
 /// One injected fault, as data: what a run recorded, or what an explicit case prescribes.
@@ -99,12 +97,10 @@ pub struct SimOutcome {
 /// At most this many crashes per run, so every run also makes progress.
 const CRASH_BUDGET: u64 = 4;
 
-struct Simulation<'a> {
+struct Simulation<'a, D> {
     graph: &'a JobGraph,
     faults: &'a FaultSet,
-    schedule: ChaCha8Rng,
-    fault_rng: ChaCha8Rng,
-    checkpoint_rng: ChaCha8Rng,
+    decisions: D,
     store: MemorySnapshotStore,
     job: Job,
     coordinator: CheckpointCoordinator,
@@ -123,21 +119,25 @@ struct Simulation<'a> {
     poll_max: Option<usize>,
 }
 
+/// Runs `graph` with the choices drawn from `options.seed` ([`Seeded`]).
 pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
+    simulate_with(graph, options, Seeded::new(options.seed))
+}
+
+/// Runs `graph` with every scheduling, fault and checkpoint choice taken from `decisions`
+/// (`options.seed` is then unused here).
+pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut decisions: D) -> SimOutcome {
     let store = MemorySnapshotStore::new();
     let coordinator = CheckpointCoordinator::new(&store).expect("a memory store does not fail");
-    let mut fault_rng = rng(options.seed, Concern::Faults);
     let crashes_left = if options.faults.crashes() {
-        fault_rng.gen_range(1..=CRASH_BUDGET)
+        decisions.within(Concern::Faults, 1..=CRASH_BUDGET)
     } else {
         0
     };
     let mut sim = Simulation {
         graph,
         faults: &options.faults,
-        schedule: rng(options.seed, Concern::Schedule),
-        fault_rng,
-        checkpoint_rng: rng(options.seed, Concern::Checkpoints),
+        decisions,
         store,
         job: Job::new(graph),
         coordinator,
@@ -167,14 +167,14 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
     }
 }
 
-impl Simulation<'_> {
+impl<D: Decisions> Simulation<'_, D> {
     fn on(&self, kind: FaultKind) -> bool {
         self.faults.contains(kind)
     }
 
     fn run(&mut self, max_steps: u64) -> Result<(), Violation> {
         let mut actions = Vec::new();
-        let mut next_checkpoint_at = self.checkpoint_rng.gen_range(10..200);
+        let mut next_checkpoint_at = self.decisions.below(Concern::Checkpoints, 10..200i64);
         let mut final_checkpoint: Option<CheckpointId> = None;
         let mut records_at_checkpoint = 0;
         loop {
@@ -210,7 +210,7 @@ impl Simulation<'_> {
                     }
                 }
                 (None, None) if self.now >= next_checkpoint_at => {
-                    next_checkpoint_at = self.now + self.checkpoint_rng.gen_range(20..400);
+                    next_checkpoint_at = self.now + self.decisions.below(Concern::Checkpoints, 20..400i64);
                     true
                 }
                 (None, None) => false,
@@ -236,7 +236,7 @@ impl Simulation<'_> {
             } else {
                 let action = self.choose(&actions);
                 self.perform(action);
-                self.now += self.schedule.gen_range(1..=10);
+                self.now += self.decisions.within(Concern::Schedule, 1..=10i64);
             }
             match self.coordinator.collect(&mut self.job, &mut self.store) {
                 Some(CheckpointOutcome::Completed(checkpoint)) => {
@@ -308,7 +308,7 @@ impl Simulation<'_> {
                 } else {
                     0.0
                 };
-                self.fault_rng.gen_bool(chance)
+                self.decisions.chance(Concern::Faults, chance)
             }
             None => false,
         };
@@ -325,8 +325,8 @@ impl Simulation<'_> {
                 Some(FaultEvent::Jump { ms, .. }) => Some(ms),
                 _ => None,
             },
-            None if self.on(FaultKind::ProcessingTimeJump) && self.fault_rng.gen_bool(0.003) => {
-                Some(self.fault_rng.gen_range(100..5_000))
+            None if self.on(FaultKind::ProcessingTimeJump) && self.decisions.chance(Concern::Faults, 0.003) => {
+                Some(self.decisions.below(Concern::Faults, 100..5_000i64))
             }
             None => None,
         }
@@ -337,7 +337,9 @@ impl Simulation<'_> {
         match &self.fault_schedule {
             Some(_) => self.scheduled(|f| *f == FaultEvent::FailedWrite { step }).is_some(),
             None => {
-                self.on(FaultKind::FailedWrite) && self.coordinator.pending().is_some() && self.fault_rng.gen_bool(0.01)
+                self.on(FaultKind::FailedWrite)
+                    && self.coordinator.pending().is_some()
+                    && self.decisions.chance(Concern::Faults, 0.01)
             }
         }
     }
@@ -353,16 +355,16 @@ impl Simulation<'_> {
                     .is_some(),
             ),
             None => {
-                let corrupt = (self.on(FaultKind::CorruptSnapshot) && self.fault_rng.gen_bool(0.15))
+                let corrupt = (self.on(FaultKind::CorruptSnapshot) && self.decisions.chance(Concern::Faults, 0.15))
                     .then(|| self.random_corruption(checkpoint));
                 let crash = corrupt.is_none()
                     && self.on(FaultKind::CrashBeforeCommit)
                     && self.crashes_left > 0
-                    && self.fault_rng.gen_bool(0.15);
+                    && self.decisions.chance(Concern::Faults, 0.15);
                 let lost = corrupt.is_none()
                     && !crash
                     && self.on(FaultKind::LostNotification)
-                    && self.fault_rng.gen_bool(0.15);
+                    && self.decisions.chance(Concern::Faults, 0.15);
                 (corrupt, crash, lost)
             }
         };
@@ -400,15 +402,15 @@ impl Simulation<'_> {
             .into_iter()
             .filter(|k| k.checkpoint() == checkpoint)
             .count();
-        let object = self.fault_rng.gen_range(0..objects.max(1));
-        let (byte, xor, truncate) = if self.fault_rng.gen_bool(0.5) {
+        let object = self.decisions.below(Concern::Faults, 0..objects.max(1));
+        let (byte, xor, truncate) = if self.decisions.chance(Concern::Faults, 0.5) {
             (
-                self.fault_rng.gen_range(0..4096),
-                self.fault_rng.gen_range(1..=255),
+                self.decisions.below(Concern::Faults, 0..4096usize),
+                self.decisions.within(Concern::Faults, 1..=255u8),
                 None,
             )
         } else {
-            (0, 0, Some(self.fault_rng.gen_range(0..64)))
+            (0, 0, Some(self.decisions.below(Concern::Faults, 0..64usize)))
         };
         FaultEvent::Corrupt {
             checkpoint,
@@ -472,9 +474,10 @@ impl Simulation<'_> {
     fn choose(&mut self, actions: &[Action]) -> Action {
         if self.on(FaultKind::ChannelDelay) {
             self.delayed.retain(|(_, until)| *until > self.step);
-            if self.schedule.gen_bool(0.02) {
-                if let Some(&Action::Deliver { task, input }) = actions.choose(&mut self.schedule) {
-                    let until = self.step + self.schedule.gen_range(10..300);
+            if self.decisions.chance(Concern::Schedule, 0.02) {
+                let picked = self.decisions.index(Concern::Schedule, actions.len());
+                if let Action::Deliver { task, input } = actions[picked] {
+                    let until = self.step + self.decisions.below(Concern::Schedule, 10..300u64);
                     self.delayed.push(((task, input), until));
                 }
             }
@@ -487,15 +490,15 @@ impl Simulation<'_> {
                 })
                 .collect();
             if !open.is_empty() {
-                return open[self.schedule.gen_range(0..open.len())];
+                return open[self.decisions.below(Concern::Schedule, 0..open.len())];
             }
         }
-        actions[self.schedule.gen_range(0..actions.len())]
+        actions[self.decisions.below(Concern::Schedule, 0..actions.len())]
     }
 
     fn perform(&mut self, action: Action) {
         // Drawn even when overridden, so that the schedule stream stays the same.
-        let drawn = self.schedule.gen_range(1..=32);
+        let drawn = self.decisions.within(Concern::Schedule, 1..=32usize);
         let max = self.poll_max.unwrap_or(drawn);
         match action {
             Action::Deliver { task, input } => {
