@@ -98,6 +98,26 @@ impl<T> LogReader<T> {
     }
 }
 
+/// Emits up to `max_records` of a split's `records` from `*offset` on [`MAIN`], and moves the
+/// offset and the split's watermark past them; returns how many.
+pub fn read_split<T: Data>(
+    records: &[Record<T>],
+    offset: &mut usize,
+    watermark: &mut SplitWatermark,
+    max_records: usize,
+    out: &mut Output,
+) -> usize {
+    let end = (*offset + max_records).min(records.len());
+    let batch: Vec<Record<T>> = records[*offset..end].to_vec();
+    if let Some(max_ts) = batch.iter().map(|r| r.ts).max() {
+        watermark.observe(max_ts);
+    }
+    *offset = end;
+    let n = batch.len();
+    out.emit(MAIN, batch);
+    n
+}
+
 impl<T: Data> SourceReader for LogReader<T> {
     fn poll(&mut self, max_records: usize, out: &mut Output) -> usize {
         // Round-robin over unfinished splits: one batch from one split per poll.
@@ -109,15 +129,7 @@ impl<T: Data> SourceReader for LogReader<T> {
             }
             let split = &mut self.splits[index];
             let partition = &self.log.partitions[split.partition];
-            let end = (split.offset + max_records).min(partition.len());
-            let batch: Vec<Record<T>> = partition[split.offset..end].to_vec();
-            if let Some(max_ts) = batch.iter().map(|r| r.ts).max() {
-                split.watermark.observe(max_ts);
-            }
-            split.offset = end;
-            let n = batch.len();
-            out.emit(MAIN, batch);
-            return n;
+            return read_split(partition, &mut split.offset, &mut split.watermark, max_records, out);
         }
         0
     }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use eddy_engine::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
 use eddy_engine::{
-    Data, Log, Output, Pipeline, Record, SourceReader, SplitWatermark, Stream, TaskInfo, Timestamp, WatermarkStrategy,
-    MAIN,
+    read_split, Data, Log, Output, Pipeline, Record, SourceReader, SplitWatermark, Stream, TaskInfo, Timestamp,
+    WatermarkStrategy,
 };
 
 /// New lines of a growing input, delivered by the driver (which does the I/O).
@@ -133,15 +133,7 @@ impl<E: Data> SourceReader for FollowReader<E> {
             if *offset >= records.len() {
                 continue;
             }
-            let end = (*offset + max_records).min(records.len());
-            let batch: Vec<Record<E>> = records[*offset..end].to_vec();
-            for record in &batch {
-                watermark.observe(record.ts);
-            }
-            *offset = end;
-            let n = batch.len();
-            out.emit(MAIN, batch);
-            return n;
+            return read_split(records, offset, watermark, max_records, out);
         }
         0
     }

@@ -7,6 +7,25 @@
 //! Query definitions follow the Nexmark suite as Apache Flink and RisingWave run it; window
 //! sizes and the generator settings scaled to a thousand events are in docs/scenarios.md.
 
+/// The [`Workload`](eddy_sim::Workload) methods every query shares: its source's bound, the
+/// default event count and the seeded generator (a query struct has a `source: Source`).
+macro_rules! source_methods {
+    () => {
+        fn out_of_orderness_ms(&self) -> i64 {
+            self.source.out_of_orderness_ms
+        }
+
+        fn default_events(&self) -> usize {
+            super::DEFAULT_EVENTS
+        }
+
+        fn generate(&self, events: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<eddy_engine::Record<super::Event>> {
+            super::generate(&self.source, events, rng)
+        }
+    };
+}
+use source_methods;
+
 pub mod q0;
 pub mod q1;
 pub mod q11;

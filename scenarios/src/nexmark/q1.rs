@@ -4,10 +4,9 @@
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 
 use super::q0::bid_lines;
-use super::{bids, generate, input_bids, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{bids, input_bids, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{compare_multisets, outcome};
 
 /// Euro per dollar, in thousandths.
@@ -42,17 +41,7 @@ impl Workload for Q1 {
         "Nexmark q1, currency conversion: every bid with its price in euro cents"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks { bids: CommitLog::new() };

@@ -4,10 +4,9 @@
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, final_sessions, outcome, reference_sessions, same_table};
 
 pub const GAP_MS: i64 = 10_000;
@@ -44,17 +43,7 @@ impl Workload for Q11 {
         "Nexmark q11, user sessions: bids per bidder session (10 s gap, 2 s allowed lateness)"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {

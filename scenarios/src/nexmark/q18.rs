@@ -5,10 +5,9 @@
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record};
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, compare_multisets, outcome, reference_dedup};
 
 pub const TTL_MS: i64 = 30_000;
@@ -44,17 +43,7 @@ impl Workload for Q18 {
         "Nexmark q18, last bid per bidder and auction: dedup keep-last in event time (30 s TTL)"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {

@@ -14,10 +14,9 @@ use eddy_engine::{
     CommitLog, JobGraph, KeyedProcessFunction, ListState, Log, Pipeline, ProcessContext, Record, TimeDomain, Timestamp,
 };
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{generate, line, watermarks, Auction, Event, Person, Source, DEFAULT_EVENTS, SOURCE};
+use super::{line, watermarks, Auction, Event, Person, Source, SOURCE};
 use crate::check::{accepted, compare_multisets, outcome};
 
 pub const CATEGORY: u64 = 10;
@@ -168,17 +167,7 @@ impl Workload for Q3 {
         "Nexmark q3, local item suggestion: category-10 auctions joined with their sellers in or/id/ca (interval join, 60 s)"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {

@@ -12,10 +12,9 @@ use eddy_engine::{
     AggregateFunction, CommitLog, Count, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed,
 };
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, outcome, same_table, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
@@ -105,17 +104,7 @@ impl Workload for Q5 {
         "Nexmark q5, hot items: bids per auction in 10 s windows sliding by 2 s, the top auction(s) per window"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {

@@ -10,10 +10,9 @@
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed};
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{as_events, bids, generate, input_bids, line, watermarks, Bid, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, outcome, same_table, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
@@ -119,17 +118,7 @@ impl Workload for Q7 {
         "Nexmark q7, highest bid: the bid(s) with the highest price per 10 s tumbling window"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {

@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
 use eddy_sim::{Checked, Workload};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{generate, line, watermarks, Event, Source, DEFAULT_EVENTS, SOURCE};
+use super::{line, watermarks, Event, Source, SOURCE};
 use crate::check::{accepted, outcome, same_table, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
@@ -103,17 +102,7 @@ impl Workload for Q8 {
         "Nexmark q8, new users: persons who opened an auction in the 10 s tumbling window they registered in"
     }
 
-    fn out_of_orderness_ms(&self) -> i64 {
-        self.source.out_of_orderness_ms
-    }
-
-    fn default_events(&self) -> usize {
-        DEFAULT_EVENTS
-    }
-
-    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Event>> {
-        generate(&self.source, events, rng)
-    }
+    super::source_methods!();
 
     fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
         let sinks = Sinks {
