@@ -108,6 +108,11 @@ fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
 pub trait Scenario: Send + Sync {
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
+    /// How many partitions the input log is spread over, round-robin (the shrinker drops
+    /// whole rounds of records so that the others keep their partitions).
+    fn partitions(&self) -> usize {
+        1
+    }
     fn run(&self, config: &RunConfig) -> Run;
     /// Runs `config` and returns it as an explicit case too (its input and injected faults).
     fn record_case(&self, config: &RunConfig) -> (Run, Case);
@@ -222,6 +227,10 @@ impl<W: Workload> Scenario for W {
         Workload::description(self)
     }
 
+    fn partitions(&self) -> usize {
+        Workload::partitions(self)
+    }
+
     fn run(&self, config: &RunConfig) -> Run {
         let first = run_once(self, config, None, None).run;
         with_determinism(config, first, || run_once(self, config, None, None).run)
@@ -234,6 +243,7 @@ impl<W: Workload> Scenario for W {
             faults,
             checkpoints,
         } = run_once(self, config, None, None);
+        let run = with_determinism(config, run, || run_once(self, config, None, None).run);
         let case = Case {
             scenario: Workload::name(self).to_string(),
             seed: config.seed,
@@ -248,10 +258,7 @@ impl<W: Workload> Scenario for W {
             checkpoints,
             poll_max: None,
         };
-        (
-            with_determinism(config, run, || run_once(self, config, None, None).run),
-            case,
-        )
+        (run, case)
     }
 
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {

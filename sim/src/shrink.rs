@@ -56,6 +56,8 @@ pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property:
     }
     shrinker.shift_time(&mut case);
     shrinker.renumber_fields(&mut case);
+    // The replay of a determinism case retries it (`DETERMINISM_TRIES`): say what it fails.
+    case.property = Some(property.to_string());
     Shrunk {
         case,
         events_before,
@@ -98,21 +100,40 @@ impl Shrinker<'_> {
     fn drop_records(&mut self, case: &mut Case) {
         let mut chunk = case.input.len().div_ceil(2).max(1);
         loop {
-            let mut start = 0;
-            while start < case.input.len() {
-                let end = (start + chunk).min(case.input.len());
-                let mut smaller = case.clone();
-                smaller.input.drain(start..end);
-                if self.still_fails(&smaller) {
-                    *case = smaller;
-                } else {
-                    start = end;
-                }
-            }
+            self.drop_chunks(case, chunk);
             if chunk == 1 {
                 break;
             }
             chunk = chunk.div_ceil(2);
+        }
+        // The log is spread round-robin: dropping one record moves every later record to
+        // another partition, which often undoes the failure. Dropping a whole number of
+        // rounds keeps every later record in its partition.
+        let partitions = self.scenario.partitions();
+        if partitions > 1 {
+            let mut rounds = (case.input.len() / partitions / 2).max(1);
+            loop {
+                self.drop_chunks(case, rounds * partitions);
+                if rounds == 1 {
+                    break;
+                }
+                rounds = rounds.div_ceil(2);
+            }
+        }
+    }
+
+    /// Drops runs of `chunk` records (starting at multiples of `chunk`) while it still fails.
+    fn drop_chunks(&mut self, case: &mut Case, chunk: usize) {
+        let mut start = 0;
+        while start < case.input.len() {
+            let end = (start + chunk).min(case.input.len());
+            let mut smaller = case.clone();
+            smaller.input.drain(start..end);
+            if self.still_fails(&smaller) {
+                *case = smaller;
+            } else {
+                start = end;
+            }
         }
     }
 
