@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::engine::{
-    restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, Message, ObjectKey, Record, SnapshotStore, StoreError,
-    Task, TaskSnapshot, Timestamp, END_OF_TIME, NO_WATERMARK,
+    restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, Message, ObjectKey, Record, Retention, SnapshotStore,
+    StoreError, Task, TaskSnapshot, Timestamp, END_OF_TIME, NO_WATERMARK,
 };
 use crate::sim::{LineCommitter, LineFeed};
 use crate::store::FsSnapshotStore;
@@ -508,8 +508,7 @@ async fn drive(
         controls: &controls,
         is_source: &is_source,
         nodes,
-        notified: Vec::new(),
-        retained: config.retained_checkpoints.max(2),
+        retention: Retention::new(config.retained_checkpoints.max(2)),
         completed: 0,
         last_completed: restored,
         last_completed_at: Instant::now(),
@@ -610,8 +609,7 @@ struct Coordinator<'a> {
     controls: &'a [mpsc::UnboundedSender<Control>],
     is_source: &'a [bool],
     nodes: Vec<(String, usize)>,
-    notified: Vec<CheckpointId>,
-    retained: usize,
+    retention: Retention,
     completed: u64,
     last_completed: Option<CheckpointId>,
     last_completed_at: Instant,
@@ -665,15 +663,7 @@ impl Coordinator<'_> {
         self.completed += 1;
         self.last_completed = Some(checkpoint);
         self.last_completed_at = Instant::now();
-        self.notified.push(checkpoint);
-        if self.notified.len() > self.retained {
-            let oldest_kept = self.notified[self.notified.len() - self.retained];
-            self.notified.retain(|&c| c >= oldest_kept);
-            for old in self.store.checkpoints()?.into_iter().filter(|&c| c < oldest_kept) {
-                // Best effort: an old checkpoint left behind costs space, not correctness.
-                let _ = self.store.discard(old);
-            }
-        }
+        self.retention.notified(checkpoint, self.store)?;
         Ok(true)
     }
 

@@ -179,10 +179,46 @@ pub struct CheckpointStats {
 pub struct CheckpointCoordinator {
     next_checkpoint: CheckpointId,
     pending: Option<(CheckpointId, usize)>,
-    /// Notified checkpoints kept in the store; older checkpoints are discarded.
+    retention: Retention,
+    stats: CheckpointStats,
+}
+
+/// Which checkpoints a store keeps: the `retained` newest *notified* ones and everything
+/// newer; older checkpoints are discarded.
+///
+/// Retention counts notified checkpoints, not completed ones: a completed checkpoint
+/// nobody acted on may turn out unreadable, and discarding the last one the job did
+/// commit from would make recovery start over and commit everything again (the
+/// simulator found this with three corrupted checkpoints in a row).
+#[derive(Debug)]
+pub struct Retention {
     retained: usize,
     notified: Vec<CheckpointId>,
-    stats: CheckpointStats,
+}
+
+impl Retention {
+    pub fn new(retained: usize) -> Self {
+        Retention {
+            retained,
+            notified: Vec::new(),
+        }
+    }
+
+    /// The tasks were notified that `checkpoint` completed: discards what is now too old.
+    /// An error listing the store's checkpoints is returned; failing to discard one is not
+    /// (an old checkpoint left behind costs space, not correctness).
+    pub fn notified(&mut self, checkpoint: CheckpointId, store: &mut dyn SnapshotStore) -> Result<(), StoreError> {
+        self.notified.push(checkpoint);
+        if self.notified.len() <= self.retained {
+            return Ok(());
+        }
+        let oldest_kept = self.notified[self.notified.len() - self.retained];
+        self.notified.retain(|&c| c >= oldest_kept);
+        for old in store.checkpoints()?.into_iter().filter(|&c| c < oldest_kept) {
+            let _ = store.discard(old);
+        }
+        Ok(())
+    }
 }
 
 impl CheckpointCoordinator {
@@ -192,8 +228,7 @@ impl CheckpointCoordinator {
         Ok(CheckpointCoordinator {
             next_checkpoint: store.highest_checkpoint()?.map_or(1, |id| id + 1),
             pending: None,
-            retained: 3,
-            notified: Vec::new(),
+            retention: Retention::new(3),
             stats: CheckpointStats::default(),
         })
     }
@@ -264,26 +299,10 @@ impl CheckpointCoordinator {
         Some(CheckpointOutcome::Completed(checkpoint))
     }
 
-    /// The tasks were notified that `checkpoint` completed (sinks committed from it). Keeps
-    /// the `retained` newest notified checkpoints and everything newer; discards the rest.
-    ///
-    /// Retention counts notified checkpoints, not completed ones: a completed checkpoint
-    /// nobody acted on may turn out unreadable, and discarding the last one the job did
-    /// commit from would make recovery start over and commit everything again (the
-    /// simulator found this with three corrupted checkpoints in a row).
+    /// The tasks were notified that `checkpoint` completed (sinks committed from it):
+    /// older checkpoints go as [`Retention`] says (best effort).
     pub fn notified(&mut self, checkpoint: CheckpointId, store: &mut dyn SnapshotStore) {
-        self.notified.push(checkpoint);
-        if self.notified.len() <= self.retained {
-            return;
-        }
-        let oldest_kept = self.notified[self.notified.len() - self.retained];
-        self.notified.retain(|&c| c >= oldest_kept);
-        if let Ok(stored) = store.checkpoints() {
-            for old in stored.into_iter().filter(|&c| c < oldest_kept) {
-                // Best effort: an old checkpoint left behind costs space, not correctness.
-                let _ = store.discard(old);
-            }
-        }
+        let _ = self.retention.notified(checkpoint, store);
     }
 
     fn fail(&mut self, checkpoint: CheckpointId, error: StoreError) -> CheckpointOutcome {

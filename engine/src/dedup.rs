@@ -226,6 +226,7 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        self.keys.len() + self.timers.len()
+        // A key with a deadline has one live timer; stale heap entries are not state.
+        self.keys.len() + self.keys.values().filter(|state| state.timer.is_some()).count()
     }
 }

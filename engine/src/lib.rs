@@ -33,7 +33,7 @@ pub mod window;
 
 pub use checkpoint::{
     recover, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey, Recovery,
-    RecoveryError, SnapshotStore, StoreError,
+    RecoveryError, Retention, SnapshotStore, StoreError,
 };
 pub use dedup::Keep;
 pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};

@@ -38,17 +38,17 @@ pub fn compare_tables<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
     property: &str,
     expected: &BTreeMap<K, V>,
     actual: &BTreeMap<K, V>,
-) -> Option<Violation> {
+) -> Result<(), Violation> {
     for (key, want) in expected {
         match actual.get(key) {
             None => {
-                return Some(Violation::new(
+                return Err(Violation::new(
                     property,
                     format!("{key:?}: expected {want:?}, nothing committed"),
                 ))
             }
             Some(got) if got != want => {
-                return Some(Violation::new(
+                return Err(Violation::new(
                     property,
                     format!("{key:?}: expected {want:?}, committed {got:?}"),
                 ))
@@ -56,10 +56,13 @@ pub fn compare_tables<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
             _ => {}
         }
     }
-    actual
-        .iter()
-        .find(|(key, _)| !expected.contains_key(key))
-        .map(|(key, got)| Violation::new(property, format!("{key:?}: committed {got:?}, expected nothing")))
+    match actual.iter().find(|(key, _)| !expected.contains_key(key)) {
+        Some((key, got)) => Err(Violation::new(
+            property,
+            format!("{key:?}: committed {got:?}, expected nothing"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Exactly-once for counts: within one consistent execution a `(key, window)` count only
@@ -67,12 +70,12 @@ pub fn compare_tables<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
 /// before it for the same `(key, window)` comes from an execution that was rolled back
 /// (output committed before its checkpoint completed, or a transaction committed twice).
 /// `results` are in commit order.
-pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (K, u64)>) -> Option<Violation> {
+pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (K, u64)>) -> Result<(), Violation> {
     let mut last: BTreeMap<K, u64> = BTreeMap::new();
     for (key, count) in results {
         if let Some(&before) = last.get(&key) {
             if count <= before {
-                return Some(Violation::new(
+                return Err(Violation::new(
                     "exactly-once",
                     format!("{key:?}: committed {count} after {before}: a result of a rolled-back run was committed"),
                 ));
@@ -80,7 +83,7 @@ pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (
         }
         last.insert(key, count);
     }
-    None
+    Ok(())
 }
 
 /// Lateness soundness: a record can only be late if, before it in its log partition, some
@@ -221,18 +224,6 @@ pub fn table_once<K: Ord + std::fmt::Debug, V: std::fmt::Debug>(
         table.insert(key, value);
     }
     Ok(table)
-}
-
-/// [`compare_tables`] as a `Result`.
-pub fn same_table<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
-    property: &str,
-    expected: &BTreeMap<K, V>,
-    actual: &BTreeMap<K, V>,
-) -> Result<(), Violation> {
-    match compare_tables(property, expected, actual) {
-        Some(violation) => Err(violation),
-        None => Ok(()),
-    }
 }
 
 /// Reference session windows: per key, sorted times; a time at or past the session's end

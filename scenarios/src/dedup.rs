@@ -6,7 +6,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_multisets, digest, lateness_soundness, minus, reference_dedup};
+use crate::check::{accepted, compare_multisets, outcome, reference_dedup};
 use crate::live::RecordLines;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -127,28 +127,14 @@ impl Workload for Dedup {
     fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let kept = sinks.kept.records();
-        let mut checked = Checked {
-            events_out: kept.len() as u64,
-            late: late.len() as u64,
-            digest: digest(&kept) ^ digest(&late).rotate_left(1),
-            violation: None,
-        };
-        let humans: Vec<Record<Click>> = input.iter().filter(|r| !r.value.bot).cloned().collect();
-        let accepted = match minus(&humans, &late, "late click") {
-            Ok(accepted) => accepted,
-            Err(violation) => {
-                checked.violation = Some(violation);
-                return checked;
-            }
-        };
-        // A click is late when its ts is at or behind the watermark.
-        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| r.ts) {
-            checked.violation = Some(violation);
-            return checked;
-        }
-        // Reference: per id, sorted by (ts, click); the first of each TTL interval.
-        let expected = reference_dedup(&accepted, |c| c.event_id, Keep::First, TTL_MS);
-        checked.violation = compare_multisets("exactly-once", expected, kept).err();
-        checked
+        let verdict = (|| {
+            let humans: Vec<Record<Click>> = input.iter().filter(|r| !r.value.bot).cloned().collect();
+            // A click is late when its ts is at or behind the watermark.
+            let accepted = accepted(input, &humans, &late, self.partitions(), OUT_OF_ORDERNESS_MS, |r| r.ts)?;
+            // Reference: per id, sorted by (ts, click); the first of each TTL interval.
+            let expected = reference_dedup(&accepted, |c| c.event_id, Keep::First, TTL_MS);
+            compare_multisets("exactly-once", expected, kept.clone())
+        })();
+        outcome(&kept, &late, verdict)
     }
 }

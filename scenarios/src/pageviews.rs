@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_tables, counts_grow, digest, lateness_soundness, minus};
+use crate::check::{accepted, compare_tables, counts_grow, outcome};
 use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -143,42 +143,25 @@ impl Workload for PageViews {
     fn check(&self, input: &[Record<PageView>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.counts.records();
-        let mut checked = Checked {
-            events_out: committed.len() as u64,
-            late: late.len() as u64,
-            digest: digest(&committed) ^ digest(&late).rotate_left(1),
-            violation: None,
-        };
-        let accepted = match minus(input, &late, "late record") {
-            Ok(accepted) => accepted,
-            Err(violation) => {
-                checked.violation = Some(violation);
-                return checked;
+        let verdict = (|| {
+            let window_end = |ts: i64| ts.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS;
+            let accepted = accepted(input, input, &late, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {
+                window_end(r.ts) - 1 + ALLOWED_LATENESS_MS
+            })?;
+            // Reference: count per (page, window start) over accepted records.
+            let mut expected: BTreeMap<(u16, i64), u64> = BTreeMap::new();
+            for r in &accepted {
+                let start = r.ts.div_euclid(WINDOW_MS) * WINDOW_MS;
+                *expected.entry((r.value.page, start)).or_default() += 1;
             }
-        };
-        let window_end = |ts: i64| ts.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS;
-        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| {
-            window_end(r.ts) - 1 + ALLOWED_LATENESS_MS
-        }) {
-            checked.violation = Some(violation);
-            return checked;
-        }
-        // Reference: count per (page, window start) over accepted records.
-        let mut expected: BTreeMap<(u16, i64), u64> = BTreeMap::new();
-        for r in &accepted {
-            let start = r.ts.div_euclid(WINDOW_MS) * WINDOW_MS;
-            *expected.entry((r.value.page, start)).or_default() += 1;
-        }
-        if let Some(violation) = counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value))) {
-            checked.violation = Some(violation);
-            return checked;
-        }
-        // The committed output is an upsert table: the last value per (page, window) wins.
-        let mut actual: BTreeMap<(u16, i64), u64> = BTreeMap::new();
-        for r in committed {
-            actual.insert((r.value.key, r.value.window.start), r.value.value);
-        }
-        checked.violation = compare_tables("exactly-once", &expected, &actual);
-        checked
+            counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))?;
+            // The committed output is an upsert table: the last value per (page, window) wins.
+            let mut actual: BTreeMap<(u16, i64), u64> = BTreeMap::new();
+            for r in &committed {
+                actual.insert((r.value.key, r.value.window.start), r.value.value);
+            }
+            compare_tables("exactly-once", &expected, &actual)
+        })();
+        outcome(&committed, &late, verdict)
     }
 }

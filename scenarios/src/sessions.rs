@@ -7,9 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{
-    compare_tables, counts_grow, digest, final_sessions, lateness_soundness, minus, reference_sessions,
-};
+use crate::check::{accepted, compare_tables, counts_grow, final_sessions, outcome, reference_sessions};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {
@@ -110,30 +108,16 @@ impl Workload for SessionsClicks {
     fn check(&self, input: &[Record<UserClick>], sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.sessions.records();
-        let mut checked = Checked {
-            events_out: committed.len() as u64,
-            late: late.len() as u64,
-            digest: digest(&committed) ^ digest(&late).rotate_left(1),
-            violation: None,
-        };
-        let accepted = match minus(input, &late, "late click") {
-            Ok(accepted) => accepted,
-            Err(violation) => {
-                checked.violation = Some(violation);
-                return checked;
-            }
-        };
-        // A session click is late when ts + allowed lateness <= watermark.
-        if let Some(violation) = lateness_soundness(input, self.partitions(), OUT_OF_ORDERNESS_MS, &late, |r| {
-            r.ts + ALLOWED_LATENESS_MS
-        }) {
-            checked.violation = Some(violation);
-            return checked;
-        }
-        // Reference: the sessions of the accepted clicks, per user.
-        let expected = reference_sessions(accepted.iter().map(|r| (r.value.user, r.ts)), GAP_MS);
-        checked.violation = counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))
-            .or_else(|| compare_tables("exactly-once", &expected, &final_sessions(&committed)));
-        checked
+        let verdict = (|| {
+            // A session click is late when ts + allowed lateness <= watermark.
+            let accepted = accepted(input, input, &late, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {
+                r.ts + ALLOWED_LATENESS_MS
+            })?;
+            // Reference: the sessions of the accepted clicks, per user.
+            let expected = reference_sessions(accepted.iter().map(|r| (r.value.user, r.ts)), GAP_MS);
+            counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))?;
+            compare_tables("exactly-once", &expected, &final_sessions(&committed))
+        })();
+        outcome(&committed, &late, verdict)
     }
 }

@@ -282,9 +282,6 @@ impl<W: Workload> Scenario for W {
     }
 
     fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
-        if !self.supports_live() {
-            return Ok(None);
-        }
         let source = match input {
             LiveInput::Lines(lines) => EventSource::Log(parse_lines::<W>(&lines, self.partitions())?),
             LiveInput::Follow(feed) => EventSource::Follow {

@@ -7,7 +7,7 @@ use eddy_sim::{Checked, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, final_sessions, outcome, reference_sessions, same_table};
+use crate::check::{accepted, compare_tables, final_sessions, outcome, reference_sessions};
 
 pub const GAP_MS: i64 = 10_000;
 pub const ALLOWED_LATENESS_MS: i64 = 2_000;
@@ -101,7 +101,7 @@ impl Workload for Q11 {
                     .filter_map(|r| r.value.bid().map(|bid| (bid.bidder, r.ts))),
                 GAP_MS,
             );
-            same_table("exactly-once", &expected, &final_sessions(&committed))
+            compare_tables("exactly-once", &expected, &final_sessions(&committed))
         })();
         outcome(&committed, &late, verdict)
     }

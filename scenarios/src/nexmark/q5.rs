@@ -15,7 +15,7 @@ use eddy_sim::{Checked, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, outcome, same_table, table_once};
+use crate::check::{accepted, compare_tables, outcome, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
 pub const SLIDE_MS: i64 = 2_000;
@@ -185,7 +185,7 @@ impl Workload for Q5 {
                     ((w.key.start, w.key.end), (w.value.bids, w.value.auctions.clone()))
                 }),
             )?;
-            same_table("exactly-once", &expected, &actual)
+            compare_tables("exactly-once", &expected, &actual)
         })();
         outcome(&committed, &late, verdict)
     }

@@ -14,7 +14,7 @@ use eddy_sim::{Checked, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Event, Source, SOURCE};
-use crate::check::{accepted, outcome, same_table, table_once};
+use crate::check::{accepted, compare_tables, outcome, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
 
@@ -188,7 +188,7 @@ impl Workload for Q8 {
                     ((w.window.start, w.window.end, w.key), w.value.clone())
                 }),
             )?;
-            same_table("exactly-once", &expected, &actual)
+            compare_tables("exactly-once", &expected, &actual)
         })();
         outcome(&committed, &late, verdict)
     }
