@@ -54,6 +54,73 @@ fn a_case_with_a_float_in_its_input_reserialises_to_itself() {
     assert_eq!(parse_replay_file(&json), Ok(ReplayFile::Case(case)));
 }
 
+/// snapshot_decode: a session window snapshot holding two overlapping sessions of one key
+/// restored, and the next record of that key panicked while merging (the operator keeps
+/// each key's sessions disjoint). An empty window decoded as well. Both are now errors of
+/// the restore.
+#[test]
+fn a_snapshot_with_overlapping_or_empty_session_windows_is_rejected() {
+    use eddy::engine::snapshot::OperatorState;
+    use eddy::{Count, Window, WindowAssigner};
+
+    let pipeline = Pipeline::new();
+    let events = pipeline.scripted_source("events", vec![Scripted::Record(3, (1u8, 5i64))]);
+    let sessions = events
+        .key_by(|e: &(u8, i64)| e.0)
+        .window(WindowAssigner::session(5))
+        .aggregate(Count);
+    sessions.output.collect();
+    let graph = pipeline.build().expect("a valid pipeline");
+    let mut job = Job::new(&graph);
+    job.trigger_checkpoint(1);
+    // The barrier reaches every task before the source reads anything.
+    let mut actions = Vec::new();
+    loop {
+        job.ready_actions(&mut actions);
+        match actions.first() {
+            Some(&action @ Action::Deliver { .. }) => job.perform(action, 1),
+            _ => break,
+        }
+    }
+    let mut snapshots = Vec::new();
+    job.poll_acknowledgements(&mut snapshots);
+    let manifest = job.manifest(1);
+    assert!(
+        Job::restore(&graph, &manifest, &snapshots).is_ok(),
+        "the valid snapshot restores"
+    );
+
+    let session_node = graph
+        .nodes
+        .iter()
+        .position(|n| n.name.contains("window"))
+        .expect("a window node");
+    let restore_with = |sessions: Vec<(u8, (i64, i64))>| {
+        let mut snapshots = snapshots.clone();
+        let task = snapshots
+            .iter_mut()
+            .find(|s| s.node == session_node)
+            .expect("its snapshot");
+        // (key, window, fired, count) as the session operator writes them.
+        let entries: Vec<(u8, Window, bool, u64)> = sessions
+            .into_iter()
+            .map(|(key, (start, end))| (key, Window { start, end }, false, 1))
+            .collect();
+        task.state = OperatorState::from_keyed(entries, |e| &e.0, graph.max_parallelism);
+        match Job::restore(&graph, &manifest, &snapshots) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        }
+    };
+    // Disjoint sessions (touching ends included) restore; overlapping or empty ones do not.
+    assert_eq!(restore_with(vec![(1, (0, 10)), (1, (10, 20)), (2, (5, 15))]), Ok(()));
+    let overlapping = restore_with(vec![(1, (0, 10)), (1, (5, 15))]).expect_err("overlap");
+    assert!(overlapping.contains("overlap"), "{overlapping}");
+    // postcard drops a custom decoding error's text; the restore still names what failed.
+    let empty = restore_with(vec![(1, (7, 7))]).expect_err("an empty window");
+    assert!(empty.contains("does not decode as keyed state entries"), "{empty}");
+}
+
 /// Drives a job the way the operator fuzz targets do (`fuzz/src/lib.rs`): one source
 /// element at a time, delivered everywhere before the next; checkpoints complete at once.
 struct Driver<'a> {
