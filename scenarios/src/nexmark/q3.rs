@@ -91,7 +91,7 @@ impl KeyedProcessFunction<u64, Event> for IntervalJoin {
                         matches.push((ts.max(auction.ts), suggestion(&person, &auction.value)));
                     }
                 }
-                ctx.state().persons.add(Record::new(ts, person));
+                ctx.state().persons.add(Record::new(ts, *person));
             }
             Event::Auction(auction) => {
                 for person in ctx.state().persons.get() {
