@@ -4,7 +4,8 @@
 //! property: drop faults, anchor crashes to a checkpoint's progress, read fewer records per
 //! poll, drop chunks of input records (halves, then quarters, ... then single records), move
 //! faults and checkpoint triggers earlier, drop checkpoint triggers; repeated until a round
-//! changes nothing. Then move every timestamp by the same whole number of hours towards 0
+//! changes nothing, then repeated with a costlier pass that drops single records (or rounds)
+//! and moves the later checkpoint triggers with them. Then move every timestamp by the same whole number of hours towards 0
 //! (window boundaries of every scenario stay where they were), and renumber keys and other
 //! integer fields by rank.
 //! Scheduling and checkpoint timing keep coming from the seed, so every try is deterministic.
@@ -24,6 +25,10 @@ pub struct Shrunk {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// How many steps earlier `drop_records_moving_triggers` moves checkpoint triggers: about
+/// what reading and delivering one record takes.
+const TRIGGER_SHIFT: u64 = 6;
+
 /// A determinism failure can pass by chance (two orders may agree): the shrinker keeps a
 /// case only if it fails this many runs in a row, and a replay tries it this many times.
 pub const DETERMINISM_TRIES: usize = 8;
@@ -39,19 +44,29 @@ pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property:
     };
     let (events_before, faults_before) = (case.input.len(), case.faults.len());
     let mut case = case;
-    // Until a round changes nothing (or the budget is spent).
-    loop {
-        let before = (case.input.len(), case.faults.clone());
-        // Faults first: there are few, and a crash anchored to a checkpoint's progress stays
-        // where it matters while records go.
-        shrinker.drop_faults(&mut case);
-        shrinker.anchor_crashes(&mut case);
-        shrinker.read_slowly(&mut case);
-        shrinker.drop_records(&mut case);
-        shrinker.move_faults_earlier(&mut case);
-        shrinker.simplify_checkpoints(&mut case);
-        if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
-            break;
+    // Until a round changes nothing (or the budget is spent); then again with the costlier
+    // pass that drops single records and moves checkpoint triggers with them.
+    for thorough in [false, true] {
+        loop {
+            let before = (case.input.len(), case.faults.clone());
+            // Faults first: there are few, and a crash anchored to a checkpoint's progress
+            // stays where it matters while records go.
+            shrinker.drop_faults(&mut case);
+            shrinker.anchor_crashes(&mut case);
+            shrinker.read_slowly(&mut case);
+            shrinker.drop_records(&mut case);
+            if thorough {
+                shrinker.drop_records_moving_triggers(&mut case, 1);
+                let partitions = shrinker.scenario.partitions();
+                if partitions > 1 {
+                    shrinker.drop_records_moving_triggers(&mut case, partitions);
+                }
+            }
+            shrinker.move_faults_earlier(&mut case);
+            shrinker.simplify_checkpoints(&mut case);
+            if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
+                break;
+            }
         }
     }
     shrinker.shift_time(&mut case);
@@ -118,6 +133,37 @@ impl Shrinker<'_> {
                     break;
                 }
                 rounds = rounds.div_ceil(2);
+            }
+        }
+    }
+
+    /// Checkpoint triggers are steps, and a dropped record takes the steps that read and
+    /// delivered it along: every later trigger then falls later among the records, which
+    /// can undo the failure. So each record is tried again with the triggers from one of
+    /// them on moved up to `TRIGGER_SHIFT` steps per record earlier. `chunk` records go at
+    /// once (a whole round-robin round keeps the later records in their partitions).
+    fn drop_records_moving_triggers(&mut self, case: &mut Case, chunk: usize) {
+        let mut index = 0;
+        while index + chunk <= case.input.len() {
+            let mut dropped = false;
+            'tries: for first in 0..case.checkpoints.len() {
+                for shift in 1..=TRIGGER_SHIFT * chunk as u64 {
+                    let mut smaller = case.clone();
+                    smaller.input.drain(index..index + chunk);
+                    for step in &mut smaller.checkpoints[first..] {
+                        *step = step.saturating_sub(shift);
+                    }
+                    smaller.checkpoints.sort_unstable();
+                    smaller.checkpoints.dedup();
+                    if self.still_fails(&smaller) {
+                        *case = smaller;
+                        dropped = true;
+                        break 'tries;
+                    }
+                }
+            }
+            if !dropped {
+                index += chunk;
             }
         }
     }
