@@ -610,6 +610,9 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     }
     let store = eddy::store::FsSnapshotStore::open(state_dir)
         .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let _lock = store
+        .lock()
+        .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
     let from_stdin = input.as_os_str() == "-";
     if from_stdin {
         let stored = store

@@ -20,8 +20,10 @@
 //! the fact (a flipped bit on disk) is caught by the snapshots' own checksums when
 //! recovery decodes them, and recovery falls back to an older checkpoint.
 //!
-//! One process writes a store at a time; entries the store did not write (other names,
-//! leftover temporary files) are ignored.
+//! One process writes a store at a time: a writer holds [`FsSnapshotStore::lock`] (an
+//! advisory lock on `DIR/LOCK`, released by the OS when the process dies, `kill -9`
+//! included). Entries the store did not write (other names, leftover temporary files) are
+//! ignored.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -31,6 +33,13 @@ use crate::engine::{CheckpointId, ObjectKey, SnapshotStore, StoreError};
 
 const CHECKPOINT_PREFIX: &str = "chk-";
 const MANIFEST: &str = "MANIFEST";
+const LOCK: &str = "LOCK";
+
+/// Held while a process writes a store ([`FsSnapshotStore::lock`]).
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+}
 
 /// Checkpoints stored as files under one directory (see the [module docs](self)).
 #[derive(Clone, Debug)]
@@ -53,6 +62,31 @@ impl FsSnapshotStore {
             });
         }
         Ok(FsSnapshotStore { dir })
+    }
+
+    /// Takes the store for this process until the returned guard drops: a second writer
+    /// would interleave checkpoint ids and truncate the output behind the first one's back.
+    pub fn lock(&self) -> Result<StoreLock, StoreError> {
+        let path = self.dir.join(LOCK);
+        let file = File::create(&path).map_err(|e| StoreError::WriteFailed {
+            object: LOCK.into(),
+            reason: reason(&path, &e),
+        })?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(StoreError::WriteFailed {
+                object: "snapshot store".into(),
+                reason: format!(
+                    "{} is in use by another process (it holds {})",
+                    self.dir.display(),
+                    path.display()
+                ),
+            }),
+            Err(fs::TryLockError::Error(e)) => Err(StoreError::WriteFailed {
+                object: LOCK.into(),
+                reason: reason(&path, &e),
+            }),
+        }
     }
 
     /// The store's directory.

@@ -2,7 +2,8 @@
 //! restarted with the same state directory (docs/live.md): the final output file holds
 //! exactly the batch run's lines and an independent count's, nothing lost, nothing twice.
 //! Once, the newest checkpoint's file is corrupted before a restart: recovery says so and
-//! falls back to the previous checkpoint.
+//! falls back to the previous checkpoint. A second process on a state directory in use is
+//! refused.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -294,6 +295,19 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     assert!(
         child.try_wait().expect("poll eddy").is_none(),
         "a followed run does not end"
+    );
+    // A second process on the same state directory is refused while this one holds it (the
+    // restart above took the lock that the killed run held: kill -9 releases it).
+    let second_log = dir.join("second.log");
+    let mut second = live_command_on(dir, "followed.jsonl", &second_log)
+        .spawn()
+        .expect("start a second eddy");
+    let status = wait_bounded(&mut second);
+    let second_stderr = fs::read_to_string(&second_log).expect("read the second log");
+    assert_eq!(status.code(), Some(2), "{second_stderr}");
+    assert!(
+        second_stderr.contains("is in use by another process"),
+        "{second_stderr}"
     );
     child.kill().expect("SIGKILL eddy");
     wait_bounded(&mut child);
