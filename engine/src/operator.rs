@@ -33,6 +33,19 @@ impl Output {
         }
     }
 
+    /// Takes what was emitted on `port`, in emission order: how a unit test of an operator
+    /// or a source reader reads its output.
+    pub fn take<T: Data>(&mut self, port: usize) -> Vec<Record<T>> {
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.emitted)
+            .into_iter()
+            .partition(|(p, _)| *p == port);
+        self.emitted = kept;
+        taken
+            .into_iter()
+            .flat_map(|(_, batch)| batch.into_records::<T>())
+            .collect()
+    }
+
     /// Emits `records` on the late side output and counts them.
     pub fn emit_late<T: Data>(&mut self, records: Vec<Record<T>>) {
         self.late_records += records.len() as u64;

@@ -3,7 +3,9 @@
 //!
 //! A followed input is split over partitions exactly as a batch run splits a file
 //! (`Log::round_robin`: input line `i` goes to partition `i % partitions`), so a source
-//! task's checkpointed offsets name the same records after a restart.
+//! task's checkpointed offsets name the same records after a restart. Records a source has
+//! read are dropped (a live process restores only when it starts, before reading), so a
+//! long `--follow` run holds only what it has not read yet.
 
 use std::sync::{Arc, Mutex};
 
@@ -45,7 +47,7 @@ impl<E: Data> EventSource<E> {
             EventSource::Follow { feed, partitions } => {
                 let followed = Arc::new(Mutex::new(Followed::<E> {
                     feed,
-                    partitions: (0..partitions.max(1)).map(|_| Vec::new()).collect(),
+                    partitions: (0..partitions.max(1)).map(|_| Partition::default()).collect(),
                     lines: 0,
                     failed: false,
                 }));
@@ -65,7 +67,7 @@ impl<E: Data> EventSource<E> {
 /// tasks of one job.
 struct Followed<E> {
     feed: Arc<dyn LineFeed>,
-    partitions: Vec<Vec<Record<E>>>,
+    partitions: Vec<Partition<E>>,
     /// Input lines taken so far (the next one goes to partition `lines % partitions`).
     lines: usize,
     /// A line did not parse: nothing after it is taken.
@@ -83,7 +85,7 @@ impl<E: Data> Followed<E> {
             match serde_json::from_str::<Record<E>>(&line) {
                 Ok(record) => {
                     let partition = self.lines % self.partitions.len();
-                    self.partitions[partition].push(record);
+                    self.partitions[partition].records.push(record);
                     self.lines += 1;
                 }
                 Err(e) => {
@@ -92,6 +94,41 @@ impl<E: Data> Followed<E> {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// One partition's records not read yet: offsets stay absolute (line counts), `base` is the
+/// offset of `records[0]`.
+struct Partition<E> {
+    base: usize,
+    records: Vec<Record<E>>,
+}
+
+impl<E> Default for Partition<E> {
+    fn default() -> Self {
+        Partition {
+            base: 0,
+            records: Vec::new(),
+        }
+    }
+}
+
+/// Read records are dropped once they are at least half of what is held (and a few
+/// thousand), so that dropping costs O(1) per record.
+const DROP_READ_AT: usize = 4096;
+
+impl<E> Partition<E> {
+    fn len(&self) -> usize {
+        self.base + self.records.len()
+    }
+
+    /// The partition's one reader has read everything before `offset`.
+    fn read_up_to(&mut self, offset: usize) {
+        let read = offset - self.base;
+        if read >= DROP_READ_AT && 2 * read >= self.records.len() {
+            self.records.drain(..read);
+            self.base = offset;
         }
     }
 }
@@ -129,11 +166,15 @@ impl<E: Data> SourceReader for FollowReader<E> {
             let index = self.next_split % self.splits.len();
             self.next_split = index + 1;
             let (partition, offset, watermark) = &mut self.splits[index];
-            let records = &followed.partitions[*partition];
-            if *offset >= records.len() {
+            let partition = &mut followed.partitions[*partition];
+            if *offset >= partition.len() {
                 continue;
             }
-            return read_split(records, offset, watermark, max_records, out);
+            let mut local = *offset - partition.base;
+            let read = read_split(&partition.records, &mut local, watermark, max_records, out);
+            *offset = partition.base + local;
+            partition.read_up_to(*offset);
+            return read;
         }
         0
     }
@@ -162,13 +203,22 @@ impl<E: Data> SourceReader for FollowReader<E> {
             for (partition, offset, watermark) in
                 decode_payload::<Vec<SplitPosition>>(&state.operator, "followed source positions")?
             {
-                let available = followed.partitions.get(partition).map(Vec::len);
-                if available.is_none_or(|len| offset > len) {
+                let held = followed.partitions.get(partition).map(|p| (p.base, p.len()));
+                if held.is_none_or(|(_, len)| offset > len) {
                     return Err(SnapshotError::Payload {
                         what: "followed source positions",
                         reason: format!(
                             "offset {offset} of partition {partition} is beyond the {} lines the input has",
                             followed.lines
+                        ),
+                    });
+                }
+                if held.is_some_and(|(base, _)| offset < base) {
+                    return Err(SnapshotError::Payload {
+                        what: "followed source positions",
+                        reason: format!(
+                            "offset {offset} of partition {partition} was read and dropped already: a \
+                             followed input restores only before it is read"
                         ),
                     });
                 }
@@ -178,5 +228,55 @@ impl<E: Data> SourceReader for FollowReader<E> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A feed that hands out `lines` lines once.
+    struct Lines(Mutex<Vec<(usize, String)>>);
+
+    impl LineFeed for Lines {
+        fn poll_lines(&self, lines: &mut Vec<(usize, String)>) {
+            lines.append(&mut self.0.lock().unwrap());
+        }
+        fn report_error(&self, line_number: usize, reason: String) {
+            panic!("line {line_number}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_followed_source_drops_what_it_has_read_and_keeps_offsets_absolute() {
+        let total = 3 * DROP_READ_AT;
+        let lines = (0..total)
+            .map(|i| (i + 1, format!("{{\"ts\":{i},\"value\":{i}}}")))
+            .collect();
+        let followed = Arc::new(Mutex::new(Followed::<u64> {
+            feed: Arc::new(Lines(Mutex::new(lines))),
+            partitions: (0..2).map(|_| Partition::default()).collect(),
+            lines: 0,
+            failed: false,
+        }));
+        let mut reader = FollowReader::new(Arc::clone(&followed), 0, 1);
+        let mut values = Vec::new();
+        loop {
+            let mut out = Output::default();
+            if reader.poll(100, &mut out) == 0 {
+                break;
+            }
+            values.extend(out.take::<u64>(eddy_engine::MAIN).into_iter().map(|r| r.value));
+        }
+        values.sort_unstable();
+        assert_eq!(values, (0..total as u64).collect::<Vec<_>>(), "every record once");
+        let followed = followed.lock().unwrap();
+        for (index, partition) in followed.partitions.iter().enumerate() {
+            assert_eq!(partition.len(), total / 2, "partition {index}: offsets stay absolute");
+            assert!(partition.base > 0, "partition {index}: read records were dropped");
+            assert!(partition.records.len() < DROP_READ_AT, "partition {index}");
+        }
+        let offsets: Vec<usize> = reader.splits.iter().map(|s| s.1).collect();
+        assert_eq!(offsets, vec![total / 2, total / 2]);
     }
 }
