@@ -150,6 +150,10 @@ struct ExploreArgs {
     /// Stop at the first failing run.
     #[arg(long)]
     fail_fast: bool,
+    /// Simulated runs at once, on this many threads (each run stays single-threaded and
+    /// deterministic; results are reported in seed order); all cores if not given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
 }
 
 #[derive(Args)]
@@ -322,6 +326,14 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| UsageError(format!("--jobs {jobs}: cannot start the threads: {e}")))?;
     let mut summaries = Vec::new();
     let mut failures = Vec::new();
     for scenario in &chosen {
@@ -331,7 +343,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
         };
         let started = Instant::now();
         progress.set_message(scenario.name().to_string());
-        for &seed in &seeds {
+        let run = |&seed: &u64| {
             let config = RunConfig {
                 events: args.events,
                 check_determinism: true,
@@ -339,6 +351,17 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 ..RunConfig::new(seed, args.faults)
             };
             let report = scenario.run(&config).report;
+            progress.inc(1);
+            report
+        };
+        // Runs go in chunks, each reported in seed order, so that the output and
+        // `--fail-fast`'s first failure do not depend on `--jobs`.
+        let reports = seeds.chunks(8 * jobs).flat_map(|chunk| {
+            use rayon::prelude::*;
+            pool.install(|| chunk.par_iter().map(run).collect::<Vec<_>>())
+        });
+        for report in reports {
+            let seed = report.seed;
             summary.runs += 1;
             summary.events += report.events_in;
             summary.crashes += report.crashes;
@@ -364,7 +387,6 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     replay,
                 });
             }
-            progress.inc(1);
             if args.fail_fast && summary.failed > 0 {
                 break;
             }

@@ -59,6 +59,50 @@ fn explore_writes_its_json_summary_and_shards_split_a_campaign() {
 }
 
 #[test]
+fn explore_reports_the_same_with_any_number_of_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = |jobs: &str| {
+        let json = dir.path().join(format!("jobs-{jobs}.json"));
+        let out_dir = dir.path().join(format!("failures-{jobs}"));
+        let (code, out) = eddy(&[
+            "explore",
+            "--bug",
+            "windows-closed-interval",
+            "--seeds",
+            "12",
+            "--jobs",
+            jobs,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "the planted bug is caught: {out}");
+        let fails: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .map(String::from)
+            .collect();
+        let mut summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        summary["failures"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|f| f["replay"] = serde_json::Value::Null); // names the --out directory
+        (fails, summary)
+    };
+    let (one_fails, one) = campaign("1");
+    let (three_fails, three) = campaign("3");
+    assert!(one_fails.len() > 1, "{one_fails:?}");
+    assert_eq!(one_fails, three_fails, "failures in the same (seed) order");
+    assert_eq!(one, three);
+
+    let (code, out) = eddy(&["explore", "--jobs", "0"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--jobs"), "{out}");
+}
+
+#[test]
 fn replay_prints_the_trace_hash_and_writes_the_trace() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("trace.jsonl");
