@@ -12,6 +12,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::marker::PhantomData;
 
+use smallvec::SmallVec;
+
 use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
@@ -29,7 +31,8 @@ pub enum Keep {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct KeyDedup<T> {
     /// Records not yet decided (ts > watermark when they arrived), sorted by (ts, value).
-    pending: Vec<Record<T>>,
+    /// Mostly one (a duplicate is the exception): kept inline, no allocation per key.
+    pending: SmallVec<[Record<T>; 1]>,
     /// The open interval's end (exclusive) and, for `Keep::Last`, its last record so far.
     interval_end: Option<Timestamp>,
     last: Option<Record<T>>,
@@ -156,7 +159,7 @@ where
             }
             let key = (self.key_selector)(&record.value);
             let state = self.keys.entry(key.clone()).or_insert_with(|| KeyDedup {
-                pending: Vec::new(),
+                pending: SmallVec::new(),
                 interval_end: None,
                 last: None,
                 timer: None,
