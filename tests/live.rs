@@ -50,6 +50,31 @@ fn live_command_on(dir: &Path, input: &str, log: &Path) -> Command {
     command
 }
 
+/// A child process that is killed when dropped: a failing assertion must not leave a
+/// followed run (which never ends) behind.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Already ended (and reaped) in a passing test: both calls fail harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + CHILD_LIMIT;
     loop {
@@ -146,7 +171,7 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
     for run in 0..3 {
         let before = newest(&state);
         let log = dir.join(format!("kill-{run}.log"));
-        let mut child = live_command(dir, &log).spawn().expect("start eddy run --live");
+        let mut child = Running(live_command(dir, &log).spawn().expect("start eddy run --live"));
         let deadline = Instant::now() + CHILD_LIMIT;
         while newest(&state) <= before {
             assert!(Instant::now() < deadline, "run {run} completed no checkpoint");
@@ -180,7 +205,7 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
     fs::write(&snapshot, bytes).expect("corrupt the snapshot");
 
     let log = dir.join("final.log");
-    let mut child = live_command(dir, &log).spawn().expect("start eddy run --live");
+    let mut child = Running(live_command(dir, &log).spawn().expect("start eddy run --live"));
     let status = wait_bounded(&mut child);
     let stderr = fs::read_to_string(&log).expect("read the log");
     assert!(status.success(), "the final run failed: {stderr}");
@@ -256,10 +281,12 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     let followed = dir.join("followed.jsonl");
     append(&followed, &(first.join("\n") + "\n"));
 
-    let mut child = live_command_on(dir, "followed.jsonl", &dir.join("follow-0.log"))
-        .arg("--follow")
-        .spawn()
-        .expect("start eddy run --live --follow");
+    let mut child = Running(
+        live_command_on(dir, "followed.jsonl", &dir.join("follow-0.log"))
+            .arg("--follow")
+            .spawn()
+            .expect("start eddy run --live --follow"),
+    );
     std::thread::sleep(Duration::from_millis(700));
     // The second half arrives while it runs, the last line in two writes (a torn line
     // waits for its line break).
@@ -286,10 +313,12 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     }
 
     let log = dir.join("follow-1.log");
-    let mut child = live_command_on(dir, "followed.jsonl", &log)
-        .arg("--follow")
-        .spawn()
-        .expect("restart");
+    let mut child = Running(
+        live_command_on(dir, "followed.jsonl", &log)
+            .arg("--follow")
+            .spawn()
+            .expect("restart"),
+    );
     wait_for_lines(&dir.join("live.jsonl"), expected.len(), &mut child);
     std::thread::sleep(Duration::from_millis(300)); // nothing more may come
     assert!(
@@ -299,9 +328,11 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     // A second process on the same state directory is refused while this one holds it (the
     // restart above took the lock that the killed run held: kill -9 releases it).
     let second_log = dir.join("second.log");
-    let mut second = live_command_on(dir, "followed.jsonl", &second_log)
-        .spawn()
-        .expect("start a second eddy");
+    let mut second = Running(
+        live_command_on(dir, "followed.jsonl", &second_log)
+            .spawn()
+            .expect("start a second eddy"),
+    );
     let status = wait_bounded(&mut second);
     let second_stderr = fs::read_to_string(&second_log).expect("read the second log");
     assert_eq!(status.code(), Some(2), "{second_stderr}");
