@@ -71,20 +71,13 @@ fn a_snapshot_with_overlapping_or_empty_session_windows_is_rejected() {
         .aggregate(Count);
     sessions.output.collect();
     let graph = pipeline.build().expect("a valid pipeline");
-    let mut job = Job::new(&graph);
-    job.trigger_checkpoint(1);
     // The barrier reaches every task before the source reads anything.
-    let mut actions = Vec::new();
-    loop {
-        job.ready_actions(&mut actions);
-        match actions.first() {
-            Some(&action @ Action::Deliver { .. }) => job.perform(action, 1),
-            _ => break,
-        }
-    }
+    let mut driver = Driver::new(&graph);
+    driver.job.trigger_checkpoint(1);
+    driver.settle();
     let mut snapshots = Vec::new();
-    job.poll_acknowledgements(&mut snapshots);
-    let manifest = job.manifest(1);
+    driver.job.poll_acknowledgements(&mut snapshots);
+    let manifest = driver.job.manifest(1);
     assert!(
         Job::restore(&graph, &manifest, &snapshots).is_ok(),
         "the valid snapshot restores"

@@ -98,8 +98,8 @@ impl<E: Data> Followed<E> {
     }
 }
 
-/// One partition's records not read yet: offsets stay absolute (line counts), `base` is the
-/// offset of `records[0]`.
+/// One partition's records from offset `base` on; those before it were read and dropped.
+/// Offsets stay absolute (line counts).
 struct Partition<E> {
     base: usize,
     records: Vec<Record<E>>,

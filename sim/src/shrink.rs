@@ -5,9 +5,9 @@
 //! poll, drop chunks of input records (halves, then quarters, ... then single records), move
 //! faults and checkpoint triggers earlier, drop checkpoint triggers; repeated until a round
 //! changes nothing, then repeated with a costlier pass that drops single records (or rounds)
-//! and moves the later checkpoint triggers with them. Then move every timestamp by the same whole number of hours towards 0
-//! (window boundaries of every scenario stay where they were), and renumber keys and other
-//! integer fields by rank.
+//! and moves the later checkpoint triggers with them. Then move every timestamp by the same
+//! whole number of hours towards 0 (window boundaries of every scenario stay where they
+//! were), and renumber keys and other integer fields by rank.
 //! Scheduling and checkpoint timing keep coming from the seed, so every try is deterministic.
 
 use std::collections::BTreeMap;
