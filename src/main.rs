@@ -18,7 +18,7 @@ use eddy::replay_file::{
     case_config, failure_config, parse_failure_file, parse_replay_file, FailureFile, FileError, ReplayFile,
 };
 use eddy::scenarios;
-use eddy::sim::{Profile, Report, RunConfig, Scenario};
+use eddy::sim::{Oracle, Profile, Report, RunConfig, Scenario};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -147,6 +147,10 @@ struct ExploreArgs {
     /// Run with a planted bug (`eddy list --bugs`); reports how many seeds catching it took.
     #[arg(long, value_name = "NAME")]
     bug: Option<Bug>,
+    /// Which oracles judge each run: the scenario's hand-written reference, the differential
+    /// oracle (the same pipeline's batch run), or both.
+    #[arg(long, default_value = "both", value_name = "ORACLE")]
+    oracle: Oracle,
     /// Stop at the first failing run.
     #[arg(long)]
     fail_fast: bool,
@@ -178,6 +182,9 @@ struct ReplayArgs {
     /// Run with a planted bug.
     #[arg(long, value_name = "NAME")]
     bug: Option<Bug>,
+    /// Which oracles judge the run: reference, differential or both (default: the file's, or both).
+    #[arg(long, value_name = "ORACLE")]
+    oracle: Option<Oracle>,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -253,7 +260,7 @@ fn find_scenario(name: &str) -> Result<&'static dyn Scenario, UsageError> {
     })
 }
 
-fn replay_command(report: &Report, events: Option<usize>) -> String {
+fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle) -> String {
     let mut command = format!(
         "eddy replay --scenario {} --seed {} --faults {}",
         report.scenario, report.seed, report.profile
@@ -263,6 +270,9 @@ fn replay_command(report: &Report, events: Option<usize>) -> String {
     }
     if let Some(bug) = &report.bug {
         command.push_str(&format!(" --bug {bug}"));
+    }
+    if oracle != Oracle::default() {
+        command.push_str(&format!(" --oracle {oracle}"));
     }
     command
 }
@@ -348,6 +358,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 events: args.events,
                 check_determinism: true,
                 bug: args.bug,
+                oracle: args.oracle,
                 ..RunConfig::new(seed, args.faults)
             };
             let report = scenario.run(&config).report;
@@ -371,7 +382,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
             summary.duplicates += report.duplicates;
             if let Some(violation) = &report.violation {
                 summary.failed += 1;
-                let replay = replay_command(&report, args.events);
+                let replay = replay_command(&report, args.events, args.oracle);
                 progress.suspend(|| {
                     println!(
                         "FAIL {} seed {} {}: {}",
@@ -379,7 +390,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     );
                     println!("  replay: {replay}");
                 });
-                write_failure_file(&args.out, &report, args.events)?;
+                write_failure_file(&args.out, &report, args.events, args.oracle)?;
                 failures.push(FailureSummary {
                     scenario: report.scenario.clone(),
                     seed,
@@ -459,7 +470,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), UsageError> {
     fs::write(path, bytes).map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
-fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>) -> Result<(), UsageError> {
+fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>, oracle: Oracle) -> Result<(), UsageError> {
     fs::create_dir_all(dir).map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let violation = report.violation.as_ref().expect("a failing report has a violation");
     let failure = FailureFile {
@@ -468,6 +479,7 @@ fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>) -> Res
         profile: report.profile.clone(),
         events,
         bug: report.bug.clone(),
+        oracle: (oracle != Oracle::default()).then(|| oracle.to_string()),
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -694,6 +706,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             // A case is small: always check that it replays the same way.
             let config = RunConfig {
                 check_determinism: true,
+                oracle: args.oracle.unwrap_or(config.oracle),
                 ..config
             };
             // A determinism failure shows only in some runs: give it several tries.
@@ -742,6 +755,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     }
     let config = RunConfig {
         keep_trace: args.trace.is_some(),
+        oracle: args.oracle.unwrap_or(config.oracle),
         ..config
     };
     let run = scenario.run(&config);

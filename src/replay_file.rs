@@ -4,7 +4,7 @@
 //! target holds it to that).
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_sim::{Case, Profile, RunConfig, Scenario};
+use eddy_sim::{Case, Oracle, Profile, RunConfig, Scenario};
 use serde::{Deserialize, Serialize};
 
 /// What `explore` writes for each failing run: enough to replay it exactly.
@@ -16,6 +16,9 @@ pub struct FailureFile {
     pub events: Option<usize>,
     #[serde(default)]
     pub bug: Option<String>,
+    /// The oracles that judged the run (`both` if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<String>,
     pub property: String,
     pub message: String,
 }
@@ -99,9 +102,14 @@ pub fn failure_config(
     if bug.is_some() && !bugs::AVAILABLE {
         return Err(FileError::BugsNotCompiledIn);
     }
+    let oracle = match &failure.oracle {
+        Some(name) => name.parse::<Oracle>().map_err(|reason| FileError::Field { field: "oracle", reason })?,
+        None => Oracle::default(),
+    };
     let config = RunConfig {
         events: events.or(failure.events),
         bug,
+        oracle,
         ..RunConfig::new(failure.seed, profile)
     };
     Ok((scenario, config))
@@ -115,6 +123,7 @@ pub fn case_config(case: &Case) -> Result<(&'static dyn Scenario, RunConfig), Fi
         profile: case.profile.clone(),
         events: None,
         bug: case.bug.clone(),
+        oracle: case.oracle.clone(),
         property: String::new(),
         message: String::new(),
     };

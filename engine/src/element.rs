@@ -43,15 +43,58 @@ impl<T> Key for T where T: Data + Ord + Eq + std::hash::Hash {}
 pub struct Batch {
     len: usize,
     records: Box<dyn Any + Send>,
-    clone_records: fn(&(dyn Any + Send)) -> Box<dyn Any + Send>,
-    type_name: &'static str,
+    vtable: &'static BatchVtable,
+}
+
+/// What a batch can do without knowing its record type, one static table per type.
+struct BatchVtable {
+    clone: fn(&(dyn Any + Send)) -> Box<dyn Any + Send>,
+    /// Keeps the records for which the predicate, given `ts` and the value's encoding, is true.
+    retain: fn(&mut (dyn Any + Send), &mut dyn FnMut(Timestamp, &[u8]) -> bool) -> usize,
+    /// Each record's `ts`, value encoding and debug text.
+    describe: fn(&(dyn Any + Send)) -> Vec<(Timestamp, Vec<u8>, String)>,
+    type_name: fn() -> &'static str,
+}
+
+struct Vtable<T>(std::marker::PhantomData<T>);
+
+impl<T: Data> Vtable<T> {
+    const TABLE: &'static BatchVtable = &BatchVtable {
+        clone: clone_vec::<T>,
+        retain: retain_vec::<T>,
+        describe: describe_vec::<T>,
+        type_name: std::any::type_name::<T>,
+    };
+}
+
+fn typed<T: Data>(records: &(dyn Any + Send)) -> &Vec<Record<T>> {
+    records
+        .downcast_ref::<Vec<Record<T>>>()
+        .expect("batch holds Vec<Record<T>> for the T it was built with")
 }
 
 fn clone_vec<T: Data>(records: &(dyn Any + Send)) -> Box<dyn Any + Send> {
+    Box::new(typed::<T>(records).clone())
+}
+
+/// The bytes that identify a record's value: equal values encode equally.
+pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("record values serialise")
+}
+
+fn retain_vec<T: Data>(records: &mut (dyn Any + Send), keep: &mut dyn FnMut(Timestamp, &[u8]) -> bool) -> usize {
     let records = records
-        .downcast_ref::<Vec<Record<T>>>()
+        .downcast_mut::<Vec<Record<T>>>()
         .expect("batch holds Vec<Record<T>> for the T it was built with");
-    Box::new(records.clone())
+    records.retain(|r| keep(r.ts, &encode_value(&r.value)));
+    records.len()
+}
+
+fn describe_vec<T: Data>(records: &(dyn Any + Send)) -> Vec<(Timestamp, Vec<u8>, String)> {
+    typed::<T>(records)
+        .iter()
+        .map(|r| (r.ts, encode_value(&r.value), format!("{r:?}")))
+        .collect()
 }
 
 impl Batch {
@@ -59,8 +102,7 @@ impl Batch {
         Batch {
             len: records.len(),
             records: Box::new(records),
-            clone_records: clone_vec::<T>,
-            type_name: std::any::type_name::<T>(),
+            vtable: Vtable::<T>::TABLE,
         }
     }
 
@@ -78,10 +120,21 @@ impl Batch {
             Ok(records) => *records,
             Err(_) => panic!(
                 "batch of {} delivered to an operator expecting {}",
-                self.type_name,
+                (self.vtable.type_name)(),
                 std::any::type_name::<T>()
             ),
         }
+    }
+
+    /// Keeps the records for which `keep(ts, encoded value)` is true (not on the hot path:
+    /// it encodes every record; the differential oracle's reference run uses it).
+    pub fn retain_encoded(&mut self, keep: &mut dyn FnMut(Timestamp, &[u8]) -> bool) {
+        self.len = (self.vtable.retain)(self.records.as_mut(), keep);
+    }
+
+    /// Each record's timestamp, encoded value ([`encode_value`]) and debug text.
+    pub fn describe(&self) -> Vec<(Timestamp, Vec<u8>, String)> {
+        (self.vtable.describe)(self.records.as_ref())
     }
 }
 
@@ -89,16 +142,15 @@ impl Clone for Batch {
     fn clone(&self) -> Self {
         Batch {
             len: self.len,
-            records: (self.clone_records)(self.records.as_ref()),
-            clone_records: self.clone_records,
-            type_name: self.type_name,
+            records: (self.vtable.clone)(self.records.as_ref()),
+            vtable: self.vtable,
         }
     }
 }
 
 impl fmt::Debug for Batch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Batch<{}>({} records)", self.type_name, self.len)
+        write!(f, "Batch<{}>({} records)", (self.vtable.type_name)(), self.len)
     }
 }
 

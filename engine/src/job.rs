@@ -8,6 +8,7 @@ use crate::graph::{JobGraph, NodeBody, TaskInfo};
 use crate::partition::Partitioning;
 use crate::snapshot::{Manifest, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::state::KeyGroupRange;
+use crate::tap::{InputDrops, LateRecord};
 use crate::task::{ChannelId, OutputEdge, Task, TaskBody, TaskId, TaskMetrics};
 use crate::time::NO_WATERMARK;
 
@@ -176,6 +177,7 @@ impl Job {
                 previous: previous.iter().map(|(old, s)| (*old, &s.state)).collect(),
             };
             let task = &mut job.tasks[index];
+            task.restored_from(checkpoint);
             task.restore(&context).map_err(|source| RestoreError::State {
                 checkpoint,
                 task: task.name.clone(),
@@ -295,6 +297,32 @@ impl Job {
 
     pub fn state_entries(&self) -> usize {
         self.tasks.iter().map(Task::state_entries).sum()
+    }
+
+    /// Every task records what its operator sends to late outputs ([`crate::tap`]).
+    pub fn tap_late_outputs(&mut self) {
+        self.tasks.iter_mut().for_each(Task::tap_late_outputs);
+    }
+
+    /// The records sent to late outputs since the last call, in task order.
+    pub fn take_late_records(&mut self) -> Vec<LateRecord> {
+        self.tasks.iter_mut().flat_map(Task::take_late_records).collect()
+    }
+
+    /// Every operator drops `drops`' records from its inputs before it sees them.
+    pub fn drop_inputs(&mut self, drops: &InputDrops) {
+        for task in &mut self.tasks {
+            task.drop_inputs(drops.clone());
+        }
+    }
+
+    /// The tasks whose operators registered processing-time timers.
+    pub fn processing_time_tasks(&self) -> Vec<&str> {
+        self.tasks
+            .iter()
+            .filter(|t| t.uses_processing_time())
+            .map(|t| t.name.as_str())
+            .collect()
     }
 
     /// Counters summed over tasks; `records_in` of sources is what they read.

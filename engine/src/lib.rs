@@ -26,6 +26,7 @@ pub mod sink;
 pub mod snapshot;
 pub mod source;
 pub mod state;
+pub mod tap;
 pub mod task;
 pub mod time;
 pub mod timer;
@@ -37,7 +38,7 @@ pub use checkpoint::{
 };
 pub use dedup::Keep;
 pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
-pub use element::{Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
+pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
 pub use graph::{BuildError, JobGraph, NodeId, TaskInfo};
 pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
@@ -49,6 +50,7 @@ pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, TransactionId
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
 pub use source::{read_split, Log, Scripted, SourceReader};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
+pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;

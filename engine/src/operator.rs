@@ -88,6 +88,12 @@ pub trait Operator: Send {
     /// Checkpoint `checkpoint` completed: every task has its snapshot stored.
     fn notify_checkpoint_complete(&mut self, _checkpoint: CheckpointId) {}
 
+    /// Whether the operator has registered a processing-time timer (the differential oracle
+    /// cannot judge results that depend on processing time).
+    fn uses_processing_time(&self) -> bool {
+        false
+    }
+
     /// How many state entries (window panes, keys, timers, table versions) it holds now;
     /// the bounded-state check expects 0 at end of input unless a TTL keeps some.
     fn state_entries(&self) -> usize {

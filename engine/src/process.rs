@@ -163,6 +163,10 @@ where
         self.timers.next_processing_time()
     }
 
+    fn uses_processing_time(&self) -> bool {
+        self.timers.used_processing_time()
+    }
+
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
         let states = self
             .state

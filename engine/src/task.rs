@@ -14,6 +14,7 @@ use crate::operator::{Operator, Output};
 use crate::partition::Partitioner;
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
+use crate::tap::{late_input, InputDrops, LateRecord};
 use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME, NO_WATERMARK};
 
 /// Index of a channel in its [`Job`](crate::Job).
@@ -73,6 +74,12 @@ pub struct Task {
     max_parallelism: usize,
     /// The checkpoint in flight that this task has not acknowledged yet.
     awaiting_checkpoint: Option<CheckpointId>,
+    /// The last checkpoint this task snapshotted or was restored from (0: none).
+    last_snapshot: CheckpointId,
+    /// Records sent to late outputs since they were last taken, if tapped (`tap`).
+    late_tap: Option<Vec<LateRecord>>,
+    /// Records to remove from the operator's inputs (`tap`).
+    drops: Option<InputDrops>,
 }
 
 impl Task {
@@ -90,7 +97,37 @@ impl Task {
             metrics: TaskMetrics::default(),
             max_parallelism,
             awaiting_checkpoint: None,
+            last_snapshot: 0,
+            late_tap: None,
+            drops: None,
         }
+    }
+
+    /// Records what the operator sends to late outputs from now on (`take_late_records`).
+    pub fn tap_late_outputs(&mut self) {
+        self.late_tap.get_or_insert_with(Vec::new);
+    }
+
+    /// The records sent to late outputs since the last call (empty unless tapped).
+    pub fn take_late_records(&mut self) -> Vec<LateRecord> {
+        self.late_tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Removes `drops`' records from the operator's inputs before it sees them.
+    pub fn drop_inputs(&mut self, drops: InputDrops) {
+        self.drops = Some(drops);
+    }
+
+    /// Whether the operator has registered a processing-time timer.
+    pub fn uses_processing_time(&self) -> bool {
+        match &self.body {
+            TaskBody::Operator(operator) => operator.uses_processing_time(),
+            TaskBody::Source { .. } => false,
+        }
+    }
+
+    pub(crate) fn restored_from(&mut self, checkpoint: CheckpointId) {
+        self.last_snapshot = checkpoint;
     }
 
     pub(crate) fn add_input(&mut self, input: usize) -> usize {
@@ -168,9 +205,13 @@ impl Task {
             .pop_front()
             .expect("ready implies non-empty");
         match message {
-            Message::Records(batch) => {
-                self.metrics.records_in += batch.len() as u64;
+            Message::Records(mut batch) => {
                 let input = self.inputs[channel].input;
+                if let Some(drops) = &self.drops {
+                    let node = self.id.node;
+                    batch.retain_encoded(&mut |ts, value| !drops.take(node, input, ts, value));
+                }
+                self.metrics.records_in += batch.len() as u64;
                 let mut out = Output::default();
                 self.operator().handle_records(input, batch, &mut out);
                 self.route(out);
@@ -306,6 +347,7 @@ impl Task {
     }
 
     fn snapshot(&mut self, checkpoint: CheckpointId) -> TaskSnapshot {
+        self.last_snapshot = checkpoint;
         let watermark = self.watermark();
         let state = match &mut self.body {
             TaskBody::Source { reader, .. } => OperatorState {
@@ -401,6 +443,9 @@ impl Task {
     fn route(&mut self, out: Output) {
         self.metrics.late_records += out.late_records;
         self.metrics.duplicates += out.duplicates;
+        if self.late_tap.is_some() {
+            self.tap(&out);
+        }
         for (port, batch) in out.emitted {
             self.metrics.records_out += batch.len() as u64;
             let edges: Vec<usize> = (0..self.outputs.len())
@@ -413,6 +458,25 @@ impl Task {
                 self.send(edge, batch.clone());
             }
             self.send(last, batch);
+        }
+    }
+
+    fn tap(&mut self, out: &Output) {
+        let (node, watermark, after_checkpoint) = (self.id.node, self.watermark(), self.last_snapshot);
+        let tapped = self.late_tap.as_mut().expect("tapped");
+        for (port, batch) in &out.emitted {
+            let Some(input) = late_input(*port) else { continue };
+            for (ts, value, debug) in batch.describe() {
+                tapped.push(LateRecord {
+                    node,
+                    input,
+                    ts,
+                    value,
+                    debug,
+                    watermark,
+                    after_checkpoint,
+                });
+            }
         }
     }
 

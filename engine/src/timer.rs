@@ -18,6 +18,8 @@ pub enum TimeDomain {
 pub struct TimerService<K> {
     event_time: BTreeSet<(Timestamp, K)>,
     processing_time: BTreeSet<(Timestamp, K)>,
+    /// Whether a processing-time timer was ever registered (not part of snapshots).
+    used_processing_time: bool,
 }
 
 impl<K: Ord> Default for TimerService<K> {
@@ -25,6 +27,7 @@ impl<K: Ord> Default for TimerService<K> {
         TimerService {
             event_time: BTreeSet::new(),
             processing_time: BTreeSet::new(),
+            used_processing_time: false,
         }
     }
 }
@@ -38,6 +41,7 @@ impl<K: Ord + Clone> TimerService<K> {
     }
 
     pub fn register(&mut self, domain: TimeDomain, timestamp: Timestamp, key: K) {
+        self.used_processing_time |= domain == TimeDomain::ProcessingTime;
         self.set(domain).insert((timestamp, key));
     }
 
@@ -63,6 +67,10 @@ impl<K: Ord + Clone> TimerService<K> {
             .iter()
             .map(|(ts, k)| (TimeDomain::ProcessingTime, *ts, k));
         event.chain(processing)
+    }
+
+    pub fn used_processing_time(&self) -> bool {
+        self.used_processing_time
     }
 
     pub fn next_processing_time(&self) -> Option<Timestamp> {

@@ -8,6 +8,11 @@ use eddy_engine::{Keep, Record, Windowed};
 use eddy_sim::{Checked, Violation};
 use serde::Serialize;
 
+/// The committed values of `log`, in commit order (what an upsert output table folds).
+pub fn values<T: Clone + PartialEq + std::fmt::Debug>(log: &eddy_engine::CommitLog<T>) -> Vec<T> {
+    log.records().into_iter().map(|r| r.value).collect()
+}
+
 /// `all` minus one occurrence of each of `some`. A `some` entry that is not in `all` (or
 /// occurs more often) is a conservation violation: a record on a late output that was never
 /// in the input, or late twice.

@@ -1,7 +1,7 @@
 //! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, EventSource, LineCommitter, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, OutputTable, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,10 @@ impl Workload for Dedup {
             .sink_transactional(sinks.kept.clone());
         deduplicated.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the dedup pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::append("kept", sinks.kept.records())]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, EventSource, LineCommitter, Workload};
+use eddy_sim::{Checked, EventSource, LineCommitter, OutputTable, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, compare_tables, counts_grow, outcome};
+use crate::check::{values, accepted, compare_tables, counts_grow, outcome};
 use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -109,6 +109,10 @@ impl Workload for PageViews {
         sink.sink_transactional(sinks.counts.clone());
         counted.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the pageviews pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::upsert("counts", values(&sinks.counts), |w| (w.key, w.window))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

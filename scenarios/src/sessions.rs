@@ -2,12 +2,12 @@
 //! a late side output).
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, compare_tables, counts_grow, final_sessions, outcome, reference_sessions};
+use crate::check::{values, accepted, compare_tables, counts_grow, final_sessions, outcome, reference_sessions};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {
@@ -92,6 +92,10 @@ impl Workload for SessionsClicks {
         results.sink_transactional(sinks.sessions.clone());
         sessions.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the sessions-clicks pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::sessions("sessions", values(&sinks.sessions))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! Checking a scenario from a user's own `cargo test`.
+//! Checking a pipeline from a user's own `cargo test`, the way proptest checks a function.
 //!
 //! ```
 //! # use eddy_sim::{check, CheckConfig, Profile, Scenario, Run, RunConfig};
@@ -19,10 +19,18 @@
 //! }
 //! ```
 //!
-//! `EDDY_SEED=S` runs only seed `S` (to replay a failure); `EDDY_SEEDS=N` runs `N` seeds.
+//! First the cases saved by earlier failures run (`eddy-regressions/TEST.json` beside the
+//! test file, one case a line, as proptest keeps `proptest-regressions/`), then the seeds. A
+//! failing seed shrinks (30 s by default) to an explicit case of input and faults, which is
+//! saved there and printed with the command that replays the seed. `EDDY_SEED=S` runs only
+//! seed `S`; `EDDY_SEEDS=N` runs `N` seeds; `EDDY_SHRINK_SECONDS=T` bounds shrinking.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::faults::Profile;
-use crate::scenario::{RunConfig, Scenario};
+use crate::scenario::{Case, Oracle, RunConfig, Scenario};
+use crate::shrink::shrink_until;
 
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
@@ -30,6 +38,23 @@ pub struct CheckConfig {
     pub start_seed: u64,
     pub profile: Profile,
     pub events: Option<usize>,
+    /// Run each seed twice and require the same trace hash.
+    pub check_determinism: bool,
+    pub oracle: Oracle,
+    /// How long a failing case may shrink.
+    pub shrink_time: Duration,
+    pub regressions: Regressions,
+}
+
+/// Where failing cases are saved, and replayed from before the seeds run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Regressions {
+    /// `eddy-regressions/` beside the calling test's file.
+    BesideTest,
+    /// This folder.
+    In(PathBuf),
+    /// Neither saved nor replayed.
+    Off,
 }
 
 impl Default for CheckConfig {
@@ -39,21 +64,84 @@ impl Default for CheckConfig {
             start_seed: 0,
             profile: Profile::Swarm,
             events: None,
+            check_determinism: false,
+            oracle: Oracle::default(),
+            shrink_time: Duration::from_secs(30),
+            regressions: Regressions::BesideTest,
         }
     }
 }
 
-/// Runs the seeds; panics with the first failing report and the exact replay commands.
+fn env(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
+    )
+}
+
+/// The running test's name (libtest names each test's thread after it), else `fallback`.
+fn test_name(fallback: &str) -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => fallback.to_string(),
+    }
+}
+
+/// The folder of the calling test's source file: `file!()` paths are relative to the
+/// workspace root, tests run in their package's folder, so leading parts are dropped until
+/// the file is found.
+fn beside(caller: &Path) -> PathBuf {
+    let mut candidate = caller;
+    loop {
+        if candidate.is_file() {
+            return candidate.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+        let mut parts = candidate.components();
+        if parts.next().is_none() || parts.as_path().as_os_str().is_empty() {
+            return PathBuf::new();
+        }
+        candidate = parts.as_path();
+    }
+}
+
+/// Runs the saved cases and the seeds; panics with the first failing report, its shrunk case
+/// and how to replay it.
+#[track_caller]
 pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
-    let env = |name: &str| -> Option<u64> {
-        let value = std::env::var(name).ok()?;
-        Some(
-            value
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}={value:?} is not a number")),
-        )
+    let test = test_name(scenario.name());
+    let file = match &config.regressions {
+        Regressions::BesideTest => Some(
+            beside(Path::new(std::panic::Location::caller().file()))
+                .join("eddy-regressions")
+                .join(format!("{}.json", test.replace("::", "-"))),
+        ),
+        Regressions::In(dir) => Some(dir.join(format!("{}.json", test.replace("::", "-")))),
+        Regressions::Off => None,
     };
+    let run_config = |seed: u64, profile: Profile| RunConfig {
+        events: config.events,
+        check_determinism: config.check_determinism,
+        oracle: config.oracle,
+        ..RunConfig::new(seed, profile)
+    };
+    if let Some(file) = &file {
+        for (line, case) in saved_cases(file) {
+            let profile = case.profile.parse().unwrap_or(config.profile);
+            let run = scenario
+                .run_case(&run_config(case.seed, profile), &case)
+                .unwrap_or_else(|e| panic!("{}:{line}: the saved case does not fit the pipeline: {e}", file.display()));
+            if !run.report.passed {
+                panic!(
+                    "{}\n\nthe case saved in {}:{line} fails again.\nreplay: cargo test {test}",
+                    run.report,
+                    file.display()
+                );
+            }
+        }
+    }
     let seeds: Vec<u64> = match env("EDDY_SEED") {
         Some(seed) => vec![seed],
         None => {
@@ -62,17 +150,71 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         }
     };
     for seed in seeds {
-        let run_config = RunConfig {
-            events: config.events,
-            ..RunConfig::new(seed, config.profile)
-        };
+        let run_config = run_config(seed, config.profile);
         let report = scenario.run(&run_config).report;
-        if !report.passed {
-            panic!(
-                "{report}\nreplay: EDDY_SEED={seed} cargo test\n    or: eddy replay --scenario {} --seed {seed} --faults {}",
-                scenario.name(),
-                config.profile
-            );
+        let Some(violation) = report.violation.clone() else {
+            continue;
+        };
+        let replay = format!("replay: EDDY_SEED={seed} cargo test {test}");
+        if violation.property == "unsupported" {
+            panic!("{report}\n\nthe differential check cannot judge this pipeline: {}", violation.message);
         }
+        let shrink_time = env("EDDY_SHRINK_SECONDS").map_or(config.shrink_time, Duration::from_secs);
+        // The harness's own time limit, on the test's clock: the runs it bounds stay
+        // deterministic.
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
+        let (_, case) = scenario.record_case(&run_config);
+        let shrunk = shrink_until(scenario, &run_config, case, &violation.property, &|_| {
+            started.elapsed() > shrink_time
+        });
+        let case_line = serde_json::to_string(&shrunk.case).expect("cases serialise");
+        let saved = match &file {
+            Some(file) => match save_case(file, &case_line) {
+                Ok(()) => format!("saved to {}: every later run of this test replays it first", file.display()),
+                Err(e) => format!("could not save it to {}: {e}", file.display()),
+            },
+            None => "not saved (regressions are off)".to_string(),
+        };
+        panic!(
+            "{report}\n\nshrunk to {} events and {} faults (from {} and {}, {} runs):\n{case_line}\n{saved}\n{replay}",
+            shrunk.case.input.len(),
+            shrunk.case.faults.len(),
+            shrunk.events_before,
+            shrunk.faults_before,
+            shrunk.runs
+        );
     }
+}
+
+/// The cases saved in `file`, with their line numbers (none if there is no file).
+fn saved_cases(file: &Path) -> Vec<(usize, Case)> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|(index, line)| {
+            let case = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: not a saved eddy case: {e}", file.display(), index + 1));
+            (index + 1, case)
+        })
+        .collect()
+}
+
+fn save_case(file: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let new = !file.exists();
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    if new {
+        writeln!(
+            out,
+            "# Cases eddy's check found failing, one a line: each replays before the seeds run. Commit this file."
+        )?;
+    }
+    writeln!(out, "{line}")
 }

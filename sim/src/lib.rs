@@ -13,6 +13,7 @@
 
 pub mod check;
 pub mod decide;
+pub mod differential;
 pub mod faults;
 pub mod input;
 pub mod live;
@@ -25,12 +26,13 @@ pub mod trace;
 
 pub use eddy_engine as engine;
 
-pub use check::{check, CheckConfig};
+pub use check::{check, CheckConfig, Regressions};
 pub use decide::{Decisions, Seeded, Tape};
+pub use differential::{Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{EventSource, LineFeed, LiveInput};
 pub use report::{Report, Violation};
-pub use scenario::{Case, CaseError, Checked, LineCommitter, Run, RunConfig, Scenario, Workload};
-pub use shrink::{shrink, Shrunk, DETERMINISM_TRIES};
+pub use scenario::{Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, Workload};
+pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use trace::{Trace, TraceEvent};

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::decide::Tape;
+use crate::differential::{judge, OutputTable};
 use crate::faults::Profile;
 use crate::input;
 use crate::live::{EventSource, LiveInput};
@@ -34,6 +35,47 @@ pub struct RunConfig {
     pub check_determinism: bool,
     /// A planted bug to run with (needs the `planted-bugs` feature).
     pub bug: Option<Bug>,
+    /// Which oracles judge the run.
+    pub oracle: Oracle,
+}
+
+/// Which oracles judge a run: the scenario's hand-written reference, the differential
+/// oracle (the same pipeline's batch run, `differential`), or both. A workload without a
+/// hand-written reference is always judged differentially.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Oracle {
+    Reference,
+    Differential,
+    #[default]
+    Both,
+}
+
+impl Oracle {
+    pub const ALL: [Oracle; 3] = [Oracle::Reference, Oracle::Differential, Oracle::Both];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Oracle::Reference => "reference",
+            Oracle::Differential => "differential",
+            Oracle::Both => "both",
+        }
+    }
+}
+
+impl std::fmt::Display for Oracle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Oracle {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Oracle::ALL
+            .into_iter()
+            .find(|o| o.name() == name)
+            .ok_or_else(|| format!("unknown oracle `{name}`: expected one of reference, differential, both"))
+    }
 }
 
 impl RunConfig {
@@ -45,6 +87,7 @@ impl RunConfig {
             keep_trace: false,
             check_determinism: false,
             bug: None,
+            oracle: Oracle::default(),
         }
     }
 }
@@ -74,6 +117,9 @@ pub struct Case {
     /// At most this many records per source read (drawn from the seed if absent).
     #[serde(default)]
     pub poll_max: Option<usize>,
+    /// The oracles that judge the case (`both` if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,6 +243,18 @@ pub trait Workload: Send + Sync {
     /// Compares the committed output with a reference computed from `input` (the whole log,
     /// duplicates included), independently of the engine.
     fn check(&self, input: &[Record<Self::Event>], sinks: &Self::Sinks) -> Checked;
+    /// Whether [`Workload::check`] compares with a hand-written reference (a
+    /// [`Differential`](crate::differential::Differential) has none: only the differential
+    /// oracle judges it).
+    fn has_reference(&self) -> bool {
+        true
+    }
+    /// The outputs the differential oracle compares with the batch run's: the main results,
+    /// as upsert tables or append streams (late outputs are checked by their own rules).
+    /// `input` is the whole log (a workload may leave out rows no batch run can decide).
+    fn outputs(&self, _input: &[Record<Self::Event>], _sinks: &Self::Sinks) -> Vec<OutputTable> {
+        Vec::new()
+    }
     /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
     fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
     /// At most how many state entries may stay after the end of input (the bounded-state
@@ -257,6 +315,7 @@ impl<W: Workload> Scenario for W {
             faults,
             checkpoints,
             poll_max: None,
+            oracle: (config.oracle != Oracle::default()).then(|| config.oracle.name().to_string()),
         };
         (run, case)
     }
@@ -411,6 +470,8 @@ fn run_once<W: Workload>(
         }
     };
     let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    let differential = config.oracle != Oracle::Reference || !this.has_reference();
+    let hand_written = config.oracle != Oracle::Differential && this.has_reference();
     let options = SimOptions {
         seed: config.seed,
         faults: faults.clone(),
@@ -419,23 +480,32 @@ fn run_once<W: Workload>(
         checkpoint_every_records: None,
         poll_max,
         keep_trace: config.keep_trace,
+        tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
-    // report carries its message, and a shrinker may run thousands of such runs).
+    // report carries its message, and a shrinker may run thousands of such runs). The
+    // reference runs on the same engine, planted bug included, as a user's would.
     let planted = bugs::plant(config.bug);
     let outcome = quietly(|| {
-        catch_unwind(AssertUnwindSafe(|| match tape {
-            Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
-            None => simulate(&graph, &options),
+        catch_unwind(AssertUnwindSafe(|| {
+            let outcome = match tape {
+                Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
+                None => simulate(&graph, &options),
+            };
+            let judged = (differential && outcome.violation.is_none())
+                .then(|| judge(this, &log, &this.outputs(&log, &sinks), &outcome.late, outcome.state_entries));
+            (outcome, judged)
         }))
     });
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
-    let (stats, mut trace, mut violation, state_entries) = match outcome {
-        Ok(outcome) => {
+    let mut late_tapped = 0;
+    let (stats, mut trace, mut violation, state_entries, judged) = match outcome {
+        Ok((outcome, judged)) => {
             injected = (outcome.injected, outcome.checkpoint_steps);
-            (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries)
+            late_tapped = outcome.late.len() as u64;
+            (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries, judged)
         }
         Err(panic) => {
             let message = panic
@@ -448,29 +518,35 @@ fn run_once<W: Workload>(
                 Trace::new(false),
                 Some(Violation::new("panic", message)),
                 0,
+                None,
             )
         }
     };
-    let checked = if violation.is_none() {
+    let mut checked = if violation.is_none() {
         this.check(&log, &sinks)
     } else {
         Checked::default()
     };
-    violation = violation.or(checked.violation.clone());
-    if violation.is_none() {
-        let live = this.live_state_entries(&log, &sinks);
-        if state_entries > live {
-            let expected = if live == 0 {
-                String::new()
-            } else {
-                format!(" (at most {live} live table rows expected)")
-            };
-            violation = Some(Violation::new(
-                "bounded-state",
-                format!("{state_entries} state entries (window panes, keys, timers) are left after the end of input{expected}"),
-            ));
+    if hand_written {
+        violation = violation.or(checked.violation.clone());
+        if violation.is_none() {
+            let live = this.live_state_entries(&log, &sinks);
+            if state_entries > live {
+                let expected = if live == 0 {
+                    String::new()
+                } else {
+                    format!(" (at most {live} live table rows expected)")
+                };
+                violation = Some(Violation::new(
+                    "bounded-state",
+                    format!("{state_entries} state entries (window panes, keys, timers) are left after the end of input{expected}"),
+                ));
+            }
         }
+    } else {
+        checked.late = late_tapped;
     }
+    violation = violation.or(judged.and_then(Result::err));
     trace.record(TraceEvent::Output { digest: checked.digest });
     let report = Report {
         scenario: this.name().to_string(),

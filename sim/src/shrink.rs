@@ -35,12 +35,23 @@ pub const DETERMINISM_TRIES: usize = 8;
 
 /// Shrinks `case`, which fails `property` under `config`, spending at most `max_runs` runs.
 pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property: &str, max_runs: usize) -> Shrunk {
+    shrink_until(scenario, config, case, property, &|runs| runs >= max_runs)
+}
+
+/// Shrinks `case` until `out_of_budget(runs spent)` says stop (a caller's time limit).
+pub fn shrink_until(
+    scenario: &dyn Scenario,
+    config: &RunConfig,
+    case: Case,
+    property: &str,
+    out_of_budget: &dyn Fn(usize) -> bool,
+) -> Shrunk {
     let mut shrinker = Shrinker {
         scenario,
         config,
         property,
         runs: 0,
-        max_runs,
+        out_of_budget,
     };
     let (events_before, faults_before) = (case.input.len(), case.faults.len());
     let mut case = case;
@@ -64,7 +75,7 @@ pub fn shrink(scenario: &dyn Scenario, config: &RunConfig, case: Case, property:
             }
             shrinker.move_faults_earlier(&mut case);
             shrinker.simplify_checkpoints(&mut case);
-            if (case.input.len(), case.faults.clone()) == before || shrinker.runs >= shrinker.max_runs {
+            if (case.input.len(), case.faults.clone()) == before || (shrinker.out_of_budget)(shrinker.runs) {
                 break;
             }
         }
@@ -86,7 +97,7 @@ struct Shrinker<'a> {
     config: &'a RunConfig,
     property: &'a str,
     runs: usize,
-    max_runs: usize,
+    out_of_budget: &'a dyn Fn(usize) -> bool,
 }
 
 impl Shrinker<'_> {
@@ -97,7 +108,7 @@ impl Shrinker<'_> {
             1
         };
         for _ in 0..tries {
-            if self.runs >= self.max_runs {
+            if (self.out_of_budget)(self.runs) {
                 return false;
             }
             self.runs += 1;

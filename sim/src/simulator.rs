@@ -15,8 +15,8 @@ use crate::report::Violation;
 use crate::seed::Concern;
 use crate::trace::{Trace, TraceEvent};
 use eddy_engine::{
-    recover, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore,
-    Message, ObjectKey,
+    recover, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
+    MemorySnapshotStore, Message, ObjectKey,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,9 @@ pub struct SimOptions {
     /// At most this many records per source read, instead of the drawn amount.
     pub poll_max: Option<usize>,
     pub keep_trace: bool,
+    /// Record what operators send to late outputs, as the committed execution has it (the
+    /// differential oracle's input).
+    pub tap_late: bool,
     /// A run longer than this is a liveness failure.
     pub max_steps: u64,
 }
@@ -90,6 +93,9 @@ pub struct SimOutcome {
     /// State entries the job's operators hold after the end (the bounded-state check).
     pub state_entries: usize,
     pub trace: Trace,
+    /// With `tap_late`: every record the committed execution sent to a late output (those
+    /// of executions a restore discarded are rolled back).
+    pub late: Vec<LateRecord>,
     /// `liveness` if the job did not finish within the step budget.
     pub violation: Option<Violation>,
 }
@@ -117,6 +123,9 @@ struct Simulation<'a, D> {
     checkpoint_every_records: Option<u64>,
     checkpoint_steps: Vec<u64>,
     poll_max: Option<usize>,
+    tap_late: bool,
+    /// Late records of executions that no restore can discard any more.
+    late_committed: Vec<LateRecord>,
 }
 
 /// Runs `graph` with the choices drawn from `options.seed` ([`Seeded`]).
@@ -128,6 +137,10 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
 /// (`options.seed` is then unused here).
 pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut decisions: D) -> SimOutcome {
     let store = MemorySnapshotStore::new();
+    let mut job = Job::new(graph);
+    if options.tap_late {
+        job.tap_late_outputs();
+    }
     let coordinator = CheckpointCoordinator::new(&store).expect("a memory store does not fail");
     let crashes_left = if options.faults.crashes() {
         decisions.within(Concern::Faults, 1..=CRASH_BUDGET)
@@ -139,7 +152,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         faults: &options.faults,
         decisions,
         store,
-        job: Job::new(graph),
+        job,
         coordinator,
         trace: Trace::new(options.keep_trace),
         stats: SimStats::default(),
@@ -153,8 +166,13 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         checkpoint_every_records: options.checkpoint_every_records,
         checkpoint_steps: Vec::new(),
         poll_max: options.poll_max,
+        tap_late: options.tap_late,
+        late_committed: Vec::new(),
     };
     let violation = sim.run(options.max_steps).err();
+    // The run ended with its final checkpoint notified: its late records are committed.
+    let mut late = std::mem::take(&mut sim.late_committed);
+    late.extend(sim.job.take_late_records());
     sim.stats.steps = sim.step;
     sim.stats.virtual_duration_ms = sim.now;
     SimOutcome {
@@ -163,6 +181,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         state_entries: sim.job.state_entries(),
         stats: sim.stats,
         trace: sim.trace,
+        late,
         violation,
     }
 }
@@ -458,7 +477,13 @@ impl<D: Decisions> Simulation<'_, D> {
         self.stats.crashes += 1;
         self.trace.record(TraceEvent::Crash { step: self.step });
         self.coordinator.abort();
+        let tapped = self.job.take_late_records();
         let recovery = recover(self.graph, &self.store).expect("a memory store does not fail reads");
+        // What each task sent to late outputs before its snapshot of the restored checkpoint
+        // is part of the execution that goes on; the rest is rolled back with the job.
+        let restored = recovery.checkpoint.unwrap_or(0);
+        self.late_committed
+            .extend(tapped.into_iter().filter(|r| r.after_checkpoint < restored));
         if recovery.checkpoint.is_some() {
             self.stats.restores += 1;
         }
@@ -467,6 +492,9 @@ impl<D: Decisions> Simulation<'_, D> {
             checkpoint: recovery.checkpoint.unwrap_or(0),
         });
         self.job = recovery.job;
+        if self.tap_late {
+            self.job.tap_late_outputs();
+        }
         self.coordinator = CheckpointCoordinator::new(&self.store).expect("a memory store does not fail");
         self.delayed.clear();
     }

@@ -405,6 +405,7 @@ fn sim_options(seed: u64, events: usize) -> SimOptions {
         checkpoint_every_records: Some(CHECKPOINT_EVERY),
         poll_max: None,
         keep_trace: false,
+        tap_late: false,
         max_steps: 10_000 + 200 * events as u64,
     }
 }

@@ -2,7 +2,7 @@
 //! the cost of moving records (source, a parallel map, a transactional sink).
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 
 use super::{bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{compare_multisets, outcome};
@@ -61,6 +61,10 @@ impl Workload for Q0 {
         let events = pipeline.source("events", log, watermarks(&self.source));
         bids(events).map(|bid: Bid| bid).sink_transactional(sinks.bids.clone());
         (pipeline.build().expect("the nexmark-q0 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::append("bids", sinks.bids.records())]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! to euro cents, in integers (`price * 908 / 1000`, rounded down).
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 
 use super::q0::bid_lines;
 use super::{bids, input_bids, watermarks, Bid, Event, Source, SOURCE};
@@ -49,6 +49,10 @@ impl Workload for Q1 {
         let events = pipeline.source("events", log, watermarks(&self.source));
         bids(events).map(to_euro).sink_transactional(sinks.bids.clone());
         (pipeline.build().expect("the nexmark-q1 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::append("bids", sinks.bids.records())]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -3,11 +3,11 @@
 //! or merge sessions, whose results are then upserts.
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, compare_tables, final_sessions, outcome, reference_sessions};
+use crate::check::{values, accepted, compare_tables, final_sessions, outcome, reference_sessions};
 
 pub const GAP_MS: i64 = 10_000;
 pub const ALLOWED_LATENESS_MS: i64 = 2_000;
@@ -64,6 +64,10 @@ impl Workload for Q11 {
             .sink_transactional(sinks.sessions.clone());
         sessions.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the nexmark-q11 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::sessions("sessions", values(&sinks.sessions))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -4,7 +4,7 @@
 //! (the interval's last bid, stamped with the interval's end − 1), so state stays bounded.
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -58,6 +58,10 @@ impl Workload for Q18 {
         last.output.sink_transactional(sinks.last.clone());
         last.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the nexmark-q18 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::append("last", sinks.last.records())]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

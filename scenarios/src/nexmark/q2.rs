@@ -3,7 +3,7 @@
 //! dozen auctions.
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -55,6 +55,10 @@ impl Workload for Q2 {
             })
             .sink_transactional(sinks.selected.clone());
         (pipeline.build().expect("the nexmark-q2 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::append("selected", sinks.selected.records())]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

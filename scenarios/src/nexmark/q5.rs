@@ -11,11 +11,11 @@
 use eddy_engine::{
     AggregateFunction, CommitLog, Count, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed,
 };
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, compare_tables, outcome, table_once};
+use crate::check::{values, accepted, compare_tables, outcome, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
 pub const SLIDE_MS: i64 = 2_000;
@@ -125,6 +125,10 @@ impl Workload for Q5 {
         hot.output.sink_transactional(sinks.hot.clone());
         counts.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the nexmark-q5 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::upsert("hot", values(&sinks.hot), |w| (w.key, w.window))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

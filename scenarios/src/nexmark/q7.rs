@@ -9,12 +9,12 @@
 //! maximum would need the earlier one retracted.
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, compare_tables, outcome, table_once};
+use crate::check::{values, accepted, compare_tables, outcome, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
 
@@ -142,6 +142,10 @@ impl Workload for Q7 {
         highest.output.sink_transactional(sinks.highest.clone());
         per_auction.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the nexmark-q7 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::upsert("highest", values(&sinks.highest), |w| (w.key, w.window))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
-use eddy_sim::{Checked, Workload};
+use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Event, Source, SOURCE};
-use crate::check::{accepted, compare_tables, outcome, table_once};
+use crate::check::{values, accepted, compare_tables, outcome, table_once};
 
 pub const WINDOW_MS: i64 = 10_000;
 
@@ -128,6 +128,10 @@ impl Workload for Q8 {
             .sink_transactional(sinks.new_users.clone());
         windows.late.sink_transactional(sinks.late.clone());
         (pipeline.build().expect("the nexmark-q8 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![OutputTable::upsert("new-users", values(&sinks.new_users), |w| (w.key, w.window))]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
