@@ -17,8 +17,9 @@ pub mod store;
 pub use eddy_engine::{
     run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph,
     Keep, Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline, ProcessContext, Record, Scripted, Sink,
-    Stream, Sum, TimeDomain, ValueState, WatermarkStrategy, Window, WindowAssigner, Windowed,
+    Stream, Sum, TimeDomain, ValueState, WatermarkStrategy, Window, WindowAssigner, Windowed, WithLate,
 };
+pub use eddy_sim::{Differential, Outputs};
 
 /// The README's example compiles and runs as a doctest.
 #[doc = include_str!("../README.md")]

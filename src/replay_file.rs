@@ -103,7 +103,10 @@ pub fn failure_config(
         return Err(FileError::BugsNotCompiledIn);
     }
     let oracle = match &failure.oracle {
-        Some(name) => name.parse::<Oracle>().map_err(|reason| FileError::Field { field: "oracle", reason })?,
+        Some(name) => name.parse::<Oracle>().map_err(|reason| FileError::Field {
+            field: "oracle",
+            reason,
+        })?,
         None => Oracle::default(),
     };
     let config = RunConfig {

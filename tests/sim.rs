@@ -183,7 +183,7 @@ fn a_sink_that_writes_on_receipt_is_caught_and_replays() {
 }
 
 #[test]
-fn check_passes_a_good_pipeline_and_panics_with_the_replay_line_on_a_bad_one() {
+fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_line_on_a_bad_one() {
     eddy::sim::check(
         &PageViews,
         eddy::sim::CheckConfig {
@@ -191,17 +191,25 @@ fn check_passes_a_good_pipeline_and_panics_with_the_replay_line_on_a_bad_one() {
             ..Default::default()
         },
     );
+    let dir = tempfile::tempdir().unwrap();
     let config = eddy::sim::CheckConfig {
         seeds: 200,
         profile: Profile::All,
+        shrink_time: std::time::Duration::from_secs(5),
+        regressions: eddy::sim::Regressions::In(dir.path().to_path_buf()),
         ..Default::default()
     };
-    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config)).expect_err("caught");
+    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config.clone())).expect_err("caught");
     let message = panic.downcast_ref::<String>().expect("a formatted panic");
     assert!(message.contains("verdict: FAIL"), "{message}");
+    assert!(message.contains("shrunk to "), "{message}");
     assert!(message.contains("replay: EDDY_SEED="), "{message}");
-    assert!(
-        message.contains("eddy replay --scenario pageviews-eager-sink --seed"),
-        "{message}"
-    );
+    // The scenario exists only in this test: the CLI could not replay it, so no such line.
+    assert!(!message.contains("eddy replay --scenario"), "{message}");
+    // The shrunk case was saved, and the next run replays it before any seed.
+    let saved = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(saved, 1);
+    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config)).expect_err("caught again");
+    let again = again.downcast_ref::<String>().expect("a formatted panic");
+    assert!(again.contains("fails again"), "{again}");
 }

@@ -46,13 +46,18 @@ pub struct Batch {
     vtable: &'static BatchVtable,
 }
 
+/// A record's timestamp, value encoding ([`encode_value`]) and debug text.
+pub type DescribedRecord = (Timestamp, Vec<u8>, String);
+type ErasedRecords = dyn Any + Send;
+type Keep<'a> = &'a mut dyn FnMut(Timestamp, &[u8]) -> bool;
+
 /// What a batch can do without knowing its record type, one static table per type.
 struct BatchVtable {
     clone: fn(&(dyn Any + Send)) -> Box<dyn Any + Send>,
     /// Keeps the records for which the predicate, given `ts` and the value's encoding, is true.
-    retain: fn(&mut (dyn Any + Send), &mut dyn FnMut(Timestamp, &[u8]) -> bool) -> usize,
+    retain: fn(&mut ErasedRecords, Keep<'_>) -> usize,
     /// Each record's `ts`, value encoding and debug text.
-    describe: fn(&(dyn Any + Send)) -> Vec<(Timestamp, Vec<u8>, String)>,
+    describe: fn(&ErasedRecords) -> Vec<DescribedRecord>,
     type_name: fn() -> &'static str,
 }
 
@@ -82,7 +87,7 @@ pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("record values serialise")
 }
 
-fn retain_vec<T: Data>(records: &mut (dyn Any + Send), keep: &mut dyn FnMut(Timestamp, &[u8]) -> bool) -> usize {
+fn retain_vec<T: Data>(records: &mut ErasedRecords, keep: Keep<'_>) -> usize {
     let records = records
         .downcast_mut::<Vec<Record<T>>>()
         .expect("batch holds Vec<Record<T>> for the T it was built with");
@@ -90,7 +95,7 @@ fn retain_vec<T: Data>(records: &mut (dyn Any + Send), keep: &mut dyn FnMut(Time
     records.len()
 }
 
-fn describe_vec<T: Data>(records: &(dyn Any + Send)) -> Vec<(Timestamp, Vec<u8>, String)> {
+fn describe_vec<T: Data>(records: &ErasedRecords) -> Vec<DescribedRecord> {
     typed::<T>(records)
         .iter()
         .map(|r| (r.ts, encode_value(&r.value), format!("{r:?}")))
@@ -128,12 +133,12 @@ impl Batch {
 
     /// Keeps the records for which `keep(ts, encoded value)` is true (not on the hot path:
     /// it encodes every record; the differential oracle's reference run uses it).
-    pub fn retain_encoded(&mut self, keep: &mut dyn FnMut(Timestamp, &[u8]) -> bool) {
+    pub fn retain_encoded(&mut self, keep: Keep<'_>) {
         self.len = (self.vtable.retain)(self.records.as_mut(), keep);
     }
 
     /// Each record's timestamp, encoded value ([`encode_value`]) and debug text.
-    pub fn describe(&self) -> Vec<(Timestamp, Vec<u8>, String)> {
+    pub fn describe(&self) -> Vec<DescribedRecord> {
         (self.vtable.describe)(self.records.as_ref())
     }
 }

@@ -563,6 +563,32 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         self.port(node, MAIN)
     }
 
+    /// Runs a keyed process function on the records that are on time: a record at or below
+    /// the watermark goes to the late side output instead (docs/semantics.md). What the
+    /// function emits then depends only on the records it accepted, not on when the
+    /// watermark came, so the differential oracle can judge it (docs/testing.md).
+    pub fn process_on_time<P: KeyedProcessFunction<K, T>>(self, function: P) -> WithLate<P::Out, T> {
+        let key_selector = self.key_selector.clone();
+        let node = self.keyed_operator(
+            "process",
+            Vec::new(),
+            Box::new(move |info: &TaskInfo| {
+                Box::new(
+                    ProcessOperator::new(
+                        key_selector.clone(),
+                        function.clone(),
+                        KeyedStateBackend::new(info.key_groups, info.max_parallelism),
+                    )
+                    .with_late_side_output(),
+                ) as Box<dyn Operator>
+            }),
+        );
+        WithLate {
+            output: self.port(node, MAIN),
+            late: self.port(node, LATE),
+        }
+    }
+
     /// Keeps one record per key and dedup interval of `ttl_ms` (docs/semantics.md).
     pub fn deduplicate(self, keep: Keep, ttl_ms: i64) -> WithLate<T, T>
     where

@@ -82,6 +82,8 @@ pub(crate) struct ProcessOperator<T, K, KS, P: KeyedProcessFunction<K, T>> {
     timers: TimerService<K>,
     watermark: Timestamp,
     processing_time: Timestamp,
+    /// Records at or below the watermark go to the late side output instead of the function.
+    late_to_side_output: bool,
     _types: PhantomData<fn(T)>,
 }
 
@@ -94,8 +96,15 @@ impl<T, K: Key, KS, P: KeyedProcessFunction<K, T>> ProcessOperator<T, K, KS, P> 
             timers: TimerService::default(),
             watermark: NO_WATERMARK,
             processing_time: NO_WATERMARK,
+            late_to_side_output: false,
             _types: PhantomData,
         }
+    }
+
+    /// Sends records with `ts <= watermark` to the late side output, not to the function.
+    pub(crate) fn with_late_side_output(mut self) -> Self {
+        self.late_to_side_output = true;
+        self
     }
 
     fn fire_timers(&mut self, domain: TimeDomain, time: Timestamp, out: &mut Output) {
@@ -129,7 +138,12 @@ where
 {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         let mut results = Vec::new();
+        let mut late = Vec::new();
         for record in batch.into_records::<T>() {
+            if self.late_to_side_output && record.ts <= self.watermark {
+                late.push(record);
+                continue;
+            }
             let key = (self.key_selector)(&record.value);
             let (function, timers) = (&mut self.function, &mut self.timers);
             let (watermark, processing_time) = (self.watermark, self.processing_time);
@@ -147,6 +161,7 @@ where
             });
         }
         out.emit(MAIN, results);
+        out.emit_late(late);
     }
 
     fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {

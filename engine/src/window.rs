@@ -613,26 +613,30 @@ where
                 continue;
             }
             let key = (self.key_selector)(&record.value);
-            let mut merged = Session {
-                window: Window::new(record.ts, record.ts.saturating_add(self.gap_ms)),
-                acc: self.function.create(),
-            };
-            self.function.add(&mut merged.acc, &record.value);
+            let mut window = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
             let sessions = self.sessions.entry(key.clone()).or_default();
             // Sessions overlapping [ts, ts + gap) form a contiguous run of the sorted list.
-            let first = sessions.partition_point(|s| s.window.end <= merged.window.start);
-            let last = sessions.partition_point(|s| s.window.start < merged.window.end);
+            let first = sessions.partition_point(|s| s.window.end <= window.start);
+            let last = sessions.partition_point(|s| s.window.start < window.end);
+            // As in Flink: the record joins the state of the session it falls into, and
+            // accumulators merge only when it bridges two or more sessions.
+            let mut acc = None;
             for old in sessions.drain(first..last) {
                 let old_max = old.window.max_timestamp();
                 self.fire_timers.remove(&(old_max, key.clone(), old.window));
                 self.cleanup_timers
                     .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
-                merged.window = Window::new(
-                    merged.window.start.min(old.window.start),
-                    merged.window.end.max(old.window.end),
-                );
-                self.function.merge(&mut merged.acc, old.acc);
+                window = Window::new(window.start.min(old.window.start), window.end.max(old.window.end));
+                match &mut acc {
+                    None => acc = Some(old.acc),
+                    Some(acc) => self.function.merge(acc, old.acc),
+                }
             }
+            let mut merged = Session {
+                window,
+                acc: acc.unwrap_or_else(|| self.function.create()),
+            };
+            self.function.add(&mut merged.acc, &record.value);
             let window = merged.window;
             let max_timestamp = window.max_timestamp();
             if max_timestamp <= self.watermark {

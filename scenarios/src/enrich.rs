@@ -241,13 +241,14 @@ impl Workload for Enrich {
                 *changes.entry((change.user, r.ts)).or_default() += 1;
             }
         }
-        let first_tie: BTreeMap<u32, i64> = changes
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .fold(BTreeMap::new(), |mut ties, ((user, ts), _)| {
-                ties.entry(user).or_insert(ts);
-                ties
-            });
+        let first_tie: BTreeMap<u32, i64> =
+            changes
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .fold(BTreeMap::new(), |mut ties, ((user, ts), _)| {
+                    ties.entry(user).or_insert(ts);
+                    ties
+                });
         let decided = |r: &Record<EnrichedClick>| first_tie.get(&r.value.user).is_none_or(|tie| r.ts < *tie);
         let records = sinks.enriched.records().into_iter().filter(decided);
         vec![OutputTable::append("enriched", records)]

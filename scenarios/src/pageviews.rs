@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{values, accepted, compare_tables, counts_grow, outcome};
+use crate::check::{accepted, compare_tables, counts_grow, outcome, values};
 use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,7 +112,9 @@ impl Workload for PageViews {
     }
 
     fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::upsert("counts", values(&sinks.counts), |w| (w.key, w.window))]
+        vec![OutputTable::upsert("counts", values(&sinks.counts), |w| {
+            (w.key, w.window)
+        })]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{values, accepted, compare_tables, counts_grow, final_sessions, outcome, reference_sessions};
+use crate::check::{accepted, compare_tables, counts_grow, final_sessions, outcome, reference_sessions, values};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {

@@ -132,7 +132,12 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             let profile = case.profile.parse().unwrap_or(config.profile);
             let run = scenario
                 .run_case(&run_config(case.seed, profile), &case)
-                .unwrap_or_else(|e| panic!("{}:{line}: the saved case does not fit the pipeline: {e}", file.display()));
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{}:{line}: the saved case does not fit the pipeline: {e}",
+                        file.display()
+                    )
+                });
             if !run.report.passed {
                 panic!(
                     "{}\n\nthe case saved in {}:{line} fails again.\nreplay: cargo test {test}",
@@ -157,7 +162,10 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         };
         let replay = format!("replay: EDDY_SEED={seed} cargo test {test}");
         if violation.property == "unsupported" {
-            panic!("{report}\n\nthe differential check cannot judge this pipeline: {}", violation.message);
+            panic!(
+                "{report}\n\nthe differential check cannot judge this pipeline: {}",
+                violation.message
+            );
         }
         let shrink_time = env("EDDY_SHRINK_SECONDS").map_or(config.shrink_time, Duration::from_secs);
         // The harness's own time limit, on the test's clock: the runs it bounds stay
@@ -171,7 +179,10 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         let case_line = serde_json::to_string(&shrunk.case).expect("cases serialise");
         let saved = match &file {
             Some(file) => match save_case(file, &case_line) {
-                Ok(()) => format!("saved to {}: every later run of this test replays it first", file.display()),
+                Ok(()) => format!(
+                    "saved to {}: every later run of this test replays it first",
+                    file.display()
+                ),
                 Err(e) => format!("could not save it to {}: {e}", file.display()),
             },
             None => "not saved (regressions are off)".to_string(),

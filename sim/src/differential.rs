@@ -146,15 +146,23 @@ pub fn compare_outputs(expected: &[OutputTable], committed: &[OutputTable]) -> R
             (Rows::Upsert(want), Rows::Upsert(got)) => {
                 for (key, value) in want {
                     match got.get(key) {
-                        None => return differs(format!("output `{name}`, key {key}: expected {value}, nothing committed")),
+                        None => {
+                            return differs(format!(
+                                "output `{name}`, key {key}: expected {value}, nothing committed"
+                            ))
+                        }
                         Some(other) if other != value => {
-                            return differs(format!("output `{name}`, key {key}: expected {value}, committed {other}"))
+                            return differs(format!(
+                                "output `{name}`, key {key}: expected {value}, committed {other}"
+                            ))
                         }
                         Some(_) => {}
                     }
                 }
                 if let Some((key, value)) = got.iter().find(|(key, _)| !want.contains_key(*key)) {
-                    return differs(format!("output `{name}`, key {key}: committed {value}, expected nothing"));
+                    return differs(format!(
+                        "output `{name}`, key {key}: committed {value}, expected nothing"
+                    ));
                 }
             }
             (Rows::Append(want), Rows::Append(got)) => {
@@ -186,7 +194,13 @@ pub(crate) fn judge<W: Workload>(
 ) -> Result<(), Violation> {
     let (graph, reference_sinks) = workload.build(Log::round_robin(log.to_vec(), workload.partitions()));
     let operator = |node: usize| graph.nodes[node].name.clone();
-    lateness_soundness(log, workload.partitions(), workload.out_of_orderness_ms(), late, &operator)?;
+    lateness_soundness(
+        log,
+        workload.partitions(),
+        workload.out_of_orderness_ms(),
+        late,
+        &operator,
+    )?;
     let mut job = Job::new(&graph);
     let drops = InputDrops::new(late);
     job.drop_inputs(&drops);
@@ -420,7 +434,8 @@ impl<E: Data> Differential<E> {
         let generate = move |rng: &mut ChaCha8Rng, _events: usize| {
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
-            let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+            let mut runner =
+                TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
             strategy
                 .new_tree(&mut runner)
                 .expect("the input strategy draws a value")
@@ -543,10 +558,11 @@ impl<E: Data> Workload for Differential<E> {
         let mut lines = Vec::new();
         for table in sinks.tables() {
             match table.rows {
-                Rows::Upsert(rows) => lines.extend(
-                    rows.into_iter()
-                        .map(|(key, value)| format!(r#"{{"output":{},"key":{key},"value":{value}}}"#, json(&table.name))),
-                ),
+                Rows::Upsert(rows) => {
+                    lines.extend(rows.into_iter().map(|(key, value)| {
+                        format!(r#"{{"output":{},"key":{key},"value":{value}}}"#, json(&table.name))
+                    }))
+                }
                 Rows::Append(rows) => lines.extend(rows.into_iter().flat_map(|(record, n)| {
                     std::iter::repeat_n(format!(r#"{{"output":{},"record":{record}}}"#, json(&table.name)), n)
                 })),

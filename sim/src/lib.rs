@@ -25,6 +25,9 @@ pub mod simulator;
 pub mod trace;
 
 pub use eddy_engine as engine;
+/// The seeded generator a [`Differential`]'s input closure draws from, and its traits.
+pub use rand;
+pub use rand_chacha::ChaCha8Rng;
 
 pub use check::{check, CheckConfig, Regressions};
 pub use decide::{Decisions, Seeded, Tape};

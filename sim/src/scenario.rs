@@ -493,8 +493,15 @@ fn run_once<W: Workload>(
                 Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
                 None => simulate(&graph, &options),
             };
-            let judged = (differential && outcome.violation.is_none())
-                .then(|| judge(this, &log, &this.outputs(&log, &sinks), &outcome.late, outcome.state_entries));
+            let judged = (differential && outcome.violation.is_none()).then(|| {
+                judge(
+                    this,
+                    &log,
+                    &this.outputs(&log, &sinks),
+                    &outcome.late,
+                    outcome.state_entries,
+                )
+            });
             (outcome, judged)
         }))
     });
@@ -505,7 +512,13 @@ fn run_once<W: Workload>(
         Ok((outcome, judged)) => {
             injected = (outcome.injected, outcome.checkpoint_steps);
             late_tapped = outcome.late.len() as u64;
-            (outcome.stats, outcome.trace, outcome.violation, outcome.state_entries, judged)
+            (
+                outcome.stats,
+                outcome.trace,
+                outcome.violation,
+                outcome.state_entries,
+                judged,
+            )
         }
         Err(panic) => {
             let message = panic

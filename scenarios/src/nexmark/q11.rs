@@ -7,7 +7,7 @@ use eddy_sim::{Checked, OutputTable, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{values, accepted, compare_tables, final_sessions, outcome, reference_sessions};
+use crate::check::{accepted, compare_tables, final_sessions, outcome, reference_sessions, values};
 
 pub const GAP_MS: i64 = 10_000;
 pub const ALLOWED_LATENESS_MS: i64 = 2_000;

@@ -15,7 +15,7 @@ use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{values, accepted, compare_tables, outcome, table_once};
+use crate::check::{accepted, compare_tables, outcome, table_once, values};
 
 pub const WINDOW_MS: i64 = 10_000;
 pub const SLIDE_MS: i64 = 2_000;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{values, accepted, compare_tables, outcome, table_once};
+use crate::check::{accepted, compare_tables, outcome, table_once, values};
 
 pub const WINDOW_MS: i64 = 10_000;
 
@@ -145,7 +145,9 @@ impl Workload for Q7 {
     }
 
     fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::upsert("highest", values(&sinks.highest), |w| (w.key, w.window))]
+        vec![OutputTable::upsert("highest", values(&sinks.highest), |w| {
+            (w.key, w.window)
+        })]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

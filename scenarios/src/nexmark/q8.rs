@@ -14,7 +14,7 @@ use eddy_sim::{Checked, OutputTable, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Event, Source, SOURCE};
-use crate::check::{values, accepted, compare_tables, outcome, table_once};
+use crate::check::{accepted, compare_tables, outcome, table_once, values};
 
 pub const WINDOW_MS: i64 = 10_000;
 
@@ -131,7 +131,9 @@ impl Workload for Q8 {
     }
 
     fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::upsert("new-users", values(&sinks.new_users), |w| (w.key, w.window))]
+        vec![OutputTable::upsert("new-users", values(&sinks.new_users), |w| {
+            (w.key, w.window)
+        })]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

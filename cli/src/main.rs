@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 every run passed; 1 a run failed; 2 bad usage or input (the message names
 //! the flag, file or field).
+#![forbid(unsafe_code)]
 
 use std::fs;
 use std::io::{IsTerminal, Write};
