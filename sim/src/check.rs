@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::faults::Profile;
 use crate::scenario::{Case, Oracle, RunConfig, Scenario};
-use crate::shrink::shrink_until;
+use crate::shrink::{shrink_until, DETERMINISM_TRIES};
 
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
@@ -130,15 +130,25 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
     if let Some(file) = &file {
         for (line, case) in saved_cases(file) {
             let profile = case.profile.parse().unwrap_or(config.profile);
-            let run = scenario
-                .run_case(&run_config(case.seed, profile), &case)
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "{}:{line}: the saved case does not fit the pipeline: {e}",
-                        file.display()
-                    )
-                });
-            if !run.report.passed {
+            // A determinism failure shows only in some runs: give it several tries.
+            let tries = if case.property.as_deref() == Some("determinism") {
+                DETERMINISM_TRIES
+            } else {
+                1
+            };
+            let failed = (0..tries)
+                .map(|_| {
+                    scenario
+                        .run_case(&run_config(case.seed, profile), &case)
+                        .unwrap_or_else(|e| {
+                            panic!(
+                                "{}:{line}: the saved case does not fit the pipeline: {e}",
+                                file.display()
+                            )
+                        })
+                })
+                .find(|run| !run.report.passed);
+            if let Some(run) = failed {
                 panic!(
                     "{}\n\nthe case saved in {}:{line} fails again.\nreplay: cargo test {test}",
                     run.report,
