@@ -4,7 +4,7 @@
 //! target holds it to that).
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_sim::{Case, Oracle, Profile, RunConfig, Scenario};
+use eddy_sim::{Case, FaultKind, FaultSet, Oracle, Profile, RunConfig, Scenario};
 use serde::{Deserialize, Serialize};
 
 /// What `explore` writes for each failing run: enough to replay it exactly.
@@ -19,6 +19,9 @@ pub struct FailureFile {
     /// The oracles that judged the run (`both` if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<String>,
+    /// Fault kinds on besides the profile's (`explore --aim`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub with: Vec<String>,
     pub property: String,
     pub message: String,
 }
@@ -109,10 +112,18 @@ pub fn failure_config(
         })?,
         None => Oracle::default(),
     };
+    let mut with = Vec::new();
+    for name in &failure.with {
+        with.push(
+            name.parse::<FaultKind>()
+                .map_err(|reason| FileError::Field { field: "with", reason })?,
+        );
+    }
     let config = RunConfig {
         events: events.or(failure.events),
         bug,
         oracle,
+        aim: FaultSet::of(&with),
         ..RunConfig::new(failure.seed, profile)
     };
     Ok((scenario, config))
@@ -127,6 +138,7 @@ pub fn case_config(case: &Case) -> Result<(&'static dyn Scenario, RunConfig), Fi
         events: None,
         bug: case.bug.clone(),
         oracle: case.oracle.clone(),
+        with: Vec::new(),
         property: String::new(),
         message: String::new(),
     };

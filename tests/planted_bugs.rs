@@ -81,7 +81,7 @@ fn failures_shrink_to_small_cases_that_replay() {
             Some(property.clone()),
             "{bug}: the case replays"
         );
-        let shrunk = eddy::sim::shrink(scenario, &config(seed), case, &property, 4_000);
+        let shrunk = eddy::sim::shrink(scenario, &config(seed), case, &property, 20_000);
         assert!(
             shrunk.case.input.len() <= 20,
             "{bug}: {} records left",

@@ -19,7 +19,7 @@ use eddy::replay_file::{
     case_config, failure_config, parse_failure_file, parse_replay_file, FailureFile, FileError, ReplayFile,
 };
 use eddy::scenarios;
-use eddy::sim::{Oracle, Profile, Report, RunConfig, Scenario};
+use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -115,7 +115,7 @@ struct ShrinkArgs {
     #[arg(long, value_name = "NAME")]
     bug: Option<Bug>,
     /// At most this many simulated runs.
-    #[arg(long, default_value_t = 4_000, value_name = "N")]
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
     max_runs: usize,
 }
 
@@ -152,6 +152,16 @@ struct ExploreArgs {
     /// oracle (the same pipeline's batch run), or both.
     #[arg(long, default_value = "both", value_name = "ORACLE")]
     oracle: Oracle,
+    /// Print, per scenario, how many runs reached each moment that matters (a crash
+    /// mid-alignment, a restore at another parallelism (`rescale`), a record on a `boundary`,
+    /// ...), and the moments no run reached (docs/testing.md).
+    #[arg(long)]
+    coverage: bool,
+    /// Spend the second half of each scenario's seeds on the fault kinds of the moments the
+    /// first half never reached, and report what that reached which an unaimed campaign of the
+    /// same size did not.
+    #[arg(long)]
+    aim: bool,
     /// Stop at the first failing run.
     #[arg(long)]
     fail_fast: bool,
@@ -186,6 +196,9 @@ struct ReplayArgs {
     /// Which oracles judge the run: reference, differential or both (default: the file's, or both).
     #[arg(long, value_name = "ORACLE")]
     oracle: Option<Oracle>,
+    /// Fault kinds on besides the profile's, comma-separated (what `explore --aim` added).
+    #[arg(long = "with", value_name = "KIND,...", value_delimiter = ',')]
+    with: Vec<FaultKind>,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -261,7 +274,7 @@ fn find_scenario(name: &str) -> Result<&'static dyn Scenario, UsageError> {
     })
 }
 
-fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle) -> String {
+fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle, aim: &FaultSet) -> String {
     let mut command = format!(
         "eddy replay --scenario {} --seed {} --faults {}",
         report.scenario, report.seed, report.profile
@@ -274,6 +287,9 @@ fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle) -> Str
     }
     if oracle != Oracle::default() {
         command.push_str(&format!(" --oracle {oracle}"));
+    }
+    if !aim.is_empty() {
+        command.push_str(&format!(" --with {}", aim.names().join(",")));
     }
     command
 }
@@ -289,8 +305,20 @@ struct ScenarioSummary {
     checkpoints_completed: u64,
     late: u64,
     duplicates: u64,
+    /// Per moment, the runs that reached it.
+    coverage: Coverage,
+    /// With `--aim`: the fault kinds the second half of the seeds added, and the moments it
+    /// reached that the same seeds without them did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aimed: Option<Aimed>,
     #[serde(skip)]
     seconds: f64,
+}
+
+#[derive(Serialize)]
+struct Aimed {
+    with: Vec<&'static str>,
+    reached_only_aimed: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -347,6 +375,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
         .map_err(|e| UsageError(format!("--jobs {jobs}: cannot start the threads: {e}")))?;
     let mut summaries = Vec::new();
     let mut failures = Vec::new();
+    let mut aimed_baseline: Option<Coverage> = None;
     for scenario in &chosen {
         let mut summary = ScenarioSummary {
             name: scenario.name().to_string(),
@@ -354,54 +383,92 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
         };
         let started = Instant::now();
         progress.set_message(scenario.name().to_string());
-        let run = |&seed: &u64| {
-            let config = RunConfig {
-                events: args.events,
-                check_determinism: true,
-                bug: args.bug,
-                oracle: args.oracle,
-                ..RunConfig::new(seed, args.faults)
+        let run_all = |seeds: &[u64], aim: &FaultSet| -> Vec<Report> {
+            let run = |&seed: &u64| {
+                let config = RunConfig {
+                    events: args.events,
+                    check_determinism: true,
+                    bug: args.bug,
+                    oracle: args.oracle,
+                    aim: aim.clone(),
+                    ..RunConfig::new(seed, args.faults)
+                };
+                let report = scenario.run(&config).report;
+                progress.inc(1);
+                report
             };
-            let report = scenario.run(&config).report;
-            progress.inc(1);
-            report
+            // Runs go in chunks, each reported in seed order, so that the output and
+            // `--fail-fast`'s first failure do not depend on `--jobs`.
+            seeds
+                .chunks(8 * jobs)
+                .flat_map(|chunk| {
+                    use rayon::prelude::*;
+                    pool.install(|| chunk.par_iter().map(run).collect::<Vec<_>>())
+                })
+                .collect()
         };
-        // Runs go in chunks, each reported in seed order, so that the output and
-        // `--fail-fast`'s first failure do not depend on `--jobs`.
-        let reports = seeds.chunks(8 * jobs).flat_map(|chunk| {
-            use rayon::prelude::*;
-            pool.install(|| chunk.par_iter().map(run).collect::<Vec<_>>())
-        });
-        for report in reports {
-            let seed = report.seed;
-            summary.runs += 1;
-            summary.events += report.events_in;
-            summary.crashes += report.crashes;
-            summary.restores += report.restores;
-            summary.checkpoints_completed += report.checkpoints_completed;
-            summary.late += report.late;
-            summary.duplicates += report.duplicates;
-            if let Some(violation) = &report.violation {
-                summary.failed += 1;
-                let replay = replay_command(&report, args.events, args.oracle);
-                progress.suspend(|| {
-                    println!(
-                        "FAIL {} seed {} {}: {}",
-                        report.scenario, report.seed, violation.property, violation.message
-                    );
-                    println!("  replay: {replay}");
+        // With --aim, the second half of the seeds runs with the fault kinds of the moments
+        // the first half did not reach.
+        let halves: Vec<&[u64]> = if args.aim {
+            let (first, second) = seeds.split_at(seeds.len() / 2);
+            vec![first, second]
+        } else {
+            vec![&seeds[..]]
+        };
+        let mut aim = FaultSet::default();
+        for (half, half_seeds) in halves.iter().enumerate() {
+            if half == 1 {
+                let kinds: Vec<FaultKind> = summary
+                    .coverage
+                    .unreached()
+                    .into_iter()
+                    .flat_map(|m| m.aimed_by().iter().copied())
+                    .collect();
+                aim = FaultSet::of(&kinds);
+                // The same seeds unaimed, to say what aiming bought.
+                let mut unaimed = Coverage::default();
+                for report in run_all(half_seeds, &FaultSet::default()) {
+                    unaimed.record(&report.moments);
+                    if report.violation.is_some() {
+                        failures.push(record_failure(args, &report, &FaultSet::default(), &progress)?);
+                        summary.failed += 1;
+                    }
+                }
+                let mut baseline = summary.coverage.clone();
+                baseline.merge(&unaimed);
+                summary.aimed = Some(Aimed {
+                    with: aim.names(),
+                    reached_only_aimed: Vec::new(),
                 });
-                write_failure_file(&args.out, &report, args.events, args.oracle)?;
-                failures.push(FailureSummary {
-                    scenario: report.scenario.clone(),
-                    seed,
-                    property: violation.property.clone(),
-                    replay,
-                });
+                aimed_baseline = Some(baseline);
+            }
+            for report in run_all(half_seeds, &aim) {
+                summary.runs += 1;
+                summary.events += report.events_in;
+                summary.crashes += report.crashes;
+                summary.restores += report.restores;
+                summary.checkpoints_completed += report.checkpoints_completed;
+                summary.late += report.late;
+                summary.duplicates += report.duplicates;
+                summary.coverage.record(&report.moments);
+                if report.violation.is_some() {
+                    summary.failed += 1;
+                    failures.push(record_failure(args, &report, &aim, &progress)?);
+                }
+                if args.fail_fast && summary.failed > 0 {
+                    break;
+                }
             }
             if args.fail_fast && summary.failed > 0 {
                 break;
             }
+        }
+        if let (Some(aimed), Some(baseline)) = (&mut summary.aimed, aimed_baseline.take()) {
+            aimed.reached_only_aimed = Moment::ALL
+                .into_iter()
+                .filter(|m| summary.coverage.runs_reaching(*m) > 0 && baseline.runs_reaching(*m) == 0)
+                .map(Moment::name)
+                .collect();
         }
         summary.seconds = started.elapsed().as_secs_f64();
         if let Some(bug) = args.bug {
@@ -423,6 +490,9 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
     }
     progress.finish_and_clear();
     print_summary(&summaries, args.faults);
+    if args.coverage || args.aim {
+        print_coverage(&summaries);
+    }
     let summary = CampaignSummary {
         runs: summaries.iter().map(|s| s.runs).sum(),
         failed: summaries.iter().map(|s| s.failed).sum(),
@@ -439,6 +509,83 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Prints a failing run and its replay line, writes its failure file, and returns its summary.
+fn record_failure(
+    args: &ExploreArgs,
+    report: &Report,
+    aim: &FaultSet,
+    progress: &indicatif::ProgressBar,
+) -> Result<FailureSummary, UsageError> {
+    let violation = report.violation.as_ref().expect("a failing report has a violation");
+    let replay = replay_command(report, args.events, args.oracle, aim);
+    progress.suspend(|| {
+        println!(
+            "FAIL {} seed {} {}: {}",
+            report.scenario, report.seed, violation.property, violation.message
+        );
+        println!("  replay: {replay}");
+    });
+    write_failure_file(&args.out, report, args.events, args.oracle, aim)?;
+    Ok(FailureSummary {
+        scenario: report.scenario.clone(),
+        seed: report.seed,
+        property: violation.property.clone(),
+        replay,
+    })
+}
+
+/// Per scenario, the runs that reached each moment; then the moments no run reached.
+fn print_coverage(summaries: &[ScenarioSummary]) {
+    println!();
+    print!("{:<33}", "moment (runs that reached it)");
+    for s in summaries {
+        print!(" {:>8}", abbreviate(&s.name));
+    }
+    println!();
+    let mut total = Coverage::default();
+    for s in summaries {
+        total.merge(&s.coverage);
+    }
+    for moment in Moment::ALL {
+        print!("{:<33}", moment.name());
+        for s in summaries {
+            print!(" {:>8}", s.coverage.runs_reaching(moment));
+        }
+        println!();
+    }
+    let unreached = total.unreached();
+    if unreached.is_empty() {
+        println!("every moment was reached by some run");
+    } else {
+        let names: Vec<&str> = unreached.iter().map(|m| m.name()).collect();
+        println!("never reached: {}", names.join(", "));
+    }
+    for s in summaries {
+        if let Some(aimed) = &s.aimed {
+            println!(
+                "aim {}: with {} reached {} that the same seeds unaimed did not",
+                s.name,
+                if aimed.with.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    aimed.with.join(",")
+                },
+                if aimed.reached_only_aimed.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    aimed.reached_only_aimed.join(", ")
+                }
+            );
+        }
+    }
+}
+
+/// A scenario's name cut to a table column.
+fn abbreviate(name: &str) -> String {
+    let short = name.strip_prefix("nexmark-").unwrap_or(name);
+    short.chars().take(8).collect()
 }
 
 fn print_summary(summaries: &[ScenarioSummary], profile: Profile) {
@@ -471,7 +618,13 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), UsageError> {
     fs::write(path, bytes).map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))
 }
 
-fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>, oracle: Oracle) -> Result<(), UsageError> {
+fn write_failure_file(
+    dir: &Path,
+    report: &Report,
+    events: Option<usize>,
+    oracle: Oracle,
+    aim: &FaultSet,
+) -> Result<(), UsageError> {
     fs::create_dir_all(dir).map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     let violation = report.violation.as_ref().expect("a failing report has a violation");
     let failure = FailureFile {
@@ -481,6 +634,7 @@ fn write_failure_file(dir: &Path, report: &Report, events: Option<usize>, oracle
         events,
         bug: report.bug.clone(),
         oracle: (oracle != Oracle::default()).then(|| oracle.to_string()),
+        with: aim.names().into_iter().map(String::from).collect(),
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -757,6 +911,11 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let config = RunConfig {
         keep_trace: args.trace.is_some(),
         oracle: args.oracle.unwrap_or(config.oracle),
+        aim: if args.with.is_empty() {
+            config.aim
+        } else {
+            FaultSet::of(&args.with)
+        },
         ..config
     };
     let run = scenario.run(&config);

@@ -333,9 +333,17 @@ pub struct Recovery {
 
 /// Restores the newest intact completed checkpoint, or starts fresh if there is none.
 pub fn recover(graph: &JobGraph, store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
+    recover_at(graph, &graph.parallelism(), store)
+}
+
+/// [`recover`] at `parallelism[node]` tasks per node (a rescaling restore, as Flink's
+/// reactive mode and autoscaler do).
+pub fn recover_at(graph: &JobGraph, parallelism: &[usize], store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
     let mut skipped = Vec::new();
     for checkpoint in store.checkpoints()?.into_iter().rev() {
-        match restore_checkpoint(graph, store, checkpoint) {
+        let restored = load_checkpoint(store, checkpoint)
+            .and_then(|(manifest, snapshots)| Ok(Job::restore_at(graph, parallelism, &manifest, &snapshots)?));
+        match restored {
             Ok(job) => {
                 return Ok(Recovery {
                     job,
@@ -347,7 +355,7 @@ pub fn recover(graph: &JobGraph, store: &dyn SnapshotStore) -> Result<Recovery, 
         }
     }
     Ok(Recovery {
-        job: Job::new(graph),
+        job: Job::with_parallelism(graph, parallelism),
         checkpoint: None,
         skipped,
     })

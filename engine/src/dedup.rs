@@ -188,7 +188,11 @@ where
                 continue; // stale: the key was rescheduled or is gone
             };
             state.timer = None;
+            let open = state.interval_end;
             Self::advance_key(self.keep, self.ttl_ms, state, watermark, &mut results, &mut duplicates);
+            if open.is_some() && state.interval_end != open {
+                out.events.dedup_intervals_closed += 1;
+            }
             Self::reschedule(&mut self.timers, &key, state);
             if state.timer.is_none() {
                 self.keys.remove(&key);

@@ -9,6 +9,7 @@ use crate::partition::{Partitioner, Partitioning};
 use crate::source::SourceReader;
 use crate::state::KeyGroupRange;
 use crate::time::WatermarkStrategy;
+use crate::window::WindowAssigner;
 
 pub type NodeId = usize;
 
@@ -38,12 +39,35 @@ pub struct Node {
     pub name: String,
     pub parallelism: usize,
     pub inputs: Vec<Edge>,
+    /// Where the operator's behaviour turns on a record's timestamp, if anywhere.
+    pub time_rule: Option<TimeRule>,
     pub(crate) body: NodeBody,
+}
+
+/// The event-time parameters of an operator: where its behaviour changes with a record's
+/// timestamp (what the simulator's `boundary` input fault aims at, docs/testing.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeRule {
+    Windows {
+        assigner: WindowAssigner,
+        allowed_lateness_ms: i64,
+    },
+    Dedup {
+        ttl_ms: i64,
+    },
 }
 
 impl Node {
     pub fn is_source(&self) -> bool {
         matches!(self.body, NodeBody::Source { .. })
+    }
+
+    /// A source's watermark strategy.
+    pub fn watermarks(&self) -> Option<WatermarkStrategy> {
+        match &self.body {
+            NodeBody::Source { watermarks, .. } => Some(*watermarks),
+            NodeBody::Operator(_) => None,
+        }
     }
 }
 
@@ -69,6 +93,21 @@ impl std::fmt::Debug for JobGraph {
 }
 
 impl JobGraph {
+    /// Each node's parallelism, as built.
+    pub fn parallelism(&self) -> Vec<usize> {
+        self.nodes.iter().map(|n| n.parallelism).collect()
+    }
+
+    /// The parallelism of a rescaled job: every node whose built parallelism is `p` gets
+    /// `rescale(p)` (capped by the max parallelism), so that nodes joined by a forward edge,
+    /// which have equal parallelism, keep it equal.
+    pub fn rescaled(&self, rescale: impl Fn(usize) -> usize) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .map(|n| rescale(n.parallelism).clamp(1, self.max_parallelism))
+            .collect()
+    }
+
     /// One line per node: `name xP <- from:port (partitioning)`.
     pub fn describe(&self) -> String {
         let mut text = String::new();

@@ -5,6 +5,7 @@
 
 use crate::element::{CheckpointId, Timestamp};
 use crate::graph::{JobGraph, NodeBody, TaskInfo};
+use crate::operator::OperatorEvents;
 use crate::partition::Partitioning;
 use crate::snapshot::{Manifest, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::state::KeyGroupRange;
@@ -56,16 +57,24 @@ pub enum RestoreError {
 
 impl Job {
     pub fn new(graph: &JobGraph) -> Self {
+        Job::with_parallelism(graph, &graph.parallelism())
+    }
+
+    /// Instantiates `graph` with `parallelism[node]` tasks per node instead of the graph's
+    /// own (a rescaled job: [`JobGraph::rescaled`] keeps forward edges between equals).
+    pub fn with_parallelism(graph: &JobGraph, parallelism: &[usize]) -> Self {
+        assert_eq!(parallelism.len(), graph.nodes.len(), "one parallelism per node");
         let mut tasks = Vec::new();
         let mut first_task = Vec::with_capacity(graph.nodes.len());
         for (node_id, node) in graph.nodes.iter().enumerate() {
             first_task.push(tasks.len());
-            for subtask in 0..node.parallelism {
+            let node_parallelism = parallelism[node_id];
+            for subtask in 0..node_parallelism {
                 let info = TaskInfo {
                     subtask,
-                    parallelism: node.parallelism,
+                    parallelism: node_parallelism,
                     max_parallelism: graph.max_parallelism,
-                    key_groups: KeyGroupRange::for_subtask(subtask, node.parallelism, graph.max_parallelism),
+                    key_groups: KeyGroupRange::for_subtask(subtask, node_parallelism, graph.max_parallelism),
                 };
                 let body = match &node.body {
                     NodeBody::Source { factory, watermarks } => TaskBody::Source {
@@ -88,12 +97,16 @@ impl Job {
         let mut channels = Vec::new();
         for (node_id, node) in graph.nodes.iter().enumerate() {
             for edge in &node.inputs {
-                let senders = graph.nodes[edge.from].parallelism;
+                let senders = parallelism[edge.from];
+                debug_assert!(
+                    edge.partitioning != Partitioning::Forward || senders == parallelism[node_id],
+                    "a forward edge joins equal parallelisms"
+                );
                 for sender in 0..senders {
                     let receivers: Vec<usize> = if edge.partitioning == Partitioning::Forward {
                         vec![sender]
                     } else {
-                        (0..node.parallelism).collect()
+                        (0..parallelism[node_id]).collect()
                     };
                     let mut edge_channels: Vec<ChannelId> = Vec::with_capacity(receivers.len());
                     for receiver in receivers {
@@ -114,7 +127,12 @@ impl Job {
                 }
             }
         }
-        let nodes = graph.nodes.iter().map(|n| (n.name.clone(), n.parallelism)).collect();
+        let nodes = graph
+            .nodes
+            .iter()
+            .zip(parallelism)
+            .map(|(n, p)| (n.name.clone(), *p))
+            .collect();
         Job {
             tasks,
             channels,
@@ -127,6 +145,16 @@ impl Job {
     /// Instantiates `graph` and restores every task from a completed checkpoint, possibly
     /// taken at other parallelisms: keyed state moves by key group, watermarks never go back.
     pub fn restore(graph: &JobGraph, manifest: &Manifest, snapshots: &[TaskSnapshot]) -> Result<Job, RestoreError> {
+        Job::restore_at(graph, &graph.parallelism(), manifest, snapshots)
+    }
+
+    /// [`Job::restore`] at `parallelism[node]` tasks per node (a rescaling restore).
+    pub fn restore_at(
+        graph: &JobGraph,
+        parallelism: &[usize],
+        manifest: &Manifest,
+        snapshots: &[TaskSnapshot],
+    ) -> Result<Job, RestoreError> {
         let checkpoint = manifest.checkpoint;
         let incompatible = |reason: String| RestoreError::IncompatibleJob { checkpoint, reason };
         if manifest.nodes.len() != graph.nodes.len() {
@@ -144,7 +172,7 @@ impl Job {
                 )));
             }
         }
-        let mut job = Job::new(graph);
+        let mut job = Job::with_parallelism(graph, parallelism);
         job.last_checkpoint = checkpoint;
         for index in 0..job.tasks.len() {
             let TaskId { node, subtask } = job.tasks[index].id;
@@ -160,13 +188,19 @@ impl Job {
                     })?;
                 previous.push((old_subtask, snapshot));
             }
-            let parallelism = graph.nodes[node].parallelism;
+            let parallelism = parallelism[node];
+            let watermarks = previous.iter().map(|(_, s)| s.watermark);
             let watermark = if parallelism == *old_parallelism {
                 previous[subtask].1.watermark
+            } else if graph.nodes[node].is_source() {
+                // A source task takes other splits than any old task had: resume at the
+                // lowest watermark, which none of its splits is behind (found by the
+                // simulator's rescale fault: the highest made records of a slower split late).
+                watermarks.min().unwrap_or(NO_WATERMARK)
             } else {
                 // State from several old tasks: resume at the highest watermark any of them
                 // reached, so no state that was cleared can be rebuilt by a replayed record.
-                previous.iter().map(|(_, s)| s.watermark).max().unwrap_or(NO_WATERMARK)
+                watermarks.max().unwrap_or(NO_WATERMARK)
             };
             let context = RestoreContext {
                 subtask,
@@ -335,6 +369,7 @@ impl Job {
             }
             metrics.late_records += m.late_records;
             metrics.duplicates += m.duplicates;
+            metrics.events += m.events;
         }
         metrics
     }
@@ -352,4 +387,5 @@ pub struct JobMetrics {
     pub source_records: u64,
     pub late_records: u64,
     pub duplicates: u64,
+    pub events: OperatorEvents,
 }

@@ -33,16 +33,16 @@ pub mod timer;
 pub mod window;
 
 pub use checkpoint::{
-    recover, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey, Recovery,
-    RecoveryError, Retention, SnapshotStore, StoreError,
+    recover, recover_at, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey,
+    Recovery, RecoveryError, Retention, SnapshotStore, StoreError,
 };
 pub use dedup::Keep;
 pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
 pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
-pub use graph::{BuildError, JobGraph, NodeId, TaskInfo};
+pub use graph::{BuildError, JobGraph, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
-pub use operator::{Operator, Output, LATE, LATE_CHANGES, MAIN};
+pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
 pub use process::{KeyedProcessFunction, ProcessContext};

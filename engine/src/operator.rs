@@ -23,6 +23,26 @@ pub struct Output {
     pub(crate) emitted: Vec<(usize, Batch)>,
     pub(crate) late_records: u64,
     pub(crate) duplicates: u64,
+    pub(crate) events: OperatorEvents,
+}
+
+/// Moments an operator went through, counted (the simulator's coverage map, docs/testing.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OperatorEvents {
+    /// A window fired again for a record within the allowed lateness.
+    pub late_firings: u64,
+    /// A session that was in a snapshot (taken or restored) merged with a newer record.
+    pub checkpointed_session_merges: u64,
+    /// A dedup interval closed as the watermark passed its end.
+    pub dedup_intervals_closed: u64,
+}
+
+impl std::ops::AddAssign for OperatorEvents {
+    fn add_assign(&mut self, other: Self) {
+        self.late_firings += other.late_firings;
+        self.checkpointed_session_merges += other.checkpointed_session_merges;
+        self.dedup_intervals_closed += other.dedup_intervals_closed;
+    }
 }
 
 impl Output {

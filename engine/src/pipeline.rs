@@ -12,6 +12,7 @@ use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
 use crate::graph::{
     BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, SourceFactory, TaskInfo,
+    TimeRule,
 };
 use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
@@ -39,6 +40,7 @@ struct NodeDraft {
     name: String,
     parallelism: Option<usize>,
     inputs: Vec<EdgeDraft>,
+    time_rule: Option<TimeRule>,
     body: NodeBody,
 }
 
@@ -132,6 +134,7 @@ impl Pipeline {
             name: name.to_string(),
             parallelism: None,
             inputs: Vec::new(),
+            time_rule: None,
             body: NodeBody::Source { factory, watermarks },
         });
         let id = draft.nodes.len() - 1;
@@ -159,6 +162,7 @@ impl Pipeline {
             name: name.to_string(),
             parallelism: Some(1),
             inputs: Vec::new(),
+            time_rule: None,
             body: NodeBody::Source {
                 factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
                 watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
@@ -231,6 +235,7 @@ impl Pipeline {
                 name: node.name,
                 parallelism: p,
                 inputs,
+                time_rule: node.time_rule,
                 body: node.body,
             });
         }
@@ -351,9 +356,14 @@ impl<T: Data> Stream<T> {
             name: format!("{kind}-{id}"),
             parallelism: None,
             inputs,
+            time_rule: None,
             body: NodeBody::Operator(factory),
         });
         id
+    }
+
+    fn set_time_rule(&self, node: NodeId, rule: TimeRule) {
+        self.draft.borrow_mut().nodes[node].time_rule = Some(rule);
     }
 
     fn error(&self, error: BuildError) {
@@ -607,6 +617,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
             Vec::new(),
             Box::new(move |_| Box::new(DedupOperator::new(keep, ttl_ms, key_selector.clone())) as Box<dyn Operator>),
         );
+        self.stream.set_time_rule(node, TimeRule::Dedup { ttl_ms });
         WithLate {
             output: self.port(node, MAIN),
             late: self.port(node, LATE),
@@ -692,6 +703,13 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
             )),
         });
         let node = self.keyed.keyed_operator("window", Vec::new(), factory);
+        self.keyed.stream.set_time_rule(
+            node,
+            TimeRule::Windows {
+                assigner,
+                allowed_lateness_ms: allowed_lateness,
+            },
+        );
         WithLate {
             output: self.keyed.port(node, MAIN),
             late: self.keyed.port(node, LATE),

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use crate::element::{Batch, CheckpointId, Message, Timestamp};
 use crate::graph::NodeId;
-use crate::operator::{Operator, Output};
+use crate::operator::{Operator, OperatorEvents, Output};
 use crate::partition::Partitioner;
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
@@ -33,6 +33,7 @@ pub struct TaskMetrics {
     pub records_out: u64,
     pub late_records: u64,
     pub duplicates: u64,
+    pub events: OperatorEvents,
 }
 
 pub(crate) enum TaskBody {
@@ -116,6 +117,11 @@ impl Task {
     /// Removes `drops`' records from the operator's inputs before it sees them.
     pub fn drop_inputs(&mut self, drops: InputDrops) {
         self.drops = Some(drops);
+    }
+
+    /// Whether a barrier has arrived on some input channels but not yet on all (alignment).
+    pub fn is_aligning(&self) -> bool {
+        self.inputs.iter().any(|i| i.barrier.is_some())
     }
 
     /// Whether the operator has registered a processing-time timer.
@@ -443,6 +449,7 @@ impl Task {
     fn route(&mut self, out: Output) {
         self.metrics.late_records += out.late_records;
         self.metrics.duplicates += out.duplicates;
+        self.metrics.events += out.events;
         if self.late_tap.is_some() {
             self.tap(&out);
         }

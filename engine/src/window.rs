@@ -478,6 +478,7 @@ where
                     self.function.add(acc, &record.value);
                     if *fire_now {
                         emit_pane(&self.function, &key, *window, acc, &mut self.scratch, &mut results);
+                        out.events.late_firings += 1;
                     }
                 }
             }
@@ -560,6 +561,8 @@ where
 struct Session<A> {
     window: Window,
     acc: A,
+    /// In a snapshot taken or restored (what the coverage map's session merge counts).
+    checkpointed: bool,
 }
 
 /// Session windows: each record opens `[ts, ts + gap)`; overlapping windows of a key merge.
@@ -627,6 +630,9 @@ where
                 self.cleanup_timers
                     .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
                 window = Window::new(window.start.min(old.window.start), window.end.max(old.window.end));
+                if old.checkpointed {
+                    out.events.checkpointed_session_merges += 1;
+                }
                 match &mut acc {
                     None => acc = Some(old.acc),
                     Some(acc) => self.function.merge(acc, old.acc),
@@ -635,12 +641,14 @@ where
             let mut merged = Session {
                 window,
                 acc: acc.unwrap_or_else(|| self.function.create()),
+                checkpointed: false,
             };
             self.function.add(&mut merged.acc, &record.value);
             let window = merged.window;
             let max_timestamp = window.max_timestamp();
             if max_timestamp <= self.watermark {
                 // Within allowed lateness of an already-passed session end: a late firing.
+                out.events.late_firings += 1;
                 emit_pane(
                     &self.function,
                     &key,
@@ -697,6 +705,9 @@ where
     }
 
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
+        for session in self.sessions.values_mut().flatten() {
+            session.checkpointed = true;
+        }
         let mut sessions: Vec<(&K, Window, bool, &F::Acc)> = Vec::new();
         for (key, key_sessions) in &self.sessions {
             for session in key_sessions {
@@ -726,7 +737,14 @@ where
             }
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
-            sessions.insert(at, Session { window, acc });
+            sessions.insert(
+                at,
+                Session {
+                    window,
+                    acc,
+                    checkpointed: true,
+                },
+            );
         }
         // Merging relies on each key's sessions being disjoint (found by fuzz/snapshot_decode).
         for sessions in self.sessions.values() {

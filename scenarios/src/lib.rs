@@ -10,6 +10,7 @@ pub mod live;
 pub mod nexmark;
 pub mod pageviews;
 pub mod sessions;
+pub mod windows;
 
 pub use eddy_sim as sim;
 
@@ -22,6 +23,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &dedup::Dedup,
         &sessions::SessionsClicks,
         &enrich::Enrich,
+        &windows::OddWindows,
         &nexmark::q0::NEXMARK_Q0,
         &nexmark::q1::NEXMARK_Q1,
         &nexmark::q2::NEXMARK_Q2,

@@ -35,10 +35,19 @@ pub enum FaultKind {
     ChannelDelay,
     /// The processing-time clock jumps ahead.
     ProcessingTimeJump,
+    /// Records moved onto the pipeline's own boundaries, and 1 ms either side: window starts
+    /// and ends, session gaps and dedup interval ends after an earlier record of the same
+    /// value, the lateness limit of the watermark when the record is read.
+    Boundary,
+    /// A restore at another parallelism (as Flink's reactive mode and autoscaler do): after a
+    /// crash, or from the start.
+    Rescale,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    /// In the order swarm draws them: kinds added later come last, so that a seed keeps the
+    /// earlier kinds it had.
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::Disorder,
         FaultKind::DisorderBeyondBound,
         FaultKind::LateEvents,
@@ -51,6 +60,8 @@ impl FaultKind {
         FaultKind::CorruptSnapshot,
         FaultKind::ChannelDelay,
         FaultKind::ProcessingTimeJump,
+        FaultKind::Boundary,
+        FaultKind::Rescale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,7 +78,19 @@ impl FaultKind {
             FaultKind::CorruptSnapshot => "corrupt-snapshot",
             FaultKind::ChannelDelay => "channel-delay",
             FaultKind::ProcessingTimeJump => "processing-time-jump",
+            FaultKind::Boundary => "boundary",
+            FaultKind::Rescale => "rescale",
         }
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown fault kind `{name}`: expected one of {}", known.join(", "))
+        })
     }
 }
 
@@ -82,6 +105,15 @@ impl FaultSet {
 
     pub fn contains(&self, kind: FaultKind) -> bool {
         self.0.contains(&kind)
+    }
+
+    /// The kinds of both.
+    pub fn union(&self, other: &FaultSet) -> FaultSet {
+        FaultSet(self.0.union(&other.0).copied().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -138,8 +170,8 @@ impl Profile {
         use FaultKind::*;
         match self {
             Profile::None => FaultSet::default(),
-            Profile::Input => FaultSet::of(&[Disorder, DisorderBeyondBound, LateEvents, DuplicateEvents]),
-            Profile::Crash => FaultSet::of(&[Crash, CrashMidCheckpoint, CrashBeforeCommit, LostNotification]),
+            Profile::Input => FaultSet::of(&[Disorder, DisorderBeyondBound, LateEvents, DuplicateEvents, Boundary]),
+            Profile::Crash => FaultSet::of(&[Crash, CrashMidCheckpoint, CrashBeforeCommit, LostNotification, Rescale]),
             // Storage faults only show when a crash makes recovery read the store.
             Profile::Storage => FaultSet::of(&[FailedWrite, CorruptSnapshot, Crash]),
             Profile::All => FaultSet::of(&FaultKind::ALL),

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod coverage;
 pub mod decide;
 pub mod differential;
 pub mod faults;
@@ -30,6 +31,7 @@ pub use rand;
 pub use rand_chacha::ChaCha8Rng;
 
 pub use check::{check, CheckConfig, Regressions};
+pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::{Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::coverage::Moments;
+
 /// The first property a run violated, with what is needed to act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
@@ -48,6 +50,8 @@ pub struct Report {
     pub crashes: u64,
     /// 16 hex digits.
     pub trace_hash: String,
+    /// The moments the run reached (`coverage`).
+    pub moments: Moments,
     pub violation: Option<Violation>,
 }
 

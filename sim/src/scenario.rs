@@ -12,10 +12,11 @@ use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::coverage::{Moment, Moments};
 use crate::decide::Tape;
 use crate::differential::{judge, OutputTable};
-use crate::faults::Profile;
-use crate::input;
+use crate::faults::{FaultKind, FaultSet, Profile};
+use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::live::{EventSource, LiveInput};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
@@ -37,6 +38,8 @@ pub struct RunConfig {
     pub bug: Option<Bug>,
     /// Which oracles judge the run.
     pub oracle: Oracle,
+    /// Fault kinds on in addition to the profile's (what `explore --aim` adds).
+    pub aim: FaultSet,
 }
 
 /// Which oracles judge a run: the scenario's hand-written reference, the differential
@@ -88,6 +91,7 @@ impl RunConfig {
             check_determinism: false,
             bug: None,
             oracle: Oracle::default(),
+            aim: FaultSet::default(),
         }
     }
 }
@@ -452,24 +456,38 @@ fn run_once<W: Workload>(
     explicit: Option<Explicit<W::Event>>,
     tape: Option<&[u8]>,
 ) -> OneRun<W::Event> {
-    let faults = config.profile.faults(config.seed);
+    let faults = config.profile.faults(config.seed).union(&config.aim);
+    let mut placed = BoundaryCounts::default();
     let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
         Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
         None => {
             let events = config.events.unwrap_or_else(|| this.default_events());
             let generated = this.generate(events, &mut rng(config.seed, Concern::Input));
             let generated_len = generated.len();
-            let log = input::inject(
+            // The boundaries come from the job graph (an empty log's: only its shape counts).
+            let boundaries = if faults.contains(FaultKind::Boundary) {
+                Boundaries::of(&this.build(Log::round_robin(Vec::new(), this.partitions())).0)
+            } else {
+                Boundaries::default()
+            };
+            let (log, on_boundaries) = input::inject(
                 generated,
                 this.out_of_orderness_ms(),
                 &faults,
+                &boundaries,
+                this.partitions(),
                 &mut rng(config.seed, Concern::InputFaults),
             );
+            placed = on_boundaries;
             let duplicates = log.len().saturating_sub(generated_len) as u64;
             (log, duplicates, None, None, None)
         }
     };
     let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    // Records on window starts and ends count however they got there.
+    let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);
+    placed[BoundaryKind::WindowStart as usize] = window_starts;
+    placed[BoundaryKind::WindowEnd as usize] = window_ends;
     let differential = config.oracle != Oracle::Reference || !this.has_reference();
     let hand_written = config.oracle != Oracle::Differential && this.has_reference();
     let options = SimOptions {
@@ -508,10 +526,15 @@ fn run_once<W: Workload>(
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
     let mut late_tapped = 0;
+    let mut moments = Moments::default();
+    moments.add_boundaries(&placed);
     let (stats, mut trace, mut violation, state_entries, judged) = match outcome {
         Ok((outcome, judged)) => {
             injected = (outcome.injected, outcome.checkpoint_steps);
             late_tapped = outcome.late.len() as u64;
+            for moment in Moment::ALL {
+                moments.add(moment, outcome.moments.get(moment));
+            }
             (
                 outcome.stats,
                 outcome.trace,
@@ -579,6 +602,7 @@ fn run_once<W: Workload>(
         restores: stats.restores,
         crashes: stats.crashes,
         trace_hash: format!("{:016x}", trace.hash()),
+        moments,
         violation,
     };
     OneRun {

@@ -375,7 +375,10 @@ fn field_mut<'v>(value: &'v mut serde_json::Value, path: &[String]) -> Option<&'
 /// A fault's step, or its checkpoint for faults tied to a checkpoint.
 fn fault_time(fault: &FaultEvent) -> Option<u64> {
     match *fault {
-        FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => Some(step),
+        FaultEvent::Crash { step }
+        | FaultEvent::Jump { step, .. }
+        | FaultEvent::FailedWrite { step }
+        | FaultEvent::Rescale { step, .. } => Some(step),
         FaultEvent::Corrupt { checkpoint, .. }
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
@@ -385,7 +388,10 @@ fn fault_time(fault: &FaultEvent) -> Option<u64> {
 
 fn set_fault_time(fault: &mut FaultEvent, time: u64) {
     match fault {
-        FaultEvent::Crash { step } | FaultEvent::Jump { step, .. } | FaultEvent::FailedWrite { step } => *step = time,
+        FaultEvent::Crash { step }
+        | FaultEvent::Jump { step, .. }
+        | FaultEvent::FailedWrite { step }
+        | FaultEvent::Rescale { step, .. } => *step = time,
         FaultEvent::Corrupt { checkpoint, .. }
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }

@@ -9,14 +9,17 @@
 //! sink transactions. Every decision comes from a [`Decisions`] source: the seeded streams
 //! ([`crate::seed`]) normally, a fuzzer's bytes under `fuzz/` ([`crate::decide::Tape`]).
 
+use crate::coverage::{Moment, Moments};
 use crate::decide::{Decisions, Seeded};
 use crate::faults::{FaultKind, FaultSet};
 use crate::report::Violation;
 use crate::seed::Concern;
 use crate::trace::{Trace, TraceEvent};
+use std::collections::BTreeMap;
+
 use eddy_engine::{
-    recover, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
-    MemorySnapshotStore, Message, ObjectKey,
+    recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
+    MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
 };
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +50,9 @@ pub enum FaultEvent {
     CrashBeforeCommit { checkpoint: u64 },
     /// The tasks are never told that `checkpoint` completed.
     LostNotification { checkpoint: u64 },
+    /// The job runs at `parallelism` (one per node) from this step's crash on; at step 0,
+    /// from the start.
+    Rescale { step: u64, parallelism: Vec<usize> },
 }
 
 #[derive(Clone, Debug)]
@@ -96,12 +102,20 @@ pub struct SimOutcome {
     /// With `tap_late`: every record the committed execution sent to a late output (those
     /// of executions a restore discarded are rolled back).
     pub late: Vec<LateRecord>,
+    /// The moments the run reached (its input's boundaries are counted by the caller).
+    pub moments: Moments,
     /// `liveness` if the job did not finish within the step budget.
     pub violation: Option<Violation>,
 }
 
 /// At most this many crashes per run, so every run also makes progress.
 const CRASH_BUDGET: u64 = 4;
+
+/// Steps the lowest watermark must stand still, records moving, to count as stalled.
+const STALL_STEPS: u64 = 300;
+
+/// The highest parallelism a rescale picks (within the pipeline's max parallelism).
+const RESCALE_MAX: usize = 4;
 
 struct Simulation<'a, D> {
     graph: &'a JobGraph,
@@ -126,6 +140,16 @@ struct Simulation<'a, D> {
     tap_late: bool,
     /// Late records of executions that no restore can discard any more.
     late_committed: Vec<LateRecord>,
+    /// The job's parallelism per node now, and at each checkpoint it triggered.
+    parallelism: Vec<usize>,
+    checkpoint_parallelism: BTreeMap<CheckpointId, Vec<usize>>,
+    moments: Moments,
+    /// Whether the running job came from a restored checkpoint.
+    restored: bool,
+    /// Late firings of the running job when its sinks last committed.
+    late_firings_committed: u64,
+    /// The lowest operator watermark, and since which step it stands.
+    watermark_since: (i64, u64),
 }
 
 /// Runs `graph` with the choices drawn from `options.seed` ([`Seeded`]).
@@ -137,16 +161,34 @@ pub fn simulate(graph: &JobGraph, options: &SimOptions) -> SimOutcome {
 /// (`options.seed` is then unused here).
 pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut decisions: D) -> SimOutcome {
     let store = MemorySnapshotStore::new();
-    let mut job = Job::new(graph);
-    if options.tap_late {
-        job.tap_late_outputs();
-    }
     let coordinator = CheckpointCoordinator::new(&store).expect("a memory store does not fail");
     let crashes_left = if options.faults.crashes() {
         decisions.within(Concern::Faults, 1..=CRASH_BUDGET)
     } else {
         0
     };
+    let mut injected = Vec::new();
+    let parallelism = match &options.fault_schedule {
+        Some(schedule) => schedule.iter().find_map(|f| match f {
+            FaultEvent::Rescale { step: 0, parallelism } if fits(graph, parallelism) => Some(parallelism.clone()),
+            _ => None,
+        }),
+        None if options.faults.contains(FaultKind::Rescale) && decisions.chance(Concern::Faults, 0.5) => {
+            Some(rescale(graph, &mut decisions))
+        }
+        None => None,
+    }
+    .unwrap_or_else(|| graph.parallelism());
+    if parallelism != graph.parallelism() {
+        injected.push(FaultEvent::Rescale {
+            step: 0,
+            parallelism: parallelism.clone(),
+        });
+    }
+    let mut job = Job::with_parallelism(graph, &parallelism);
+    if options.tap_late {
+        job.tap_late_outputs();
+    }
     let mut sim = Simulation {
         graph,
         faults: &options.faults,
@@ -161,15 +203,26 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         crashes_left,
         delayed: Vec::new(),
         fault_schedule: options.fault_schedule.clone(),
-        injected: Vec::new(),
+        injected,
         checkpoint_schedule: options.checkpoint_schedule.clone(),
         checkpoint_every_records: options.checkpoint_every_records,
         checkpoint_steps: Vec::new(),
         poll_max: options.poll_max,
         tap_late: options.tap_late,
         late_committed: Vec::new(),
+        parallelism,
+        checkpoint_parallelism: BTreeMap::new(),
+        moments: Moments::default(),
+        restored: false,
+        late_firings_committed: 0,
+        watermark_since: (NO_WATERMARK, 0),
     };
+    if sim.parallelism != graph.parallelism() {
+        let tasks = sim.parallelism.iter().sum::<usize>() as u64;
+        sim.trace.record(TraceEvent::Rescaled { step: 0, tasks });
+    }
     let violation = sim.run(options.max_steps).err();
+    sim.count_job_moments();
     // The run ended with its final checkpoint notified: its late records are committed.
     let mut late = std::mem::take(&mut sim.late_committed);
     late.extend(sim.job.take_late_records());
@@ -182,8 +235,34 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         stats: sim.stats,
         trace: sim.trace,
         late,
+        moments: sim.moments,
         violation,
     }
+}
+
+/// Whether `graph` can run at `parallelism`: one per node, within the max parallelism, equal
+/// across forward edges.
+fn fits(graph: &JobGraph, parallelism: &[usize]) -> bool {
+    parallelism.len() == graph.nodes.len()
+        && parallelism.iter().all(|p| (1..=graph.max_parallelism).contains(p))
+        && graph.nodes.iter().enumerate().all(|(node, n)| {
+            n.inputs
+                .iter()
+                .all(|e| e.partitioning != Partitioning::Forward || parallelism[e.from] == parallelism[node])
+        })
+}
+
+/// A parallelism for `graph` drawn from `decisions`: each distinct built parallelism maps to
+/// one new value in `1..=RESCALE_MAX` (so forward edges keep joining equals).
+fn rescale<D: Decisions>(graph: &JobGraph, decisions: &mut D) -> Vec<usize> {
+    let mut built: Vec<usize> = graph.parallelism();
+    built.sort_unstable();
+    built.dedup();
+    let new: Vec<(usize, usize)> = built
+        .into_iter()
+        .map(|p| (p, decisions.within(Concern::Faults, 1..=RESCALE_MAX)))
+        .collect();
+    graph.rescaled(|p| new.iter().find(|(old, _)| *old == p).map_or(p, |(_, n)| *n))
 }
 
 impl<D: Decisions> Simulation<'_, D> {
@@ -254,7 +333,17 @@ impl<D: Decisions> Simulation<'_, D> {
                 }
             } else {
                 let action = self.choose(&actions);
+                let closes_before = self
+                    .coordinator
+                    .pending()
+                    .map(|_| self.job.metrics().events.dedup_intervals_closed);
                 self.perform(action);
+                if let Some(before) = closes_before {
+                    if self.job.metrics().events.dedup_intervals_closed > before {
+                        self.moments.add(Moment::DedupCloseAtCheckpoint, 1);
+                    }
+                }
+                self.watch_watermark();
                 self.now += self.decisions.within(Concern::Schedule, 1..=10i64);
             }
             match self.coordinator.collect(&mut self.job, &mut self.store) {
@@ -292,6 +381,7 @@ impl<D: Decisions> Simulation<'_, D> {
 
     fn trigger(&mut self) -> Option<CheckpointId> {
         let checkpoint = self.coordinator.trigger(&mut self.job)?;
+        self.checkpoint_parallelism.insert(checkpoint, self.parallelism.clone());
         self.stats.checkpoints_started += 1;
         self.trace.record(TraceEvent::Trigger {
             step: self.step,
@@ -393,6 +483,7 @@ impl<D: Decisions> Simulation<'_, D> {
         }
         if crash {
             self.injected.push(FaultEvent::CrashBeforeCommit { checkpoint });
+            self.moments.add(Moment::CrashBeforeNotification, 1);
             self.crash();
             return false;
         }
@@ -406,6 +497,7 @@ impl<D: Decisions> Simulation<'_, D> {
             return false;
         }
         self.job.notify_checkpoint_complete(checkpoint);
+        self.late_firings_committed = self.job.metrics().events.late_firings;
         self.coordinator.notified(checkpoint, &mut self.store);
         self.trace.record(TraceEvent::Notified {
             step: self.step,
@@ -476,27 +568,105 @@ impl<D: Decisions> Simulation<'_, D> {
         self.crashes_left = self.crashes_left.saturating_sub(1);
         self.stats.crashes += 1;
         self.trace.record(TraceEvent::Crash { step: self.step });
+        if self.job.tasks().iter().any(|t| t.is_aligning()) {
+            self.moments.add(Moment::CrashMidAlignment, 1);
+        }
+        self.count_job_moments();
         self.coordinator.abort();
         let tapped = self.job.take_late_records();
-        let recovery = recover(self.graph, &self.store).expect("a memory store does not fail reads");
-        // What each task sent to late outputs before its snapshot of the restored checkpoint
-        // is part of the execution that goes on; the rest is rolled back with the job.
-        let restored = recovery.checkpoint.unwrap_or(0);
-        self.late_committed
-            .extend(tapped.into_iter().filter(|r| r.after_checkpoint < restored));
+        if let Some(parallelism) = self.decide_rescale() {
+            self.injected.push(FaultEvent::Rescale {
+                step: self.step,
+                parallelism: parallelism.clone(),
+            });
+            self.trace.record(TraceEvent::Rescaled {
+                step: self.step,
+                tasks: parallelism.iter().sum::<usize>() as u64,
+            });
+            self.parallelism = parallelism;
+        }
+        let recovery =
+            recover_at(self.graph, &self.parallelism, &self.store).expect("a memory store does not fail reads");
         if recovery.checkpoint.is_some() {
             self.stats.restores += 1;
+        }
+        if !recovery.skipped.is_empty() {
+            self.moments.add(Moment::RestorePastCorrupt, 1);
+        }
+        if let Some(checkpoint) = recovery.checkpoint {
+            if self.checkpoint_parallelism.get(&checkpoint) != Some(&self.parallelism) {
+                self.moments.add(Moment::RestoreRescaled, 1);
+            }
         }
         self.trace.record(TraceEvent::Restored {
             step: self.step,
             checkpoint: recovery.checkpoint.unwrap_or(0),
         });
+        // What each task sent to late outputs before its snapshot of the restored checkpoint
+        // is part of the execution that goes on; the rest is rolled back with the job.
+        let restored = recovery.checkpoint.unwrap_or(0);
+        self.late_committed
+            .extend(tapped.into_iter().filter(|r| r.after_checkpoint < restored));
         self.job = recovery.job;
         if self.tap_late {
             self.job.tap_late_outputs();
         }
+        self.restored = recovery.checkpoint.is_some();
+        self.late_firings_committed = 0;
         self.coordinator = CheckpointCoordinator::new(&self.store).expect("a memory store does not fail");
         self.delayed.clear();
+    }
+
+    /// A new parallelism for the restore after this step's crash, if the job rescales.
+    fn decide_rescale(&mut self) -> Option<Vec<usize>> {
+        let step = self.step;
+        let parallelism = match &mut self.fault_schedule {
+            // The first rescale not applied yet whose step has come: a shrinker that moves a
+            // crash (anchors it to a checkpoint's progress) keeps the rescale with it.
+            Some(schedule) => schedule
+                .iter()
+                .position(|f| matches!(f, FaultEvent::Rescale { step: s, .. } if *s > 0 && *s <= step))
+                .map(|at| match schedule.remove(at) {
+                    FaultEvent::Rescale { parallelism, .. } => parallelism,
+                    _ => unreachable!("found a rescale"),
+                }),
+            None if self.faults.contains(FaultKind::Rescale) && self.decisions.chance(Concern::Faults, 0.5) => {
+                Some(rescale(self.graph, &mut self.decisions))
+            }
+            None => None,
+        }?;
+        // A prescribed parallelism that does not fit the job (a hand-edited case) is ignored.
+        (fits(self.graph, &parallelism) && parallelism != self.parallelism).then_some(parallelism)
+    }
+
+    /// Moments the running job's operators went through (read before it is thrown away).
+    fn count_job_moments(&mut self) {
+        let events = self.job.metrics().events;
+        if events.late_firings > self.late_firings_committed {
+            self.moments.add(Moment::CrashDuringLateFiringCommit, 1);
+        }
+        if self.restored && events.late_firings > 0 {
+            self.moments.add(Moment::LateAcceptedAfterRestore, events.late_firings);
+        }
+        self.moments
+            .add(Moment::SessionMergeAcrossCheckpoint, events.checkpointed_session_merges);
+    }
+
+    /// Counts a stretch of `STALL_STEPS` steps in which the lowest operator watermark stood.
+    fn watch_watermark(&mut self) {
+        let lowest = self
+            .job
+            .tasks()
+            .iter()
+            .filter(|t| !t.is_source() && !t.is_ended())
+            .map(|t| t.watermark())
+            .min()
+            .unwrap_or(NO_WATERMARK);
+        if lowest != self.watermark_since.0 {
+            self.watermark_since = (lowest, self.step);
+        } else if lowest > NO_WATERMARK && self.step - self.watermark_since.1 == STALL_STEPS {
+            self.moments.add(Moment::WatermarkStalled, 1);
+        }
     }
 
     fn choose(&mut self, actions: &[Action]) -> Action {

@@ -63,6 +63,11 @@ pub enum TraceEvent {
     Finished {
         step: u64,
     },
+    /// The job runs at another parallelism from here on: `tasks` tasks in all.
+    Rescaled {
+        step: u64,
+        tasks: u64,
+    },
     /// The digest of the committed output, in commit order.
     Output {
         digest: u64,
@@ -96,6 +101,7 @@ impl TraceEvent {
             TraceEvent::Restored { step, checkpoint } => [11, step, checkpoint, 0],
             TraceEvent::Finished { step } => [12, step, 0, 0],
             TraceEvent::Output { digest } => [13, digest, 0, 0],
+            TraceEvent::Rescaled { step, tasks } => [14, step, tasks, 0],
         }
     }
 }

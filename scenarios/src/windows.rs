@@ -1,0 +1,239 @@
+//! `odd-windows`: where window semantics branch. Readings per sensor counted in sliding
+//! windows whose size is not a multiple of their slide (10 s every 3 s, offset 1 s, 2 s of
+//! allowed lateness) and summed in tumbling windows with an offset (7 s, offset 2.5 s);
+//! timestamps start below zero.
+
+use std::collections::BTreeMap;
+
+use eddy_engine::{
+    CommitLog, Count, JobGraph, Log, Pipeline, Record, Sum, WatermarkStrategy, WindowAssigner, Windowed,
+};
+use eddy_sim::{Checked, OutputTable, Workload};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::check::{accepted, compare_tables, counts_grow, outcome, values};
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Reading {
+    pub sensor: u8,
+    /// 1 to 100, so that a window's sum grows with every record.
+    pub value: u16,
+}
+
+pub const SLIDING_SIZE_MS: i64 = 10_000;
+pub const SLIDING_SLIDE_MS: i64 = 3_000;
+pub const SLIDING_OFFSET_MS: i64 = 1_000;
+pub const SLIDING_LATENESS_MS: i64 = 2_000;
+pub const TUMBLING_SIZE_MS: i64 = 7_000;
+pub const TUMBLING_OFFSET_MS: i64 = 2_500;
+pub const OUT_OF_ORDERNESS_MS: i64 = 1_500;
+
+pub struct OddWindows;
+
+pub struct Sinks {
+    pub counts: CommitLog<Windowed<u8, u64>>,
+    pub sums: CommitLog<Windowed<u8, i64>>,
+    pub late_counts: CommitLog<Reading>,
+    pub late_sums: CommitLog<Reading>,
+}
+
+/// The starts of every window of `size` sliding by `slide` from `offset` that holds `ts`,
+/// found by walking the grid (not the engine's assigner arithmetic).
+fn window_starts(ts: i64, size: i64, slide: i64, offset: i64) -> Vec<i64> {
+    let mut start = offset + (ts - offset).div_euclid(slide) * slide;
+    let mut starts = Vec::new();
+    while start + size > ts {
+        starts.push(start);
+        start -= slide;
+    }
+    starts
+}
+
+impl Workload for OddWindows {
+    type Event = Reading;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "odd-windows"
+    }
+
+    fn description(&self) -> &'static str {
+        "readings per sensor: counts in sliding windows (10 s every 3 s, offset 1 s, 2 s lateness), sums in tumbling windows (7 s, offset 2.5 s), timestamps below zero"
+    }
+
+    fn out_of_orderness_ms(&self) -> i64 {
+        OUT_OF_ORDERNESS_MS
+    }
+
+    fn default_events(&self) -> usize {
+        1_000
+    }
+
+    fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Reading>> {
+        let mut ts: i64 = rng.gen_range(-120_000..-20_000);
+        (0..events)
+            .map(|_| {
+                ts += rng.gen_range(0..250);
+                // Whole seconds now and then: they land on window edges.
+                let ts = if rng.gen_bool(0.05) {
+                    ts.div_euclid(500) * 500
+                } else {
+                    ts
+                };
+                Record::new(
+                    ts,
+                    Reading {
+                        sensor: rng.gen_range(0..6),
+                        value: rng.gen_range(1..=100),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn build(&self, log: Log<Reading>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            counts: CommitLog::new(),
+            sums: CommitLog::new(),
+            late_counts: CommitLog::new(),
+            late_sums: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let readings = pipeline.source(
+            "readings",
+            log,
+            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+        );
+        let counts = readings
+            .clone()
+            .key_by(|r: &Reading| r.sensor)
+            .window(WindowAssigner::sliding_with_offset(
+                SLIDING_SIZE_MS,
+                SLIDING_SLIDE_MS,
+                SLIDING_OFFSET_MS,
+            ))
+            .allowed_lateness(SLIDING_LATENESS_MS)
+            .aggregate(Count);
+        counts
+            .output
+            .key_by(|w: &Windowed<u8, u64>| (w.key, w.window))
+            .sink_transactional(sinks.counts.clone());
+        counts.late.sink_transactional(sinks.late_counts.clone());
+        let sums = readings
+            .key_by(|r: &Reading| r.sensor)
+            .window(WindowAssigner::tumbling_with_offset(
+                TUMBLING_SIZE_MS,
+                TUMBLING_OFFSET_MS,
+            ))
+            .aggregate(Sum(|r: &Reading| i64::from(r.value)));
+        sums.output
+            .key_by(|w: &Windowed<u8, i64>| (w.key, w.window))
+            .sink_transactional(sinks.sums.clone());
+        sums.late.sink_transactional(sinks.late_sums.clone());
+        (pipeline.build().expect("the odd-windows pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Reading>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![
+            OutputTable::upsert("counts", values(&sinks.counts), |w| (w.key, w.window)),
+            OutputTable::upsert("sums", values(&sinks.sums), |w| (w.key, w.window)),
+        ]
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let mut lines = BTreeMap::new();
+        for r in sinks.counts.records() {
+            let w = r.value;
+            let line = format!(
+                r#"{{"kind":"count","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
+                w.window.start, w.window.end, w.key, w.value
+            );
+            lines.insert(("count", w.window.start, w.key), line);
+        }
+        for r in sinks.sums.records() {
+            let w = r.value;
+            let line = format!(
+                r#"{{"kind":"sum","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
+                w.window.start, w.window.end, w.key, w.value
+            );
+            lines.insert(("sum", w.window.start, w.key), line);
+        }
+        lines.into_values().collect()
+    }
+
+    fn check(&self, input: &[Record<Reading>], sinks: &Sinks) -> Checked {
+        let (counts, sums) = (sinks.counts.records(), sinks.sums.records());
+        let (late_counts, late_sums) = (sinks.late_counts.records(), sinks.late_sums.records());
+        let verdict = (|| {
+            // Sliding: a record is late, whole, once its earliest-ending window is.
+            let earliest_end = |ts: i64| {
+                let starts = window_starts(ts, SLIDING_SIZE_MS, SLIDING_SLIDE_MS, SLIDING_OFFSET_MS);
+                starts.iter().min().expect("every record is in a window") + SLIDING_SIZE_MS
+            };
+            let counted = accepted(
+                input,
+                input,
+                &late_counts,
+                self.partitions(),
+                OUT_OF_ORDERNESS_MS,
+                |r| earliest_end(r.ts) - 1 + SLIDING_LATENESS_MS,
+            )?;
+            let mut expected: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+            for r in &counted {
+                for start in window_starts(r.ts, SLIDING_SIZE_MS, SLIDING_SLIDE_MS, SLIDING_OFFSET_MS) {
+                    *expected.entry((r.value.sensor, start)).or_default() += 1;
+                }
+            }
+            counts_grow(counts.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))?;
+            let mut actual = BTreeMap::new();
+            for r in &counts {
+                actual.insert((r.value.key, r.value.window.start), r.value.value);
+            }
+            compare_tables("exactly-once", &expected, &actual)?;
+            // Tumbling with an offset, no allowed lateness.
+            let start_of = |ts: i64| window_starts(ts, TUMBLING_SIZE_MS, TUMBLING_SIZE_MS, TUMBLING_OFFSET_MS)[0];
+            let summed = accepted(input, input, &late_sums, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {
+                start_of(r.ts) + TUMBLING_SIZE_MS - 1
+            })?;
+            let mut expected: BTreeMap<(u8, i64), i64> = BTreeMap::new();
+            for r in &summed {
+                *expected.entry((r.value.sensor, start_of(r.ts))).or_default() += i64::from(r.value.value);
+            }
+            let mut actual = BTreeMap::new();
+            for r in &sums {
+                if actual
+                    .insert((r.value.key, r.value.window.start), r.value.value)
+                    .is_some()
+                {
+                    return Err(eddy_sim::Violation::new(
+                        "exactly-once",
+                        format!("{:?}: a window without allowed lateness committed twice", r.value),
+                    ));
+                }
+            }
+            compare_tables("exactly-once", &expected, &actual)
+        })();
+        let mut late = late_counts;
+        late.extend(late_sums);
+        outcome(&counts, &late, verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_starts_walk_the_grid_below_zero_too() {
+        // size 10 s, slide 3 s, offset 1 s: windows start at ..., -5000, -2000, 1000, ...
+        assert_eq!(window_starts(-1, 10_000, 3_000, 1_000), vec![-2_000, -5_000, -8_000]);
+        assert_eq!(
+            window_starts(1_000, 10_000, 3_000, 1_000),
+            vec![1_000, -2_000, -5_000, -8_000]
+        );
+        assert_eq!(window_starts(-4_500, 7_000, 7_000, 2_500), vec![-4_500]);
+        assert_eq!(window_starts(-4_501, 7_000, 7_000, 2_500), vec![-11_500]);
+    }
+}
