@@ -13,6 +13,7 @@ pub use eddy_sim as sim;
 pub mod live;
 pub mod replay_file;
 pub mod store;
+pub mod timeline;
 
 pub use eddy_engine::{
     run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph,

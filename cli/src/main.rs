@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod bench;
+mod report;
 
 use clap::{Args, Parser, Subcommand};
 use eddy::engine::bugs::{self, Bug};
@@ -20,7 +21,7 @@ use eddy::replay_file::{
 };
 use eddy::scenarios;
 use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario};
-use serde::Serialize;
+use report::{Aimed, CampaignSummary, FailureSummary, ScenarioSummary};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,27 @@ enum Command {
     /// Measure events/s of the engine, the simulator, a hand-written loop and timely dataflow
     /// on the same input (docs/performance.md).
     Bench(bench::BenchArgs),
+    /// Work with campaign summaries (`explore --json`): merge the shards of a campaign.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Merge the JSON summaries of `explore --shard I/N` runs into one (and a page).
+    Merge {
+        /// The shards' summaries (`explore --json`).
+        #[arg(value_name = "SUMMARY.json", required = true)]
+        files: Vec<PathBuf>,
+        /// Where the merged summary goes.
+        #[arg(short = 'o', long = "output", value_name = "OUT.json")]
+        output: PathBuf,
+        /// Also write the merged campaign as a page.
+        #[arg(long, value_name = "FILE.html")]
+        html: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -145,6 +167,10 @@ struct ExploreArgs {
     /// Write the campaign summary as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the campaign summary as a page: per scenario runs, failures, fault kinds seen,
+    /// seeds/s, each failure with its replay command.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
     /// Run with a planted bug (`eddy list --bugs`); reports how many seeds catching it took.
     #[arg(long, value_name = "NAME")]
     bug: Option<Bug>,
@@ -187,6 +213,10 @@ struct ReplayArgs {
     /// Write every step of the run as JSON lines.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Draw the run as a self-contained HTML page: a lane per task, checkpoints, faults,
+    /// restores, the violation's records and commit highlighted.
+    #[arg(long, value_name = "FILE.html")]
+    timeline: Option<PathBuf>,
     /// Run twice and fail if the trace hashes differ.
     #[arg(long)]
     check_determinism: bool,
@@ -228,6 +258,9 @@ fn main() -> ExitCode {
         Command::Shrink(args) => shrink(&args),
         Command::Run(args) => run(&args),
         Command::Bench(args) => bench::run(&args).map(|_| ExitCode::SUCCESS).map_err(UsageError),
+        Command::Report {
+            command: ReportCommand::Merge { files, output, html },
+        } => merge(&files, &output, html.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -292,50 +325,6 @@ fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle, aim: &
         command.push_str(&format!(" --with {}", aim.names().join(",")));
     }
     command
-}
-
-#[derive(Default, Serialize)]
-struct ScenarioSummary {
-    name: String,
-    runs: u64,
-    failed: u64,
-    events: u64,
-    crashes: u64,
-    restores: u64,
-    checkpoints_completed: u64,
-    late: u64,
-    duplicates: u64,
-    /// Per moment, the runs that reached it.
-    coverage: Coverage,
-    /// With `--aim`: the fault kinds the second half of the seeds added, and the moments it
-    /// reached that the same seeds without them did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aimed: Option<Aimed>,
-    #[serde(skip)]
-    seconds: f64,
-}
-
-#[derive(Serialize)]
-struct Aimed {
-    with: Vec<&'static str>,
-    reached_only_aimed: Vec<&'static str>,
-}
-
-#[derive(Serialize)]
-struct FailureSummary {
-    scenario: String,
-    seed: u64,
-    property: String,
-    replay: String,
-}
-
-#[derive(Serialize)]
-struct CampaignSummary {
-    runs: u64,
-    failed: u64,
-    profile: String,
-    scenarios: Vec<ScenarioSummary>,
-    failures: Vec<FailureSummary>,
 }
 
 fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
@@ -437,7 +426,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 let mut baseline = summary.coverage.clone();
                 baseline.merge(&unaimed);
                 summary.aimed = Some(Aimed {
-                    with: aim.names(),
+                    with: aim.names().into_iter().map(String::from).collect(),
                     reached_only_aimed: Vec::new(),
                 });
                 aimed_baseline = Some(baseline);
@@ -451,6 +440,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 summary.late += report.late;
                 summary.duplicates += report.duplicates;
                 summary.coverage.record(&report.moments);
+                summary.faults_seen.extend(report.faults.iter().cloned());
                 if report.violation.is_some() {
                     summary.failed += 1;
                     failures.push(record_failure(args, &report, &aim, &progress)?);
@@ -467,7 +457,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
             aimed.reached_only_aimed = Moment::ALL
                 .into_iter()
                 .filter(|m| summary.coverage.runs_reaching(*m) > 0 && baseline.runs_reaching(*m) == 0)
-                .map(Moment::name)
+                .map(|m| m.name().to_string())
                 .collect();
         }
         summary.seconds = started.elapsed().as_secs_f64();
@@ -503,6 +493,9 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
         write_file(path, json.as_bytes())?;
+    }
+    if let Some(path) = &args.html {
+        write_file(path, report::campaign_html(&summary).as_bytes())?;
     }
     Ok(if summary.failed == 0 {
         ExitCode::SUCCESS
@@ -612,6 +605,34 @@ fn print_summary(summaries: &[ScenarioSummary], profile: Profile) {
     let failed: u64 = summaries.iter().map(|s| s.failed).sum();
     let late: u64 = summaries.iter().map(|s| s.late).sum();
     println!("{runs} runs ({profile} faults), {failed} failed, {late} late records on late outputs");
+}
+
+/// `eddy report merge`: the shards' summaries as one.
+fn merge(files: &[PathBuf], output: &Path, html: Option<&Path>) -> Result<ExitCode, UsageError> {
+    let mut shards = Vec::with_capacity(files.len());
+    for file in files {
+        let summary: CampaignSummary = serde_json::from_str(&read_text(file)?).map_err(|e| {
+            UsageError(format!(
+                "{}: not a campaign summary (explore --json): {e}",
+                file.display()
+            ))
+        })?;
+        shards.push((file.display().to_string(), summary));
+    }
+    let merged = report::merge(shards).map_err(UsageError)?;
+    let json = serde_json::to_string_pretty(&merged).expect("the summary serialises");
+    write_file(output, json.as_bytes())?;
+    if let Some(path) = html {
+        write_file(path, report::campaign_html(&merged).as_bytes())?;
+    }
+    println!(
+        "merged {} summaries: {} runs, {} failed -> {}",
+        files.len(),
+        merged.runs,
+        merged.failed,
+        output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), UsageError> {
@@ -854,6 +875,20 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
+/// With `--timeline`, draws the run as a page.
+fn write_timeline(args: &ReplayArgs, run: &eddy::sim::Run) -> Result<(), UsageError> {
+    let Some(path) = &args.timeline else {
+        return Ok(());
+    };
+    let timeline = run
+        .timeline
+        .as_ref()
+        .expect("a run that keeps its trace has a timeline");
+    write_file(path, eddy::timeline::timeline_html(&run.report, timeline).as_bytes())?;
+    println!("timeline: {}", path.display());
+    Ok(())
+}
+
 fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     if let Some(path) = &args.file {
         if let ReplayFile::Case(case) = parse_replay_file(&read_text(path)?).map_err(in_file(path))? {
@@ -862,6 +897,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 check_determinism: true,
                 oracle: args.oracle.unwrap_or(config.oracle),
+                keep_trace: args.timeline.is_some(),
                 ..config
             };
             // A determinism failure shows only in some runs: give it several tries.
@@ -883,6 +919,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             }
             let run = run.expect("at least one try");
             println!("{}", run.report);
+            write_timeline(args, &run)?;
             return Ok(if run.report.passed {
                 ExitCode::SUCCESS
             } else {
@@ -909,7 +946,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         require_bugs()?;
     }
     let config = RunConfig {
-        keep_trace: args.trace.is_some(),
+        keep_trace: args.trace.is_some() || args.timeline.is_some(),
         oracle: args.oracle.unwrap_or(config.oracle),
         aim: if args.with.is_empty() {
             config.aim
@@ -920,6 +957,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     };
     let run = scenario.run(&config);
     println!("{}", run.report);
+    write_timeline(args, &run)?;
     if let Some(path) = &args.trace {
         let mut lines = Vec::new();
         for event in run.trace.events() {
@@ -935,6 +973,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             println!("determinism: the second run has the same trace-hash");
         } else {
             println!("determinism: FAIL, the second run has trace-hash {}", again.trace_hash);
+            println!("{}", eddy::sim::divergence(&config, |config| scenario.run(config)));
             passed = false;
         }
     }

@@ -89,6 +89,11 @@ fn explore_reports_the_same_with_any_number_of_jobs() {
             .unwrap()
             .iter_mut()
             .for_each(|f| f["replay"] = serde_json::Value::Null); // names the --out directory
+        summary["scenarios"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(|s| s["seconds"] = serde_json::Value::Null); // wall-clock time
         (fails, summary)
     };
     let (one_fails, one) = campaign("1");
@@ -368,4 +373,117 @@ fn run_live_writes_the_batch_lines_and_a_rerun_changes_nothing() {
     ]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("stdin is not restorable"), "{out}");
+}
+
+#[test]
+fn report_merge_of_shards_equals_one_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let explore = |extra: &[&str], json: &str| {
+        let mut args = vec![
+            "explore",
+            "--scenario",
+            "dedup",
+            "--scenario",
+            "pageviews",
+            "--seeds",
+            "24",
+        ];
+        args.extend_from_slice(&["--json", json]);
+        args.extend_from_slice(extra);
+        let (code, out) = eddy(&args);
+        assert_eq!(code, 0, "{out}");
+    };
+    explore(&["--faults", "all"], &path("all.json"));
+    let mut shards = Vec::new();
+    for i in 0..4 {
+        let shard = format!("{i}/4");
+        explore(&["--faults", "all", "--shard", &shard], &path(&format!("s{i}.json")));
+        shards.push(path(&format!("s{i}.json")));
+    }
+    let mut args = vec!["report", "merge"];
+    args.extend(shards.iter().map(String::as_str));
+    let (merged, page) = (path("merged.json"), path("merged.html"));
+    args.extend_from_slice(&["-o", &merged, "--html", &page]);
+    let (code, out) = eddy(&args);
+    assert_eq!(code, 0, "{out}");
+    let read = |p: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap() };
+    let (merged, all) = (read(&merged), read(&path("all.json")));
+    for field in ["runs", "failed", "profile"] {
+        assert_eq!(merged[field], all[field], "{field}");
+    }
+    for (m, a) in merged["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(all["scenarios"].as_array().unwrap())
+    {
+        for field in [
+            "name",
+            "runs",
+            "events",
+            "crashes",
+            "restores",
+            "checkpoints_completed",
+            "late",
+            "coverage",
+        ] {
+            assert_eq!(m[field], a[field], "{field} of {}", a["name"]);
+        }
+    }
+    assert!(std::fs::read_to_string(&page).unwrap().contains("<table"));
+    // Shards of different fault profiles are not one campaign.
+    explore(&["--faults", "crash"], &path("crash.json"));
+    let (code, out) = eddy(&[
+        "report",
+        "merge",
+        &shards[0],
+        &path("crash.json"),
+        "-o",
+        &path("bad.json"),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("crash.json"), "{out}");
+}
+
+#[test]
+fn check_determinism_names_the_first_diverging_step() {
+    let (code, out) = eddy(&[
+        "replay",
+        "--scenario",
+        "pageviews",
+        "--seed",
+        "0",
+        "--bug",
+        "hashmap-output-order",
+        "--check-determinism",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("first divergence:"), "{out}");
+    assert!(out.contains("first run:") && out.contains("second run:"), "{out}");
+}
+
+#[test]
+fn explore_prints_its_coverage_and_writes_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let (code, out) = eddy(&[
+        "explore",
+        "--scenario",
+        "pageviews",
+        "--seeds",
+        "30",
+        "--faults",
+        "all",
+        "--coverage",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("restore-rescaled") && out.contains("boundary-window-end"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("pageviews") && html.contains("seeds/s"), "{html}");
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultKind;
 use crate::input::BoundaryKind;
@@ -196,5 +196,18 @@ impl Serialize for Coverage {
             .map(|m| (m.name(), self.runs_reaching(m)))
             .collect();
         table.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Coverage {
+    /// From the table `Serialize` writes (a summary read back to merge shards); moments this
+    /// build does not know are ignored.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        let mut coverage = Coverage::default();
+        for moment in Moment::ALL {
+            coverage.runs_reaching[moment as usize] = table.get(moment.name()).copied().unwrap_or(0);
+        }
+        Ok(coverage)
     }
 }

@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod seed;
 pub mod shrink;
 pub mod simulator;
+pub mod timeline;
 pub mod trace;
 
 pub use eddy_engine as engine;
@@ -37,7 +38,8 @@ pub use differential::{Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{EventSource, LineFeed, LiveInput};
 pub use report::{Report, Violation};
-pub use scenario::{Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, Workload};
+pub use scenario::{divergence, Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, Workload};
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};
+pub use timeline::Timeline;
 pub use trace::{Trace, TraceEvent};

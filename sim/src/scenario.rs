@@ -20,7 +20,9 @@ use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::live::{EventSource, LiveInput};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
+use crate::shrink::DETERMINISM_TRIES;
 use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
+use crate::timeline::{first_divergence, Timeline};
 use crate::trace::{Trace, TraceEvent};
 
 /// How to run one seed.
@@ -99,6 +101,8 @@ impl RunConfig {
 pub struct Run {
     pub report: Report,
     pub trace: Trace,
+    /// With `keep_trace`: the run lane by task, the violation highlighted.
+    pub timeline: Option<Timeline>,
 }
 
 /// A run as data: the exact input log and fault schedule (what `eddy shrink` writes and
@@ -295,7 +299,7 @@ impl<W: Workload> Scenario for W {
 
     fn run(&self, config: &RunConfig) -> Run {
         let first = run_once(self, config, None, None).run;
-        with_determinism(config, first, || run_once(self, config, None, None).run)
+        with_determinism(config, first, |config| run_once(self, config, None, None).run)
     }
 
     fn record_case(&self, config: &RunConfig) -> (Run, Case) {
@@ -305,7 +309,7 @@ impl<W: Workload> Scenario for W {
             faults,
             checkpoints,
         } = run_once(self, config, None, None);
-        let run = with_determinism(config, run, || run_once(self, config, None, None).run);
+        let run = with_determinism(config, run, |config| run_once(self, config, None, None).run);
         let case = Case {
             scenario: Workload::name(self).to_string(),
             seed: config.seed,
@@ -367,14 +371,14 @@ impl<W: Workload> Scenario for W {
         }
         let explicit = (input, case.faults.clone(), case.checkpoints.clone(), case.poll_max);
         let first = run_once(self, config, Some(explicit.clone()), None).run;
-        Ok(with_determinism(config, first, || {
-            run_once(self, config, Some(explicit), None).run
+        Ok(with_determinism(config, first, |config| {
+            run_once(self, config, Some(explicit.clone()), None).run
         }))
     }
 
     fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run {
         let first = run_once(self, config, None, Some(tape)).run;
-        with_determinism(config, first, || run_once(self, config, None, Some(tape)).run)
+        with_determinism(config, first, |config| run_once(self, config, None, Some(tape)).run)
     }
 }
 
@@ -412,28 +416,53 @@ fn parse_lines<W: Workload>(input: &[String], partitions: usize) -> Result<Log<W
     Ok(Log::round_robin(log, partitions))
 }
 
-/// With the determinism check on, runs `again` and fails `first` if the hashes differ.
-fn with_determinism(config: &RunConfig, first: Run, again: impl FnOnce() -> Run) -> Run {
+/// With the determinism check on, runs the seed `again` and fails `first` if the hashes
+/// differ; then runs it twice more keeping every step, to name the first step where the two
+/// runs diverge.
+fn with_determinism(config: &RunConfig, first: Run, again: impl Fn(&RunConfig) -> Run) -> Run {
     if !(config.check_determinism && first.report.passed) {
         return first;
     }
-    let again = again();
-    if again.report.trace_hash == first.report.trace_hash {
+    let second = again(config);
+    if second.report.trace_hash == first.report.trace_hash {
         return first;
     }
+    let divergence = divergence(config, again);
     let mut report = first.report;
     report.passed = false;
     report.violation = Some(Violation::new(
         "determinism",
         format!(
-            "the same seed gave trace-hash {} then {}",
-            report.trace_hash, again.report.trace_hash
+            "the same seed gave trace-hash {} then {}; {divergence}",
+            report.trace_hash, second.report.trace_hash
         ),
     ));
     Run {
         report,
         trace: first.trace,
+        timeline: first.timeline,
     }
+}
+
+/// Runs `config`'s seed in pairs, keeping every step, until two runs differ (at most
+/// `DETERMINISM_TRIES` pairs), and names the first step where they diverge.
+pub fn divergence(config: &RunConfig, run: impl Fn(&RunConfig) -> Run) -> String {
+    let traced = RunConfig {
+        keep_trace: true,
+        check_determinism: false,
+        ..config.clone()
+    };
+    (0..DETERMINISM_TRIES)
+        .find_map(|_| {
+            let (a, b) = (run(&traced), run(&traced));
+            first_divergence(
+                a.timeline.as_ref()?,
+                b.timeline.as_ref()?,
+                a.trace.events(),
+                b.trace.events(),
+            )
+        })
+        .unwrap_or_else(|| "the traced reruns did not diverge again".to_string())
 }
 
 /// A run with the input it read and the faults and checkpoints it had (a replayable case).
@@ -528,8 +557,10 @@ fn run_once<W: Workload>(
     let mut late_tapped = 0;
     let mut moments = Moments::default();
     moments.add_boundaries(&placed);
+    let mut timeline = None;
     let (stats, mut trace, mut violation, state_entries, judged) = match outcome {
         Ok((outcome, judged)) => {
+            timeline = outcome.timeline;
             injected = (outcome.injected, outcome.checkpoint_steps);
             late_tapped = outcome.late.len() as u64;
             for moment in Moment::ALL {
@@ -584,6 +615,9 @@ fn run_once<W: Workload>(
     }
     violation = violation.or(judged.and_then(Result::err));
     trace.record(TraceEvent::Output { digest: checked.digest });
+    if let (Some(timeline), Some(violation)) = (&mut timeline, &violation) {
+        timeline.highlight(violation);
+    }
     let report = Report {
         scenario: this.name().to_string(),
         seed: config.seed,
@@ -606,7 +640,11 @@ fn run_once<W: Workload>(
         violation,
     };
     OneRun {
-        run: Run { report, trace },
+        run: Run {
+            report,
+            trace,
+            timeline,
+        },
         input: log,
         faults: injected.0,
         checkpoints: injected.1,

@@ -14,6 +14,7 @@ use crate::decide::{Decisions, Seeded};
 use crate::faults::{FaultKind, FaultSet};
 use crate::report::Violation;
 use crate::seed::Concern;
+use crate::timeline::{Mark, Timeline, RECORDS_PER_MARK};
 use crate::trace::{Trace, TraceEvent};
 use std::collections::BTreeMap;
 
@@ -104,6 +105,8 @@ pub struct SimOutcome {
     pub late: Vec<LateRecord>,
     /// The moments the run reached (its input's boundaries are counted by the caller).
     pub moments: Moments,
+    /// With `keep_trace`: the run lane by task, for `eddy replay --timeline`.
+    pub timeline: Option<Timeline>,
     /// `liveness` if the job did not finish within the step budget.
     pub violation: Option<Violation>,
 }
@@ -150,6 +153,9 @@ struct Simulation<'a, D> {
     late_firings_committed: u64,
     /// The lowest operator watermark, and since which step it stands.
     watermark_since: (i64, u64),
+    /// With `keep_trace`: the timeline, the virtual time of each step, failed-write steps.
+    timeline: Option<Timeline>,
+    time_of_step: Vec<i64>,
 }
 
 /// Runs `graph` with the choices drawn from `options.seed` ([`Seeded`]).
@@ -216,6 +222,8 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         restored: false,
         late_firings_committed: 0,
         watermark_since: (NO_WATERMARK, 0),
+        timeline: options.keep_trace.then(Timeline::default),
+        time_of_step: vec![0],
     };
     if sim.parallelism != graph.parallelism() {
         let tasks = sim.parallelism.iter().sum::<usize>() as u64;
@@ -223,6 +231,17 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
     }
     let violation = sim.run(options.max_steps).err();
     sim.count_job_moments();
+    if let Some(timeline) = &mut sim.timeline {
+        let failed_writes: Vec<u64> = sim
+            .injected
+            .iter()
+            .filter_map(|f| match f {
+                FaultEvent::FailedWrite { step } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        timeline.add_events(sim.trace.events(), &sim.time_of_step, &failed_writes);
+    }
     // The run ended with its final checkpoint notified: its late records are committed.
     let mut late = std::mem::take(&mut sim.late_committed);
     late.extend(sim.job.take_late_records());
@@ -236,6 +255,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         trace: sim.trace,
         late,
         moments: sim.moments,
+        timeline: sim.timeline,
         violation,
     }
 }
@@ -277,6 +297,9 @@ impl<D: Decisions> Simulation<'_, D> {
         let mut records_at_checkpoint = 0;
         loop {
             self.step += 1;
+            if self.timeline.is_some() {
+                self.time_of_step.push(self.now);
+            }
             if self.step > max_steps {
                 return Err(Violation::new(
                     "liveness",
@@ -720,6 +743,51 @@ impl<D: Decisions> Simulation<'_, D> {
                 max,
             }),
         }
+        let Some(timeline) = &mut self.timeline else {
+            self.job.perform(action, max);
+            return;
+        };
+        let (task, kind, n, records, more) = match action {
+            Action::Deliver { task, input } => match self.job.tasks()[task].peek_input(input) {
+                Some(Message::Records(batch)) => {
+                    let mut records: Vec<String> = batch.describe().into_iter().map(|(_, _, text)| text).collect();
+                    let more = records.len().saturating_sub(RECORDS_PER_MARK);
+                    records.truncate(RECORDS_PER_MARK);
+                    (task, "records", batch.len() as i64, records, more)
+                }
+                Some(Message::Watermark(w)) => (task, "watermark", *w, Vec::new(), 0),
+                Some(Message::Barrier(c)) => (task, "barrier", *c as i64, Vec::new(), 0),
+                Some(Message::EndOfInput) | None => (task, "end", 0, Vec::new(), 0),
+            },
+            Action::PollSource { task } => (task, "poll", 0, Vec::new(), 0),
+        };
         self.job.perform(action, max);
+        let t = &self.job.tasks()[task];
+        let lane = timeline.lane(&t.name);
+        if t.is_source() {
+            timeline.mark_source(lane);
+        }
+        // A barrier after which the task no longer waits for others completed its alignment:
+        // the task snapshotted and acknowledged.
+        let kind = if kind == "barrier" && !t.is_aligning() {
+            "ack"
+        } else {
+            kind
+        };
+        let mut records = records;
+        if more > 0 {
+            records.push(format!("... and {more} more"));
+        }
+        timeline.marks.push(Mark {
+            t: self.now,
+            step: self.step,
+            lane,
+            kind,
+            n,
+            watermark: (t.watermark() > NO_WATERMARK).then(|| t.watermark()),
+            state: t.state_entries(),
+            records,
+            hit: false,
+        });
     }
 }
