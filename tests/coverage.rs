@@ -42,11 +42,20 @@ fn the_boundary_fault_lands_records_on_window_ends_and_lateness_limits() {
             &FaultSet::default(),
             &boundaries,
             4,
+            &|_, _| false,
             &mut rng(),
         );
         plain += at_window_end(&log);
         let on = FaultSet::of(&[FaultKind::Boundary]);
-        let (log, placed) = inject(input, OUT_OF_ORDERNESS_MS, &on, &boundaries, 4, &mut rng());
+        let (log, placed) = inject(
+            input,
+            OUT_OF_ORDERNESS_MS,
+            &on,
+            &boundaries,
+            4,
+            &|_, _| false,
+            &mut rng(),
+        );
         aimed += at_window_end(&log);
         limits += placed[BoundaryKind::LatenessLimit as usize];
     }

@@ -10,6 +10,8 @@ fn scenario_for(bug: Bug) -> &'static str {
     match bug {
         Bug::StateOutsideBackend | Bug::DedupNoTtl => "dedup",
         Bug::TimersNotSnapshotted => "sessions-clicks",
+        Bug::RetractionDroppedOnRestore | Bug::MinMaxWithoutMultiset => "nexmark-q4",
+        Bug::JoinForgetsNullRetraction => "cdc-orders",
         _ => "pageviews",
     }
 }

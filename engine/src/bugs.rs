@@ -31,10 +31,16 @@ pub enum Bug {
     DedupNoTtl,
     /// Window results are emitted in a std `HashMap`'s iteration order.
     HashMapOutputOrder,
+    /// A changelog aggregation drops the first retraction of a key restored from a snapshot.
+    RetractionDroppedOnRestore,
+    /// Min and max keep only their extreme, not the multiset: a retracted extreme stays.
+    MinMaxWithoutMultiset,
+    /// A left outer join does not retract `(left, null)` when the first match arrives.
+    JoinForgetsNullRetraction,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 13] = [
         Bug::StateOutsideBackend,
         Bug::SinkWritesOnReceipt,
         Bug::CommitAtBarrier,
@@ -45,6 +51,9 @@ impl Bug {
         Bug::LateDroppedSilently,
         Bug::DedupNoTtl,
         Bug::HashMapOutputOrder,
+        Bug::RetractionDroppedOnRestore,
+        Bug::MinMaxWithoutMultiset,
+        Bug::JoinForgetsNullRetraction,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +68,9 @@ impl Bug {
             Bug::LateDroppedSilently => "late-dropped-silently",
             Bug::DedupNoTtl => "dedup-no-ttl",
             Bug::HashMapOutputOrder => "hashmap-output-order",
+            Bug::RetractionDroppedOnRestore => "retraction-dropped-on-restore",
+            Bug::MinMaxWithoutMultiset => "min-max-without-multiset",
+            Bug::JoinForgetsNullRetraction => "join-forgets-null-retraction",
         }
     }
 
@@ -74,6 +86,11 @@ impl Bug {
             Bug::LateDroppedSilently => "late records are dropped without the late side output",
             Bug::DedupNoTtl => "dedup state never expires",
             Bug::HashMapOutputOrder => "window results are emitted in a std HashMap's iteration order",
+            Bug::RetractionDroppedOnRestore => {
+                "a changelog aggregation drops the first retraction of a key restored from a snapshot"
+            }
+            Bug::MinMaxWithoutMultiset => "min and max keep only their extreme: a retracted maximum is not replaced",
+            Bug::JoinForgetsNullRetraction => "a left outer join does not retract (left, null) when a match arrives",
         }
     }
 }

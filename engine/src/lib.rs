@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bugs;
+pub mod cdc;
+pub mod changelog;
 pub mod checkpoint;
 pub mod dedup;
 pub mod driver;
@@ -32,6 +34,10 @@ pub mod time;
 pub mod timer;
 pub mod window;
 
+pub use changelog::{
+    AvgRows, ChangelogAggregate, CountRows, JoinKind, MaxRows, MinRows, RetractableAggregate, Row, RowKind, Side,
+    SumRows,
+};
 pub use checkpoint::{
     recover, recover_at, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey,
     Recovery, RecoveryError, Retention, SnapshotStore, StoreError,

@@ -256,6 +256,16 @@ impl<T: Clone + PartialEq + std::fmt::Debug> CommitLog<T> {
         inner.committed.values().flatten().cloned().collect()
     }
 
+    /// Every committed transaction with its records, in transaction order.
+    pub fn by_transaction(&self) -> Vec<(TransactionId, Vec<Record<T>>)> {
+        let inner = self.inner.lock().expect("commit log poisoned");
+        inner
+            .committed
+            .iter()
+            .map(|(id, records)| (*id, records.clone()))
+            .collect()
+    }
+
     pub fn transactions(&self) -> Vec<TransactionId> {
         self.inner
             .lock()

@@ -8,6 +8,28 @@ use eddy_engine::{Keep, Record, Windowed};
 use eddy_sim::{Checked, Violation};
 use serde::Serialize;
 
+/// A committed changelog against the rows it should leave: materialised transaction by
+/// transaction (`OutputTable::changelog`: a retraction of an absent row or a lone
+/// update-before is a `changelog` violation), then compared as multisets of rows.
+pub fn compare_changelog<T: Serialize + Clone + PartialEq + std::fmt::Debug>(
+    name: &str,
+    committed: &eddy_engine::CommitLog<eddy_engine::Row<T>>,
+    expected: Vec<T>,
+) -> Result<(), Violation> {
+    let table = eddy_sim::OutputTable::changelog(
+        name,
+        committed
+            .by_transaction()
+            .into_iter()
+            .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
+    );
+    if let Some(problem) = table.problem {
+        return Err(Violation::new("changelog", problem));
+    }
+    let want = eddy_sim::OutputTable::append(name, expected);
+    eddy_sim::differential::compare_outputs(&[want], &[table])
+}
+
 /// The committed values of `log`, in commit order (what an upsert output table folds).
 pub fn values<T: Clone + PartialEq + std::fmt::Debug>(log: &eddy_engine::CommitLog<T>) -> Vec<T> {
     log.records().into_iter().map(|r| r.value).collect()

@@ -3,6 +3,7 @@
 //! time, fold with `BTreeMap`s; no engine code beyond the event and output structs).
 #![forbid(unsafe_code)]
 
+pub mod cdc_orders;
 pub mod check;
 pub mod dedup;
 pub mod enrich;
@@ -10,6 +11,7 @@ pub mod live;
 pub mod nexmark;
 pub mod pageviews;
 pub mod sessions;
+pub mod top_pages;
 pub mod windows;
 
 pub use eddy_sim as sim;
@@ -24,13 +26,17 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &sessions::SessionsClicks,
         &enrich::Enrich,
         &windows::OddWindows,
+        &top_pages::TopPages,
+        &cdc_orders::CdcOrders,
         &nexmark::q0::NEXMARK_Q0,
         &nexmark::q1::NEXMARK_Q1,
         &nexmark::q2::NEXMARK_Q2,
         &nexmark::q3::NEXMARK_Q3,
+        &nexmark::q4::NEXMARK_Q4,
         &nexmark::q5::NEXMARK_Q5,
         &nexmark::q7::NEXMARK_Q7,
         &nexmark::q8::NEXMARK_Q8,
+        &nexmark::q9::NEXMARK_Q9,
         &nexmark::q11::NEXMARK_Q11,
         &nexmark::q18::NEXMARK_Q18,
     ]

@@ -20,7 +20,7 @@ use std::hash::Hasher;
 
 use eddy_engine::{
     run_batch, BatchConfig, CommitLog, Committer, Data, InOrder, InputDrops, Job, JobGraph, Key, LateRecord, Log,
-    Pipeline, Record, Stream, WatermarkStrategy, Window, Windowed,
+    Pipeline, Record, Row, RowKind, Stream, WatermarkStrategy, Window, Windowed,
 };
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -42,6 +42,9 @@ pub struct OutputTable {
     /// A hash of the records in the order they were committed (part of the trace hash, so
     /// that an output order that differs between two runs of a seed fails determinism).
     pub digest: u64,
+    /// What is wrong with the output in itself (a changelog that retracts a row it never
+    /// had), whatever the reference says.
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +86,7 @@ impl OutputTable {
             name: name.to_string(),
             digest: digest_of(&order),
             rows: Rows::Upsert(table),
+            problem: None,
         }
     }
 
@@ -121,6 +125,66 @@ impl OutputTable {
             name: name.to_string(),
             digest: digest_of(&order),
             rows: Rows::Append(table),
+            problem: None,
+        }
+    }
+
+    /// A committed changelog materialised into the table it describes: each `+I`/`+U` adds
+    /// its row, each `-U`/`-D` removes one (the rows as a multiset). A retraction of a row
+    /// the table does not hold, or an update-before without its update-after in the same
+    /// transaction, is a [`problem`](Self::problem). `transactions` in commit order.
+    pub fn changelog<T: Serialize>(name: &str, transactions: impl IntoIterator<Item = Vec<Row<T>>>) -> Self {
+        let mut table: BTreeMap<String, usize> = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut problem = None;
+        for (index, transaction) in transactions.into_iter().enumerate() {
+            let mut open_updates = 0usize;
+            for Row { kind, row } in &transaction {
+                let text = json(row);
+                order.push(format!("{}{text}", kind.short()));
+                match kind {
+                    RowKind::Insert | RowKind::UpdateAfter => {
+                        if *kind == RowKind::UpdateAfter {
+                            open_updates = open_updates.saturating_sub(1);
+                        }
+                        *table.entry(text).or_default() += 1;
+                    }
+                    RowKind::UpdateBefore | RowKind::Delete => {
+                        if *kind == RowKind::UpdateBefore {
+                            open_updates += 1;
+                        }
+                        match table.get_mut(&text) {
+                            Some(n) => {
+                                *n -= 1;
+                                if *n == 0 {
+                                    table.remove(&text);
+                                }
+                            }
+                            None => {
+                                problem.get_or_insert_with(|| {
+                                    format!(
+                                        "output `{name}`: {} {text} retracts a row the table does not hold (its count would go negative)",
+                                        kind.short()
+                                    )
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            if open_updates > 0 {
+                problem.get_or_insert_with(|| {
+                    format!(
+                        "output `{name}`: committed transaction {index} has an update-before without its update-after"
+                    )
+                });
+            }
+        }
+        OutputTable {
+            name: name.to_string(),
+            digest: digest_of(&order),
+            rows: Rows::Append(table),
+            problem,
         }
     }
 
@@ -140,6 +204,11 @@ impl OutputTable {
 /// The first difference between the reference's outputs and the committed ones.
 pub fn compare_outputs(expected: &[OutputTable], committed: &[OutputTable]) -> Result<(), Violation> {
     let differs = |message: String| Err(Violation::new("exactly-once", message));
+    for table in committed.iter().chain(expected) {
+        if let Some(problem) = &table.problem {
+            return Err(Violation::new("changelog", problem.clone()));
+        }
+    }
     for (want, got) in expected.iter().zip(committed) {
         let name = &want.name;
         match (&want.rows, &got.rows) {
@@ -324,6 +393,30 @@ impl Outputs {
         let name = name.to_string();
         self.readers.push(Box::new(move || {
             OutputTable::sessions(&name, log.records().into_iter().map(|r| r.value))
+        }));
+    }
+
+    /// Checks a changelog: the committed rows materialised into a table
+    /// ([`OutputTable::changelog`]). The stream goes by `key` (the rows' primary key) into a
+    /// two-phase-commit sink, so that an update's `-U` and `+U` commit together.
+    pub fn changelog<T, K, F>(&mut self, name: &str, stream: Stream<Row<T>>, key: F)
+    where
+        T: Data + PartialEq,
+        K: Key,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        let log = CommitLog::new();
+        stream
+            .key_by(move |r: &Row<T>| key(&r.row))
+            .sink_transactional(log.clone());
+        let name = name.to_string();
+        self.readers.push(Box::new(move || {
+            OutputTable::changelog(
+                &name,
+                log.by_transaction()
+                    .into_iter()
+                    .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
+            )
         }));
     }
 

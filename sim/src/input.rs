@@ -20,6 +20,7 @@ pub fn inject<T: Clone>(
     faults: &FaultSet,
     boundaries: &Boundaries,
     partitions: usize,
+    keep_order: &dyn Fn(&T, &T) -> bool,
     rng: &mut ChaCha8Rng,
 ) -> (Vec<Record<T>>, BoundaryCounts) {
     let mut log = records;
@@ -42,7 +43,11 @@ pub fn inject<T: Clone>(
         // A record held back far down the log arrives after later records moved time on.
         for _ in 0..(log.len() / 50).max(1) {
             let from = rng.gen_range(0..log.len());
-            let to = (from + rng.gen_range(20..200)).min(log.len() - 1);
+            let mut to = (from + rng.gen_range(20..200)).min(log.len() - 1);
+            // Not past a record it must stay before (a change of the same row).
+            if let Some(at) = (from + 1..=to).find(|&i| keep_order(&log[from].value, &log[i].value)) {
+                to = at - 1;
+            }
             let record = log.remove(from);
             log.insert(to, record);
         }

@@ -265,6 +265,20 @@ pub trait Workload: Send + Sync {
     }
     /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
     fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
+    /// One input line (what `eddy run --input` reads): by default `{"ts": .., "value": ..}`
+    /// of the event type; a change-data-capture scenario reads Debezium envelopes instead.
+    fn parse_line(&self, line: &str) -> Result<Record<Self::Event>, String> {
+        serde_json::from_str(line).map_err(|e| e.to_string())
+    }
+    /// The line [`Workload::parse_line`] reads back into `record`.
+    fn event_line(&self, record: &Record<Self::Event>) -> String {
+        serde_json::to_string(record).expect("events serialise")
+    }
+    /// Whether two events must keep their order in the log (a change-data-capture source
+    /// keeps each row's changes in order): input faults then reorder only across keys.
+    fn keep_order(&self, _a: &Self::Event, _b: &Self::Event) -> bool {
+        false
+    }
     /// At most how many state entries may stay after the end of input (the bounded-state
     /// check), from the reference: the live rows of a versioned table (a temporal join keeps
     /// each key's current version, docs/semantics.md). Windows, timers and dedup leave none.
@@ -331,14 +345,11 @@ impl<W: Workload> Scenario for W {
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {
         let events = events.unwrap_or_else(|| self.default_events());
         let generated = self.generate(events, &mut rng(seed, Concern::Input));
-        generated
-            .iter()
-            .map(|r| serde_json::to_string(r).expect("events serialise"))
-            .collect()
+        generated.iter().map(|r| self.event_line(r)).collect()
     }
 
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
-        let (graph, sinks) = self.build(parse_lines::<W>(input, self.partitions())?);
+        let (graph, sinks) = self.build(parse_lines(self, input)?);
         eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
         Ok(self.output_lines(&sinks))
     }
@@ -350,7 +361,7 @@ impl<W: Workload> Scenario for W {
 
     fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
         let source = match input {
-            LiveInput::Lines(lines) => EventSource::Log(parse_lines::<W>(&lines, self.partitions())?),
+            LiveInput::Lines(lines) => EventSource::Log(parse_lines(self, &lines)?),
             LiveInput::Follow(feed) => EventSource::Follow {
                 feed,
                 partitions: self.partitions(),
@@ -403,17 +414,17 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// JSON lines of the workload's event type, spread over `partitions` round-robin.
-fn parse_lines<W: Workload>(input: &[String], partitions: usize) -> Result<Log<W::Event>, CaseError> {
+/// Input lines of the workload ([`Workload::parse_line`]), spread over its partitions
+/// round-robin.
+fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Event>, CaseError> {
     let mut log = Vec::with_capacity(input.len());
     for (index, line) in input.iter().enumerate() {
-        let record = serde_json::from_str::<Record<W::Event>>(line).map_err(|e| CaseError::Input {
-            index,
-            reason: e.to_string(),
-        })?;
+        let record = workload
+            .parse_line(line)
+            .map_err(|reason| CaseError::Input { index, reason })?;
         log.push(record);
     }
-    Ok(Log::round_robin(log, partitions))
+    Ok(Log::round_robin(log, workload.partitions()))
 }
 
 /// With the determinism check on, runs the seed `again` and fails `first` if the hashes
@@ -505,6 +516,7 @@ fn run_once<W: Workload>(
                 &faults,
                 &boundaries,
                 this.partitions(),
+                &|a: &W::Event, b: &W::Event| this.keep_order(a, b),
                 &mut rng(config.seed, Concern::InputFaults),
             );
             placed = on_boundaries;

@@ -32,9 +32,11 @@ pub mod q11;
 pub mod q18;
 pub mod q2;
 pub mod q3;
+pub mod q4;
 pub mod q5;
 pub mod q7;
 pub mod q8;
+pub mod q9;
 
 use eddy_engine::{Record, Stream, WatermarkStrategy};
 use nexmark::config::{NexmarkConfig, RateShape};

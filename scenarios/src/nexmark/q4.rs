@@ -1,0 +1,127 @@
+//! `nexmark-q4`: the average closing price per category, an updating result. The winning
+//! bid of every auction ([`q9`](super::q9)), re-keyed by category and averaged with
+//! retractions: when an auction's winner changes, its old price is retracted (`-U`) and the
+//! new one added (`+U`), and the category's average follows. A second output keeps the
+//! lowest closing price per category, whose retracted minimum must fall back to the next.
+
+use eddy_engine::{AvgRows, CommitLog, JobGraph, Log, MinRows, Pipeline, Record, Row};
+use eddy_sim::{Checked, OutputTable, Workload};
+
+use super::q9::{reference_winners, winners, Winner};
+use super::{watermarks, Event, Source, SOURCE};
+use crate::check::{accepted, compare_changelog, outcome};
+
+pub struct Q4 {
+    pub source: Source,
+}
+
+pub static NEXMARK_Q4: Q4 = Q4 { source: SOURCE };
+
+pub struct Sinks {
+    pub averages: CommitLog<Row<(u64, i64)>>,
+    pub lowest: CommitLog<Row<(u64, i64)>>,
+    pub late: CommitLog<Event>,
+}
+
+fn table(name: &str, log: &CommitLog<Row<(u64, i64)>>) -> OutputTable {
+    OutputTable::changelog(
+        name,
+        log.by_transaction()
+            .into_iter()
+            .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
+    )
+}
+
+impl Workload for Q4 {
+    type Event = Event;
+    type Sinks = Sinks;
+
+    fn name(&self) -> &'static str {
+        "nexmark-q4"
+    }
+
+    fn description(&self) -> &'static str {
+        "Nexmark q4, average closing price per category: winning bids averaged with retractions, an updating result"
+    }
+
+    super::source_methods!();
+
+    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
+        let sinks = Sinks {
+            averages: CommitLog::new(),
+            lowest: CommitLog::new(),
+            late: CommitLog::new(),
+        };
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let events = pipeline.source("events", log, watermarks(&self.source));
+        let won = winners(events);
+        won.output
+            .clone()
+            .key_by(|w: &Row<Winner>| w.row.category)
+            .aggregate_changelog(AvgRows(|w: &Winner| w.price as i64))
+            .key_by(|r: &Row<(u64, i64)>| r.row.0)
+            .sink_transactional(sinks.averages.clone());
+        won.output
+            .key_by(|w: &Row<Winner>| w.row.category)
+            .aggregate_changelog(MinRows(|w: &Winner| w.price as i64))
+            .key_by(|r: &Row<(u64, i64)>| r.row.0)
+            .sink_transactional(sinks.lowest.clone());
+        won.late.sink_transactional(sinks.late.clone());
+        (pipeline.build().expect("the nexmark-q4 pipeline is valid"), sinks)
+    }
+
+    fn outputs(&self, _input: &[Record<Event>], sinks: &Sinks) -> Vec<OutputTable> {
+        vec![table("averages", &sinks.averages), table("lowest", &sinks.lowest)]
+    }
+
+    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        let table = OutputTable::changelog(
+            "averages",
+            std::iter::once(sinks.averages.records().into_iter().map(|r| r.value).collect()),
+        );
+        match table.rows {
+            eddy_sim::Rows::Append(rows) => rows.into_keys().collect(),
+            eddy_sim::Rows::Upsert(rows) => rows.into_values().collect(),
+        }
+    }
+
+    /// The categories with a winner keep their running average and minimum (non-windowed
+    /// state).
+    fn live_state_entries(&self, input: &[Record<Event>], sinks: &Sinks) -> usize {
+        let _ = sinks;
+        let accepted: Vec<Record<Event>> = input.to_vec();
+        let categories: std::collections::BTreeSet<u64> =
+            reference_winners(&accepted).iter().map(|w| w.category).collect();
+        2 * categories.len()
+    }
+
+    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+        let committed = sinks.averages.records();
+        let late = sinks.late.records();
+        let verdict = (|| {
+            let accepted = accepted(
+                input,
+                input,
+                &late,
+                self.partitions(),
+                self.source.out_of_orderness_ms,
+                |r| r.ts,
+            )?;
+            let mut per_category: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+            for w in reference_winners(&accepted) {
+                per_category.entry(w.category).or_default().push(w.price as i64);
+            }
+            let averages = per_category
+                .iter()
+                .map(|(category, prices)| (*category, prices.iter().sum::<i64>().div_euclid(prices.len() as i64)))
+                .collect();
+            compare_changelog("averages", &sinks.averages, averages)?;
+            let lowest = per_category
+                .iter()
+                .map(|(category, prices)| (*category, *prices.iter().min().expect("a winner")))
+                .collect();
+            compare_changelog("lowest", &sinks.lowest, lowest)
+        })();
+        outcome(&committed, &late, verdict)
+    }
+}

@@ -1,0 +1,181 @@
+//! Changelog operators against references that replay the changes one by one on plain
+//! multisets: aggregations with retractions (min and max fall back to the next value,
+//! deletes of rows a key does not hold change nothing), Top-N with ties, regular joins
+//! (inner and left outer, `(left, None)` retracted when a match comes), normalisation of
+//! upserts. The committed changelog is materialised by the oracle's own code.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use eddy::engine::{CollectSink, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
+use eddy::sim::{OutputTable, Rows};
+use eddy::{Log, Pipeline, Record, Stream, WatermarkStrategy};
+use proptest::prelude::*;
+
+/// Runs `build` over `input` (one partition: a key's changes stay in order) and returns the
+/// materialised table of what it emitted.
+fn materialised<T: eddy::Data + PartialEq, O: eddy::Data + PartialEq + serde::Serialize>(
+    input: Vec<Row<T>>,
+    build: impl FnOnce(Stream<Row<T>>) -> Stream<Row<O>>,
+) -> BTreeMap<String, usize> {
+    let records: Vec<Record<Row<T>>> = input
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Record::new(i as i64, r))
+        .collect();
+    let pipeline = Pipeline::new().with_parallelism(2);
+    let source = pipeline.source(
+        "in",
+        Log::round_robin(records, 1),
+        WatermarkStrategy::bounded_out_of_orderness(0),
+    );
+    let out: CollectSink<Row<O>> = build(source).collect();
+    eddy::run_to_end(&pipeline.build().unwrap()).unwrap();
+    let table = OutputTable::changelog("out", std::iter::once(out.values()));
+    assert_eq!(table.problem, None, "the changelog retracts only rows it emitted");
+    match table.rows {
+        Rows::Append(rows) => rows,
+        Rows::Upsert(_) => unreachable!("a changelog materialises to a multiset"),
+    }
+}
+
+fn table_of<T: serde::Serialize>(rows: impl IntoIterator<Item = T>) -> BTreeMap<String, usize> {
+    match OutputTable::append("expected", rows).rows {
+        Rows::Append(rows) => rows,
+        Rows::Upsert(_) => unreachable!(),
+    }
+}
+
+/// Changes to (key, value) rows: an insert, or a delete of a row the key holds (or, when it
+/// holds none, of a row it never had).
+fn changes() -> impl Strategy<Value = Vec<Row<(u8, i64)>>> {
+    proptest::collection::vec((0u8..3, -5i64..6, any::<bool>(), any::<prop::sample::Index>()), 0..60).prop_map(|ops| {
+        let mut held: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (key, value, insert, pick) in ops {
+            let values = held.entry(key).or_default();
+            if insert || values.is_empty() && value % 2 == 0 {
+                values.push(value);
+                rows.push(Row::insert((key, value)));
+            } else if values.is_empty() {
+                rows.push(Row::delete((key, value)));
+            } else {
+                let at = pick.index(values.len());
+                rows.push(Row::delete((key, values.remove(at))));
+            }
+        }
+        rows
+    })
+}
+
+/// The rows each key holds after `changes` (a delete of a row it does not hold ignored).
+fn held(changes: &[Row<(u8, i64)>]) -> BTreeMap<u8, Vec<i64>> {
+    let mut held: BTreeMap<u8, Vec<i64>> = BTreeMap::new();
+    for Row {
+        kind,
+        row: (key, value),
+    } in changes
+    {
+        let values = held.entry(*key).or_default();
+        if kind.adds() {
+            values.push(*value);
+        } else if let Some(at) = values.iter().position(|v| v == value) {
+            values.remove(at);
+        }
+    }
+    held.retain(|_, values| !values.is_empty());
+    held
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config("proptest-regressions/changelog_ops.txt", 64))]
+
+    #[test]
+    fn aggregations_take_retractions(input in changes()) {
+        let keyed = |s: Stream<Row<(u8, i64)>>| s.key_by(|r: &Row<(u8, i64)>| r.row.0);
+        let held = held(&input);
+        let count = materialised(input.clone(), |s| keyed(s).aggregate_changelog(CountRows));
+        prop_assert_eq!(count, table_of(held.iter().map(|(k, v)| (*k, v.len() as u64))));
+        let sum = materialised(input.clone(), |s| keyed(s).aggregate_changelog(SumRows(|r: &(u8, i64)| r.1)));
+        prop_assert_eq!(sum, table_of(held.iter().map(|(k, v)| (*k, v.iter().sum::<i64>()))));
+        let min = materialised(input.clone(), |s| keyed(s).aggregate_changelog(MinRows(|r: &(u8, i64)| r.1)));
+        prop_assert_eq!(min, table_of(held.iter().map(|(k, v)| (*k, *v.iter().min().unwrap()))));
+        let max = materialised(input, |s| keyed(s).aggregate_changelog(MaxRows(|r: &(u8, i64)| r.1)));
+        prop_assert_eq!(max, table_of(held.iter().map(|(k, v)| (*k, *v.iter().max().unwrap()))));
+    }
+
+    #[test]
+    fn top_n_ranks_with_ties_broken_by_the_row(input in changes()) {
+        let top = materialised(input.clone(), |s| {
+            s.key_by(|r: &Row<(u8, i64)>| r.row.0).top_n(2, |r: &(u8, i64)| std::cmp::Reverse(r.1))
+        });
+        let mut expected = Vec::new();
+        for (key, mut values) in held(&input) {
+            values.sort_by_key(|v| std::cmp::Reverse(*v));
+            for (rank, value) in values.into_iter().take(2).enumerate() {
+                expected.push((key, rank as u32 + 1, (key, value)));
+            }
+        }
+        prop_assert_eq!(top, table_of(expected));
+    }
+
+    #[test]
+    fn regular_joins_retract_as_either_side_changes(left in changes(), right in changes(), outer in any::<bool>()) {
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        enum Side { L(Row<(u8, i64)>), R(Row<(u8, i64)>) }
+        // Interleave the two sides as they come.
+        let mut input = Vec::new();
+        let (mut l, mut r) = (left.iter(), right.iter());
+        loop {
+            match (l.next(), r.next()) {
+                (None, None) => break,
+                (a, b) => {
+                    input.extend(a.cloned().map(Side::L));
+                    input.extend(b.cloned().map(Side::R));
+                }
+            }
+        }
+        let kind = if outer { JoinKind::LeftOuter } else { JoinKind::Inner };
+        let joined = materialised(
+            input.into_iter().map(Row::insert).collect(),
+            |s: Stream<Row<Side>>| {
+                let lefts = s.clone().flat_map(|r: Row<Side>| match r.row { Side::L(row) => Some(row), Side::R(_) => None });
+                let rights = s.flat_map(|r: Row<Side>| match r.row { Side::R(row) => Some(row), Side::L(_) => None });
+                lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).join_changelog(rights, |r: &(u8, i64)| r.0, kind)
+            },
+        );
+        let (held_left, held_right) = (held(&left), held(&right));
+        let mut expected = Vec::new();
+        for (key, values) in &held_left {
+            match held_right.get(key) {
+                Some(others) => {
+                    for v in values {
+                        for o in others {
+                            expected.push(((*key, *v), Some((*key, *o))));
+                        }
+                    }
+                }
+                None if outer => expected.extend(values.iter().map(|v| ((*key, *v), None))),
+                None => {}
+            }
+        }
+        prop_assert_eq!(joined, table_of(expected));
+    }
+
+    #[test]
+    fn normalize_keeps_each_keys_last_row_and_drops_no_change_updates(
+        upserts in proptest::collection::vec((0u8..3, 0i64..3, any::<bool>()), 0..40)
+    ) {
+        let input: Vec<Row<(u8, i64)>> = upserts
+            .iter()
+            .map(|&(key, value, delete)| if delete { Row::delete((key, value)) } else { Row::new(RowKind::UpdateAfter, (key, value)) })
+            .collect();
+        let mut last: BTreeMap<u8, i64> = BTreeMap::new();
+        for &(key, value, delete) in &upserts {
+            if delete { last.remove(&key); } else { last.insert(key, value); }
+        }
+        let normalized = materialised(input, |s| s.key_by(|r: &Row<(u8, i64)>| r.row.0).normalize());
+        prop_assert_eq!(normalized, table_of(last.into_iter()));
+    }
+}
