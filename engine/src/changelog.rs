@@ -162,16 +162,24 @@ impl<T, F: Fn(&T) -> i64 + Clone + Send + Sync + 'static> RetractableAggregate<T
     type Acc = (i64, u64);
     type Out = i64;
     fn add(&self, acc: &mut (i64, u64), row: &T) {
-        acc.0 += (self.0)(row);
-        acc.1 += 1;
+        add_to_sum(acc, (self.0)(row));
     }
     fn retract(&self, acc: &mut (i64, u64), row: &T) {
-        acc.0 -= (self.0)(row);
-        acc.1 -= 1;
+        retract_from_sum(acc, (self.0)(row));
     }
     fn result(&self, acc: &(i64, u64)) -> Option<i64> {
         (acc.1 > 0).then_some(acc.0)
     }
+}
+
+fn add_to_sum(acc: &mut (i64, u64), value: i64) {
+    acc.0 += value;
+    acc.1 += 1;
+}
+
+fn retract_from_sum(acc: &mut (i64, u64), value: i64) {
+    acc.0 -= value;
+    acc.1 -= 1;
 }
 
 /// The average of an `i64` of each row, rounded down (integer division, as Flink's `AVG` of
@@ -183,12 +191,10 @@ impl<T, F: Fn(&T) -> i64 + Clone + Send + Sync + 'static> RetractableAggregate<T
     type Acc = (i64, u64);
     type Out = i64;
     fn add(&self, acc: &mut (i64, u64), row: &T) {
-        acc.0 += (self.0)(row);
-        acc.1 += 1;
+        add_to_sum(acc, (self.0)(row));
     }
     fn retract(&self, acc: &mut (i64, u64), row: &T) {
-        acc.0 -= (self.0)(row);
-        acc.1 -= 1;
+        retract_from_sum(acc, (self.0)(row));
     }
     fn result(&self, acc: &(i64, u64)) -> Option<i64> {
         (acc.1 > 0).then(|| acc.0.div_euclid(acc.1 as i64))

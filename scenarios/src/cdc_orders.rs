@@ -304,28 +304,11 @@ impl Workload for CdcOrders {
     }
 
     fn outputs(&self, _input: &[Record<Change>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::changelog(
-            "totals",
-            sinks
-                .totals
-                .by_transaction()
-                .into_iter()
-                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-        )]
+        vec![OutputTable::committed_changelog("totals", &sinks.totals)]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let table = OutputTable::changelog(
-            "totals",
-            std::iter::once(sinks.totals.records().into_iter().map(|r| r.value).collect()),
-        );
-        match table.rows {
-            eddy_sim::Rows::Append(rows) => rows
-                .into_iter()
-                .flat_map(|(row, n)| std::iter::repeat_n(row, n))
-                .collect(),
-            eddy_sim::Rows::Upsert(rows) => rows.into_values().collect(),
-        }
+        OutputTable::committed_changelog("totals", &sinks.totals).lines()
     }
 
     /// Each row's last position, each customer and order in the join, each region's totals.

@@ -11,18 +11,12 @@ use serde::Serialize;
 /// A committed changelog against the rows it should leave: materialised transaction by
 /// transaction (`OutputTable::changelog`: a retraction of an absent row or a lone
 /// update-before is a `changelog` violation), then compared as multisets of rows.
-pub fn compare_changelog<T: Serialize + Clone + PartialEq + std::fmt::Debug>(
+pub fn compare_changelog<T: eddy_engine::Data + PartialEq>(
     name: &str,
     committed: &eddy_engine::CommitLog<eddy_engine::Row<T>>,
     expected: Vec<T>,
 ) -> Result<(), Violation> {
-    let table = eddy_sim::OutputTable::changelog(
-        name,
-        committed
-            .by_transaction()
-            .into_iter()
-            .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-    );
+    let table = eddy_sim::OutputTable::committed_changelog(name, committed);
     if let Some(problem) = table.problem {
         return Err(Violation::new("changelog", problem));
     }

@@ -118,25 +118,11 @@ impl Workload for TopPages {
     }
 
     fn outputs(&self, _input: &[Record<View>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::changelog(
-            "top",
-            sinks
-                .top
-                .by_transaction()
-                .into_iter()
-                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-        )]
+        vec![OutputTable::committed_changelog("top", &sinks.top)]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let table = OutputTable::changelog(
-            "top",
-            std::iter::once(sinks.top.records().into_iter().map(|r| r.value).collect()),
-        );
-        match table.rows {
-            eddy_sim::Rows::Append(rows) => rows.into_keys().collect(),
-            eddy_sim::Rows::Upsert(rows) => rows.into_values().collect(),
-        }
+        OutputTable::committed_changelog("top", &sinks.top).lines()
     }
 
     /// A non-windowed count keeps every page's count, and Top-N every site's rows.

@@ -188,6 +188,28 @@ impl OutputTable {
         }
     }
 
+    /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
+    pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
+        Self::changelog(
+            name,
+            log.by_transaction()
+                .into_iter()
+                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
+        )
+    }
+
+    /// The table's rows as JSON lines, each as often as it holds it (what `eddy run` prints
+    /// of a changelog output).
+    pub fn lines(&self) -> Vec<String> {
+        match &self.rows {
+            Rows::Append(rows) => rows
+                .iter()
+                .flat_map(|(row, n)| std::iter::repeat_n(row.clone(), *n))
+                .collect(),
+            Rows::Upsert(rows) => rows.values().cloned().collect(),
+        }
+    }
+
     /// Rows in the table (an append stream counts each occurrence).
     pub fn len(&self) -> usize {
         match &self.rows {
@@ -410,14 +432,8 @@ impl Outputs {
             .key_by(move |r: &Row<T>| key(&r.row))
             .sink_transactional(log.clone());
         let name = name.to_string();
-        self.readers.push(Box::new(move || {
-            OutputTable::changelog(
-                &name,
-                log.by_transaction()
-                    .into_iter()
-                    .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-            )
-        }));
+        self.readers
+            .push(Box::new(move || OutputTable::committed_changelog(&name, &log)));
     }
 
     /// Checks `stream` as an append stream: the committed records as a multiset.

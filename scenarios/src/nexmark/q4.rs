@@ -23,15 +23,6 @@ pub struct Sinks {
     pub late: CommitLog<Event>,
 }
 
-fn table(name: &str, log: &CommitLog<Row<(u64, i64)>>) -> OutputTable {
-    OutputTable::changelog(
-        name,
-        log.by_transaction()
-            .into_iter()
-            .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-    )
-}
-
 impl Workload for Q4 {
     type Event = Event;
     type Sinks = Sinks;
@@ -71,18 +62,16 @@ impl Workload for Q4 {
     }
 
     fn outputs(&self, _input: &[Record<Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![table("averages", &sinks.averages), table("lowest", &sinks.lowest)]
+        vec![
+            OutputTable::committed_changelog("averages", &sinks.averages),
+            OutputTable::committed_changelog("lowest", &sinks.lowest),
+        ]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let table = OutputTable::changelog(
-            "averages",
-            std::iter::once(sinks.averages.records().into_iter().map(|r| r.value).collect()),
-        );
-        match table.rows {
-            eddy_sim::Rows::Append(rows) => rows.into_keys().collect(),
-            eddy_sim::Rows::Upsert(rows) => rows.into_values().collect(),
-        }
+        let mut lines = OutputTable::committed_changelog("averages", &sinks.averages).lines();
+        lines.extend(OutputTable::committed_changelog("lowest", &sinks.lowest).lines());
+        lines
     }
 
     /// The categories with a winner keep their running average and minimum (non-windowed

@@ -214,25 +214,11 @@ impl Workload for Q9 {
     }
 
     fn outputs(&self, _input: &[Record<Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::changelog(
-            "winners",
-            sinks
-                .winners
-                .by_transaction()
-                .into_iter()
-                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-        )]
+        vec![OutputTable::committed_changelog("winners", &sinks.winners)]
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let table = OutputTable::changelog(
-            "winners",
-            std::iter::once(sinks.winners.records().into_iter().map(|r| r.value).collect()),
-        );
-        match table.rows {
-            eddy_sim::Rows::Append(rows) => rows.into_keys().collect(),
-            eddy_sim::Rows::Upsert(rows) => rows.into_values().collect(),
-        }
+        OutputTable::committed_changelog("winners", &sinks.winners).lines()
     }
 
     fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
