@@ -234,3 +234,25 @@ fn a_restored_source_announces_its_watermark_again() {
     assert_eq!(late.records(), vec![Record::new(-64, (0, 0))], "the probe is late");
     assert!(joined.records().is_empty(), "a late probe is not joined");
 }
+
+/// sim_tape: after a rescale to 20 tasks, a tape that ends early checkpoints every 20 ms,
+/// each barrier round took about 60 steps of deliveries (which the first-ready default
+/// prefers), and the source was never polled again: `liveness` after 20,200 steps. A new
+/// checkpoint now waits until a source has read something since the last one (Flink's
+/// minimum pause between checkpoints).
+#[test]
+fn back_to_back_checkpoints_of_a_rescaled_job_do_not_starve_its_sources() {
+    let input: &[u8] = &[0x01, 0x80, 0x01, 0xbe, 0x0b, 0xbe, 0x27, 0x0b, 0x24, 0x04];
+    let [which, profile, seed, events, tape @ ..] = input else {
+        unreachable!("the input is long enough")
+    };
+    let scenarios = eddy::scenarios::all();
+    let scenario = scenarios[usize::from(*which) % scenarios.len()];
+    let profile = eddy::sim::Profile::ALL[usize::from(*profile) % eddy::sim::Profile::ALL.len()];
+    let config = eddy::sim::RunConfig {
+        events: Some(5 + usize::from(*events % 48)),
+        ..eddy::sim::RunConfig::new(u64::from(*seed), profile)
+    };
+    let report = scenario.run_tape(&config, tape).report;
+    assert!(report.passed, "{report}");
+}

@@ -208,6 +208,22 @@ impl Shrinker<'_> {
                 index += 1;
             }
         }
+        // Faults that only work together: a crash and the rescale its restore takes, or two
+        // crashes whose second repeats what the first did. Pairs, while there are few.
+        'pairs: while (2..=6).contains(&case.faults.len()) {
+            for first in 0..case.faults.len() {
+                for second in first + 1..case.faults.len() {
+                    let mut smaller = case.clone();
+                    smaller.faults.remove(second);
+                    smaller.faults.remove(first);
+                    if self.still_fails(&smaller) {
+                        *case = smaller;
+                        continue 'pairs;
+                    }
+                }
+            }
+            break;
+        }
     }
 
     /// Faults happen at a step or a checkpoint; with fewer records a run is shorter, so a
