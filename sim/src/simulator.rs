@@ -156,8 +156,6 @@ struct Simulation<'a, D> {
     /// With `keep_trace`: the timeline, the virtual time of each step, failed-write steps.
     timeline: Option<Timeline>,
     time_of_step: Vec<i64>,
-    /// Source reads since the last checkpoint trigger.
-    polls_since_trigger: u64,
 }
 
 /// Runs `graph` with the choices drawn from `options.seed` ([`Seeded`]).
@@ -226,7 +224,6 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         watermark_since: (NO_WATERMARK, 0),
         timeline: options.keep_trace.then(Timeline::default),
         time_of_step: vec![0],
-        polls_since_trigger: 0,
     };
     if sim.parallelism != graph.parallelism() {
         let tasks = sim.parallelism.iter().sum::<usize>() as u64;
@@ -333,13 +330,7 @@ impl<D: Decisions> Simulation<'_, D> {
                         false
                     }
                 }
-                // A pause between checkpoints, as Flink's `minPauseBetweenCheckpoints`: the
-                // sources read something first. Else a big job whose barrier rounds outlast the
-                // interval starves its sources (found by the sim_tape fuzz target: 20 tasks
-                // after a rescale, a checkpoint every 20 ms, no record read for 20,000 steps).
-                (None, None)
-                    if self.now >= next_checkpoint_at && (self.polls_since_trigger > 0 || self.sources_ended()) =>
-                {
+                (None, None) if self.now >= next_checkpoint_at => {
                     next_checkpoint_at = self.now + self.decisions.below(Concern::Checkpoints, 20..400i64);
                     true
                 }
@@ -411,13 +402,8 @@ impl<D: Decisions> Simulation<'_, D> {
         }
     }
 
-    fn sources_ended(&self) -> bool {
-        self.job.tasks().iter().filter(|t| t.is_source()).all(|t| t.is_ended())
-    }
-
     fn trigger(&mut self) -> Option<CheckpointId> {
         let checkpoint = self.coordinator.trigger(&mut self.job)?;
-        self.polls_since_trigger = 0;
         self.checkpoint_parallelism.insert(checkpoint, self.parallelism.clone());
         self.stats.checkpoints_started += 1;
         self.trace.record(TraceEvent::Trigger {
@@ -751,14 +737,11 @@ impl<D: Decisions> Simulation<'_, D> {
                     size,
                 });
             }
-            Action::PollSource { task } => {
-                self.polls_since_trigger += 1;
-                self.trace.record(TraceEvent::Poll {
-                    step: self.step,
-                    task,
-                    max,
-                })
-            }
+            Action::PollSource { task } => self.trace.record(TraceEvent::Poll {
+                step: self.step,
+                task,
+                max,
+            }),
         }
         let Some(timeline) = &mut self.timeline else {
             self.job.perform(action, max);
