@@ -143,23 +143,22 @@ impl Workload for OddWindows {
     }
 
     fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
+        fn add<V: std::fmt::Display>(
+            lines: &mut BTreeMap<(&'static str, i64, u8), String>,
+            kind: &'static str,
+            results: Vec<Record<Windowed<u8, V>>>,
+        ) {
+            for Record { value: w, .. } in results {
+                let line = format!(
+                    r#"{{"kind":"{kind}","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
+                    w.window.start, w.window.end, w.key, w.value
+                );
+                lines.insert((kind, w.window.start, w.key), line);
+            }
+        }
         let mut lines = BTreeMap::new();
-        for r in sinks.counts.records() {
-            let w = r.value;
-            let line = format!(
-                r#"{{"kind":"count","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
-                w.window.start, w.window.end, w.key, w.value
-            );
-            lines.insert(("count", w.window.start, w.key), line);
-        }
-        for r in sinks.sums.records() {
-            let w = r.value;
-            let line = format!(
-                r#"{{"kind":"sum","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
-                w.window.start, w.window.end, w.key, w.value
-            );
-            lines.insert(("sum", w.window.start, w.key), line);
-        }
+        add(&mut lines, "count", sinks.counts.records());
+        add(&mut lines, "sum", sinks.sums.records());
         lines.into_values().collect()
     }
 
