@@ -51,6 +51,17 @@ enum Command {
     /// Run a scenario's pipeline once in batch mode, without faults, over generated input or
     /// your own JSON lines; print its results as JSON lines in canonical order.
     Run(RunArgs),
+    /// Materialise a changelog (lines `+I ROW`, `-U ROW`, `+U ROW`, `-D ROW`, as a live run of
+    /// a changelog scenario writes them) into the table it describes: print its rows as JSON
+    /// lines, as the batch run prints them. A retraction of a row the table does not hold
+    /// exits 1.
+    Materialize {
+        /// The changelog (`-`: stdin).
+        changelog: PathBuf,
+        /// Write the rows here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Measure events/s of the engine, the simulator, a hand-written loop and timely dataflow
     /// on the same input (docs/performance.md).
     Bench(bench::BenchArgs),
@@ -257,6 +268,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(&args),
         Command::Shrink(args) => shrink(&args),
         Command::Run(args) => run(&args),
+        Command::Materialize { changelog, output } => materialize(&changelog, output.as_deref()),
         Command::Bench(args) => bench::run(&args).map(|_| ExitCode::SUCCESS).map_err(UsageError),
         Command::Report {
             command: ReportCommand::Merge { files, output, html },
@@ -767,6 +779,24 @@ fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
         .map_err(|e| input_error(e, &numbers, &source))?;
     let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
     match &args.output {
+        Some(path) => write_file(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `eddy materialize`: a changelog's lines into its table's rows.
+fn materialize(changelog: &Path, output: Option<&Path>) -> Result<ExitCode, UsageError> {
+    let (lines, numbers, source) = read_lines(changelog)?;
+    let table = eddy::sim::OutputTable::changelog_lines("changelog", &lines)
+        .map_err(|(index, reason)| UsageError(format!("{source}:{}: {reason}", numbers[index])))?;
+    if let Some(problem) = table.problem() {
+        eprintln!("{source}: {problem}");
+        return Ok(ExitCode::from(1));
+    }
+    let rows = table.lines();
+    let text = rows.join("\n") + if rows.is_empty() { "" } else { "\n" };
+    match output {
         Some(path) => write_file(path, text.as_bytes())?,
         None => print!("{text}"),
     }

@@ -27,16 +27,13 @@ fn live_command(dir: &Path, log: &Path) -> Command {
 }
 
 fn live_command_on(dir: &Path, input: &str, log: &Path) -> Command {
+    live_scenario_command(dir, "pageviews", input, log)
+}
+
+fn live_scenario_command(dir: &Path, scenario: &str, input: &str, log: &Path) -> Command {
     let mut command = Command::new(EDDY);
     command
-        .args([
-            "run",
-            "--live",
-            "--scenario",
-            "pageviews",
-            "--checkpoint-interval",
-            "50",
-        ])
+        .args(["run", "--live", "--scenario", scenario, "--checkpoint-interval", "50"])
         .arg("--rate")
         .arg(RATE.to_string())
         .arg("--input")
@@ -345,4 +342,87 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
     let stderr = fs::read_to_string(&log).expect("read the log");
     assert!(stderr.contains("restored checkpoint"), "{stderr}");
     assert_eq!(sorted_lines(&dir.join("live.jsonl")), expected);
+}
+
+/// Debezium change events, live: killed twice, the committed changelog (`+I`/`-U`/`+U`/`-D`
+/// lines) materialises into exactly the batch run's table (`eddy materialize`).
+#[test]
+fn a_debezium_changelog_killed_twice_materialises_to_the_batch_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let batch = Command::new(EDDY)
+        .args(["run", "--scenario", "cdc-orders", "--seed", "5", "--events"])
+        .arg(EVENTS.to_string())
+        .arg("--emit-input")
+        .arg(dir.join("in.jsonl"))
+        .arg("--output")
+        .arg(dir.join("batch.jsonl"))
+        .status()
+        .expect("run eddy");
+    assert!(batch.success(), "the batch run failed");
+    let state = dir.join("state");
+    let newest = |state: &Path| completed_checkpoints(state).last().map(|(id, _)| *id);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for run in 0..2 {
+        let before = newest(&state);
+        let log = dir.join(format!("kill-{run}.log"));
+        let command = &mut live_scenario_command(dir, "cdc-orders", "in.jsonl", &log);
+        let mut child = Running(command.spawn().expect("start eddy run --live"));
+        let deadline = Instant::now() + CHILD_LIMIT;
+        while newest(&state) <= before {
+            assert!(Instant::now() < deadline, "run {run} completed no checkpoint");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..400)));
+        assert!(
+            child.try_wait().expect("poll eddy").is_none(),
+            "run {run} ended before its kill"
+        );
+        child.kill().expect("SIGKILL eddy");
+        wait_bounded(&mut child);
+    }
+    let log = dir.join("final.log");
+    let mut child = Running(
+        live_scenario_command(dir, "cdc-orders", "in.jsonl", &log)
+            .spawn()
+            .expect("start eddy run --live"),
+    );
+    let status = wait_bounded(&mut child);
+    assert!(
+        status.success(),
+        "the final run failed: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let materialized = Command::new(EDDY)
+        .arg("materialize")
+        .arg(dir.join("live.jsonl"))
+        .arg("--output")
+        .arg(dir.join("table.jsonl"))
+        .output()
+        .expect("run eddy materialize");
+    assert!(
+        materialized.status.success(),
+        "the committed changelog does not materialise: {}",
+        String::from_utf8_lossy(&materialized.stderr)
+    );
+    assert_eq!(
+        sorted_lines(&dir.join("table.jsonl")),
+        sorted_lines(&dir.join("batch.jsonl"))
+    );
+}
+
+#[test]
+fn a_malformed_debezium_event_stops_a_live_run_naming_its_line_and_field() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let good = r#"{"op":"c","before":null,"after":{"id":1,"name":"ada","region":"eu"},"source":{"table":"customers","lsn":4},"ts_ms":1000}"#;
+    let missing_after = r#"{"op":"u","before":{"id":1,"name":"ada","region":"eu"},"after":null,"source":{"table":"customers","lsn":9},"ts_ms":2000}"#;
+    fs::write(dir.join("in.jsonl"), format!("{good}\n{missing_after}\n")).expect("write the input");
+    let log = dir.join("run.log");
+    let status = live_scenario_command(dir, "cdc-orders", "in.jsonl", &log)
+        .status()
+        .expect("run eddy");
+    let stderr = fs::read_to_string(&log).expect("read the log");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("in.jsonl:2") && stderr.contains("after"), "{stderr}");
 }

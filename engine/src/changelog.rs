@@ -51,6 +51,18 @@ impl RowKind {
             RowKind::Delete => "-D",
         }
     }
+
+    /// The kind [`RowKind::short`] names.
+    pub fn from_short(short: &str) -> Option<RowKind> {
+        [
+            RowKind::Insert,
+            RowKind::UpdateBefore,
+            RowKind::UpdateAfter,
+            RowKind::Delete,
+        ]
+        .into_iter()
+        .find(|kind| kind.short() == short)
+    }
 }
 
 /// A changelog record's value: a row and what happens to it.

@@ -167,6 +167,11 @@ pub enum Message {
     Watermark(Timestamp),
     Barrier(CheckpointId),
     EndOfInput,
+    /// Flink's `WatermarkStatus.IDLE`: the sender's sources have nothing to read; leave this
+    /// channel out of the watermark minimum until it delivers again.
+    Idle,
+    /// Flink's `WatermarkStatus.ACTIVE`: the sender delivers again after `Idle`.
+    Active,
 }
 
 impl Message {
@@ -177,6 +182,8 @@ impl Message {
             Message::Watermark(_) => "watermark",
             Message::Barrier(_) => "barrier",
             Message::EndOfInput => "end-of-input",
+            Message::Idle => "idle",
+            Message::Active => "active",
         }
     }
 }

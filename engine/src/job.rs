@@ -82,6 +82,7 @@ impl Job {
                         watermarks: *watermarks,
                         next_watermark_at: watermarks.interval_ms,
                         emitted_watermark: NO_WATERMARK,
+                        idle: false,
                     },
                     NodeBody::Operator(factory) => TaskBody::Operator(factory(&info)),
                 };

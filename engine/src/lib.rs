@@ -54,10 +54,10 @@ pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, 
 pub use process::{KeyedProcessFunction, ProcessContext};
 pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, TransactionId, UpsertSink};
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
-pub use source::{read_split, Log, Scripted, SourceReader};
+pub use source::{read_split, Log, Scripted, SourceReader, Stall};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
 pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
-pub use time::{SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
+pub use time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;
 pub use window::{AggregateFunction, Count, Sum, Window, WindowAssigner, Windowed};

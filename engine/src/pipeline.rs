@@ -133,6 +133,13 @@ impl Pipeline {
                 value: watermarks.interval_ms,
             });
         }
+        if let Some(timeout) = watermarks.idle_timeout_ms.filter(|t| *t <= 0) {
+            draft.errors.push(BuildError::NotPositive {
+                operator: name.to_string(),
+                what: "idle timeout",
+                value: timeout,
+            });
+        }
         draft.nodes.push(NodeDraft {
             name: name.to_string(),
             parallelism: None,

@@ -2,26 +2,45 @@
 //!
 //! Each partition is a split with its own watermark (`max ts − B − 1`); a source task owns
 //! the splits `p` with `p % parallelism == subtask` and its watermark is the minimum over its
-//! unfinished splits. Reading is driven: the task asks for at most `max_records` per poll.
+//! unfinished splits that are not idle. Reading is driven: the task asks for at most
+//! `max_records` per poll.
 
 use std::sync::Arc;
 
 use crate::element::{Data, Record, Timestamp};
 use crate::operator::{Output, MAIN};
 use crate::snapshot::{decode_payload, encode_payload, RestoreContext, SnapshotError};
-use crate::time::{SplitWatermark, END_OF_TIME};
+use crate::time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME};
 
 /// An immutable, partitioned log of timestamped records.
 #[derive(Clone, Debug)]
 pub struct Log<T> {
     partitions: Arc<Vec<Vec<Record<T>>>>,
+    stalls: Arc<Vec<Stall>>,
+}
+
+/// A stretch in which a partition has nothing new to read, as when its producer pauses (the
+/// simulator's `source-stall` fault): once a reader reaches `offset` of `partition`, that
+/// partition gives no records for the next `ms` of processing time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stall {
+    pub partition: usize,
+    pub offset: usize,
+    pub ms: i64,
 }
 
 impl<T> Log<T> {
     pub fn from_partitions(partitions: Vec<Vec<Record<T>>>) -> Self {
         Log {
             partitions: Arc::new(partitions),
+            stalls: Arc::new(Vec::new()),
         }
+    }
+
+    /// The same log, with partitions that pause where `stalls` say.
+    pub fn with_stalls(mut self, stalls: Vec<Stall>) -> Self {
+        self.stalls = Arc::new(stalls);
+        self
     }
 
     /// Spreads `records` over `partitions` round-robin, keeping their order per partition.
@@ -51,8 +70,9 @@ impl<T> Log<T> {
 pub trait SourceReader: Send {
     /// Emits up to `max_records` records on [`MAIN`]; returns how many.
     fn poll(&mut self, max_records: usize, out: &mut Output) -> usize;
-    /// The minimum watermark over unfinished splits (`i64::MAX` when all are done).
-    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp;
+    /// At processing time `now`: the minimum watermark over unfinished splits that are not
+    /// idle (`END_OF_TIME` when all are done), or `Idle` if every unfinished one is.
+    fn watermark(&mut self, strategy: &WatermarkStrategy, now: Timestamp) -> SourceWatermark;
     fn is_exhausted(&self) -> bool;
     /// The reading position, for a checkpoint.
     fn snapshot(&self) -> Vec<u8>;
@@ -68,6 +88,61 @@ struct Split {
     partition: usize,
     offset: usize,
     watermark: SplitWatermark,
+    activity: SplitActivity,
+    /// The partition's stalls at or after `offset`, by offset, as `(offset, ms)`.
+    stalls: Vec<(usize, i64)>,
+    /// The end of the stall the split is in, once a check has seen it reach the stall.
+    stalled_until: Option<Timestamp>,
+}
+
+impl Split {
+    fn new(partition: usize, stalls: &[Stall]) -> Self {
+        let mut stalls: Vec<(usize, i64)> = stalls
+            .iter()
+            .filter(|s| s.partition == partition)
+            .map(|s| (s.offset, s.ms))
+            .collect();
+        stalls.sort_unstable();
+        Split {
+            partition,
+            offset: 0,
+            watermark: SplitWatermark::new(),
+            activity: SplitActivity::default(),
+            stalls,
+            stalled_until: None,
+        }
+    }
+
+    /// Where reading must pause: the next stall's offset, or the partition's end.
+    fn readable_end(&self, len: usize) -> usize {
+        self.stalls.first().map_or(len, |&(offset, _)| offset.min(len))
+    }
+
+    /// At a check: a split at its next stall starts it, and leaves it once it is over.
+    fn pass_stall(&mut self, now: Timestamp) {
+        let Some(&(offset, ms)) = self.stalls.first() else {
+            return;
+        };
+        if offset != self.offset {
+            return;
+        }
+        match self.stalled_until {
+            None => self.stalled_until = Some(now.saturating_add(ms)),
+            Some(until) if until <= now => {
+                self.stalls.remove(0);
+                self.stalled_until = None;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Moved to `offset` by a restore: stalls behind it are passed.
+    fn rewind(&mut self, offset: usize, watermark: SplitWatermark) {
+        self.offset = offset;
+        self.watermark = watermark;
+        self.stalls.retain(|&(at, _)| at >= offset);
+        self.stalled_until = None;
+    }
 }
 
 pub(crate) struct LogReader<T> {
@@ -80,11 +155,7 @@ impl<T> LogReader<T> {
     pub(crate) fn new(log: Log<T>, subtask: usize, parallelism: usize) -> Self {
         let splits = (0..log.partitions.len())
             .filter(|p| p % parallelism == subtask)
-            .map(|partition| Split {
-                partition,
-                offset: 0,
-                watermark: SplitWatermark::new(),
-            })
+            .map(|partition| Split::new(partition, &log.stalls))
             .collect();
         LogReader {
             log,
@@ -124,23 +195,36 @@ impl<T: Data> SourceReader for LogReader<T> {
         for _ in 0..self.splits.len() {
             let index = self.next_split % self.splits.len();
             self.next_split = index + 1;
-            if self.split_done(&self.splits[index]) {
-                continue;
-            }
             let split = &mut self.splits[index];
             let partition = &self.log.partitions[split.partition];
-            return read_split(partition, &mut split.offset, &mut split.watermark, max_records, out);
+            let end = split.readable_end(partition.len());
+            if split.offset >= end {
+                continue;
+            }
+            return read_split(
+                &partition[..end],
+                &mut split.offset,
+                &mut split.watermark,
+                max_records,
+                out,
+            );
         }
         0
     }
 
-    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp {
-        self.splits
-            .iter()
-            .filter(|s| !self.split_done(s))
-            .map(|s| s.watermark.current(out_of_orderness_ms))
-            .min()
-            .unwrap_or(END_OF_TIME)
+    fn watermark(&mut self, strategy: &WatermarkStrategy, now: Timestamp) -> SourceWatermark {
+        let partitions = &self.log.partitions;
+        SourceWatermark::of_splits(
+            self.splits
+                .iter_mut()
+                .filter(|s| s.offset < partitions[s.partition].len())
+                .map(|split| {
+                    split.pass_stall(now);
+                    let waiting = split.readable_end(partitions[split.partition].len()) > split.offset;
+                    let idle = split.activity.is_idle(strategy, waiting, now);
+                    (!idle).then(|| split.watermark.current(strategy.out_of_orderness_ms))
+                }),
+        )
     }
 
     fn is_exhausted(&self) -> bool {
@@ -169,11 +253,12 @@ impl<T: Data> SourceReader for LogReader<T> {
                     });
                 }
                 if let Some(split) = self.splits.iter_mut().find(|s| s.partition == partition) {
-                    split.offset = offset;
-                    if crate::bugs::is_active(crate::bugs::Bug::SourceNotRewound) {
-                        split.offset = partition_len.unwrap_or(offset);
-                    }
-                    split.watermark = watermark;
+                    let offset = if crate::bugs::is_active(crate::bugs::Bug::SourceNotRewound) {
+                        partition_len.unwrap_or(offset)
+                    } else {
+                        offset
+                    };
+                    split.rewind(offset, watermark);
                 }
             }
         }
@@ -235,12 +320,12 @@ impl<T: Data> SourceReader for ScriptReader<T> {
         n
     }
 
-    fn watermark(&self, _out_of_orderness_ms: i64) -> Timestamp {
-        if self.is_exhausted() {
+    fn watermark(&mut self, _strategy: &WatermarkStrategy, _now: Timestamp) -> SourceWatermark {
+        SourceWatermark::At(if self.is_exhausted() {
             END_OF_TIME
         } else {
             self.watermark
-        }
+        })
     }
 
     fn is_exhausted(&self) -> bool {

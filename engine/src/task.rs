@@ -15,7 +15,7 @@ use crate::partition::Partitioner;
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
 use crate::tap::{late_input, InputDrops, LateRecord};
-use crate::time::{WatermarkStrategy, WatermarkTracker, END_OF_TIME, NO_WATERMARK};
+use crate::time::{SourceWatermark, StatusChange, WatermarkStrategy, WatermarkTracker, END_OF_TIME, NO_WATERMARK};
 
 /// Index of a channel in its [`Job`](crate::Job).
 pub type ChannelId = usize;
@@ -42,6 +42,8 @@ pub(crate) enum TaskBody {
         watermarks: WatermarkStrategy,
         next_watermark_at: Timestamp,
         emitted_watermark: Timestamp,
+        /// Whether the task last told its channels it is idle.
+        idle: bool,
     },
     Operator(Box<dyn Operator>),
 }
@@ -212,6 +214,7 @@ impl Task {
             .expect("ready implies non-empty");
         match message {
             Message::Records(mut batch) => {
+                self.mark_active(channel);
                 let input = self.inputs[channel].input;
                 if let Some(drops) = &self.drops {
                     let node = self.id.node;
@@ -223,16 +226,23 @@ impl Task {
                 self.route(out);
             }
             Message::Watermark(watermark) => {
+                self.mark_active(channel);
                 if let Some(advanced) = self.watermarks.update(channel, watermark) {
                     self.advance_watermark(advanced);
                 }
             }
+            Message::Idle => {
+                let change = self.watermarks.mark_idle(channel);
+                self.apply_status(change);
+            }
+            Message::Active => self.mark_active(channel),
             Message::Barrier(checkpoint) => {
                 debug_assert!(self.inputs[channel].barrier.is_none());
                 self.inputs[channel].barrier = Some(checkpoint);
                 self.try_complete_alignment();
             }
             Message::EndOfInput => {
+                self.mark_active(channel);
                 self.inputs[channel].ended = true;
                 if let Some(advanced) = self.watermarks.update(channel, END_OF_TIME) {
                     self.advance_watermark(advanced);
@@ -250,12 +260,15 @@ impl Task {
 
     /// A source reads up to `max_records`; at the end of its splits it ends its stream.
     pub fn handle_poll_source(&mut self, max_records: usize) {
-        let TaskBody::Source { reader, .. } = &mut self.body else {
+        let TaskBody::Source { reader, idle, .. } = &mut self.body else {
             panic!("{}: polled but not a source", self.name);
         };
         let mut out = Output::default();
-        reader.poll(max_records, &mut out);
+        let read = reader.poll(max_records, &mut out);
         let exhausted = reader.is_exhausted();
+        if read > 0 && std::mem::replace(idle, false) {
+            self.broadcast(Message::Active);
+        }
         self.route(out);
         if exhausted {
             self.emit_source_watermark(END_OF_TIME);
@@ -270,16 +283,29 @@ impl Task {
                 reader,
                 watermarks,
                 next_watermark_at,
+                idle,
                 ..
             } => {
                 if self.ended || now < *next_watermark_at {
                     return;
                 }
                 *next_watermark_at = now + watermarks.interval_ms;
-                let watermark = reader.watermark(watermarks.out_of_orderness_ms);
-                // END_OF_TIME is sent only with the end of input, when every record is out.
-                if watermark < END_OF_TIME {
-                    self.emit_source_watermark(watermark);
+                match reader.watermark(watermarks, now) {
+                    SourceWatermark::Idle => {
+                        if !std::mem::replace(idle, true) {
+                            self.broadcast(Message::Idle);
+                        }
+                    }
+                    SourceWatermark::At(watermark) => {
+                        if std::mem::replace(idle, false) {
+                            self.broadcast(Message::Active);
+                        }
+                        // END_OF_TIME is sent only with the end of input, when every record
+                        // is out.
+                        if watermark < END_OF_TIME {
+                            self.emit_source_watermark(watermark);
+                        }
+                    }
                 }
             }
             TaskBody::Operator(operator) => {
@@ -332,10 +358,12 @@ impl Task {
             TaskBody::Source {
                 reader,
                 emitted_watermark,
+                idle,
                 ..
             } => {
                 reader.restore(context)?;
                 *emitted_watermark = context.watermark;
+                *idle = false;
                 // Downstream tasks restore one combined watermark, not one per channel:
                 // announce this source's watermark again, or an operator with another input
                 // waits on this channel (and takes records that were late as on time) until
@@ -385,6 +413,25 @@ impl Task {
         match &mut self.body {
             TaskBody::Operator(operator) => operator.as_mut(),
             TaskBody::Source { .. } => panic!("{}: a source has no input", self.name),
+        }
+    }
+
+    /// `channel` delivers: if it was idle, it is active again.
+    fn mark_active(&mut self, channel: usize) {
+        let change = self.watermarks.mark_active(channel);
+        self.apply_status(change);
+    }
+
+    /// Forwards what an input's status change did: the combined watermark, then the task's
+    /// own status (Flink's valve flushes the watermark before it goes idle).
+    fn apply_status(&mut self, change: StatusChange) {
+        if let Some(advanced) = change.advanced {
+            self.advance_watermark(advanced);
+        }
+        match change.idle {
+            Some(true) => self.broadcast(Message::Idle),
+            Some(false) => self.broadcast(Message::Active),
+            None => {}
         }
     }
 

@@ -8,8 +8,12 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::cdc::{ChangeEvent, Op, SourceInfo};
-use eddy_engine::{CommitLog, JobGraph, JoinKind, Log, Pipeline, Record, RetractableAggregate, Row, WatermarkStrategy};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_engine::{
+    CommitLog, JobGraph, JoinKind, KeyedStream, Log, Pipeline, Record, RetractableAggregate, Row, WatermarkStrategy,
+};
+use eddy_sim::{changelog_line, Checked, EventSource, LineCommitter, LineParser, OutputTable, Workload};
+
+use crate::live::RecordLines;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -79,8 +83,58 @@ const REGIONS: [&str; 4] = ["eu", "us", "apac", "latam"];
 
 pub struct CdcOrders;
 
+/// Revenue and open orders per region, as a changelog keyed by region (so that an update's
+/// `-U` and `+U` commit together).
+fn region_totals(
+    pipeline: &Pipeline,
+    source: EventSource<Change>,
+) -> KeyedStream<RegionRow, String, fn(&RegionRow) -> String> {
+    let rows = source
+        .stream(
+            pipeline,
+            "changes",
+            WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50),
+        )
+        .debezium_changelog(row_key);
+    let orders = rows.clone().flat_map(|r: Row<TableRow>| match r.row {
+        TableRow::Order(o) => Some(Row::new(r.kind, o)),
+        TableRow::Customer(_) => None,
+    });
+    let customers = rows.flat_map(|r: Row<TableRow>| match r.row {
+        TableRow::Customer(c) => Some(Row::new(r.kind, c)),
+        TableRow::Order(_) => None,
+    });
+    orders
+        .key_by(|o: &Row<Order>| o.row.customer_id)
+        .join_changelog(customers, |c: &Customer| c.id, JoinKind::LeftOuter)
+        .map(|r: Row<(Order, Option<Customer>)>| {
+            let (order, customer) = r.row;
+            let region = customer.map_or(UNKNOWN_REGION.to_string(), |c| c.region);
+            Row::new(r.kind, (region, order))
+        })
+        .key_by(|r: &Row<(String, Order)>| r.row.0.clone())
+        .aggregate_changelog(RegionTotals)
+        .key_by(region_of as fn(&RegionRow) -> String)
+}
+
+/// A row of the totals: region, then revenue and open orders.
+type RegionRow = Row<(String, (i64, i64))>;
+
+fn region_of(row: &RegionRow) -> String {
+    row.row.0.clone()
+}
+
+/// A Debezium change event (JSON), at its `ts_ms`.
+fn parse_change_line(line: &str) -> Result<Record<Change>, String> {
+    let event: Change = serde_json::from_str(line).map_err(|e| format!("not a Debezium change event: {e}"))?;
+    event
+        .validate()
+        .map_err(|field| format!("a `{:?}` change event without its `{field}` row", event.op))?;
+    Ok(Record::new(event.ts_ms, event))
+}
+
 pub struct Sinks {
-    pub totals: CommitLog<Row<(String, (i64, i64))>>,
+    pub totals: CommitLog<RegionRow>,
 }
 
 /// The reference: the tables after applying every event in log order, each row's replays
@@ -252,12 +306,8 @@ impl Workload for CdcOrders {
         log
     }
 
-    fn parse_line(&self, line: &str) -> Result<Record<Change>, String> {
-        let event: Change = serde_json::from_str(line).map_err(|e| format!("not a Debezium change event: {e}"))?;
-        event
-            .validate()
-            .map_err(|field| format!("a `{:?}` change event without its `{field}` row", event.op))?;
-        Ok(Record::new(event.ts_ms, event))
+    fn line_parser(&self) -> LineParser<Change> {
+        parse_change_line
     }
 
     fn event_line(&self, record: &Record<Change>) -> String {
@@ -273,34 +323,19 @@ impl Workload for CdcOrders {
             totals: CommitLog::new(),
         };
         let pipeline = Pipeline::new().with_parallelism(2);
-        let rows = pipeline
-            .source(
-                "changes",
-                log,
-                WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50),
-            )
-            .debezium_changelog(row_key);
-        let orders = rows.clone().flat_map(|r: Row<TableRow>| match r.row {
-            TableRow::Order(o) => Some(Row::new(r.kind, o)),
-            TableRow::Customer(_) => None,
-        });
-        let customers = rows.flat_map(|r: Row<TableRow>| match r.row {
-            TableRow::Customer(c) => Some(Row::new(r.kind, c)),
-            TableRow::Order(_) => None,
-        });
-        orders
-            .key_by(|o: &Row<Order>| o.row.customer_id)
-            .join_changelog(customers, |c: &Customer| c.id, JoinKind::LeftOuter)
-            .map(|r: Row<(Order, Option<Customer>)>| {
-                let (order, customer) = r.row;
-                let region = customer.map_or(UNKNOWN_REGION.to_string(), |c| c.region);
-                Row::new(r.kind, (region, order))
-            })
-            .key_by(|r: &Row<(String, Order)>| r.row.0.clone())
-            .aggregate_changelog(RegionTotals)
-            .key_by(|r: &Row<(String, (i64, i64))>| r.row.0.clone())
-            .sink_transactional(sinks.totals.clone());
+        region_totals(&pipeline, EventSource::Log(log)).sink_transactional(sinks.totals.clone());
         (pipeline.build().expect("the cdc-orders pipeline is valid"), sinks)
+    }
+
+    /// The totals' changelog as lines (`+U ["eu",[1200,3]]`), each committed once: `eddy
+    /// materialize` turns the file into the batch run's table.
+    fn build_live(&self, source: EventSource<Change>, output: LineCommitter) -> Option<JobGraph> {
+        let pipeline = Pipeline::new().with_parallelism(2);
+        region_totals(&pipeline, source)
+            .process(RecordLines::new(|r: &Record<RegionRow>| changelog_line(&r.value)))
+            .name("changelog-lines")
+            .sink_transactional(output);
+        Some(pipeline.build().expect("the live cdc-orders pipeline is valid"))
     }
 
     fn outputs(&self, _input: &[Record<Change>], sinks: &Sinks) -> Vec<OutputTable> {

@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, compare_tables, counts_grow, outcome, values};
+use crate::check::{accepted_with_idleness, compare_tables, counts_grow, outcome, values};
 use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -21,6 +21,8 @@ pub struct PageView {
 pub const WINDOW_MS: i64 = 60_000;
 pub const ALLOWED_LATENESS_MS: i64 = 5_000;
 pub const OUT_OF_ORDERNESS_MS: i64 = 2_000;
+/// A partition with nothing to read for this long (processing time) is idle.
+pub const IDLE_TIMEOUT_MS: i64 = 500;
 
 pub struct PageViews;
 
@@ -35,7 +37,9 @@ fn counts(pipeline: &Pipeline, source: EventSource<PageView>) -> eddy_engine::Wi
         .stream(
             pipeline,
             "views",
-            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
+            WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS)
+                .with_interval(50)
+                .with_idleness(IDLE_TIMEOUT_MS),
         )
         .key_by(|v: &PageView| v.page)
         .window(WindowAssigner::tumbling(WINDOW_MS))
@@ -57,7 +61,7 @@ impl Workload for PageViews {
     }
 
     fn description(&self) -> &'static str {
-        "page views per page per 1-minute tumbling window, 5 s allowed lateness, late side output"
+        "page views per page per 1-minute tumbling window, 5 s allowed lateness, late side output, idle partitions after 500 ms"
     }
 
     fn out_of_orderness_ms(&self) -> i64 {
@@ -150,10 +154,7 @@ impl Workload for PageViews {
         let late = sinks.late.records();
         let committed = sinks.counts.records();
         let verdict = (|| {
-            let window_end = |ts: i64| ts.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS;
-            let accepted = accepted(input, input, &late, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {
-                window_end(r.ts) - 1 + ALLOWED_LATENESS_MS
-            })?;
+            let accepted = accepted_with_idleness(input, &late)?;
             // Reference: count per (page, window start) over accepted records.
             let mut expected: BTreeMap<(u16, i64), u64> = BTreeMap::new();
             for r in &accepted {

@@ -41,10 +41,12 @@ pub enum Moment {
     WatermarkStalled,
     /// A dedup interval closed while a checkpoint was in flight.
     DedupCloseAtCheckpoint,
+    /// A task's input went idle: an idle source stopped holding the watermark back.
+    InputIdle,
 }
 
 /// How many moments there are.
-pub const MOMENTS: usize = 14;
+pub const MOMENTS: usize = 15;
 
 impl Moment {
     pub const ALL: [Moment; MOMENTS] = [
@@ -62,6 +64,7 @@ impl Moment {
         Moment::LateAcceptedAfterRestore,
         Moment::WatermarkStalled,
         Moment::DedupCloseAtCheckpoint,
+        Moment::InputIdle,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +83,7 @@ impl Moment {
             Moment::LateAcceptedAfterRestore => "late-accepted-after-restore",
             Moment::WatermarkStalled => "watermark-stalled",
             Moment::DedupCloseAtCheckpoint => "dedup-close-at-checkpoint",
+            Moment::InputIdle => "input-idle",
         }
     }
 
@@ -101,6 +105,7 @@ impl Moment {
             Moment::LateAcceptedAfterRestore => &[Crash, DisorderBeyondBound, Boundary],
             Moment::WatermarkStalled => &[ChannelDelay, LateEvents],
             Moment::DedupCloseAtCheckpoint => &[Crash, CrashMidCheckpoint],
+            Moment::InputIdle => &[SourceStall],
         }
     }
 

@@ -134,13 +134,42 @@ impl OutputTable {
     /// the table does not hold, or an update-before without its update-after in the same
     /// transaction, is a [`problem`](Self::problem). `transactions` in commit order.
     pub fn changelog<T: Serialize>(name: &str, transactions: impl IntoIterator<Item = Vec<Row<T>>>) -> Self {
+        Self::changelog_of_texts(
+            name,
+            transactions
+                .into_iter()
+                .map(|rows| rows.iter().map(|r| (r.kind, json(&r.row))).collect()),
+        )
+    }
+
+    /// A changelog in its line form, `+I ROW` (the row kind, a space, the row as JSON: what a
+    /// live run of a changelog scenario writes, [`changelog_line`]), materialised as
+    /// [`OutputTable::changelog`] does, all lines as one transaction. A line that is not in
+    /// that form is an error naming its index.
+    pub fn changelog_lines(name: &str, lines: &[String]) -> Result<Self, (usize, String)> {
+        let rows = lines
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                let (kind, row) = line.split_once(' ').unwrap_or((line, ""));
+                let kind = RowKind::from_short(kind)
+                    .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
+                let row: serde_json::Value =
+                    serde_json::from_str(row).map_err(|e| (index, format!("the row is not JSON: {e}")))?;
+                Ok((kind, json(&row)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::changelog_of_texts(name, [rows]))
+    }
+
+    fn changelog_of_texts(name: &str, transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>) -> Self {
         let mut table: BTreeMap<String, usize> = BTreeMap::new();
         let mut order = Vec::new();
         let mut problem = None;
         for (index, transaction) in transactions.into_iter().enumerate() {
             let mut open_updates = 0usize;
-            for Row { kind, row } in &transaction {
-                let text = json(row);
+            for (kind, text) in transaction {
+                let kind = &kind;
                 order.push(format!("{}{text}", kind.short()));
                 match kind {
                     RowKind::Insert | RowKind::UpdateAfter => {
@@ -188,6 +217,12 @@ impl OutputTable {
         }
     }
 
+    /// A problem the materialised changelog showed (a retraction of a row it did not hold, an
+    /// update-before without its update-after).
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+
     /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
     pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
         Self::changelog(
@@ -221,6 +256,12 @@ impl OutputTable {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A changelog row as one line, `+U ["eu",[1200,3]]`: what a live run of a changelog
+/// scenario appends to its output ([`OutputTable::changelog_lines`] materialises them).
+pub fn changelog_line<T: Serialize>(row: &Row<T>) -> String {
+    format!("{} {}", row.kind.short(), json(&row.row))
 }
 
 /// The first difference between the reference's outputs and the committed ones.

@@ -42,12 +42,15 @@ pub enum FaultKind {
     /// A restore at another parallelism (as Flink's reactive mode and autoscaler do): after a
     /// crash, or from the start.
     Rescale,
+    /// A source partition has nothing new to read for a while (its producer pauses): the
+    /// watermark waits for it, or, with idleness, goes on without it.
+    SourceStall,
 }
 
 impl FaultKind {
     /// In the order swarm draws them: kinds added later come last, so that a seed keeps the
     /// earlier kinds it had.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::Disorder,
         FaultKind::DisorderBeyondBound,
         FaultKind::LateEvents,
@@ -62,6 +65,7 @@ impl FaultKind {
         FaultKind::ProcessingTimeJump,
         FaultKind::Boundary,
         FaultKind::Rescale,
+        FaultKind::SourceStall,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl FaultKind {
             FaultKind::ProcessingTimeJump => "processing-time-jump",
             FaultKind::Boundary => "boundary",
             FaultKind::Rescale => "rescale",
+            FaultKind::SourceStall => "source-stall",
         }
     }
 }
@@ -170,7 +175,14 @@ impl Profile {
         use FaultKind::*;
         match self {
             Profile::None => FaultSet::default(),
-            Profile::Input => FaultSet::of(&[Disorder, DisorderBeyondBound, LateEvents, DuplicateEvents, Boundary]),
+            Profile::Input => FaultSet::of(&[
+                Disorder,
+                DisorderBeyondBound,
+                LateEvents,
+                DuplicateEvents,
+                Boundary,
+                SourceStall,
+            ]),
             Profile::Crash => FaultSet::of(&[Crash, CrashMidCheckpoint, CrashBeforeCommit, LostNotification, Rescale]),
             // Storage faults only show when a crash makes recovery read the store.
             Profile::Storage => FaultSet::of(&[FailedWrite, CorruptSnapshot, Crash]),

@@ -4,11 +4,30 @@
 //! then damages them with the input-faults stream, so the same seed yields the same events
 //! whichever faults are on.
 
-use eddy_engine::{JobGraph, Record, TimeRule, WindowAssigner};
+use eddy_engine::{JobGraph, Record, Stall, TimeRule, WindowAssigner};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::faults::{FaultKind, FaultSet};
+
+/// Where the partitions of a log of `len` records spread over `partitions` pause
+/// (`source-stall`): one or two pauses of 0.1 to 3 s of processing time, each at a random
+/// offset of a random partition.
+pub fn stalls(len: usize, partitions: usize, rng: &mut ChaCha8Rng) -> Vec<Stall> {
+    let partitions = partitions.max(1);
+    (0..rng.gen_range(1..=2))
+        .filter_map(|_| {
+            let partition = rng.gen_range(0..partitions);
+            let partition_len = (len + partitions - 1 - partition) / partitions;
+            let ms = rng.gen_range(100..3_000);
+            (partition_len > 0).then(|| Stall {
+                partition,
+                offset: rng.gen_range(0..partition_len),
+                ms,
+            })
+        })
+        .collect()
+}
 
 /// Applies the input faults of `faults` to `records` (in timestamp order, as generated).
 /// `bound_ms` is the pipeline's out-of-orderness bound; the `boundary` fault aims at

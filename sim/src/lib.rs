@@ -34,11 +34,14 @@ pub use rand_chacha::ChaCha8Rng;
 pub use check::{check, CheckConfig, Regressions};
 pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
-pub use differential::{Differential, OutputTable, Outputs, Rows};
+pub use differential::{changelog_line, Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{EventSource, LineFeed, LiveInput};
 pub use report::{Report, Violation};
-pub use scenario::{divergence, Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, Workload};
+pub use scenario::{
+    divergence, parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Run, RunConfig,
+    Scenario, Workload,
+};
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use timeline::Timeline;

@@ -10,9 +10,11 @@
 use std::sync::{Arc, Mutex};
 
 use eddy_engine::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
+
+use crate::scenario::LineParser;
 use eddy_engine::{
-    read_split, Data, Log, Output, Pipeline, Record, SourceReader, SplitWatermark, Stream, TaskInfo, Timestamp,
-    WatermarkStrategy,
+    read_split, Data, Log, Output, Pipeline, Record, SourceReader, SourceWatermark, SplitActivity, SplitWatermark,
+    Stream, TaskInfo, Timestamp, WatermarkStrategy,
 };
 
 /// New lines of a growing input, delivered by the driver (which does the I/O).
@@ -37,16 +39,26 @@ pub enum LiveInput {
 /// followed input; [`EventSource::stream`] adds it to a pipeline.
 pub enum EventSource<E> {
     Log(Log<E>),
-    Follow { feed: Arc<dyn LineFeed>, partitions: usize },
+    Follow {
+        feed: Arc<dyn LineFeed>,
+        partitions: usize,
+        /// How a line becomes an event ([`crate::Workload::line_parser`]).
+        parse: LineParser<E>,
+    },
 }
 
 impl<E: Data> EventSource<E> {
     pub fn stream(self, pipeline: &Pipeline, name: &str, watermarks: WatermarkStrategy) -> Stream<E> {
         match self {
             EventSource::Log(log) => pipeline.source(name, log, watermarks),
-            EventSource::Follow { feed, partitions } => {
+            EventSource::Follow {
+                feed,
+                partitions,
+                parse,
+            } => {
                 let followed = Arc::new(Mutex::new(Followed::<E> {
                     feed,
+                    parse,
                     partitions: (0..partitions.max(1)).map(|_| Partition::default()).collect(),
                     lines: 0,
                     failed: false,
@@ -67,6 +79,7 @@ impl<E: Data> EventSource<E> {
 /// tasks of one job.
 struct Followed<E> {
     feed: Arc<dyn LineFeed>,
+    parse: LineParser<E>,
     partitions: Vec<Partition<E>>,
     /// Input lines taken so far (the next one goes to partition `lines % partitions`).
     lines: usize,
@@ -82,15 +95,15 @@ impl<E: Data> Followed<E> {
         let mut lines = Vec::new();
         self.feed.poll_lines(&mut lines);
         for (line_number, line) in lines {
-            match serde_json::from_str::<Record<E>>(&line) {
+            match (self.parse)(&line) {
                 Ok(record) => {
                     let partition = self.lines % self.partitions.len();
                     self.partitions[partition].records.push(record);
                     self.lines += 1;
                 }
-                Err(e) => {
+                Err(reason) => {
                     self.failed = true;
-                    self.feed.report_error(line_number, e.to_string());
+                    self.feed.report_error(line_number, reason);
                     return;
                 }
             }
@@ -140,6 +153,8 @@ type SplitPosition = (usize, usize, SplitWatermark);
 struct FollowReader<E> {
     followed: Arc<Mutex<Followed<E>>>,
     splits: Vec<SplitPosition>,
+    /// Per split: whether it has had lines to read lately (idleness).
+    activity: Vec<SplitActivity>,
     next_split: usize,
 }
 
@@ -149,9 +164,10 @@ impl<E> FollowReader<E> {
         let splits = (0..partitions)
             .filter(|p| p % parallelism == subtask)
             .map(|p| (p, 0, SplitWatermark::new()))
-            .collect();
+            .collect::<Vec<_>>();
         FollowReader {
             followed,
+            activity: vec![SplitActivity::default(); splits.len()],
             splits,
             next_split: 0,
         }
@@ -179,13 +195,17 @@ impl<E: Data> SourceReader for FollowReader<E> {
         0
     }
 
-    fn watermark(&self, out_of_orderness_ms: i64) -> Timestamp {
-        // Every split is open (a followed file never ends): the slowest one holds it back.
-        self.splits
-            .iter()
-            .map(|(_, _, watermark)| watermark.current(out_of_orderness_ms))
-            .min()
-            .unwrap_or(eddy_engine::NO_WATERMARK)
+    fn watermark(&mut self, strategy: &WatermarkStrategy, now: Timestamp) -> SourceWatermark {
+        // Every split is open (a followed file never ends): the slowest one that is not idle
+        // holds it back.
+        let followed = self.followed.lock().expect("followed input poisoned");
+        SourceWatermark::of_splits(self.splits.iter().zip(&mut self.activity).map(
+            |((partition, offset, watermark), activity)| {
+                let waiting = *offset < followed.partitions[*partition].len();
+                let idle = activity.is_idle(strategy, waiting, now);
+                (!idle).then(|| watermark.current(strategy.out_of_orderness_ms))
+            },
+        ))
     }
 
     fn is_exhausted(&self) -> bool {

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
+use eddy_engine::{Committer, Data, JobGraph, Log, Record, Stall, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -265,12 +265,13 @@ pub trait Workload: Send + Sync {
     }
     /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
     fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
-    /// One input line (what `eddy run --input` reads): by default `{"ts": .., "value": ..}`
-    /// of the event type; a change-data-capture scenario reads Debezium envelopes instead.
-    fn parse_line(&self, line: &str) -> Result<Record<Self::Event>, String> {
-        serde_json::from_str(line).map_err(|e| e.to_string())
+    /// How one input line (what `eddy run --input` and `--follow` read) becomes an event: by
+    /// default `{"ts": .., "value": ..}` of the event type; a change-data-capture scenario
+    /// reads Debezium envelopes instead.
+    fn line_parser(&self) -> LineParser<Self::Event> {
+        parse_record_line
     }
-    /// The line [`Workload::parse_line`] reads back into `record`.
+    /// The line [`Workload::line_parser`] reads back into `record`.
     fn event_line(&self, record: &Record<Self::Event>) -> String {
         serde_json::to_string(record).expect("events serialise")
     }
@@ -365,6 +366,7 @@ impl<W: Workload> Scenario for W {
             LiveInput::Follow(feed) => EventSource::Follow {
                 feed,
                 partitions: self.partitions(),
+                parse: self.line_parser(),
             },
         };
         Ok(self.build_live(source, output))
@@ -414,14 +416,21 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Input lines of the workload ([`Workload::parse_line`]), spread over its partitions
+/// Reads one input line into an event (the message of an error names what is wrong).
+pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
+
+/// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
+pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
+    serde_json::from_str(line).map_err(|e| e.to_string())
+}
+
+/// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions
 /// round-robin.
 fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Event>, CaseError> {
     let mut log = Vec::with_capacity(input.len());
+    let parse = workload.line_parser();
     for (index, line) in input.iter().enumerate() {
-        let record = workload
-            .parse_line(line)
-            .map_err(|reason| CaseError::Input { index, reason })?;
+        let record = parse(line).map_err(|reason| CaseError::Input { index, reason })?;
         log.push(record);
     }
     Ok(Log::round_robin(log, workload.partitions()))
@@ -524,7 +533,20 @@ fn run_once<W: Workload>(
             (log, duplicates, None, None, None)
         }
     };
-    let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    let stalls: Vec<Stall> = match &fault_schedule {
+        Some(schedule) => schedule
+            .iter()
+            .filter_map(|f| match *f {
+                FaultEvent::Stall { partition, offset, ms } => Some(Stall { partition, offset, ms }),
+                _ => None,
+            })
+            .collect(),
+        None if faults.contains(FaultKind::SourceStall) => {
+            input::stalls(log.len(), this.partitions(), &mut rng(config.seed, Concern::Stalls))
+        }
+        None => Vec::new(),
+    };
+    let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
     // Records on window starts and ends count however they got there.
     let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);
     placed[BoundaryKind::WindowStart as usize] = window_starts;
@@ -601,6 +623,15 @@ fn run_once<W: Workload>(
             )
         }
     };
+    // The stalls were applied to the log: they come first in the explicit case.
+    injected.0.splice(
+        0..0,
+        stalls.iter().map(|s| FaultEvent::Stall {
+            partition: s.partition,
+            offset: s.offset,
+            ms: s.ms,
+        }),
+    );
     let mut checked = if violation.is_none() {
         this.check(&log, &sinks)
     } else {

@@ -21,6 +21,8 @@ pub enum Concern {
     Checkpoints = 4,
     /// Which fault kinds a `swarm` run turns on.
     Swarm = 5,
+    /// Where source partitions pause (`source-stall`).
+    Stalls = 6,
 }
 
 pub fn rng(seed: u64, concern: Concern) -> ChaCha8Rng {

@@ -399,6 +399,7 @@ fn fault_time(fault: &FaultEvent) -> Option<u64> {
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
         | FaultEvent::LostNotification { checkpoint } => Some(checkpoint),
+        FaultEvent::Stall { .. } => None,
     }
 }
 
@@ -412,5 +413,6 @@ fn set_fault_time(fault: &mut FaultEvent, time: u64) {
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
         | FaultEvent::LostNotification { checkpoint } => *checkpoint = time,
+        FaultEvent::Stall { .. } => {}
     }
 }

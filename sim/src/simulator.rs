@@ -54,6 +54,9 @@ pub enum FaultEvent {
     /// The job runs at `parallelism` (one per node) from this step's crash on; at step 0,
     /// from the start.
     Rescale { step: u64, parallelism: Vec<usize> },
+    /// Source partition `partition` pauses for `ms` of processing time at `offset` (applied
+    /// to the input log: [`eddy_engine::Stall`]).
+    Stall { partition: usize, offset: usize, ms: i64 },
 }
 
 #[derive(Clone, Debug)]
@@ -727,6 +730,11 @@ impl<D: Decisions> Simulation<'_, D> {
                     Some(Message::Records(batch)) => ("records", batch.len() as i64),
                     Some(Message::Watermark(w)) => ("watermark", *w),
                     Some(Message::Barrier(c)) => ("barrier", *c as i64),
+                    Some(Message::Idle) => {
+                        self.moments.add(Moment::InputIdle, 1);
+                        ("idle", 0)
+                    }
+                    Some(Message::Active) => ("active", 0),
                     Some(Message::EndOfInput) | None => ("end", 0),
                 };
                 self.trace.record(TraceEvent::Deliver {
@@ -757,6 +765,8 @@ impl<D: Decisions> Simulation<'_, D> {
                 }
                 Some(Message::Watermark(w)) => (task, "watermark", *w, Vec::new(), 0),
                 Some(Message::Barrier(c)) => (task, "barrier", *c as i64, Vec::new(), 0),
+                Some(Message::Idle) => (task, "idle", 0, Vec::new(), 0),
+                Some(Message::Active) => (task, "active", 0, Vec::new(), 0),
                 Some(Message::EndOfInput) | None => (task, "end", 0, Vec::new(), 0),
             },
             Action::PollSource { task } => (task, "poll", 0, Vec::new(), 0),
