@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use eddy::engine::{CollectSink, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
-use eddy::sim::{OutputTable, Rows};
+use eddy::sim::{simulate, FaultKind, FaultSet, OutputTable, Rows, SimOptions};
 use eddy::{Log, Pipeline, Record, Stream, WatermarkStrategy};
 use proptest::prelude::*;
 
@@ -178,4 +178,66 @@ proptest! {
         let normalized = materialised(input, |s| s.key_by(|r: &Row<(u8, i64)>| r.row.0).normalize());
         prop_assert_eq!(normalized, table_of(last.into_iter()));
     }
+}
+
+proptest! {
+    #![proptest_config(common::proptest_config("proptest-regressions/changelog_ops.txt", 32))]
+
+    /// The table sinks behind two-phase commit, under crashes: a sum per key written in
+    /// upsert form and materialised holds each key's sum once, whatever was replayed, and
+    /// the materialised one never retracted a row it did not hold.
+    #[test]
+    fn table_sinks_hold_each_keys_result_once_under_crashes(input in changes(), seed in any::<u64>()) {
+        let records: Vec<Record<Row<(u8, i64)>>> =
+            input.iter().cloned().enumerate().map(|(i, r)| Record::new(i as i64, r)).collect();
+        let pipeline = Pipeline::new().with_parallelism(2);
+        let sums = pipeline
+            .source("in", Log::round_robin(records, 1), WatermarkStrategy::bounded_out_of_orderness(0))
+            .key_by(|r: &Row<(u8, i64)>| r.row.0)
+            .aggregate_changelog(SumRows(|r: &(u8, i64)| r.1));
+        let materialised = sums.clone().sink_table(|row: &(u8, i64)| row.0);
+        let upserted = sums.sink_upsert(|row: &(u8, i64)| row.0);
+        let options = SimOptions {
+            seed,
+            faults: FaultSet::of(&[FaultKind::Crash, FaultKind::CrashBeforeCommit, FaultKind::LostNotification]),
+            fault_schedule: None,
+            checkpoint_schedule: None,
+            checkpoint_every_records: None,
+            poll_max: None,
+            keep_trace: false,
+            tap_late: false,
+            max_steps: 100_000,
+        };
+        let outcome = simulate(&pipeline.build().unwrap(), &options);
+        prop_assert!(outcome.violation.is_none(), "{:?}", outcome.violation);
+        let expected: BTreeMap<u8, (u8, i64)> =
+            held(&input).into_iter().map(|(k, v)| (k, (k, v.iter().sum()))).collect();
+        prop_assert_eq!(materialised.problems(), Vec::<String>::new());
+        prop_assert_eq!(materialised.rows(), expected.clone());
+        prop_assert_eq!(upserted.rows(), expected);
+    }
+}
+
+#[test]
+fn a_materialised_table_names_a_retraction_of_a_row_it_does_not_hold() {
+    let pipeline = Pipeline::new();
+    let rows = vec![
+        Record::new(0, Row::insert((1u8, 10i64))),
+        Record::new(1, Row::new(RowKind::UpdateBefore, (1u8, 99i64))),
+        Record::new(2, Row::new(RowKind::UpdateAfter, (1u8, 11i64))),
+        Record::new(3, Row::delete((2u8, 5i64))),
+    ];
+    let table = pipeline
+        .source(
+            "in",
+            Log::round_robin(rows, 1),
+            WatermarkStrategy::bounded_out_of_orderness(0),
+        )
+        .sink_table(|row: &(u8, i64)| row.0);
+    eddy::run_to_end(&pipeline.build().unwrap()).unwrap();
+    let problems = table.problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("-U of key 1"), "{problems:?}");
+    assert!(problems[1].contains("-D of key 2"), "{problems:?}");
+    assert_eq!(table.rows(), BTreeMap::from([(1, (1, 11))]));
 }

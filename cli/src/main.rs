@@ -790,7 +790,7 @@ fn materialize(changelog: &Path, output: Option<&Path>) -> Result<ExitCode, Usag
     let (lines, numbers, source) = read_lines(changelog)?;
     let table = eddy::sim::OutputTable::changelog_lines("changelog", &lines)
         .map_err(|(index, reason)| UsageError(format!("{source}:{}: {reason}", numbers[index])))?;
-    if let Some(problem) = table.problem() {
+    if let Some(problem) = &table.problem {
         eprintln!("{source}: {problem}");
         return Ok(ExitCode::from(1));
     }

@@ -52,7 +52,7 @@ pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
 pub use process::{KeyedProcessFunction, ProcessContext};
-pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, TransactionId, UpsertSink};
+pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, Table, TableMode, TransactionId, UpsertSink};
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
 pub use source::{read_split, Log, Scripted, SourceReader, Stall};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};

@@ -21,7 +21,7 @@ use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
-use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, TwoPhaseCommitSink};
+use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, Table, TableMode, TwoPhaseCommitSink};
 use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
@@ -505,6 +505,42 @@ impl<T: Data> Stream<Row<T>> {
     /// key's row).
     pub fn to_upsert(self) -> Stream<Row<T>> {
         self.filter(|r: &Row<T>| r.kind != RowKind::UpdateBefore)
+    }
+
+    /// Materialises the changelog into a [`Table`] by `primary_key` through a
+    /// two-phase-commit sink ([`TableMode::Materialize`]: a retraction must name the row
+    /// the table holds). The stream goes by primary key, so that a key's changes commit in
+    /// order and an update's `-U` and `+U` in one transaction.
+    pub fn sink_table<K, F>(self, primary_key: F) -> Table<K, T, F>
+    where
+        T: PartialEq,
+        K: Key + std::fmt::Debug,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        self.sink_keyed_table(TableMode::Materialize, primary_key)
+    }
+
+    /// Writes the changelog in upsert form by `primary_key` into a [`Table`] through a
+    /// two-phase-commit sink ([`TableMode::Upsert`], as Flink's upsert sinks write).
+    pub fn sink_upsert<K, F>(self, primary_key: F) -> Table<K, T, F>
+    where
+        T: PartialEq,
+        K: Key + std::fmt::Debug,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        self.sink_keyed_table(TableMode::Upsert, primary_key)
+    }
+
+    fn sink_keyed_table<K, F>(self, mode: TableMode, primary_key: F) -> Table<K, T, F>
+    where
+        T: PartialEq,
+        K: Key + std::fmt::Debug,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        let table = Table::new(mode, primary_key.clone());
+        self.key_by(move |r: &Row<T>| primary_key(&r.row))
+            .sink_transactional(table.clone());
+        table
     }
 }
 

@@ -5,7 +5,8 @@
 //!   upsert sink ([`UpsertSink`]) is exactly-once for final values.
 //! - [`Committer`] behind a two-phase-commit sink: records are staged per checkpoint and made
 //!   visible only once that checkpoint completed (docs/snapshots.md). [`CommitLog`] is the
-//!   test committer that records exactly what was committed.
+//!   test committer that records exactly what was committed; [`Table`] applies a changelog
+//!   to a table by primary key (upsert, or materialised with its retractions checked).
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::bugs::{self, Bug};
+use crate::changelog::{Row, RowKind};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::operator::{Operator, Output};
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
@@ -337,6 +339,121 @@ impl<T: Data, K: Ord + Clone + Send + 'static, F: Fn(&T) -> K + Clone + Send + '
         let mut table = self.table.lock().expect("upsert sink poisoned");
         for record in records {
             table.insert((self.key_of)(&record.value), record);
+        }
+    }
+}
+
+/// How a [`Table`] applies a changelog (docs/semantics.md, "Changelogs").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableMode {
+    /// Upsert by primary key, as Flink's upsert sinks write: `+I`/`+U` put the key's row,
+    /// `-D` deletes the key, `-U` is dropped.
+    Upsert,
+    /// Materialise a retract-form changelog: `+I`/`+U` put the key's row, `-U`/`-D` remove
+    /// it and must name the row the table holds; a retraction of a row that is not there,
+    /// or an update-before without its update-after in one transaction, is a problem.
+    Materialize,
+}
+
+/// A table keyed by primary key, written by a two-phase-commit sink from a changelog
+/// ([`Stream::sink_table`](crate::Stream::sink_table),
+/// [`Stream::sink_upsert`](crate::Stream::sink_upsert)): each committed transaction is
+/// applied once (a repeated commit of the same id changes nothing), in commit order.
+pub struct Table<K, V, F> {
+    mode: TableMode,
+    primary_key: F,
+    inner: Arc<Mutex<TableInner<K, V>>>,
+}
+
+struct TableInner<K, V> {
+    rows: BTreeMap<K, V>,
+    applied: std::collections::BTreeSet<TransactionId>,
+    problems: Vec<String>,
+}
+
+impl<K, V, F: Clone> Clone for Table<K, V, F> {
+    fn clone(&self) -> Self {
+        Table {
+            mode: self.mode,
+            primary_key: self.primary_key.clone(),
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone, F> Table<K, V, F> {
+    pub fn new(mode: TableMode, primary_key: F) -> Self {
+        Table {
+            mode,
+            primary_key,
+            inner: Arc::new(Mutex::new(TableInner {
+                rows: BTreeMap::new(),
+                applied: Default::default(),
+                problems: Vec::new(),
+            })),
+        }
+    }
+
+    /// The committed rows, by primary key.
+    pub fn rows(&self) -> BTreeMap<K, V> {
+        self.lock().rows.clone()
+    }
+
+    /// What the committed changelog did wrong (empty for a correct one).
+    pub fn problems(&self) -> Vec<String> {
+        self.lock().problems.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TableInner<K, V>> {
+        self.inner.lock().expect("table poisoned")
+    }
+}
+
+impl<K, V, F> Committer<Row<V>> for Table<K, V, F>
+where
+    K: Ord + Clone + std::fmt::Debug + Send + 'static,
+    V: Data + PartialEq,
+    F: Fn(&V) -> K + Clone + Send + 'static,
+{
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<Row<V>>>) {
+        let mut inner = self.inner.lock().expect("table poisoned");
+        if !inner.applied.insert(transaction) {
+            return;
+        }
+        let mut open_update: Option<K> = None;
+        for Record { value: row, .. } in records {
+            let key = (self.primary_key)(&row.row);
+            match (row.kind, self.mode) {
+                (RowKind::Insert | RowKind::UpdateAfter, _) => {
+                    if row.kind == RowKind::UpdateAfter && open_update.as_ref() == Some(&key) {
+                        open_update = None;
+                    }
+                    inner.rows.insert(key, row.row);
+                }
+                (RowKind::UpdateBefore, TableMode::Upsert) => {}
+                (RowKind::Delete, TableMode::Upsert) => {
+                    inner.rows.remove(&key);
+                }
+                (RowKind::UpdateBefore | RowKind::Delete, TableMode::Materialize) => {
+                    if inner.rows.get(&key) == Some(&row.row) {
+                        inner.rows.remove(&key);
+                    } else {
+                        let problem = format!(
+                            "transaction {transaction:?}: {} of key {key:?} retracts a row the table does not hold",
+                            row.kind.short()
+                        );
+                        inner.problems.push(problem);
+                    }
+                    if row.kind == RowKind::UpdateBefore {
+                        open_update = Some(key);
+                    }
+                }
+            }
+        }
+        if let Some(key) = open_update {
+            let problem =
+                format!("transaction {transaction:?}: an update-before of key {key:?} without its update-after");
+            inner.problems.push(problem);
         }
     }
 }

@@ -217,12 +217,6 @@ impl OutputTable {
         }
     }
 
-    /// A problem the materialised changelog showed (a retraction of a row it did not hold, an
-    /// update-before without its update-after).
-    pub fn problem(&self) -> Option<&str> {
-        self.problem.as_deref()
-    }
-
     /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
     pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
         Self::changelog(

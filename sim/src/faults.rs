@@ -45,12 +45,16 @@ pub enum FaultKind {
     /// A source partition has nothing new to read for a while (its producer pauses): the
     /// watermark waits for it, or, with idleness, goes on without it.
     SourceStall,
+    /// The source's connector restarts and delivers a run of events again (Debezium and
+    /// Kafka Connect deliver at least once); a change-data-capture source drops them by their
+    /// log position.
+    ConnectorRestart,
 }
 
 impl FaultKind {
     /// In the order swarm draws them: kinds added later come last, so that a seed keeps the
     /// earlier kinds it had.
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Disorder,
         FaultKind::DisorderBeyondBound,
         FaultKind::LateEvents,
@@ -66,6 +70,7 @@ impl FaultKind {
         FaultKind::Boundary,
         FaultKind::Rescale,
         FaultKind::SourceStall,
+        FaultKind::ConnectorRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +90,7 @@ impl FaultKind {
             FaultKind::Boundary => "boundary",
             FaultKind::Rescale => "rescale",
             FaultKind::SourceStall => "source-stall",
+            FaultKind::ConnectorRestart => "connector-restart",
         }
     }
 }
@@ -182,6 +188,7 @@ impl Profile {
                 DuplicateEvents,
                 Boundary,
                 SourceStall,
+                ConnectorRestart,
             ]),
             Profile::Crash => FaultSet::of(&[Crash, CrashMidCheckpoint, CrashBeforeCommit, LostNotification, Rescale]),
             // Storage faults only show when a crash makes recovery read the store.

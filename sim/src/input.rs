@@ -84,6 +84,16 @@ pub fn inject<T: Clone>(
     if faults.contains(FaultKind::Boundary) {
         placed = boundaries.place(&mut log, partitions, rng);
     }
+    if faults.contains(FaultKind::ConnectorRestart) && log.len() > 1 {
+        // The connector restarts and delivers again what followed its last committed
+        // offset: a run of the log, in its order, right after itself.
+        for _ in 0..rng.gen_range(1..=2) {
+            let at = rng.gen_range(1..log.len());
+            let from = at - rng.gen_range(1..=at.min(50));
+            let replayed = log[from..at].to_vec();
+            log.splice(at..at, replayed);
+        }
+    }
     (log, placed)
 }
 

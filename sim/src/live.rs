@@ -275,6 +275,7 @@ mod tests {
             .collect();
         let followed = Arc::new(Mutex::new(Followed::<u64> {
             feed: Arc::new(Lines(Mutex::new(lines))),
+            parse: crate::scenario::parse_record_line,
             partitions: (0..2).map(|_| Partition::default()).collect(),
             lines: 0,
             failed: false,

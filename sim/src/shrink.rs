@@ -75,6 +75,9 @@ pub fn shrink_until(
             }
             shrinker.move_faults_earlier(&mut case);
             shrinker.simplify_checkpoints(&mut case);
+            if thorough && (case.input.len(), case.faults.clone()) == before {
+                shrinker.drop_records_reanchoring(&mut case);
+            }
             if (case.input.len(), case.faults.clone()) == before || (shrinker.out_of_budget)(shrinker.runs) {
                 break;
             }
@@ -282,6 +285,39 @@ impl Shrinker<'_> {
                         break 'anchored;
                     }
                 }
+            }
+        }
+    }
+
+    /// A crash anchored to a checkpoint's progress counts acknowledgements, and fewer records
+    /// change how many tasks have acknowledged when the moment that matters comes (found on
+    /// `commit-at-barrier`: stuck at 186 records, 10 fail with the crash 2 acknowledgements
+    /// later). When nothing else shrinks, records are dropped again with each such crash at
+    /// other counts, and the smallest failing case is kept.
+    fn drop_records_reanchoring(&mut self, case: &mut Case) {
+        for index in 0..case.faults.len() {
+            let FaultEvent::CrashMidCheckpoint {
+                checkpoint,
+                acknowledged,
+            } = case.faults[index]
+            else {
+                continue;
+            };
+            let mut best: Option<Case> = None;
+            for other in (0..=acknowledged + 4).filter(|&a| a != acknowledged) {
+                let mut candidate = case.clone();
+                candidate.faults[index] = FaultEvent::CrashMidCheckpoint {
+                    checkpoint,
+                    acknowledged: other,
+                };
+                self.drop_records(&mut candidate);
+                let smallest = best.as_ref().map_or(case.input.len(), |b| b.input.len());
+                if candidate.input.len() < smallest && self.still_fails(&candidate) {
+                    best = Some(candidate);
+                }
+            }
+            if let Some(best) = best {
+                *case = best;
             }
         }
     }
