@@ -20,7 +20,7 @@ use eddy::replay_file::{
     case_config, failure_config, parse_failure_file, parse_replay_file, FailureFile, FileError, ReplayFile,
 };
 use eddy::scenarios;
-use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario};
+use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario, SinkModel};
 use report::{Aimed, CampaignSummary, FailureSummary, ScenarioSummary};
 
 #[derive(Parser)]
@@ -178,6 +178,11 @@ struct ExploreArgs {
     /// oracle (the same pipeline's batch run), or both.
     #[arg(long, default_value = "both", value_name = "ORACLE")]
     oracle: Oracle,
+    /// Where the two-phase-commit sinks keep a checkpoint's transaction: `staged` in their
+    /// snapshot, or `postgres-model`, prepared in a model of PostgreSQL into which the
+    /// database faults (failed prepare, lost commit reply, database restart) are injected.
+    #[arg(long, default_value = "staged", value_name = "SINK")]
+    sink: SinkModel,
     /// Print, per scenario, how many runs reached each moment that matters (a crash
     /// mid-alignment, a restore at another parallelism (`rescale`), a record on a `boundary`,
     /// ...), and the moments no run reached (docs/testing.md).
@@ -229,6 +234,10 @@ struct ReplayArgs {
     /// Fault kinds on besides the profile's, comma-separated (what `explore --aim` added).
     #[arg(long = "with", value_name = "KIND,...", value_delimiter = ',')]
     with: Vec<FaultKind>,
+    /// Where the sinks keep their transactions: staged or postgres-model (default: the
+    /// file's, or staged).
+    #[arg(long, value_name = "SINK")]
+    sink: Option<SinkModel>,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -324,6 +333,9 @@ fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle, aim: &
     if !aim.is_empty() {
         command.push_str(&format!(" --with {}", aim.names().join(",")));
     }
+    if let Some(sink) = &report.sink {
+        command.push_str(&format!(" --sink {sink}"));
+    }
     command
 }
 
@@ -380,6 +392,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     bug: args.bug,
                     oracle: args.oracle,
                     aim: aim.clone(),
+                    sink: args.sink,
                     ..RunConfig::new(seed, args.faults)
                 };
                 let report = scenario.run(&config).report;
@@ -656,6 +669,7 @@ fn write_failure_file(
         bug: report.bug.clone(),
         oracle: (oracle != Oracle::default()).then(|| oracle.to_string()),
         with: aim.names().into_iter().map(String::from).collect(),
+        sink: report.sink.clone(),
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -897,6 +911,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 check_determinism: true,
                 oracle: args.oracle.unwrap_or(config.oracle),
+                sink: args.sink.unwrap_or(config.sink),
                 keep_trace: args.timeline.is_some(),
                 ..config
             };
@@ -948,6 +963,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let config = RunConfig {
         keep_trace: args.trace.is_some() || args.timeline.is_some(),
         oracle: args.oracle.unwrap_or(config.oracle),
+        sink: args.sink.unwrap_or(config.sink),
         aim: if args.with.is_empty() {
             config.aim
         } else {

@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Committer, Data, JobGraph, Log, Record, TransactionId};
+use eddy_engine::{Committer, Data, JobGraph, Log, MemoryDatabase, Record, TransactionId};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,46 @@ pub struct RunConfig {
     pub oracle: Oracle,
     /// Fault kinds on in addition to the profile's (what `explore --aim` adds).
     pub aim: FaultSet,
+    /// Where the two-phase-commit sinks keep their transactions.
+    pub sink: SinkModel,
+}
+
+/// Where a simulated run's two-phase-commit sinks keep a checkpoint's transaction until it
+/// completes: staged in the sink's snapshot (the default), or prepared in a model of
+/// PostgreSQL (`PREPARE TRANSACTION`, `eddy_engine::prepared`), into which the database
+/// fault kinds are injected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SinkModel {
+    #[default]
+    Staged,
+    PostgresModel,
+}
+
+impl SinkModel {
+    pub const ALL: [SinkModel; 2] = [SinkModel::Staged, SinkModel::PostgresModel];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkModel::Staged => "staged",
+            SinkModel::PostgresModel => "postgres-model",
+        }
+    }
+}
+
+impl std::fmt::Display for SinkModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SinkModel {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        SinkModel::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("unknown sink `{name}`: expected one of staged, postgres-model"))
+    }
 }
 
 /// Which oracles judge a run: the scenario's hand-written reference, the differential
@@ -94,6 +134,7 @@ impl RunConfig {
             bug: None,
             oracle: Oracle::default(),
             aim: FaultSet::default(),
+            sink: SinkModel::default(),
         }
     }
 }
@@ -128,6 +169,9 @@ pub struct Case {
     /// The oracles that judge the case (`both` if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<String>,
+    /// Where the sinks keep their transactions (`staged` if absent, [`SinkModel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -338,6 +382,7 @@ impl<W: Workload> Scenario for W {
             checkpoints,
             poll_max: None,
             oracle: (config.oracle != Oracle::default()).then(|| config.oracle.name().to_string()),
+            sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
         };
         (run, case)
     }
@@ -427,6 +472,23 @@ fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Eve
     Ok(Log::round_robin(log, workload.partitions()))
 }
 
+/// After a run that ended, no transaction may be left prepared in the database: a sink that
+/// forgets one holds its locks and rows back forever.
+fn left_prepared(database: &MemoryDatabase) -> Option<Violation> {
+    let prepared = database.prepared();
+    let (node, first) = prepared.first()?;
+    Some(Violation::new(
+        "prepared-left",
+        format!(
+            "{} transactions left prepared in the database after the end, the first of sink node {node}: \
+             checkpoint {}, sink task {}",
+            prepared.len(),
+            first.checkpoint,
+            first.sink_task
+        ),
+    ))
+}
+
 /// With the determinism check on, runs the seed `again` and fails `first` if the hashes
 /// differ; then runs it twice more keeping every step, to name the first step where the two
 /// runs diverge.
@@ -497,6 +559,11 @@ fn run_once<W: Workload>(
     tape: Option<&[u8]>,
 ) -> OneRun<W::Event> {
     let faults = config.profile.faults(config.seed).union(&config.aim);
+    // Database faults need the database model: without it they are not even drawn.
+    let faults = match config.sink {
+        SinkModel::Staged => faults.without(&FaultKind::DATABASE),
+        SinkModel::PostgresModel => faults,
+    };
     let mut placed = BoundaryCounts::default();
     let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
         Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
@@ -524,7 +591,11 @@ fn run_once<W: Workload>(
             (log, duplicates, None, None, None)
         }
     };
-    let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    let (mut graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()));
+    let database = (config.sink == SinkModel::PostgresModel).then(MemoryDatabase::new);
+    if let Some(database) = &database {
+        graph.use_database(database);
+    }
     // Records on window starts and ends count however they got there.
     let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);
     placed[BoundaryKind::WindowStart as usize] = window_starts;
@@ -541,6 +612,7 @@ fn run_once<W: Workload>(
         keep_trace: config.keep_trace,
         tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
+        database: database.clone(),
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
     // report carries its message, and a shrinker may run thousands of such runs). The
@@ -626,6 +698,9 @@ fn run_once<W: Workload>(
         checked.late = late_tapped;
     }
     violation = violation.or(judged.and_then(Result::err));
+    if let Some(database) = database.filter(|_| violation.is_none()) {
+        violation = left_prepared(&database);
+    }
     trace.record(TraceEvent::Output { digest: checked.digest });
     if let (Some(timeline), Some(violation)) = (&mut timeline, &violation) {
         timeline.highlight(violation);
@@ -635,6 +710,7 @@ fn run_once<W: Workload>(
         seed: config.seed,
         profile: config.profile.name().to_string(),
         bug: config.bug.map(|b| b.name().to_string()),
+        sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
         faults: faults.names().into_iter().map(String::from).collect(),
         passed: violation.is_none(),
         steps: stats.steps,

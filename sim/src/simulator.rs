@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use eddy_engine::{
     recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
-    MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
+    MemoryDatabase, MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
 };
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,13 @@ pub enum FaultEvent {
     /// The job runs at `parallelism` (one per node) from this step's crash on; at step 0,
     /// from the start.
     Rescale { step: u64, parallelism: Vec<usize> },
+    /// The database refuses the next `PREPARE TRANSACTION` after this step.
+    FailedPrepare { step: u64 },
+    /// The answer to the next `COMMIT PREPARED` after this step is lost (it commits).
+    LostCommitReply { step: u64 },
+    /// The database restarts after the next statement: that one takes effect, its answer and
+    /// the next `unanswered - 1` statements' are lost.
+    DatabaseRestart { step: u64, unanswered: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +83,9 @@ pub struct SimOptions {
     pub tap_late: bool,
     /// A run longer than this is a liveness failure.
     pub max_steps: u64,
+    /// The database model the job's two-phase-commit sinks prepare in (`use_database`):
+    /// the database fault kinds are injected into it.
+    pub database: Option<MemoryDatabase>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,6 +135,7 @@ struct Simulation<'a, D> {
     faults: &'a FaultSet,
     decisions: D,
     store: MemorySnapshotStore,
+    database: Option<MemoryDatabase>,
     job: Job,
     coordinator: CheckpointCoordinator,
     trace: Trace,
@@ -200,6 +211,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         faults: &options.faults,
         decisions,
         store,
+        database: options.database.clone(),
         job,
         coordinator,
         trace: Trace::new(options.keep_trace),
@@ -343,6 +355,9 @@ impl<D: Decisions> Simulation<'_, D> {
                 self.injected.push(FaultEvent::FailedWrite { step: self.step });
                 self.store.fail_next_puts(1);
             }
+            if final_checkpoint.is_none() {
+                self.decide_database_faults();
+            }
             self.job.handle_processing_time(self.now);
             self.job.ready_actions(&mut actions);
             if actions.is_empty() {
@@ -352,6 +367,11 @@ impl<D: Decisions> Simulation<'_, D> {
                     continue;
                 }
                 if self.coordinator.pending().is_none() {
+                    // The database is healthy at the end, so that the final checkpoint's
+                    // transactions commit (a real run that fails here stops and restarts).
+                    if let Some(database) = &self.database {
+                        database.heal();
+                    }
                     final_checkpoint = self.trigger();
                 }
             } else {
@@ -473,6 +493,60 @@ impl<D: Decisions> Simulation<'_, D> {
                     && self.coordinator.pending().is_some()
                     && self.decisions.chance(Concern::Faults, 0.01)
             }
+        }
+    }
+
+    /// Arms the database faults of this step on the database model, if the job has one.
+    fn decide_database_faults(&mut self) {
+        let Some(database) = self.database.clone() else {
+            return;
+        };
+        let step = self.step;
+        let faults: Vec<FaultEvent> = match &self.fault_schedule {
+            Some(schedule) => schedule
+                .iter()
+                .filter(|f| match f {
+                    FaultEvent::FailedPrepare { step: s }
+                    | FaultEvent::LostCommitReply { step: s }
+                    | FaultEvent::DatabaseRestart { step: s, .. } => *s == step,
+                    _ => false,
+                })
+                .cloned()
+                .collect(),
+            None => {
+                let mut faults = Vec::new();
+                let in_flight = self.coordinator.pending().is_some();
+                if self.on(FaultKind::FailedPrepare) && in_flight && self.decisions.chance(Concern::Faults, 0.02) {
+                    faults.push(FaultEvent::FailedPrepare { step });
+                }
+                if self.on(FaultKind::LostCommitReply) && self.decisions.chance(Concern::Faults, 0.005) {
+                    faults.push(FaultEvent::LostCommitReply { step });
+                }
+                if self.on(FaultKind::DatabaseRestart) && self.decisions.chance(Concern::Faults, 0.003) {
+                    let unanswered = self.decisions.within(Concern::Faults, 1..=4u32);
+                    faults.push(FaultEvent::DatabaseRestart { step, unanswered });
+                }
+                faults
+            }
+        };
+        for fault in faults {
+            let kind = match &fault {
+                FaultEvent::FailedPrepare { .. } => {
+                    database.fail_next_prepare();
+                    "failed-prepare"
+                }
+                FaultEvent::LostCommitReply { .. } => {
+                    database.lose_next_commit_reply();
+                    "lost-commit-reply"
+                }
+                FaultEvent::DatabaseRestart { unanswered, .. } => {
+                    database.restart(*unanswered);
+                    "database-restart"
+                }
+                _ => unreachable!("only database faults are armed here"),
+            };
+            self.trace.record(TraceEvent::DatabaseFault { step, kind });
+            self.injected.push(fault);
         }
     }
 
