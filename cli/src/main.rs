@@ -97,9 +97,19 @@ struct RunArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     emit_input: Option<PathBuf>,
     /// Run live (docs/live.md): tasks on tokio, the real clock, checkpoints in --state-dir,
-    /// exactly-once output in --output; restarted after a crash, it resumes.
-    #[arg(long, requires_all = ["input", "output", "state_dir"], conflicts_with = "emit_input")]
+    /// exactly-once output in --output (or --postgres); restarted after a crash, it resumes.
+    /// The input is --input, or the events of --seed and --events.
+    #[arg(long, conflicts_with = "emit_input")]
     live: bool,
+    /// Live: commit the results into PostgreSQL instead of --output, exactly once, with
+    /// prepared transactions (`PREPARE TRANSACTION`, docs/live.md); the server needs
+    /// max_prepared_transactions > 0.
+    #[arg(long, value_name = "URL", requires = "live", conflicts_with = "output")]
+    postgres: Option<String>,
+    /// Live, with --postgres: the table (created from the scenario's output if missing);
+    /// default: the scenario's name, with `_` for `-`.
+    #[arg(long, value_name = "T", requires = "postgres")]
+    table: Option<String>,
     /// Live: where checkpoints go (and are restored from).
     #[arg(long, value_name = "DIR", requires = "live")]
     state_dir: Option<PathBuf>,
@@ -817,9 +827,6 @@ fn input_error(error: eddy::sim::CaseError, numbers: &[usize], source: &str) -> 
 
 /// `eddy run --live`: see docs/live.md.
 fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
-    let (Some(input), Some(output_path), Some(state_dir)) = (&args.input, &args.output, &args.state_dir) else {
-        return Err(UsageError("--live needs --input, --output and --state-dir".into()));
-    };
     if !scenario.supports_live() {
         let live: Vec<&str> = scenarios::all()
             .iter()
@@ -832,11 +839,34 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             live.join(", ")
         )));
     }
+    // The database first: a server that cannot take the output is the thing to fix.
+    let output = match &args.postgres {
+        Some(url) => {
+            let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
+            let schema = scenario.live_table().ok_or_else(|| {
+                UsageError(format!("scenario `{}` has no table form for --postgres", scenario.name()))
+            })?;
+            let database = eddy::postgres::PostgresOutput::connect(url, &table, &schema)
+                .map_err(|e| UsageError(e.to_string()))?;
+            eddy::live::LiveOutput::Postgres(database)
+        }
+        None => {
+            let (Some(output_path), Some(_)) = (&args.output, &args.state_dir) else {
+                return Err(UsageError("--live needs --state-dir, and --output (or --postgres)".into()));
+            };
+            eddy::live::LiveOutput::File(eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?)
+        }
+    };
+    let Some(state_dir) = &args.state_dir else {
+        return Err(UsageError("--live needs --state-dir: where its checkpoints go".into()));
+    };
     let store = eddy::store::FsSnapshotStore::open(state_dir)
         .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
     let _lock = store
         .lock()
         .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let generated = PathBuf::new();
+    let input = args.input.as_ref().unwrap_or(&generated);
     let from_stdin = input.as_os_str() == "-";
     if from_stdin {
         let stored = store
@@ -851,10 +881,12 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
         }
         eprintln!("live: reading stdin: a restart cannot rewind it, so this run is not restorable");
     }
-    let output = eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?;
     let (graph, followed) = if args.follow {
         if from_stdin {
             return Err(UsageError("--follow needs a file, not stdin".into()));
+        }
+        if args.input.is_none() {
+            return Err(UsageError("--follow needs --input FILE".into()));
         }
         let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
         let graph = scenario
@@ -862,7 +894,10 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             .map_err(|e| UsageError(e.to_string()))?;
         (graph, Some(feed))
     } else {
-        let (lines, numbers, source) = read_lines(input)?;
+        let (lines, numbers, source) = match &args.input {
+            Some(input) => read_lines(input)?,
+            None => (scenario.generate_lines(args.seed, args.events), Vec::new(), String::new()),
+        };
         let graph = scenario
             .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
             .map_err(|e| input_error(e, &numbers, &source))?;
@@ -877,14 +912,18 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     };
     let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
+    let written = match (&output, &args.output) {
+        (eddy::live::LiveOutput::Postgres(database), _) => format!(
+            "table {} ({} transactions committed)",
+            database.table(),
+            summary.output_len
+        ),
+        (eddy::live::LiveOutput::File(_), Some(path)) => format!("{} ({} bytes)", path.display(), summary.output_len),
+        (eddy::live::LiveOutput::File(_), None) => unreachable!("a file output has a path"),
+    };
     eprintln!(
-        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {} ({} bytes)",
-        summary.records_read,
-        summary.late_records,
-        summary.checkpoints_completed,
-        summary.final_checkpoint,
-        output_path.display(),
-        summary.output_len
+        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {written}",
+        summary.records_read, summary.late_records, summary.checkpoints_completed, summary.final_checkpoint,
     );
     Ok(ExitCode::SUCCESS)
 }

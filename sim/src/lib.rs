@@ -36,7 +36,7 @@ pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::{Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
-pub use live::{EventSource, LineFeed, LiveInput};
+pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
 pub use report::{Report, Violation};
 pub use scenario::{divergence, Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, SinkModel, Workload};
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};

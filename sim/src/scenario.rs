@@ -8,7 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Committer, Data, JobGraph, Log, MemoryDatabase, Record, TransactionId};
+use eddy_engine::{
+    Committer, Data, JobGraph, Log, MemoryDatabase, PreparedTransactions, Record, TaskInfo, TransactionId,
+};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,7 @@ use crate::decide::Tape;
 use crate::differential::{judge, OutputTable};
 use crate::faults::{FaultKind, FaultSet, Profile};
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
-use crate::live::{EventSource, LiveInput};
+use crate::live::{EventSource, LiveInput, LiveTable};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
 use crate::shrink::DETERMINISM_TRIES;
@@ -233,22 +235,41 @@ pub trait Scenario: Send + Sync {
     fn live_graph(&self, _input: LiveInput, _output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
         Ok(None)
     }
+    /// The table of its live result lines in a database ([`Workload::live_table`]).
+    fn live_table(&self) -> Option<LiveTable> {
+        None
+    }
 }
 
 /// The committer of a live run's output: each committed transaction's result lines go to
-/// one callback (the live runtime's transactional file sink). Sans-IO here: the callback
-/// belongs to the driver.
+/// one callback (the live runtime's transactional file sink), or each sink task prepares
+/// its transactions in a database ([`LineCommitter::prepared`], the PostgreSQL sink).
+/// Sans-IO here: the callback and the database belong to the driver.
 #[derive(Clone)]
 pub struct LineCommitter {
     commit: Arc<Mutex<CommitLines>>,
+    prepared: Option<Arc<OpenDatabase>>,
 }
 
 type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
+type OpenDatabase = dyn Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync;
 
 impl LineCommitter {
     pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
         LineCommitter {
             commit: Arc::new(Mutex::new(commit)),
+            prepared: None,
+        }
+    }
+
+    /// Lines committed through a database's prepared transactions: `open` gives each sink
+    /// task its view of them (`eddy_engine::prepared`).
+    pub fn prepared(open: impl Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(|_, _| {
+                unreachable!("a sink over prepared transactions commits in the database")
+            })),
+            prepared: Some(Arc::new(open)),
         }
     }
 
@@ -262,6 +283,10 @@ impl Committer<String> for LineCommitter {
     fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
         let mut commit = self.commit.lock().expect("line committer poisoned");
         (*commit)(transaction, records);
+    }
+
+    fn prepared_transactions(&self, task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<String>>> {
+        self.prepared.as_ref().map(|open| open(task))
     }
 }
 
@@ -335,6 +360,12 @@ pub trait Workload: Send + Sync {
     /// to `output` exactly once, as soon as nothing can change it any more (not in order).
     /// `None` (the default): the workload has no live form.
     fn build_live(&self, _source: EventSource<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
+        None
+    }
+
+    /// The columns of [`Workload::build_live`]'s result lines, and their primary key, for a
+    /// live run into a database table. `None`: lines only go to a file.
+    fn live_table(&self) -> Option<LiveTable> {
         None
     }
 }
@@ -413,6 +444,10 @@ impl<W: Workload> Scenario for W {
             },
         };
         Ok(self.build_live(source, output))
+    }
+
+    fn live_table(&self) -> Option<LiveTable> {
+        Workload::live_table(self)
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
