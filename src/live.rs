@@ -526,7 +526,7 @@ async fn drive(
             }
         ),
     }
-    if let Some(error) = input_error() {
+    if let Some(error) = input_error().or_else(|| output.take_failure()) {
         return Err(error);
     }
     let nodes = job.manifest(0).nodes;
@@ -717,6 +717,11 @@ impl Coordinator<'_> {
     /// sinks' transactions are committed with the next one.
     async fn complete(&mut self, pending: Pending) -> Result<bool, LiveError> {
         let checkpoint = pending.checkpoint;
+        // A sink that failed its pre-commit (a database's prepare) fails the checkpoint and
+        // the run: a restart restores the last checkpoint and replays from there.
+        if let Some(error) = self.output.take_failure() {
+            return Err(error);
+        }
         if let Err(error) = self.store_checkpoint(&pending) {
             eprintln!("live: checkpoint {checkpoint} failed: {error}");
             return Ok(false);

@@ -59,7 +59,8 @@ struct Shared {
     insert: String,
     /// Key columns: lines of one transaction with the same key keep the last.
     primary_key: Vec<String>,
-    /// The first failed statement: the run stops at the next checkpoint completion.
+    /// The first failed statement: the run stops before it stores the next checkpoint, or
+    /// after the notification of the last one.
     failure: Mutex<Option<String>>,
     committed: AtomicU64,
 }
@@ -341,6 +342,12 @@ impl PreparedTransactions<String> for SinkConnection {
 
     fn rollback_prepared(&mut self, id: TransactionId) -> Result<(), DatabaseError> {
         self.finish("ROLLBACK", id)
+    }
+
+    fn fail(&mut self, error: DatabaseError) {
+        // The run stops before the checkpoint in flight is stored; a restart recovers.
+        let mut failure = self.shared.failure.lock().expect("postgres failure poisoned");
+        failure.get_or_insert_with(|| error.to_string());
     }
 
     fn prepared(&mut self) -> Result<Vec<TransactionId>, DatabaseError> {

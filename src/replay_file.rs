@@ -119,7 +119,7 @@ pub fn failure_config(
         Some(name) => name
             .parse::<SinkModel>()
             .map_err(|reason| FileError::Field { field: "sink", reason })?,
-        None => SinkModel::default(),
+        None => SinkModel::for_bug(bug),
     };
     let mut with = Vec::new();
     for name in &failure.with {

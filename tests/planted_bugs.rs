@@ -19,10 +19,9 @@ fn scenario_for(bug: Bug) -> &'static str {
 /// Where the sinks keep their transactions for each bug: in the database model for the bug
 /// of the database sink's recovery.
 fn sink_for(bug: Bug) -> SinkModel {
-    match bug {
-        Bug::CommitPreparedOfLaterCheckpoint => SinkModel::PostgresModel,
-        _ => SinkModel::Staged,
-    }
+    let sink = SinkModel::for_bug(Some(bug));
+    assert_eq!(sink == SinkModel::PostgresModel, bug == Bug::CommitPreparedOfLaterCheckpoint);
+    sink
 }
 
 #[test]

@@ -191,8 +191,9 @@ struct ExploreArgs {
     /// Where the two-phase-commit sinks keep a checkpoint's transaction: `staged` in their
     /// snapshot, or `postgres-model`, prepared in a model of PostgreSQL into which the
     /// database faults (failed prepare, lost commit reply, database restart) are injected.
-    #[arg(long, default_value = "staged", value_name = "SINK")]
-    sink: SinkModel,
+    /// Default: staged; postgres-model with `--bug commit-prepared-of-later-checkpoint`.
+    #[arg(long, value_name = "SINK")]
+    sink: Option<SinkModel>,
     /// Print, per scenario, how many runs reached each moment that matters (a crash
     /// mid-alignment, a restore at another parallelism (`rescale`), a record on a `boundary`,
     /// ...), and the moments no run reached (docs/testing.md).
@@ -402,7 +403,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     bug: args.bug,
                     oracle: args.oracle,
                     aim: aim.clone(),
-                    sink: args.sink,
+                    sink: args.sink.unwrap_or(SinkModel::for_bug(args.bug)),
                     ..RunConfig::new(seed, args.faults)
                 };
                 let report = scenario.run(&config).report;
@@ -990,6 +991,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 events: args.events,
                 bug: args.bug,
+                sink: SinkModel::for_bug(args.bug),
                 ..RunConfig::new(seed, args.faults)
             };
             (find_scenario(name)?, config)

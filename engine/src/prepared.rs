@@ -9,7 +9,8 @@
 //! - [`PreparedCommitSink`]: the protocol. At the barrier of checkpoint `n` it prepares the
 //!   records since the last barrier as transaction `(n, sink task)`; when a checkpoint
 //!   completes it commits every prepared transaction up to it. Its snapshot records the
-//!   transactions prepared and not known to be committed.
+//!   transactions prepared and not known to be committed. A failed prepare fails the task:
+//!   its driver restarts the job (Flink's failover); a failed commit is retried.
 //! - [`plan_recovery`]: the rule a restored (or fresh) sink applies before it writes: commit
 //!   the prepared transactions the restored checkpoint recorded (its own and earlier ones),
 //!   roll back every other prepared transaction of the job (later checkpoints', and any
@@ -28,8 +29,7 @@ use crate::operator::{Operator, Output};
 use crate::sink::{Committer, TransactionId};
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
 
-/// A database operation that did not succeed. Either way the sink retries later; the live
-/// runtime also stops the run at the next checkpoint (docs/live.md).
+/// A database operation that did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DatabaseError {
     /// The database answered with an error: the statement had no effect.
@@ -52,6 +52,10 @@ pub trait PreparedTransactions<T>: Send + 'static {
     fn rollback_prepared(&mut self, id: TransactionId) -> Result<(), DatabaseError>;
     /// Every transaction of this sink the database holds prepared, in order.
     fn prepared(&mut self) -> Result<Vec<TransactionId>, DatabaseError>;
+    /// The sink task cannot go on (a prepare or its recovery failed): the driver must
+    /// restart the job from its last completed checkpoint before the checkpoint in flight
+    /// completes.
+    fn fail(&mut self, error: DatabaseError);
 }
 
 /// What a sink task does with the prepared transactions it found, before it writes.
@@ -78,23 +82,20 @@ pub fn plan_recovery(recorded: &BTreeSet<TransactionId>, prepared: &[Transaction
     plan
 }
 
-/// What a [`PreparedCommitSink`] task keeps in its snapshot.
-type SinkState<T> = (BTreeSet<TransactionId>, Vec<Record<T>>);
-
 /// The sink of a two-phase-commit output whose transactions a database holds prepared.
+///
+/// A failed prepare or a failed recovery fails the sink task ([`PreparedTransactions::fail`]):
+/// its driver restarts the job from the last completed checkpoint, as Flink fails over a
+/// task whose pre-commit throws; the checkpoint in flight must not complete. A failed
+/// `COMMIT PREPARED` is retried with the next completed checkpoint, or by the recovery.
 pub struct PreparedCommitSink<T> {
     database: Box<dyn PreparedTransactions<T>>,
     subtask: usize,
     parallelism: usize,
     /// Records since the last barrier.
     open: Vec<Record<T>>,
-    /// Records whose prepare failed: prepared with the next checkpoint's (snapshotted).
-    carried: Vec<Record<T>>,
-    /// Prepared, not yet known to be committed (snapshotted: a restore commits them).
+    /// Prepared, not yet known to be committed (the snapshot: a restore commits them).
     pending: BTreeSet<TransactionId>,
-    /// Prepares without an answer: perhaps prepared, never to be committed; rolled back at
-    /// the next barrier (a restore rolls them back anyway: they are in no snapshot).
-    abandoned: BTreeSet<TransactionId>,
     /// Whether the job's earlier prepared transactions of this task's share are decided.
     recovered: bool,
 }
@@ -106,41 +107,34 @@ impl<T: Data> PreparedCommitSink<T> {
             subtask: task.subtask,
             parallelism: task.parallelism,
             open: Vec::new(),
-            carried: Vec::new(),
             pending: BTreeSet::new(),
-            abandoned: BTreeSet::new(),
             recovered: false,
         }
     }
 
     /// Decides the prepared transactions of this task's share of the job — old sink task
-    /// `i`'s belong to task `i mod parallelism` — once, before anything is written; retried
-    /// at the next barrier or notification while the database does not answer.
-    fn recover(&mut self) -> bool {
+    /// `i`'s belong to task `i mod parallelism` — once, before anything is written.
+    fn recover(&mut self) -> Result<(), DatabaseError> {
         if self.recovered {
-            return true;
+            return Ok(());
         }
-        let Ok(prepared) = self.database.prepared() else {
-            return false;
-        };
-        let mine: Vec<TransactionId> = prepared
+        let mine: Vec<TransactionId> = self
+            .database
+            .prepared()?
             .into_iter()
             .filter(|id| id.sink_task % self.parallelism == self.subtask)
             .collect();
         let plan = plan_recovery(&self.pending, &mine);
-        let mut decided = true;
         for id in plan.commit {
-            decided &= self.database.commit_prepared(id).is_ok();
+            self.database.commit_prepared(id)?;
         }
         for id in plan.rollback {
-            decided &= self.database.rollback_prepared(id).is_ok();
+            self.database.rollback_prepared(id)?;
         }
         // Recorded transactions no longer prepared were committed before (a lost reply).
-        if decided {
-            self.pending.clear();
-            self.recovered = true;
-        }
-        decided
+        self.pending.clear();
+        self.recovered = true;
+        Ok(())
     }
 }
 
@@ -150,44 +144,32 @@ impl<T: Data> Operator for PreparedCommitSink<T> {
     }
 
     fn snapshot_state(&mut self, checkpoint: CheckpointId, _max_parallelism: usize) -> OperatorState {
-        let mut records = std::mem::take(&mut self.carried);
-        records.append(&mut self.open);
-        if self.recover() {
-            let abandoned = std::mem::take(&mut self.abandoned);
-            for id in abandoned {
-                if self.database.rollback_prepared(id).is_err() {
-                    self.abandoned.insert(id);
-                }
+        let records = std::mem::take(&mut self.open);
+        let id = TransactionId {
+            checkpoint,
+            sink_task: self.subtask,
+        };
+        let prepared = self.recover().and_then(|()| match records.is_empty() {
+            true => Ok(false),
+            false => self.database.prepare(id, &records).map(|()| true),
+        });
+        match prepared {
+            Ok(true) => {
+                self.pending.insert(id);
             }
-            if !records.is_empty() {
-                let id = TransactionId {
-                    checkpoint,
-                    sink_task: self.subtask,
-                };
-                match self.database.prepare(id, &records) {
-                    Ok(()) => {
-                        self.pending.insert(id);
-                        records.clear();
-                    }
-                    Err(DatabaseError::Refused(_)) => {}
-                    Err(DatabaseError::Unavailable(_)) => {
-                        self.abandoned.insert(id);
-                    }
-                }
-            }
+            Ok(false) => {}
+            // The checkpoint will not complete: the job restarts from an earlier one.
+            Err(error) => self.database.fail(error),
         }
-        // Records not prepared go with this checkpoint and are prepared with the next one.
-        self.carried = records;
-        let state: SinkState<T> = (self.pending.clone(), self.carried.clone());
         OperatorState {
             keyed: BTreeMap::new(),
-            operator: encode_payload(&state),
+            operator: encode_payload(&self.pending),
         }
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint: CheckpointId) {
-        if !self.recover() {
-            return;
+        if let Err(error) = self.recover() {
+            return self.database.fail(error);
         }
         let due: Vec<TransactionId> = self.pending.iter().filter(|id| id.checkpoint <= checkpoint).copied().collect();
         for id in due {
@@ -202,18 +184,19 @@ impl<T: Data> Operator for PreparedCommitSink<T> {
         self.parallelism = context.parallelism;
         for (old_subtask, state) in &context.previous {
             if old_subtask % context.parallelism == context.subtask {
-                let (pending, carried): SinkState<T> = decode_payload(&state.operator, "prepared sink transactions")?;
+                let pending: BTreeSet<TransactionId> = decode_payload(&state.operator, "prepared sink transactions")?;
                 self.pending.extend(pending);
-                self.carried.extend(carried);
             }
         }
         self.recovered = false;
-        self.recover();
+        if let Err(error) = self.recover() {
+            self.database.fail(error);
+        }
         Ok(())
     }
 
     fn state_entries(&self) -> usize {
-        self.pending.len() + self.carried.len() + self.abandoned.len() + usize::from(!self.recovered)
+        self.pending.len()
     }
 }
 
@@ -254,6 +237,8 @@ struct DatabaseState {
     unanswered: u32,
     /// Whether the next unanswered operation still took effect (the restart came after it).
     restart_after_next: bool,
+    /// A sink task failed ([`PreparedTransactions::fail`]): the job must restart.
+    task_failed: Option<DatabaseError>,
 }
 
 impl std::fmt::Debug for MemoryDatabase {
@@ -293,6 +278,11 @@ impl MemoryDatabase {
         state.lose_next_commit_reply = false;
         state.unanswered = 0;
         state.restart_after_next = false;
+    }
+
+    /// Whether a sink task failed since the last call (the job must restart), and why.
+    pub fn take_task_failure(&self) -> Option<DatabaseError> {
+        self.lock().task_failed.take()
     }
 
     /// Every prepared transaction, by table.
@@ -377,6 +367,10 @@ impl<T: Data, C: Committer<T>> PreparedTransactions<T> for ModelTable<C> {
             Some(_) => Err(DatabaseError::Unavailable(RESTARTING.into())),
             None => Ok(()),
         }
+    }
+
+    fn fail(&mut self, error: DatabaseError) {
+        self.database.lock().task_failed.get_or_insert(error);
     }
 
     fn prepared(&mut self) -> Result<Vec<TransactionId>, DatabaseError> {

@@ -62,6 +62,15 @@ pub enum SinkModel {
 impl SinkModel {
     pub const ALL: [SinkModel; 2] = [SinkModel::Staged, SinkModel::PostgresModel];
 
+    /// The sink a run with `bug` planted uses unless told: the database model for the bug of
+    /// the database sink's recovery (it has no code path in a staged sink), else staged.
+    pub fn for_bug(bug: Option<Bug>) -> SinkModel {
+        match bug {
+            Some(Bug::CommitPreparedOfLaterCheckpoint) => SinkModel::PostgresModel,
+            _ => SinkModel::Staged,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SinkModel::Staged => "staged",

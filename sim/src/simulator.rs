@@ -124,6 +124,10 @@ pub struct SimOutcome {
 /// At most this many crashes per run, so every run also makes progress.
 const CRASH_BUDGET: u64 = 4;
 
+/// At most this many database faults per run: each failed prepare fails the job over, and a
+/// run must still make progress.
+const DATABASE_FAULT_BUDGET: u64 = 3;
+
 /// Steps the lowest watermark must stand still, records moving, to count as stalled.
 const STALL_STEPS: u64 = 300;
 
@@ -143,6 +147,7 @@ struct Simulation<'a, D> {
     step: u64,
     now: i64,
     crashes_left: u64,
+    database_faults_left: u64,
     /// Channels `(task, input)` held back until the given step.
     delayed: Vec<((usize, usize), u64)>,
     fault_schedule: Option<Vec<FaultEvent>>,
@@ -219,6 +224,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         step: 0,
         now: 0,
         crashes_left,
+        database_faults_left: DATABASE_FAULT_BUDGET,
         delayed: Vec::new(),
         fault_schedule: options.fault_schedule.clone(),
         injected,
@@ -389,6 +395,13 @@ impl<D: Decisions> Simulation<'_, D> {
                 self.watch_watermark();
                 self.now += self.decisions.within(Concern::Schedule, 1..=10i64);
             }
+            // A sink task that failed (its prepare did) fails the job over before the
+            // checkpoint in flight can complete.
+            if self.database.as_ref().is_some_and(|d| d.take_task_failure().is_some()) {
+                self.crash();
+                final_checkpoint = None;
+                continue;
+            }
             match self.coordinator.collect(&mut self.job, &mut self.store) {
                 Some(CheckpointOutcome::Completed(checkpoint)) => {
                     self.stats.checkpoints_completed += 1;
@@ -513,19 +526,21 @@ impl<D: Decisions> Simulation<'_, D> {
                 })
                 .cloned()
                 .collect(),
+            None if self.database_faults_left == 0 => Vec::new(),
             None => {
                 let mut faults = Vec::new();
                 let in_flight = self.coordinator.pending().is_some();
-                if self.on(FaultKind::FailedPrepare) && in_flight && self.decisions.chance(Concern::Faults, 0.02) {
+                if self.on(FaultKind::FailedPrepare) && in_flight && self.decisions.chance(Concern::Faults, 0.005) {
                     faults.push(FaultEvent::FailedPrepare { step });
                 }
                 if self.on(FaultKind::LostCommitReply) && self.decisions.chance(Concern::Faults, 0.005) {
                     faults.push(FaultEvent::LostCommitReply { step });
                 }
-                if self.on(FaultKind::DatabaseRestart) && self.decisions.chance(Concern::Faults, 0.003) {
+                if self.on(FaultKind::DatabaseRestart) && self.decisions.chance(Concern::Faults, 0.002) {
                     let unanswered = self.decisions.within(Concern::Faults, 1..=4u32);
                     faults.push(FaultEvent::DatabaseRestart { step, unanswered });
                 }
+                self.database_faults_left = self.database_faults_left.saturating_sub(faults.len() as u64);
                 faults
             }
         };
@@ -705,6 +720,10 @@ impl<D: Decisions> Simulation<'_, D> {
         self.late_committed
             .extend(tapped.into_iter().filter(|r| r.after_checkpoint < restored));
         self.job = recovery.job;
+        // A sink that could not decide its prepared transactions fails the job over again.
+        if self.database.as_ref().is_some_and(|d| d.take_task_failure().is_some()) {
+            return self.crash();
+        }
         if self.tap_late {
             self.job.tap_late_outputs();
         }
