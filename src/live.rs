@@ -269,9 +269,9 @@ impl LiveOutput {
     fn rewind(&self, len: u64, checkpoint: CheckpointId) -> Result<(), LiveError> {
         match self {
             LiveOutput::File(file) => file.truncate(len, checkpoint),
-            LiveOutput::Postgres(database) if len == 0 && checkpoint == 0 => database
-                .start_over()
-                .map_err(|e| LiveError::Database(e.to_string())),
+            LiveOutput::Postgres(database) if len == 0 && checkpoint == 0 => {
+                database.start_over().map_err(|e| LiveError::Database(e.to_string()))
+            }
             LiveOutput::Postgres(_) => Ok(()),
         }
     }
@@ -522,7 +522,8 @@ async fn drive(
             "live: no checkpoint to restore: starting from the beginning with an empty {}",
             match output {
                 LiveOutput::File(_) => "output".to_string(),
-                LiveOutput::Postgres(database) => format!("table {} (no transaction of the job left prepared)", database.table()),
+                LiveOutput::Postgres(database) =>
+                    format!("table {} (no transaction of the job left prepared)", database.table()),
             }
         ),
     }

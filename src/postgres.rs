@@ -141,7 +141,10 @@ impl PostgresOutput {
                 format!(", PRIMARY KEY ({})", schema.primary_key.join(", "))
             };
             client
-                .batch_execute(&format!("CREATE TABLE IF NOT EXISTS {table} ({}{key})", columns.join(", ")))
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {table} ({}{key})",
+                    columns.join(", ")
+                ))
                 .map_err(table_error)?;
             let primary_key = client
                 .query(
@@ -166,7 +169,8 @@ impl PostgresOutput {
                 .collect();
             Ok((primary_key, columns))
         })?;
-        let mut insert = format!("INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json)");
+        let mut insert =
+            format!("INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json)");
         if !primary_key.is_empty() {
             let updates: Vec<String> = columns
                 .iter()
@@ -305,9 +309,11 @@ impl SinkConnection {
     /// Runs `COMMIT PREPARED` or `ROLLBACK PREPARED`; an id not prepared is not an error.
     fn finish(&mut self, verb: &str, id: TransactionId) -> Result<(), DatabaseError> {
         let statement = format!("{verb} PREPARED '{}'", self.gid(id));
-        self.run(&statement.clone(), move |client| match client.batch_execute(&statement) {
-            Err(e) if e.code().is_some_and(|c| c.code() == UNDEFINED_OBJECT) => Ok(()),
-            other => other,
+        self.run(&statement.clone(), move |client| {
+            match client.batch_execute(&statement) {
+                Err(e) if e.code().is_some_and(|c| c.code() == UNDEFINED_OBJECT) => Ok(()),
+                other => other,
+            }
         })
     }
 }
@@ -415,7 +421,11 @@ mod tests {
         assert_eq!(parse_gid("eddy:other"), None);
         let line = |s: &str| Record::new(0, s.to_string());
         let rows = rows_json(
-            &[line(r#"{"k":1,"v":1}"#), line(r#"{"k":2,"v":1}"#), line(r#"{"k":1,"v":2}"#)],
+            &[
+                line(r#"{"k":1,"v":1}"#),
+                line(r#"{"k":2,"v":1}"#),
+                line(r#"{"k":1,"v":2}"#),
+            ],
             &["k".to_string()],
         )
         .unwrap();

@@ -20,7 +20,10 @@ fn scenario_for(bug: Bug) -> &'static str {
 /// of the database sink's recovery.
 fn sink_for(bug: Bug) -> SinkModel {
     let sink = SinkModel::for_bug(Some(bug));
-    assert_eq!(sink == SinkModel::PostgresModel, bug == Bug::CommitPreparedOfLaterCheckpoint);
+    assert_eq!(
+        sink == SinkModel::PostgresModel,
+        bug == Bug::CommitPreparedOfLaterCheckpoint
+    );
     sink
 }
 
@@ -102,7 +105,11 @@ fn failures_shrink_to_small_cases_that_replay() {
         );
         // The database sink's recovery bug needs a checkpoint that fails or crashes after its
         // prepare, and a restore from an earlier one: up to 4 faults.
-        let faults_max = if bug == Bug::CommitPreparedOfLaterCheckpoint { 4 } else { 3 };
+        let faults_max = if bug == Bug::CommitPreparedOfLaterCheckpoint {
+            4
+        } else {
+            3
+        };
         assert!(
             shrunk.case.faults.len() <= faults_max,
             "{bug}: {} faults left",

@@ -115,9 +115,18 @@ fn every_scenario_passes_with_the_database_model_under_its_faults() {
             }
         }
     }
-    assert!(injected.iter().all(|&n| n > 10), "failed prepares, lost commit replies, restarts: {injected:?}");
+    assert!(
+        injected.iter().all(|&n| n > 10),
+        "failed prepares, lost commit replies, restarts: {injected:?}"
+    );
     let staged = PageViews.run(&RunConfig::new(1, Profile::All)).report;
-    assert!(!staged.faults.iter().any(|f| f.contains("prepare") || f.contains("database")), "{staged}");
+    assert!(
+        !staged
+            .faults
+            .iter()
+            .any(|f| f.contains("prepare") || f.contains("database")),
+        "{staged}"
+    );
 }
 
 /// A sink that makes every batch visible on receipt, as if each were its own transaction:

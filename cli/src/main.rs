@@ -845,17 +845,24 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
         Some(url) => {
             let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
             let schema = scenario.live_table().ok_or_else(|| {
-                UsageError(format!("scenario `{}` has no table form for --postgres", scenario.name()))
+                UsageError(format!(
+                    "scenario `{}` has no table form for --postgres",
+                    scenario.name()
+                ))
             })?;
-            let database = eddy::postgres::PostgresOutput::connect(url, &table, &schema)
-                .map_err(|e| UsageError(e.to_string()))?;
+            let database =
+                eddy::postgres::PostgresOutput::connect(url, &table, &schema).map_err(|e| UsageError(e.to_string()))?;
             eddy::live::LiveOutput::Postgres(database)
         }
         None => {
             let (Some(output_path), Some(_)) = (&args.output, &args.state_dir) else {
-                return Err(UsageError("--live needs --state-dir, and --output (or --postgres)".into()));
+                return Err(UsageError(
+                    "--live needs --state-dir, and --output (or --postgres)".into(),
+                ));
             };
-            eddy::live::LiveOutput::File(eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?)
+            eddy::live::LiveOutput::File(
+                eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?,
+            )
         }
     };
     let Some(state_dir) = &args.state_dir else {
@@ -897,7 +904,11 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     } else {
         let (lines, numbers, source) = match &args.input {
             Some(input) => read_lines(input)?,
-            None => (scenario.generate_lines(args.seed, args.events), Vec::new(), String::new()),
+            None => (
+                scenario.generate_lines(args.seed, args.events),
+                Vec::new(),
+                String::new(),
+            ),
         };
         let graph = scenario
             .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())

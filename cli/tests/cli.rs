@@ -504,9 +504,19 @@ fn run_live_into_an_unreachable_database_says_so_and_exits_2() {
         "postgresql://nobody@127.0.0.1:1/none",
     ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"), "{out}");
+    assert!(
+        out.contains("cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"),
+        "{out}"
+    );
     let (code, out) = eddy(&[
-        "run", "--live", "--scenario", "pageviews", "--postgres", "host=/nowhere", "--table", "a;b",
+        "run",
+        "--live",
+        "--scenario",
+        "pageviews",
+        "--postgres",
+        "host=/nowhere",
+        "--table",
+        "a;b",
     ]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--table `a;b`"), "{out}");

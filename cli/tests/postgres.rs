@@ -102,7 +102,11 @@ impl Server {
             Some(user) => {
                 let mut command = Command::new("setpriv");
                 command
-                    .args([format!("--reuid={user}"), format!("--regid={user}"), "--init-groups".into()])
+                    .args([
+                        format!("--reuid={user}"),
+                        format!("--regid={user}"),
+                        "--init-groups".into(),
+                    ])
                     .arg(program);
                 command
             }
@@ -119,7 +123,14 @@ impl Server {
             .arg(self.dir.join("data"))
             .arg("-k")
             .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-c", "listen_addresses=", "-c", "fsync=off"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "fsync=off",
+            ])
             .args(["-c", &format!("max_prepared_transactions={max_prepared_transactions}")])
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -143,7 +154,11 @@ impl Server {
 
     /// The connection string `eddy run --postgres` takes.
     fn url(&self) -> String {
-        format!("host={} port={} user=eddy dbname=postgres", self.dir.display(), self.port)
+        format!(
+            "host={} port={} user=eddy dbname=postgres",
+            self.dir.display(),
+            self.port
+        )
     }
 
     /// Runs `sql` with psql; its unaligned output.
@@ -186,7 +201,14 @@ fn server(dir: &Path) -> Option<Server> {
 fn live_command(dir: &Path, url: &str, log: &Path) -> Command {
     let mut command = Command::new(EDDY);
     command
-        .args(["run", "--live", "--scenario", "pageviews", "--checkpoint-interval", "50"])
+        .args([
+            "run",
+            "--live",
+            "--scenario",
+            "pageviews",
+            "--checkpoint-interval",
+            "50",
+        ])
         .arg("--rate")
         .arg(RATE.to_string())
         .arg("--input")
@@ -247,7 +269,9 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
     let mut prepared_seen = 0;
     for run in 0..3 {
         let log = dir.join(format!("kill-{run}.log"));
-        let mut child = live_command(dir, &server.url(), &log).spawn().expect("start eddy run --live");
+        let mut child = live_command(dir, &server.url(), &log)
+            .spawn()
+            .expect("start eddy run --live");
         let delay = Duration::from_millis(rng.gen_range(300..1_500));
         std::thread::sleep(delay);
         assert!(
@@ -256,7 +280,10 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
             fs::read_to_string(&log).unwrap_or_default()
         );
         child.kill().expect("SIGKILL eddy");
-        assert!(!wait_bounded(&mut child).success(), "a killed run does not exit cleanly");
+        assert!(
+            !wait_bounded(&mut child).success(),
+            "a killed run does not exit cleanly"
+        );
         let prepared = server.query("SELECT gid FROM pg_prepared_xacts");
         eprintln!("run {run}: SIGKILL after {delay:?}; prepared then: {prepared:?}");
         prepared_seen += prepared.len();
@@ -264,11 +291,16 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
     eprintln!("{prepared_seen} prepared transactions found after the kills");
 
     let log = dir.join("last.log");
-    let mut child = live_command(dir, &server.url(), &log).spawn().expect("start eddy run --live");
+    let mut child = live_command(dir, &server.url(), &log)
+        .spawn()
+        .expect("start eddy run --live");
     let status = wait_bounded(&mut child);
     let text = fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "the last run failed: {text}");
-    assert!(text.contains("live: restored checkpoint"), "the last run restored: {text}");
+    assert!(
+        text.contains("live: restored checkpoint"),
+        "the last run restored: {text}"
+    );
 
     let table = server.query("SELECT row_to_json(t) FROM page_views t");
     assert_eq!(table.len(), expected.len(), "rows in the table vs batch lines");

@@ -171,7 +171,12 @@ impl<T: Data> Operator for PreparedCommitSink<T> {
         if let Err(error) = self.recover() {
             return self.database.fail(error);
         }
-        let due: Vec<TransactionId> = self.pending.iter().filter(|id| id.checkpoint <= checkpoint).copied().collect();
+        let due: Vec<TransactionId> = self
+            .pending
+            .iter()
+            .filter(|id| id.checkpoint <= checkpoint)
+            .copied()
+            .collect();
         for id in due {
             // Without an answer the transaction stays pending: committed again next time.
             if self.database.commit_prepared(id).is_ok() {
@@ -327,7 +332,9 @@ impl<T: Data, C: Committer<T>> PreparedTransactions<T> for ModelTable<C> {
             return Err(DatabaseError::Refused("PREPARE TRANSACTION failed".into()));
         }
         if state.prepared.contains_key(&(self.table, id)) {
-            return Err(DatabaseError::Refused(format!("transaction identifier {id:?} is already in use")));
+            return Err(DatabaseError::Refused(format!(
+                "transaction identifier {id:?} is already in use"
+            )));
         }
         state.prepared.insert((self.table, id), Box::new(records.to_vec()));
         match unanswered {
@@ -428,7 +435,10 @@ mod tests {
         PreparedTransactions::<u32>::commit_prepared(&mut table, id(1, 0)).unwrap();
         assert_eq!(log.repeated_commits(), 0);
         database.fail_next_prepare();
-        assert!(matches!(table.prepare(id(2, 0), &records), Err(DatabaseError::Refused(_))));
+        assert!(matches!(
+            table.prepare(id(2, 0), &records),
+            Err(DatabaseError::Refused(_))
+        ));
         assert!(database.prepared().is_empty());
     }
 }

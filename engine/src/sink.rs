@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::graph::TaskInfo;
-use crate::prepared::PreparedTransactions;
 use crate::operator::{Operator, Output};
+use crate::prepared::PreparedTransactions;
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.

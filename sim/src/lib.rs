@@ -38,7 +38,9 @@ pub use differential::{Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
 pub use report::{Report, Violation};
-pub use scenario::{divergence, Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, SinkModel, Workload};
+pub use scenario::{
+    divergence, Case, CaseError, Checked, LineCommitter, Oracle, Run, RunConfig, Scenario, SinkModel, Workload,
+};
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};
 pub use timeline::Timeline;
