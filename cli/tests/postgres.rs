@@ -259,7 +259,7 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
 
     // Without prepared transactions the run is refused, naming the setting.
     server.start(0);
-    let (ok, text) = output(&mut live_command(dir, &server.url(), &dir.join("refused.log")).stderr(Stdio::piped()));
+    let (ok, text) = output(live_command(dir, &server.url(), &dir.join("refused.log")).stderr(Stdio::piped()));
     assert!(!ok && text.contains("max_prepared_transactions"), "{text}");
     server.stop();
     server.start(16);
