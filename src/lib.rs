@@ -11,6 +11,7 @@ pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;
 
 pub mod live;
+pub mod postgres;
 pub mod replay_file;
 pub mod store;
 pub mod timeline;

@@ -31,6 +31,7 @@ use crate::engine::{
     restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, Message, ObjectKey, Record, Retention, SnapshotStore,
     StoreError, Task, TaskSnapshot, Timestamp, END_OF_TIME, NO_WATERMARK,
 };
+use crate::postgres::PostgresOutput;
 use crate::sim::{LineCommitter, LineFeed};
 use crate::store::FsSnapshotStore;
 
@@ -80,7 +81,7 @@ pub struct LiveSummary {
     pub checkpoints_completed: u64,
     /// The final checkpoint, which committed the last output.
     pub final_checkpoint: CheckpointId,
-    /// Bytes in the output file at the end.
+    /// Bytes in the output file at the end (transactions committed, into a database).
     pub output_len: u64,
 }
 
@@ -103,6 +104,8 @@ pub enum LiveError {
     },
     #[error("input {0}")]
     Input(String),
+    #[error("PostgreSQL: {0}; run the same command again: it resumes from the last checkpoint")]
+    Database(String),
     #[error("a task failed: {0}")]
     Task(String),
     #[error("cannot start the tokio runtime: {0}")]
@@ -221,6 +224,63 @@ impl OutputFile {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, OutputState> {
         self.inner.lock().expect("output file poisoned")
+    }
+}
+
+/// Where a live run's result lines are committed: a file, or a PostgreSQL table whose
+/// sinks prepare their transactions in the database (`crate::postgres`).
+#[derive(Clone)]
+pub enum LiveOutput {
+    File(OutputFile),
+    Postgres(PostgresOutput),
+}
+
+impl LiveOutput {
+    /// The committer the live pipeline's sinks commit through.
+    pub fn committer(&self) -> LineCommitter {
+        match self {
+            LiveOutput::File(file) => file.committer(),
+            LiveOutput::Postgres(database) => database.committer(),
+        }
+    }
+
+    /// Bytes committed to the file; transactions committed to the database by this process.
+    pub fn len(&self) -> u64 {
+        match self {
+            LiveOutput::File(file) => file.len(),
+            LiveOutput::Postgres(database) => database.committed(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn describe_len(&self) -> String {
+        match self {
+            LiveOutput::File(file) => format!("output {} bytes", file.len()),
+            LiveOutput::Postgres(database) => format!("{} transactions committed", database.committed()),
+        }
+    }
+
+    /// Rewinds the file to what `checkpoint` committed (checkpoint 0: empty). A database
+    /// needs nothing here, its sinks decide the prepared transactions when they are
+    /// restored; but with no checkpoint the table is emptied.
+    fn rewind(&self, len: u64, checkpoint: CheckpointId) -> Result<(), LiveError> {
+        match self {
+            LiveOutput::File(file) => file.truncate(len, checkpoint),
+            LiveOutput::Postgres(database) if len == 0 && checkpoint == 0 => {
+                database.start_over().map_err(|e| LiveError::Database(e.to_string()))
+            }
+            LiveOutput::Postgres(_) => Ok(()),
+        }
+    }
+
+    fn take_failure(&self) -> Option<LiveError> {
+        match self {
+            LiveOutput::File(file) => file.take_failure(),
+            LiveOutput::Postgres(database) => database.take_failure().map(LiveError::Database),
+        }
     }
 }
 
@@ -343,7 +403,7 @@ struct Recovered {
 
 /// Restores the newest checkpoint whose objects all read back, truncating `output` to the
 /// length it committed; a fresh job with an empty output if none does.
-fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Result<Recovered, LiveError> {
+fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &LiveOutput) -> Result<Recovered, LiveError> {
     let mut skipped = Vec::new();
     for checkpoint in store.checkpoints()?.into_iter().rev() {
         let committed = match store
@@ -360,7 +420,7 @@ fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Re
         };
         // Before the restore: restoring re-commits the checkpoint's staged transactions,
         // which were not yet in the file at `committed`.
-        output.truncate(committed, checkpoint)?;
+        output.rewind(committed, checkpoint)?;
         match restore_checkpoint(graph, store, checkpoint) {
             Ok(job) => {
                 return Ok(Recovered {
@@ -373,7 +433,7 @@ fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Re
             Err(error) => skipped.push((checkpoint, error.to_string())),
         }
     }
-    output.truncate(0, 0)?;
+    output.rewind(0, 0)?;
     Ok(Recovered {
         job: Job::new(graph),
         checkpoint: None,
@@ -387,7 +447,7 @@ fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &OutputFile) -> Re
 /// `followed`, the run never ends, and stops at the first line that does not parse.
 pub fn run_live(
     graph: &JobGraph,
-    output: &OutputFile,
+    output: &LiveOutput,
     store: FsSnapshotStore,
     config: &LiveConfig,
     followed: Option<&FileFeed>,
@@ -429,7 +489,7 @@ struct Pending {
 
 async fn drive(
     graph: &JobGraph,
-    output: &OutputFile,
+    output: &LiveOutput,
     mut store: FsSnapshotStore,
     config: &LiveConfig,
     followed: Option<&FileFeed>,
@@ -446,14 +506,28 @@ async fn drive(
         eprintln!("live: cannot restore checkpoint {checkpoint}, falling back: {reason}");
     }
     match restored {
-        Some(checkpoint) => eprintln!(
-            "live: restored checkpoint {checkpoint}; output rewound to its committed {committed_len} bytes, \
-             then its staged lines committed ({} bytes)",
-            output.len()
+        Some(checkpoint) => match output {
+            LiveOutput::File(file) => eprintln!(
+                "live: restored checkpoint {checkpoint}; output rewound to its committed {committed_len} bytes, \
+                 then its staged lines committed ({} bytes)",
+                file.len()
+            ),
+            LiveOutput::Postgres(database) => eprintln!(
+                "live: restored checkpoint {checkpoint}; the prepared transactions of table {} decided \
+                 (those it recorded committed, later ones rolled back)",
+                database.table()
+            ),
+        },
+        None => eprintln!(
+            "live: no checkpoint to restore: starting from the beginning with an empty {}",
+            match output {
+                LiveOutput::File(_) => "output".to_string(),
+                LiveOutput::Postgres(database) =>
+                    format!("table {} (no transaction of the job left prepared)", database.table()),
+            }
         ),
-        None => eprintln!("live: no checkpoint to restore: starting from the beginning with an empty output"),
     }
-    if let Some(error) = input_error() {
+    if let Some(error) = input_error().or_else(|| output.take_failure()) {
         return Err(error);
     }
     let nodes = job.manifest(0).nodes;
@@ -605,7 +679,7 @@ fn sum(counters: &[AtomicU64]) -> u64 {
 /// Triggers, stores and completes checkpoints (one at a time).
 struct Coordinator<'a> {
     store: &'a mut FsSnapshotStore,
-    output: &'a OutputFile,
+    output: &'a LiveOutput,
     controls: &'a [mpsc::UnboundedSender<Control>],
     is_source: &'a [bool],
     nodes: Vec<(String, usize)>,
@@ -644,6 +718,11 @@ impl Coordinator<'_> {
     /// sinks' transactions are committed with the next one.
     async fn complete(&mut self, pending: Pending) -> Result<bool, LiveError> {
         let checkpoint = pending.checkpoint;
+        // A sink that failed its pre-commit (a database's prepare) fails the checkpoint and
+        // the run: a restart restores the last checkpoint and replays from there.
+        if let Some(error) = self.output.take_failure() {
+            return Err(error);
+        }
         if let Err(error) = self.store_checkpoint(&pending) {
             eprintln!("live: checkpoint {checkpoint} failed: {error}");
             return Ok(false);
@@ -863,10 +942,10 @@ impl ProgressLine {
             None => "none".to_string(),
         };
         eprintln!(
-            "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, output {} bytes",
+            "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, {}",
             now.duration_since(self.started).as_secs_f64(),
             sum(&progress.late_records),
-            coordinator.output.len(),
+            coordinator.output.describe_len(),
         );
     }
 }

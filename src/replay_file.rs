@@ -4,7 +4,7 @@
 //! target holds it to that).
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_sim::{Case, FaultKind, FaultSet, Oracle, Profile, RunConfig, Scenario};
+use eddy_sim::{Case, FaultKind, FaultSet, Oracle, Profile, RunConfig, Scenario, SinkModel};
 use serde::{Deserialize, Serialize};
 
 /// What `explore` writes for each failing run: enough to replay it exactly.
@@ -22,6 +22,9 @@ pub struct FailureFile {
     /// Fault kinds on besides the profile's (`explore --aim`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub with: Vec<String>,
+    /// Where the sinks kept their transactions (`staged` if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
     pub property: String,
     pub message: String,
 }
@@ -112,6 +115,12 @@ pub fn failure_config(
         })?,
         None => Oracle::default(),
     };
+    let sink = match &failure.sink {
+        Some(name) => name
+            .parse::<SinkModel>()
+            .map_err(|reason| FileError::Field { field: "sink", reason })?,
+        None => SinkModel::for_bug(bug),
+    };
     let mut with = Vec::new();
     for name in &failure.with {
         with.push(
@@ -124,6 +133,7 @@ pub fn failure_config(
         bug,
         oracle,
         aim: FaultSet::of(&with),
+        sink,
         ..RunConfig::new(failure.seed, profile)
     };
     Ok((scenario, config))
@@ -139,6 +149,7 @@ pub fn case_config(case: &Case) -> Result<(&'static dyn Scenario, RunConfig), Fi
         bug: case.bug.clone(),
         oracle: case.oracle.clone(),
         with: Vec::new(),
+        sink: case.sink.clone(),
         property: String::new(),
         message: String::new(),
     };

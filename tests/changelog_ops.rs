@@ -206,6 +206,7 @@ proptest! {
             poll_max: None,
             keep_trace: false,
             tap_late: false,
+            database: None,
             max_steps: 100_000,
         };
         let outcome = simulate(&pipeline.build().unwrap(), &options);

@@ -20,7 +20,7 @@ use eddy::replay_file::{
     case_config, failure_config, parse_failure_file, parse_replay_file, FailureFile, FileError, ReplayFile,
 };
 use eddy::scenarios;
-use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario};
+use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario, SinkModel};
 use report::{Aimed, CampaignSummary, FailureSummary, ScenarioSummary};
 
 #[derive(Parser)]
@@ -108,9 +108,19 @@ struct RunArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     emit_input: Option<PathBuf>,
     /// Run live (docs/live.md): tasks on tokio, the real clock, checkpoints in --state-dir,
-    /// exactly-once output in --output; restarted after a crash, it resumes.
-    #[arg(long, requires_all = ["input", "output", "state_dir"], conflicts_with = "emit_input")]
+    /// exactly-once output in --output (or --postgres); restarted after a crash, it resumes.
+    /// The input is --input, or the events of --seed and --events.
+    #[arg(long, conflicts_with = "emit_input")]
     live: bool,
+    /// Live: commit the results into PostgreSQL instead of --output, exactly once, with
+    /// prepared transactions (`PREPARE TRANSACTION`, docs/live.md); the server needs
+    /// max_prepared_transactions > 0.
+    #[arg(long, value_name = "URL", requires = "live", conflicts_with = "output")]
+    postgres: Option<String>,
+    /// Live, with --postgres: the table (created from the scenario's output if missing);
+    /// default: the scenario's name, with `_` for `-`.
+    #[arg(long, value_name = "T", requires = "postgres")]
+    table: Option<String>,
     /// Live: where checkpoints go (and are restored from).
     #[arg(long, value_name = "DIR", requires = "live")]
     state_dir: Option<PathBuf>,
@@ -189,6 +199,12 @@ struct ExploreArgs {
     /// oracle (the same pipeline's batch run), or both.
     #[arg(long, default_value = "both", value_name = "ORACLE")]
     oracle: Oracle,
+    /// Where the two-phase-commit sinks keep a checkpoint's transaction: `staged` in their
+    /// snapshot, or `postgres-model`, prepared in a model of PostgreSQL into which the
+    /// database faults (failed prepare, lost commit reply, database restart) are injected.
+    /// Default: staged; postgres-model with `--bug commit-prepared-of-later-checkpoint`.
+    #[arg(long, value_name = "SINK")]
+    sink: Option<SinkModel>,
     /// Print, per scenario, how many runs reached each moment that matters (a crash
     /// mid-alignment, a restore at another parallelism (`rescale`), a record on a `boundary`,
     /// ...), and the moments no run reached (docs/testing.md).
@@ -240,6 +256,10 @@ struct ReplayArgs {
     /// Fault kinds on besides the profile's, comma-separated (what `explore --aim` added).
     #[arg(long = "with", value_name = "KIND,...", value_delimiter = ',')]
     with: Vec<FaultKind>,
+    /// Where the sinks keep their transactions: staged or postgres-model (default: the
+    /// file's, or staged).
+    #[arg(long, value_name = "SINK")]
+    sink: Option<SinkModel>,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -336,6 +356,9 @@ fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle, aim: &
     if !aim.is_empty() {
         command.push_str(&format!(" --with {}", aim.names().join(",")));
     }
+    if let Some(sink) = &report.sink {
+        command.push_str(&format!(" --sink {sink}"));
+    }
     command
 }
 
@@ -392,6 +415,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     bug: args.bug,
                     oracle: args.oracle,
                     aim: aim.clone(),
+                    sink: args.sink.unwrap_or(SinkModel::for_bug(args.bug)),
                     ..RunConfig::new(seed, args.faults)
                 };
                 let report = scenario.run(&config).report;
@@ -668,6 +692,7 @@ fn write_failure_file(
         bug: report.bug.clone(),
         oracle: (oracle != Oracle::default()).then(|| oracle.to_string()),
         with: aim.names().into_iter().map(String::from).collect(),
+        sink: report.sink.clone(),
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -833,9 +858,6 @@ fn input_error(error: eddy::sim::CaseError, numbers: &[usize], source: &str) -> 
 
 /// `eddy run --live`: see docs/live.md.
 fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
-    let (Some(input), Some(output_path), Some(state_dir)) = (&args.input, &args.output, &args.state_dir) else {
-        return Err(UsageError("--live needs --input, --output and --state-dir".into()));
-    };
     if !scenario.supports_live() {
         let live: Vec<&str> = scenarios::all()
             .iter()
@@ -848,11 +870,41 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             live.join(", ")
         )));
     }
+    // The database first: a server that cannot take the output is the thing to fix.
+    let output = match &args.postgres {
+        Some(url) => {
+            let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
+            let schema = scenario.live_table().ok_or_else(|| {
+                UsageError(format!(
+                    "scenario `{}` has no table form for --postgres",
+                    scenario.name()
+                ))
+            })?;
+            let database =
+                eddy::postgres::PostgresOutput::connect(url, &table, &schema).map_err(|e| UsageError(e.to_string()))?;
+            eddy::live::LiveOutput::Postgres(database)
+        }
+        None => {
+            let (Some(output_path), Some(_)) = (&args.output, &args.state_dir) else {
+                return Err(UsageError(
+                    "--live needs --state-dir, and --output (or --postgres)".into(),
+                ));
+            };
+            eddy::live::LiveOutput::File(
+                eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?,
+            )
+        }
+    };
+    let Some(state_dir) = &args.state_dir else {
+        return Err(UsageError("--live needs --state-dir: where its checkpoints go".into()));
+    };
     let store = eddy::store::FsSnapshotStore::open(state_dir)
         .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
     let _lock = store
         .lock()
         .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let generated = PathBuf::new();
+    let input = args.input.as_ref().unwrap_or(&generated);
     let from_stdin = input.as_os_str() == "-";
     if from_stdin {
         let stored = store
@@ -867,10 +919,12 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
         }
         eprintln!("live: reading stdin: a restart cannot rewind it, so this run is not restorable");
     }
-    let output = eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?;
     let (graph, followed) = if args.follow {
         if from_stdin {
             return Err(UsageError("--follow needs a file, not stdin".into()));
+        }
+        if args.input.is_none() {
+            return Err(UsageError("--follow needs --input FILE".into()));
         }
         let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
         let graph = scenario
@@ -878,7 +932,14 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             .map_err(|e| UsageError(e.to_string()))?;
         (graph, Some(feed))
     } else {
-        let (lines, numbers, source) = read_lines(input)?;
+        let (lines, numbers, source) = match &args.input {
+            Some(input) => read_lines(input)?,
+            None => (
+                scenario.generate_lines(args.seed, args.events),
+                Vec::new(),
+                String::new(),
+            ),
+        };
         let graph = scenario
             .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
             .map_err(|e| input_error(e, &numbers, &source))?;
@@ -893,14 +954,18 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     };
     let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
+    let written = match (&output, &args.output) {
+        (eddy::live::LiveOutput::Postgres(database), _) => format!(
+            "table {} ({} transactions committed)",
+            database.table(),
+            summary.output_len
+        ),
+        (eddy::live::LiveOutput::File(_), Some(path)) => format!("{} ({} bytes)", path.display(), summary.output_len),
+        (eddy::live::LiveOutput::File(_), None) => unreachable!("a file output has a path"),
+    };
     eprintln!(
-        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {} ({} bytes)",
-        summary.records_read,
-        summary.late_records,
-        summary.checkpoints_completed,
-        summary.final_checkpoint,
-        output_path.display(),
-        summary.output_len
+        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {written}",
+        summary.records_read, summary.late_records, summary.checkpoints_completed, summary.final_checkpoint,
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -927,6 +992,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 check_determinism: true,
                 oracle: args.oracle.unwrap_or(config.oracle),
+                sink: args.sink.unwrap_or(config.sink),
                 keep_trace: args.timeline.is_some(),
                 ..config
             };
@@ -966,6 +1032,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             let config = RunConfig {
                 events: args.events,
                 bug: args.bug,
+                sink: SinkModel::for_bug(args.bug),
                 ..RunConfig::new(seed, args.faults)
             };
             (find_scenario(name)?, config)
@@ -978,6 +1045,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     let config = RunConfig {
         keep_trace: args.trace.is_some() || args.timeline.is_some(),
         oracle: args.oracle.unwrap_or(config.oracle),
+        sink: args.sink.unwrap_or(config.sink),
         aim: if args.with.is_empty() {
             config.aim
         } else {

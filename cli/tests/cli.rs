@@ -487,3 +487,40 @@ fn explore_prints_its_coverage_and_writes_a_page() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("pageviews") && html.contains("seeds/s"), "{html}");
 }
+
+#[test]
+fn run_live_into_an_unreachable_database_says_so_and_exits_2() {
+    // Nothing listens on port 1: the connection is refused before any state is touched.
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--scenario",
+        "pageviews",
+        "--seed",
+        "1",
+        "--events",
+        "100",
+        "--postgres",
+        "postgresql://nobody@127.0.0.1:1/none",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/none"),
+        "{out}"
+    );
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--scenario",
+        "pageviews",
+        "--postgres",
+        "host=/nowhere",
+        "--table",
+        "a;b",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--table `a;b`"), "{out}");
+    let (code, out) = eddy(&["run", "--scenario", "pageviews", "--postgres", "host=/nowhere"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--live"), "{out}");
+}

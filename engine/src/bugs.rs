@@ -37,10 +37,12 @@ pub enum Bug {
     MinMaxWithoutMultiset,
     /// A left outer join does not retract `(left, null)` when the first match arrives.
     JoinForgetsNullRetraction,
+    /// A restored sink commits every prepared transaction it finds, later checkpoints' too.
+    CommitPreparedOfLaterCheckpoint,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::StateOutsideBackend,
         Bug::SinkWritesOnReceipt,
         Bug::CommitAtBarrier,
@@ -54,6 +56,7 @@ impl Bug {
         Bug::RetractionDroppedOnRestore,
         Bug::MinMaxWithoutMultiset,
         Bug::JoinForgetsNullRetraction,
+        Bug::CommitPreparedOfLaterCheckpoint,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +74,7 @@ impl Bug {
             Bug::RetractionDroppedOnRestore => "retraction-dropped-on-restore",
             Bug::MinMaxWithoutMultiset => "min-max-without-multiset",
             Bug::JoinForgetsNullRetraction => "join-forgets-null-retraction",
+            Bug::CommitPreparedOfLaterCheckpoint => "commit-prepared-of-later-checkpoint",
         }
     }
 
@@ -91,6 +95,9 @@ impl Bug {
             }
             Bug::MinMaxWithoutMultiset => "min and max keep only their extreme: a retracted maximum is not replaced",
             Bug::JoinForgetsNullRetraction => "a left outer join does not retract (left, null) when a match arrives",
+            Bug::CommitPreparedOfLaterCheckpoint => {
+                "recovery commits every prepared database transaction, those of checkpoints after the restored one too"
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::operator::Operator;
 use crate::partition::{Partitioner, Partitioning};
+use crate::prepared::{DatabaseHook, MemoryDatabase};
 use crate::source::SourceReader;
 use crate::state::KeyGroupRange;
 use crate::time::WatermarkStrategy;
@@ -42,6 +43,8 @@ pub struct Node {
     /// Where the operator's behaviour turns on a record's timestamp, if anywhere.
     pub time_rule: Option<TimeRule>,
     pub(crate) body: NodeBody,
+    /// A two-phase-commit sink's operators over a database model ([`JobGraph::use_database`]).
+    pub(crate) database: Option<DatabaseHook>,
 }
 
 /// The event-time parameters of an operator: where its behaviour changes with a record's
@@ -93,6 +96,20 @@ impl std::fmt::Debug for JobGraph {
 }
 
 impl JobGraph {
+    /// Makes every two-phase-commit sink prepare its transactions in `database` (a model of
+    /// PostgreSQL's prepared transactions, [`crate::prepared`]) and commit them there; each
+    /// sink node is one table, named by its node id. Returns how many sinks it changed.
+    pub fn use_database(&mut self, database: &MemoryDatabase) -> usize {
+        let mut sinks = 0;
+        for (id, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(hook) = &node.database {
+                node.body = NodeBody::Operator(hook(database, id));
+                sinks += 1;
+            }
+        }
+        sinks
+    }
+
     /// Each node's parallelism, as built.
     pub fn parallelism(&self) -> Vec<usize> {
         self.nodes.iter().map(|n| n.parallelism).collect()

@@ -23,6 +23,7 @@ pub mod join;
 pub mod operator;
 pub mod partition;
 pub mod pipeline;
+pub mod prepared;
 pub mod process;
 pub mod sink;
 pub mod snapshot;
@@ -51,6 +52,9 @@ pub use join::Change;
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
+pub use prepared::{
+    plan_recovery, DatabaseError, MemoryDatabase, PreparedCommitSink, PreparedTransactions, RecoveryPlan,
+};
 pub use process::{KeyedProcessFunction, ProcessContext};
 pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, Table, TableMode, TransactionId, UpsertSink};
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};

@@ -20,6 +20,7 @@ use crate::graph::{
 use crate::join::{Change, TemporalJoinOperator};
 use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
+use crate::prepared::{database_hook, DatabaseHook, PreparedCommitSink};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
 use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, Table, TableMode, TwoPhaseCommitSink};
 use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
@@ -45,6 +46,8 @@ struct NodeDraft {
     inputs: Vec<EdgeDraft>,
     time_rule: Option<TimeRule>,
     body: NodeBody,
+    /// A transactional sink's operators over a database model instead (`use_database`).
+    database: Option<DatabaseHook>,
 }
 
 #[derive(Default)]
@@ -146,6 +149,7 @@ impl Pipeline {
             inputs: Vec::new(),
             time_rule: None,
             body: NodeBody::Source { factory, watermarks },
+            database: None,
         });
         let id = draft.nodes.len() - 1;
         drop(draft);
@@ -177,6 +181,7 @@ impl Pipeline {
                 factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
                 watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
             },
+            database: None,
         });
         let id = draft.nodes.len() - 1;
         drop(draft);
@@ -247,6 +252,7 @@ impl Pipeline {
                 inputs,
                 time_rule: node.time_rule,
                 body: node.body,
+                database: node.database,
             });
         }
         Ok(JobGraph { nodes, max_parallelism })
@@ -368,6 +374,7 @@ impl<T: Data> Stream<T> {
             inputs,
             time_rule: None,
             body: NodeBody::Operator(factory),
+            database: None,
         });
         id
     }
@@ -445,7 +452,8 @@ impl<T: Data> Stream<T> {
     /// Writes the stream through a two-phase-commit sink: records are staged per checkpoint
     /// and handed to `committer` once the checkpoint completed (exactly-once).
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
-        self.add_operator("sink", self.edges(0), transactional_sink_factory(committer));
+        let node = self.add_operator("sink", self.edges(0), transactional_sink_factory(committer.clone()));
+        self.draft.borrow_mut().nodes[node].database = Some(database_hook(committer));
     }
 
     /// Writes the stream through a two-phase-commit sink into a [`CommitLog`] and returns it.
@@ -476,8 +484,9 @@ fn sink_factory<T: Data, S: Sink<T>>(sink: S) -> OperatorFactory {
 }
 
 fn transactional_sink_factory<T: Data, C: Committer<T>>(committer: C) -> OperatorFactory {
-    Box::new(move |info: &TaskInfo| {
-        Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>
+    Box::new(move |info: &TaskInfo| match committer.prepared_transactions(info) {
+        Some(database) => Box::new(PreparedCommitSink::new(database, info)) as Box<dyn Operator>,
+        None => Box::new(TwoPhaseCommitSink::new(committer.clone(), info.subtask)) as Box<dyn Operator>,
     })
 }
 
@@ -730,7 +739,8 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
 
     /// Writes the stream, partitioned by key, through a two-phase-commit sink.
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
-        self.keyed_operator("sink", Vec::new(), transactional_sink_factory(committer));
+        let node = self.keyed_operator("sink", Vec::new(), transactional_sink_factory(committer.clone()));
+        self.stream.draft.borrow_mut().nodes[node].database = Some(database_hook(committer));
     }
 
     /// Sets the parallelism of the operator that produced the stream being keyed.

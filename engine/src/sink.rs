@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::bugs::{self, Bug};
 use crate::changelog::{Row, RowKind};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
+use crate::graph::TaskInfo;
 use crate::operator::{Operator, Output};
+use crate::prepared::PreparedTransactions;
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.
@@ -130,6 +132,14 @@ pub trait Committer<T>: Clone + Send + 'static {
     /// Makes a staged transaction visible. May be called again for the same id (after a
     /// restore, or a lost notification): the second call must change nothing.
     fn commit(&mut self, transaction: TransactionId, records: Vec<Record<T>>);
+
+    /// If the external system keeps prepared transactions (a database): sink task `task`'s
+    /// view of them. The sink then prepares each checkpoint's records there at the barrier
+    /// ([`PreparedCommitSink`](crate::prepared::PreparedCommitSink)) instead of staging them
+    /// in its snapshot, and `commit` is not called. `None` (the default): staged.
+    fn prepared_transactions(&self, _task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<T>>> {
+        None
+    }
 }
 
 /// Stages records per checkpoint and commits them when the checkpoint completes.

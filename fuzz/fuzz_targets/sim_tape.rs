@@ -6,7 +6,7 @@
 #![no_main]
 
 use eddy_fuzz::bug_from_env;
-use eddy_sim::{Profile, RunConfig};
+use eddy_sim::{Profile, RunConfig, SinkModel};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,9 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let scenarios = eddy_scenarios::all();
     let scenario = scenarios[usize::from(*which) % scenarios.len()];
     let profile = Profile::ALL[usize::from(*profile) % Profile::ALL.len()];
+    let bug = bug_from_env();
     let config = RunConfig {
         events: Some(5 + usize::from(*events % 48)),
-        bug: bug_from_env(),
+        bug,
+        sink: SinkModel::for_bug(bug),
         ..RunConfig::new(u64::from(*seed), profile)
     };
     let run = scenario.run_tape(&config, tape);

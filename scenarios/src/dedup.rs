@@ -1,7 +1,7 @@
 //! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, EventSource, LineCommitter, OutputTable, Workload};
+use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -126,6 +126,15 @@ impl Workload for Dedup {
             .parallelism(2)
             .sink_transactional(output);
         Some(pipeline.build().expect("the live dedup pipeline is valid"))
+    }
+
+    fn live_table(&self) -> Option<LiveTable> {
+        // A kept click's line is `{"ts":..,"value":{..}}`; an id may be kept again after its
+        // TTL interval, so rows are appended.
+        Some(LiveTable {
+            columns: &[("ts", ColumnType::BigInt), ("value", ColumnType::Json)],
+            primary_key: &[],
+        })
     }
 
     fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, EventSource, LineCommitter, OutputTable, Workload};
+use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -148,6 +148,19 @@ impl Workload for PageViews {
             .name("final-counts")
             .sink_transactional(output);
         Some(pipeline.build().expect("the live pageviews pipeline is valid"))
+    }
+
+    fn live_table(&self) -> Option<LiveTable> {
+        Some(LiveTable {
+            columns: &[
+                ("window_start", ColumnType::BigInt),
+                ("window_end", ColumnType::BigInt),
+                ("page", ColumnType::BigInt),
+                ("views", ColumnType::BigInt),
+            ],
+            // A late firing updates a count: the row of its page and window.
+            primary_key: &["window_start", "page"],
+        })
     }
 
     fn check(&self, input: &[Record<PageView>], sinks: &Sinks) -> Checked {

@@ -49,12 +49,20 @@ pub enum FaultKind {
     /// Kafka Connect deliver at least once); a change-data-capture source drops them by their
     /// log position.
     ConnectorRestart,
+    /// The database refuses a sink's `PREPARE TRANSACTION` (only with a database model,
+    /// `--sink postgres-model`, as the two kinds below).
+    FailedPrepare,
+    /// A `COMMIT PREPARED` commits, but its answer never reaches the sink.
+    LostCommitReply,
+    /// The database restarts just after a statement: its answer and the next few are lost;
+    /// prepared transactions survive.
+    DatabaseRestart,
 }
 
 impl FaultKind {
     /// In the order swarm draws them: kinds added later come last, so that a seed keeps the
     /// earlier kinds it had.
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Disorder,
         FaultKind::DisorderBeyondBound,
         FaultKind::LateEvents,
@@ -71,6 +79,16 @@ impl FaultKind {
         FaultKind::Rescale,
         FaultKind::SourceStall,
         FaultKind::ConnectorRestart,
+        FaultKind::FailedPrepare,
+        FaultKind::LostCommitReply,
+        FaultKind::DatabaseRestart,
+    ];
+
+    /// The kinds that need a database model: a run without one leaves them out.
+    pub const DATABASE: [FaultKind; 3] = [
+        FaultKind::FailedPrepare,
+        FaultKind::LostCommitReply,
+        FaultKind::DatabaseRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +109,9 @@ impl FaultKind {
             FaultKind::Rescale => "rescale",
             FaultKind::SourceStall => "source-stall",
             FaultKind::ConnectorRestart => "connector-restart",
+            FaultKind::FailedPrepare => "failed-prepare",
+            FaultKind::LostCommitReply => "lost-commit-reply",
+            FaultKind::DatabaseRestart => "database-restart",
         }
     }
 }
@@ -121,6 +142,11 @@ impl FaultSet {
     /// The kinds of both.
     pub fn union(&self, other: &FaultSet) -> FaultSet {
         FaultSet(self.0.union(&other.0).copied().collect())
+    }
+
+    /// The kinds of this set that are not in `kinds`.
+    pub fn without(&self, kinds: &[FaultKind]) -> FaultSet {
+        FaultSet(self.0.iter().copied().filter(|k| !kinds.contains(k)).collect())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,7 +218,15 @@ impl Profile {
             ]),
             Profile::Crash => FaultSet::of(&[Crash, CrashMidCheckpoint, CrashBeforeCommit, LostNotification, Rescale]),
             // Storage faults only show when a crash makes recovery read the store.
-            Profile::Storage => FaultSet::of(&[FailedWrite, CorruptSnapshot, Crash]),
+            // Database faults apply only with a database model (`--sink postgres-model`).
+            Profile::Storage => FaultSet::of(&[
+                FailedWrite,
+                CorruptSnapshot,
+                Crash,
+                FailedPrepare,
+                LostCommitReply,
+                DatabaseRestart,
+            ]),
             Profile::All => FaultSet::of(&FaultKind::ALL),
             Profile::Swarm => {
                 let mut rng = rng(seed, Concern::Swarm);

@@ -36,11 +36,11 @@ pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::{changelog_line, Differential, OutputTable, Outputs, Rows};
 pub use faults::{FaultKind, FaultSet, Profile};
-pub use live::{EventSource, LineFeed, LiveInput};
+pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
 pub use report::{Report, Violation};
 pub use scenario::{
     divergence, parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Run, RunConfig,
-    Scenario, Workload,
+    Scenario, SinkModel, Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

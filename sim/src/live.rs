@@ -26,6 +26,36 @@ pub trait LineFeed: Send + Sync {
     fn report_error(&self, line_number: usize, reason: String);
 }
 
+/// The table a live run's result lines go to in a database (`eddy run --live --postgres`):
+/// each line is a JSON object whose fields are the columns. With a primary key, a line
+/// replaces the row of its key (an upsert output); without, it is inserted (append).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveTable {
+    pub columns: &'static [(&'static str, ColumnType)],
+    pub primary_key: &'static [&'static str],
+}
+
+/// The SQL type of a [`LiveTable`] column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    BigInt,
+    Boolean,
+    Text,
+    /// A nested JSON value.
+    Json,
+}
+
+impl ColumnType {
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColumnType::BigInt => "bigint",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Text => "text",
+            ColumnType::Json => "jsonb",
+        }
+    }
+}
+
 /// Where a live run's events come from.
 #[derive(Clone)]
 pub enum LiveInput {

@@ -30,6 +30,9 @@ pub struct Report {
     pub profile: String,
     /// The planted bug the run had, if any.
     pub bug: Option<String>,
+    /// Where the sinks kept their transactions, if not staged (`postgres-model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
     /// The fault kinds this run had on.
     pub faults: Vec<String>,
     pub passed: bool,
@@ -62,6 +65,9 @@ impl fmt::Display for Report {
             "scenario: {}  seed: {}  profile: {}",
             self.scenario, self.seed, self.profile
         )?;
+        if let Some(sink) = &self.sink {
+            write!(f, "  sink: {sink}")?;
+        }
         match &self.bug {
             Some(bug) => writeln!(f, "  planted bug: {bug}")?,
             None => writeln!(f)?,

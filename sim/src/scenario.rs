@@ -8,7 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{Committer, Data, JobGraph, Log, Record, Stall, TransactionId};
+use eddy_engine::{
+    Committer, Data, JobGraph, Log, MemoryDatabase, PreparedTransactions, Record, Stall, TaskInfo, TransactionId,
+};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,7 @@ use crate::decide::Tape;
 use crate::differential::{judge, OutputTable};
 use crate::faults::{FaultKind, FaultSet, Profile};
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
-use crate::live::{EventSource, LiveInput};
+use crate::live::{EventSource, LiveInput, LiveTable};
 use crate::report::{Report, Violation};
 use crate::seed::{rng, Concern};
 use crate::shrink::DETERMINISM_TRIES;
@@ -42,6 +44,55 @@ pub struct RunConfig {
     pub oracle: Oracle,
     /// Fault kinds on in addition to the profile's (what `explore --aim` adds).
     pub aim: FaultSet,
+    /// Where the two-phase-commit sinks keep their transactions.
+    pub sink: SinkModel,
+}
+
+/// Where a simulated run's two-phase-commit sinks keep a checkpoint's transaction until it
+/// completes: staged in the sink's snapshot (the default), or prepared in a model of
+/// PostgreSQL (`PREPARE TRANSACTION`, `eddy_engine::prepared`), into which the database
+/// fault kinds are injected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SinkModel {
+    #[default]
+    Staged,
+    PostgresModel,
+}
+
+impl SinkModel {
+    pub const ALL: [SinkModel; 2] = [SinkModel::Staged, SinkModel::PostgresModel];
+
+    /// The sink a run with `bug` planted uses unless told: the database model for the bug of
+    /// the database sink's recovery (it has no code path in a staged sink), else staged.
+    pub fn for_bug(bug: Option<Bug>) -> SinkModel {
+        match bug {
+            Some(Bug::CommitPreparedOfLaterCheckpoint) => SinkModel::PostgresModel,
+            _ => SinkModel::Staged,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkModel::Staged => "staged",
+            SinkModel::PostgresModel => "postgres-model",
+        }
+    }
+}
+
+impl std::fmt::Display for SinkModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SinkModel {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        SinkModel::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("unknown sink `{name}`: expected one of staged, postgres-model"))
+    }
 }
 
 /// Which oracles judge a run: the scenario's hand-written reference, the differential
@@ -94,6 +145,7 @@ impl RunConfig {
             bug: None,
             oracle: Oracle::default(),
             aim: FaultSet::default(),
+            sink: SinkModel::default(),
         }
     }
 }
@@ -128,6 +180,9 @@ pub struct Case {
     /// The oracles that judge the case (`both` if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<String>,
+    /// Where the sinks keep their transactions (`staged` if absent, [`SinkModel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,22 +244,41 @@ pub trait Scenario: Send + Sync {
     fn live_graph(&self, _input: LiveInput, _output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
         Ok(None)
     }
+    /// The table of its live result lines in a database ([`Workload::live_table`]).
+    fn live_table(&self) -> Option<LiveTable> {
+        None
+    }
 }
 
 /// The committer of a live run's output: each committed transaction's result lines go to
-/// one callback (the live runtime's transactional file sink). Sans-IO here: the callback
-/// belongs to the driver.
+/// one callback (the live runtime's transactional file sink), or each sink task prepares
+/// its transactions in a database ([`LineCommitter::prepared`], the PostgreSQL sink).
+/// Sans-IO here: the callback and the database belong to the driver.
 #[derive(Clone)]
 pub struct LineCommitter {
     commit: Arc<Mutex<CommitLines>>,
+    prepared: Option<Arc<OpenDatabase>>,
 }
 
 type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
+type OpenDatabase = dyn Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync;
 
 impl LineCommitter {
     pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
         LineCommitter {
             commit: Arc::new(Mutex::new(commit)),
+            prepared: None,
+        }
+    }
+
+    /// Lines committed through a database's prepared transactions: `open` gives each sink
+    /// task its view of them (`eddy_engine::prepared`).
+    pub fn prepared(open: impl Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(|_, _| {
+                unreachable!("a sink over prepared transactions commits in the database")
+            })),
+            prepared: Some(Arc::new(open)),
         }
     }
 
@@ -218,6 +292,10 @@ impl Committer<String> for LineCommitter {
     fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
         let mut commit = self.commit.lock().expect("line committer poisoned");
         (*commit)(transaction, records);
+    }
+
+    fn prepared_transactions(&self, task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<String>>> {
+        self.prepared.as_ref().map(|open| open(task))
     }
 }
 
@@ -294,6 +372,12 @@ pub trait Workload: Send + Sync {
     fn build_live(&self, _source: EventSource<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
         None
     }
+
+    /// The columns of [`Workload::build_live`]'s result lines, and their primary key, for a
+    /// live run into a database table. `None`: lines only go to a file.
+    fn live_table(&self) -> Option<LiveTable> {
+        None
+    }
 }
 
 /// Steps before a run counts as not terminating (liveness).
@@ -339,6 +423,7 @@ impl<W: Workload> Scenario for W {
             checkpoints,
             poll_max: None,
             oracle: (config.oracle != Oracle::default()).then(|| config.oracle.name().to_string()),
+            sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
         };
         (run, case)
     }
@@ -370,6 +455,10 @@ impl<W: Workload> Scenario for W {
             },
         };
         Ok(self.build_live(source, output))
+    }
+
+    fn live_table(&self) -> Option<LiveTable> {
+        Workload::live_table(self)
     }
 
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
@@ -434,6 +523,23 @@ fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Eve
         log.push(record);
     }
     Ok(Log::round_robin(log, workload.partitions()))
+}
+
+/// After a run that ended, no transaction may be left prepared in the database: a sink that
+/// forgets one holds its locks and rows back forever.
+fn left_prepared(database: &MemoryDatabase) -> Option<Violation> {
+    let prepared = database.prepared();
+    let (node, first) = prepared.first()?;
+    Some(Violation::new(
+        "prepared-left",
+        format!(
+            "{} transactions left prepared in the database after the end, the first of sink node {node}: \
+             checkpoint {}, sink task {}",
+            prepared.len(),
+            first.checkpoint,
+            first.sink_task
+        ),
+    ))
 }
 
 /// With the determinism check on, runs the seed `again` and fails `first` if the hashes
@@ -506,6 +612,11 @@ fn run_once<W: Workload>(
     tape: Option<&[u8]>,
 ) -> OneRun<W::Event> {
     let faults = config.profile.faults(config.seed).union(&config.aim);
+    // Database faults need the database model: without it they are not even drawn.
+    let faults = match config.sink {
+        SinkModel::Staged => faults.without(&FaultKind::DATABASE),
+        SinkModel::PostgresModel => faults,
+    };
     let mut placed = BoundaryCounts::default();
     let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
         Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
@@ -546,7 +657,11 @@ fn run_once<W: Workload>(
         }
         None => Vec::new(),
     };
-    let (graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
+    let (mut graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
+    let database = (config.sink == SinkModel::PostgresModel).then(MemoryDatabase::new);
+    if let Some(database) = &database {
+        graph.use_database(database);
+    }
     // Records on window starts and ends count however they got there.
     let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);
     placed[BoundaryKind::WindowStart as usize] = window_starts;
@@ -563,6 +678,7 @@ fn run_once<W: Workload>(
         keep_trace: config.keep_trace,
         tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
+        database: database.clone(),
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
     // report carries its message, and a shrinker may run thousands of such runs). The
@@ -657,6 +773,9 @@ fn run_once<W: Workload>(
         checked.late = late_tapped;
     }
     violation = violation.or(judged.and_then(Result::err));
+    if let Some(database) = database.filter(|_| violation.is_none()) {
+        violation = left_prepared(&database);
+    }
     trace.record(TraceEvent::Output { digest: checked.digest });
     if let (Some(timeline), Some(violation)) = (&mut timeline, &violation) {
         timeline.highlight(violation);
@@ -666,6 +785,7 @@ fn run_once<W: Workload>(
         seed: config.seed,
         profile: config.profile.name().to_string(),
         bug: config.bug.map(|b| b.name().to_string()),
+        sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
         faults: faults.names().into_iter().map(String::from).collect(),
         passed: violation.is_none(),
         steps: stats.steps,

@@ -430,7 +430,10 @@ fn fault_time(fault: &FaultEvent) -> Option<u64> {
         FaultEvent::Crash { step }
         | FaultEvent::Jump { step, .. }
         | FaultEvent::FailedWrite { step }
-        | FaultEvent::Rescale { step, .. } => Some(step),
+        | FaultEvent::Rescale { step, .. }
+        | FaultEvent::FailedPrepare { step }
+        | FaultEvent::LostCommitReply { step }
+        | FaultEvent::DatabaseRestart { step, .. } => Some(step),
         FaultEvent::Corrupt { checkpoint, .. }
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }
@@ -444,7 +447,10 @@ fn set_fault_time(fault: &mut FaultEvent, time: u64) {
         FaultEvent::Crash { step }
         | FaultEvent::Jump { step, .. }
         | FaultEvent::FailedWrite { step }
-        | FaultEvent::Rescale { step, .. } => *step = time,
+        | FaultEvent::Rescale { step, .. }
+        | FaultEvent::FailedPrepare { step }
+        | FaultEvent::LostCommitReply { step }
+        | FaultEvent::DatabaseRestart { step, .. } => *step = time,
         FaultEvent::Corrupt { checkpoint, .. }
         | FaultEvent::CrashMidCheckpoint { checkpoint, .. }
         | FaultEvent::CrashBeforeCommit { checkpoint }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use eddy_engine::{
     recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
-    MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
+    MemoryDatabase, MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,13 @@ pub enum FaultEvent {
     /// Source partition `partition` pauses for `ms` of processing time at `offset` (applied
     /// to the input log: [`eddy_engine::Stall`]).
     Stall { partition: usize, offset: usize, ms: i64 },
+    /// The database refuses the next `PREPARE TRANSACTION` after this step.
+    FailedPrepare { step: u64 },
+    /// The answer to the next `COMMIT PREPARED` after this step is lost (it commits).
+    LostCommitReply { step: u64 },
+    /// The database restarts after the next statement: that one takes effect, its answer and
+    /// the next `unanswered - 1` statements' are lost.
+    DatabaseRestart { step: u64, unanswered: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +86,9 @@ pub struct SimOptions {
     pub tap_late: bool,
     /// A run longer than this is a liveness failure.
     pub max_steps: u64,
+    /// The database model the job's two-phase-commit sinks prepare in (`use_database`):
+    /// the database fault kinds are injected into it.
+    pub database: Option<MemoryDatabase>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,6 +127,10 @@ pub struct SimOutcome {
 /// At most this many crashes per run, so every run also makes progress.
 const CRASH_BUDGET: u64 = 4;
 
+/// At most this many database faults per run: each failed prepare fails the job over, and a
+/// run must still make progress.
+const DATABASE_FAULT_BUDGET: u64 = 3;
+
 /// Steps the lowest watermark must stand still, records moving, to count as stalled.
 const STALL_STEPS: u64 = 300;
 
@@ -128,6 +142,7 @@ struct Simulation<'a, D> {
     faults: &'a FaultSet,
     decisions: D,
     store: MemorySnapshotStore,
+    database: Option<MemoryDatabase>,
     job: Job,
     coordinator: CheckpointCoordinator,
     trace: Trace,
@@ -135,6 +150,7 @@ struct Simulation<'a, D> {
     step: u64,
     now: i64,
     crashes_left: u64,
+    database_faults_left: u64,
     /// Channels `(task, input)` held back until the given step.
     delayed: Vec<((usize, usize), u64)>,
     fault_schedule: Option<Vec<FaultEvent>>,
@@ -203,6 +219,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         faults: &options.faults,
         decisions,
         store,
+        database: options.database.clone(),
         job,
         coordinator,
         trace: Trace::new(options.keep_trace),
@@ -210,6 +227,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         step: 0,
         now: 0,
         crashes_left,
+        database_faults_left: DATABASE_FAULT_BUDGET,
         delayed: Vec::new(),
         fault_schedule: options.fault_schedule.clone(),
         injected,
@@ -346,6 +364,9 @@ impl<D: Decisions> Simulation<'_, D> {
                 self.injected.push(FaultEvent::FailedWrite { step: self.step });
                 self.store.fail_next_puts(1);
             }
+            if final_checkpoint.is_none() {
+                self.decide_database_faults();
+            }
             self.job.handle_processing_time(self.now);
             self.job.ready_actions(&mut actions);
             if actions.is_empty() {
@@ -355,6 +376,11 @@ impl<D: Decisions> Simulation<'_, D> {
                     continue;
                 }
                 if self.coordinator.pending().is_none() {
+                    // The database is healthy at the end, so that the final checkpoint's
+                    // transactions commit (a real run that fails here stops and restarts).
+                    if let Some(database) = &self.database {
+                        database.heal();
+                    }
                     final_checkpoint = self.trigger();
                 }
             } else {
@@ -371,6 +397,13 @@ impl<D: Decisions> Simulation<'_, D> {
                 }
                 self.watch_watermark();
                 self.now += self.decisions.within(Concern::Schedule, 1..=10i64);
+            }
+            // A sink task that failed (its prepare did) fails the job over before the
+            // checkpoint in flight can complete.
+            if self.database.as_ref().is_some_and(|d| d.take_task_failure().is_some()) {
+                self.crash();
+                final_checkpoint = None;
+                continue;
             }
             match self.coordinator.collect(&mut self.job, &mut self.store) {
                 Some(CheckpointOutcome::Completed(checkpoint)) => {
@@ -476,6 +509,62 @@ impl<D: Decisions> Simulation<'_, D> {
                     && self.coordinator.pending().is_some()
                     && self.decisions.chance(Concern::Faults, 0.01)
             }
+        }
+    }
+
+    /// Arms the database faults of this step on the database model, if the job has one.
+    fn decide_database_faults(&mut self) {
+        let Some(database) = self.database.clone() else {
+            return;
+        };
+        let step = self.step;
+        let faults: Vec<FaultEvent> = match &self.fault_schedule {
+            Some(schedule) => schedule
+                .iter()
+                .filter(|f| match f {
+                    FaultEvent::FailedPrepare { step: s }
+                    | FaultEvent::LostCommitReply { step: s }
+                    | FaultEvent::DatabaseRestart { step: s, .. } => *s == step,
+                    _ => false,
+                })
+                .cloned()
+                .collect(),
+            None if self.database_faults_left == 0 => Vec::new(),
+            None => {
+                let mut faults = Vec::new();
+                let in_flight = self.coordinator.pending().is_some();
+                if self.on(FaultKind::FailedPrepare) && in_flight && self.decisions.chance(Concern::Faults, 0.005) {
+                    faults.push(FaultEvent::FailedPrepare { step });
+                }
+                if self.on(FaultKind::LostCommitReply) && self.decisions.chance(Concern::Faults, 0.005) {
+                    faults.push(FaultEvent::LostCommitReply { step });
+                }
+                if self.on(FaultKind::DatabaseRestart) && self.decisions.chance(Concern::Faults, 0.002) {
+                    let unanswered = self.decisions.within(Concern::Faults, 1..=4u32);
+                    faults.push(FaultEvent::DatabaseRestart { step, unanswered });
+                }
+                self.database_faults_left = self.database_faults_left.saturating_sub(faults.len() as u64);
+                faults
+            }
+        };
+        for fault in faults {
+            let kind = match &fault {
+                FaultEvent::FailedPrepare { .. } => {
+                    database.fail_next_prepare();
+                    "failed-prepare"
+                }
+                FaultEvent::LostCommitReply { .. } => {
+                    database.lose_next_commit_reply();
+                    "lost-commit-reply"
+                }
+                FaultEvent::DatabaseRestart { unanswered, .. } => {
+                    database.restart(*unanswered);
+                    "database-restart"
+                }
+                _ => unreachable!("only database faults are armed here"),
+            };
+            self.trace.record(TraceEvent::DatabaseFault { step, kind });
+            self.injected.push(fault);
         }
     }
 
@@ -634,6 +723,10 @@ impl<D: Decisions> Simulation<'_, D> {
         self.late_committed
             .extend(tapped.into_iter().filter(|r| r.after_checkpoint < restored));
         self.job = recovery.job;
+        // A sink that could not decide its prepared transactions fails the job over again.
+        if self.database.as_ref().is_some_and(|d| d.take_task_failure().is_some()) {
+            return self.crash();
+        }
         if self.tap_late {
             self.job.tap_late_outputs();
         }

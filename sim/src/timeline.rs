@@ -133,6 +133,7 @@ impl Timeline {
                 }
                 TraceEvent::Jump { step, now } => (step, "jump", format!("processing time jumped to {now} ms")),
                 TraceEvent::Finished { step } => (step, "finished", "the job finished".to_string()),
+                TraceEvent::DatabaseFault { step, kind } => (step, kind, format!("database fault armed: {kind}")),
                 TraceEvent::Deliver { .. } | TraceEvent::Poll { .. } | TraceEvent::Output { .. } => continue,
             };
             self.events.push(Event {

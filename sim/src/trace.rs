@@ -68,6 +68,11 @@ pub enum TraceEvent {
         step: u64,
         tasks: u64,
     },
+    /// A database fault was armed (`failed-prepare`, `lost-commit-reply`, `database-restart`).
+    DatabaseFault {
+        step: u64,
+        kind: &'static str,
+    },
     /// The digest of the committed output, in commit order.
     Output {
         digest: u64,
@@ -102,6 +107,7 @@ impl TraceEvent {
             TraceEvent::Finished { step } => [12, step, 0, 0],
             TraceEvent::Output { digest } => [13, digest, 0, 0],
             TraceEvent::Rescaled { step, tasks } => [14, step, tasks, 0],
+            TraceEvent::DatabaseFault { step, kind } => [15, step, kind.len() as u64, 0],
         }
     }
 }
