@@ -32,6 +32,7 @@ pub mod tap;
 pub mod task;
 pub mod time;
 pub mod timer;
+pub mod trigger;
 pub mod window;
 
 pub use changelog::{
@@ -60,4 +61,5 @@ pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;
-pub use window::{AggregateFunction, Count, Sum, Window, WindowAssigner, Windowed};
+pub use trigger::{Evictor, Trigger};
+pub use window::{AggregateFunction, Count, LatenessRule, Sum, Window, WindowAssigner, Windowed};
