@@ -155,9 +155,10 @@ impl Trigger {
         state: &mut TriggerState,
     ) -> (TriggerResult, Option<Timestamp>) {
         match self.kind {
-            TriggerKind::ContinuousEventTime { interval_ms } if state.next_fire == Some(time) => {
-                (self.result(true), self.schedule(time.saturating_add(interval_ms), window, state))
-            }
+            TriggerKind::ContinuousEventTime { interval_ms } if state.next_fire == Some(time) => (
+                self.result(true),
+                self.schedule(time.saturating_add(interval_ms), window, state),
+            ),
             _ => (self.result(false), None),
         }
     }
@@ -211,7 +212,9 @@ impl Evictor {
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             Evictor::Count { keep: 0 } => Err("evictor count must be positive, got 0".to_string()),
-            Evictor::Time { keep_ms } if keep_ms < 0 => Err(format!("evictor time must not be negative, got {keep_ms} ms")),
+            Evictor::Time { keep_ms } if keep_ms < 0 => {
+                Err(format!("evictor time must not be negative, got {keep_ms} ms"))
+            }
             _ => Ok(()),
         }
     }
@@ -243,12 +246,26 @@ mod tests {
         let trigger = Trigger::continuous_event_time(10);
         let window = Window::new(0, 35);
         let mut state = TriggerState::default();
-        assert_eq!(trigger.on_element(3, window, -1, &mut state), (TriggerResult::default(), Some(10)));
-        assert_eq!(trigger.on_element(12, window, -1, &mut state).1, None, "one timer at a time");
-        let fire = TriggerResult { fire: true, purge: false };
+        assert_eq!(
+            trigger.on_element(3, window, -1, &mut state),
+            (TriggerResult::default(), Some(10))
+        );
+        assert_eq!(
+            trigger.on_element(12, window, -1, &mut state).1,
+            None,
+            "one timer at a time"
+        );
+        let fire = TriggerResult {
+            fire: true,
+            purge: false,
+        };
         assert_eq!(trigger.on_timer(10, window, &mut state), (fire, Some(20)));
         assert_eq!(trigger.on_timer(20, window, &mut state), (fire, Some(30)));
-        assert_eq!(trigger.on_timer(30, window, &mut state), (fire, None), "34 is the window end");
+        assert_eq!(
+            trigger.on_timer(30, window, &mut state),
+            (fire, None),
+            "34 is the window end"
+        );
         assert_eq!(state.next_fire, Some(34));
         assert_eq!(trigger.on_timer(25, window, &mut state).0, TriggerResult::default());
     }
@@ -261,7 +278,10 @@ mod tests {
         assert!(!trigger.on_element(1, window, -1, &mut state).0.fire);
         assert_eq!(
             trigger.on_element(2, window, -1, &mut state).0,
-            TriggerResult { fire: true, purge: true }
+            TriggerResult {
+                fire: true,
+                purge: true
+            }
         );
         assert_eq!(state.count, 0);
         assert!(!trigger.on_window_end().fire);

@@ -600,14 +600,8 @@ where
                         Some(pane) => pane,
                         None => panes.panes.entry(key.clone()).or_default(),
                     };
-                    let (decision, timer) = add_to_pane(
-                        &self.function,
-                        &self.settings.trigger,
-                        pane,
-                        *window,
-                        record,
-                        watermark,
-                    );
+                    let (decision, timer) =
+                        add_to_pane(&self.function, &self.settings.trigger, pane, *window, record, watermark);
                     if let Some(timer) = timer {
                         self.early_timers.insert((timer, key.clone(), *window));
                     }
@@ -687,19 +681,36 @@ where
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
-                    let mut by_key: BTreeMap<K, &mut Pane<F::Acc>> = keys.into_iter().map(|(k, p)| (k.clone(), p)).collect();
+                    let mut by_key: BTreeMap<K, &mut Pane<F::Acc>> =
+                        keys.into_iter().map(|(k, p)| (k.clone(), p)).collect();
                     let mut ordered = Vec::new();
                     for k in order {
                         let pane = by_key.remove(&k).expect("a key of this window");
                         ordered.push((k, pane));
                     }
                     for (key, pane) in ordered {
-                        act(&self.function, &key, window, pane, decision, &mut self.scratch, &mut results);
+                        act(
+                            &self.function,
+                            &key,
+                            window,
+                            pane,
+                            decision,
+                            &mut self.scratch,
+                            &mut results,
+                        );
                     }
                     continue;
                 }
                 for (key, pane) in keys {
-                    act(&self.function, key, window, pane, decision, &mut self.scratch, &mut results);
+                    act(
+                        &self.function,
+                        key,
+                        window,
+                        pane,
+                        decision,
+                        &mut self.scratch,
+                        &mut results,
+                    );
                 }
             }
         }
@@ -717,7 +728,12 @@ where
         let mut panes: Vec<(&K, Window, bool, &Pane<F::Acc>)> = self
             .windows
             .iter()
-            .flat_map(|(&window, panes)| panes.panes.iter().map(move |(key, pane)| (key, window, panes.fired, pane)))
+            .flat_map(|(&window, panes)| {
+                panes
+                    .panes
+                    .iter()
+                    .map(move |(key, pane)| (key, window, panes.fired, pane))
+            })
             .collect();
         panes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         OperatorState::from_keyed(panes, |pane| pane.0, max_parallelism)
@@ -805,13 +821,19 @@ where
     /// Removes every timer of `window` (a session merged away or retired).
     fn forget_timers(&mut self, key: &K, window: Window, pane: &Pane<F::Acc>) {
         self.fire_timers.remove(&(window.max_timestamp(), key.clone(), window));
-        self.cleanup_timers.remove(&(self.cleanup_time(window), key.clone(), window));
+        self.cleanup_timers
+            .remove(&(self.cleanup_time(window), key.clone(), window));
         if let Some(timer) = pending_timer(window, &pane.trigger) {
             self.early_timers.remove(&(timer, key.clone(), window));
         }
     }
 
-    fn add_record(&mut self, record: Record<T>, lateness_watermark: Timestamp, out: &mut Output) -> AddOutcome<T, F::Out> {
+    fn add_record(
+        &mut self,
+        record: Record<T>,
+        lateness_watermark: Timestamp,
+        out: &mut Output,
+    ) -> AddOutcome<T, F::Out> {
         let mut results = Vec::new();
         let key = (self.key_selector)(&record.value);
         let own = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
@@ -879,7 +901,8 @@ where
         } else {
             self.fire_timers.insert((window.max_timestamp(), key.clone(), window));
         }
-        self.cleanup_timers.insert((self.cleanup_time(window), key.clone(), window));
+        self.cleanup_timers
+            .insert((self.cleanup_time(window), key.clone(), window));
         let sessions = self.sessions.get_mut(&key).expect("inserted above");
         sessions.insert(
             first,
@@ -891,8 +914,15 @@ where
         );
         // A record at most L - 1 behind the watermark may touch a session already cleared:
         // the differential reference must replay it as of this watermark.
-        let behind = record.ts.saturating_add(self.settings.allowed_lateness).saturating_sub(1) <= lateness_watermark;
-        AddOutcome::Added { results, behind: behind.then_some(record) }
+        let behind = record
+            .ts
+            .saturating_add(self.settings.allowed_lateness)
+            .saturating_sub(1)
+            <= lateness_watermark;
+        AddOutcome::Added {
+            results,
+            behind: behind.then_some(record),
+        }
     }
 
     /// Fires (as the window's end would) and clears `key`'s sessions whose clean-up time is
@@ -907,11 +937,21 @@ where
             .partition(|s| is_window_late(s.window, allowed_lateness, watermark));
         *sessions = kept;
         for mut session in retired {
-            let fired = !self.fire_timers.contains(&(session.window.max_timestamp(), key.clone(), session.window));
+            let fired = !self
+                .fire_timers
+                .contains(&(session.window.max_timestamp(), key.clone(), session.window));
             self.forget_timers(key, session.window, &session.pane);
             if !fired {
                 let decision = self.settings.trigger.on_window_end();
-                act(&self.function, key, session.window, &mut session.pane, decision, &mut self.scratch, results);
+                act(
+                    &self.function,
+                    key,
+                    session.window,
+                    &mut session.pane,
+                    decision,
+                    &mut self.scratch,
+                    results,
+                );
             }
         }
         if self.sessions.get(key).is_some_and(Vec::is_empty) {

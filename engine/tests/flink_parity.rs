@@ -83,7 +83,10 @@ impl Case {
         let late = summed.late.collect();
         let graph = pipeline.build().expect("valid pipeline");
         let summary = run_to_end(&graph).expect("runs to the end");
-        assert_eq!(summary.state_entries, 0, "window and trigger state is cleared at the end");
+        assert_eq!(
+            summary.state_entries, 0,
+            "window and trigger state is cleared at the end"
+        );
         let mut timeline = Vec::new();
         let mut between: Vec<String> = Vec::new();
         for event in results.timeline() {
@@ -100,7 +103,11 @@ impl Case {
         }
         between.sort();
         timeline.append(&mut between);
-        let late = late.records().iter().map(|r| format!("{}@{}", r.value.0, r.ts)).collect();
+        let late = late
+            .records()
+            .iter()
+            .map(|r| format!("{}@{}", r.value.0, r.ts))
+            .collect();
         (timeline, late)
     }
 }
@@ -245,7 +252,14 @@ fn late_side_output_tumbling() {
     let (timeline, late) = Case::new(WindowAssigner::tumbling(2000)).run(script);
     assert_eq!(
         timeline,
-        strings(&["W1985", "key2=2@[0,2000)", "W1999", "W2999", "key2=1@[2000,4000)", "W3999"])
+        strings(&[
+            "W1985",
+            "key2=2@[0,2000)",
+            "W1999",
+            "W2999",
+            "key2=1@[2000,4000)",
+            "W3999"
+        ])
     );
     assert_eq!(late, strings(&["key2@1998"]));
 }
@@ -555,7 +569,9 @@ fn count_trigger_fires_per_window_every_n_records() {
         r("key1", 1, 2),
         w(10),
     ];
-    let (timeline, _) = Case::new(WindowAssigner::tumbling(2)).trigger(Trigger::count(2)).run(script);
+    let (timeline, _) = Case::new(WindowAssigner::tumbling(2))
+        .trigger(Trigger::count(2))
+        .run(script);
     assert_eq!(
         timeline,
         strings(&["key1=2@[0,2)", "key1=2@[2,4)", "W10"]),

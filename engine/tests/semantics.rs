@@ -5,9 +5,9 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Job, Keep, KeyedProcessFunction, ListState,
-    LatenessRule, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner,
-    Windowed, END_OF_TIME,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Job, Keep, KeyedProcessFunction, LatenessRule,
+    ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
+    END_OF_TIME,
 };
 
 fn r(ts: i64, key: u32) -> Scripted<u32> {
@@ -142,12 +142,7 @@ fn sliding_windows_and_partly_late_records() {
     assert_eq!(late, vec![8]);
 
     // eddy's stricter option: the record is late, whole, once its earliest window is.
-    let (timeline, late) = window_counts_by(
-        WindowAssigner::sliding(10, 5),
-        0,
-        LatenessRule::WholeRecord,
-        script(),
-    );
+    let (timeline, late) = window_counts_by(WindowAssigner::sliding(10, 5), 0, LatenessRule::WholeRecord, script());
     assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"]));
     assert_eq!(late, vec![8]);
 }
