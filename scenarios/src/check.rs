@@ -107,11 +107,35 @@ pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (
     Ok(())
 }
 
-/// Whether `record` could have reached an operator whose watermark was already `watermark`:
-/// the operator's watermark is at most the minimum over splits of `max ts seen − B − 1`, so
-/// some occurrence of the record must follow, in its log partition, a record at least
-/// `watermark + B + 1`. `input` is the log before it was spread round-robin over
-/// `partitions`.
+/// The highest watermark an operator could have had when `record` reached it: the
+/// operator's watermark is at most the minimum over splits of `max ts seen − B − 1`, so at
+/// most, over the record's occurrences, the largest timestamp before it in its log partition
+/// minus `B + 1` (`None`: no watermark at all). `input` is the log before it was spread
+/// round-robin over `partitions`.
+pub fn highest_watermark_at<T: PartialEq>(
+    input: &[Record<T>],
+    partitions: usize,
+    bound_ms: i64,
+    record: &Record<T>,
+) -> Option<i64> {
+    input
+        .iter()
+        .enumerate()
+        .filter(|(_, candidate)| *candidate == record)
+        .filter_map(|(index, _)| {
+            input[..index]
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % partitions == index % partitions)
+                .map(|(_, r)| r.ts)
+                .max()
+        })
+        .max()
+        .map(|max| max - bound_ms - 1)
+}
+
+/// Whether `record` could have reached an operator whose watermark was already `watermark`
+/// ([`highest_watermark_at`]).
 pub fn could_arrive_after<T: PartialEq>(
     input: &[Record<T>],
     partitions: usize,
@@ -119,16 +143,7 @@ pub fn could_arrive_after<T: PartialEq>(
     record: &Record<T>,
     watermark: i64,
 ) -> bool {
-    input.iter().enumerate().any(|(index, candidate)| {
-        candidate == record
-            && input[..index]
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| j % partitions == index % partitions)
-                .map(|(_, r)| r.ts)
-                .max()
-                .is_some_and(|max| watermark < max - bound_ms)
-    })
+    highest_watermark_at(input, partitions, bound_ms, record).is_some_and(|highest| watermark <= highest)
 }
 
 /// Lateness soundness: a record can only be late if it could arrive after the watermark
