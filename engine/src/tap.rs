@@ -8,7 +8,7 @@
 //! with [`InputDrops`] removes exactly those records from the operators' inputs before the
 //! operators see them: the reference run drops what the checked run sent to late outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::element::{CheckpointId, Timestamp};
@@ -46,6 +46,8 @@ pub fn late_input(port: usize) -> Option<usize> {
 }
 
 type DropKey = (NodeId, usize, Timestamp, Vec<u8>);
+/// Per held record, its occurrences' watermarks and places in the checked run's order.
+type Holds = BTreeMap<DropKey, VecDeque<(Timestamp, usize)>>;
 
 /// Records to remove from operators' inputs, one occurrence per entry, and records to hold
 /// back and replay as of a watermark (the behind ones), shared by the tasks of a job (any
@@ -55,7 +57,7 @@ pub struct InputDrops {
     left: Arc<Mutex<BTreeMap<DropKey, usize>>>,
     /// Per record, the watermarks its occurrences were accepted at and their places in the
     /// checked run's order, in arrival order.
-    behind: Arc<Mutex<BTreeMap<DropKey, std::collections::VecDeque<(Timestamp, usize)>>>>,
+    behind: Arc<Mutex<Holds>>,
 }
 
 impl InputDrops {
@@ -63,7 +65,7 @@ impl InputDrops {
     /// holds back one occurrence of each behind record.
     pub fn new<'a>(records: impl IntoIterator<Item = &'a LateRecord>) -> Self {
         let mut left = BTreeMap::new();
-        let mut behind: BTreeMap<DropKey, std::collections::VecDeque<(Timestamp, usize)>> = BTreeMap::new();
+        let mut behind = Holds::new();
         for (place, r) in records.into_iter().enumerate() {
             let key = (r.node, r.input, r.ts, r.value.clone());
             if r.behind {

@@ -346,7 +346,9 @@ pub fn check_sessions<T, K: Ord + Clone + std::fmt::Debug>(
     could_arrive_after: impl Fn(&Record<T>, i64) -> bool,
 ) -> Result<(), Violation> {
     let expected = reference_sessions(accepted.iter().map(|r| (key(r), r.ts)), gap_ms);
-    let mut parts: BTreeMap<&(K, i64, i64), Vec<(i64, i64, u64)>> = BTreeMap::new();
+    // Per reference session, the committed sessions inside it: `(start, end, count)`.
+    type Parts = Vec<(i64, i64, u64)>;
+    let mut parts: BTreeMap<&(K, i64, i64), Parts> = BTreeMap::new();
     for ((k, start, end), count) in committed {
         let whole = expected
             .keys()
