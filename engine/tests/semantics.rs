@@ -5,9 +5,9 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Job, Keep, KeyedProcessFunction, LatenessRule,
-    ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
-    END_OF_TIME,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Evictor, Job, Keep, KeyedProcessFunction,
+    LatenessRule, ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, Trigger, ValueState,
+    WindowAssigner, Windowed, END_OF_TIME,
 };
 
 fn r(ts: i64, key: u32) -> Scripted<u32> {
@@ -510,6 +510,40 @@ fn bad_pipelines_are_build_errors() {
         let error = window_error(assigner, lateness).to_string();
         assert!(error.contains(message), "{error:?} should contain {message:?}");
         assert!(error.contains("window-"), "the error names the operator: {error}");
+    }
+    for (trigger, evictor, message) in [
+        (Trigger::count(0), None, "trigger count must be positive"),
+        (
+            Trigger::continuous_event_time(0),
+            None,
+            "trigger interval must be positive",
+        ),
+        (
+            Trigger::event_time(),
+            Some(Evictor::count(0)),
+            "evictor count must be positive",
+        ),
+        (
+            Trigger::event_time(),
+            Some(Evictor::time(-1)),
+            "evictor time must not be negative",
+        ),
+    ] {
+        let pipeline = Pipeline::new();
+        let mut windowed = pipeline
+            .scripted_source("input", vec![r(0, 1)])
+            .key_by(|k: &u32| *k)
+            .window(WindowAssigner::tumbling(10))
+            .trigger(trigger);
+        if let Some(evictor) = evictor {
+            windowed = windowed.evictor(evictor);
+        }
+        let _ = windowed.aggregate(Count).output.collect();
+        let error = pipeline
+            .build()
+            .expect_err("an invalid trigger does not build")
+            .to_string();
+        assert!(error.contains(message), "{error:?} should contain {message:?}");
     }
 
     let pipeline = Pipeline::new();
