@@ -451,7 +451,7 @@ fn replayed(assigner: WindowAssigner, script: Vec<eddy::Scripted<u32>>) -> [Vec<
         .into_iter()
         .filter(|s| matches!(s, eddy::Scripted::Record(..)))
         .collect();
-    let mut reference = |drops: InputDrops| {
+    let reference = |drops: InputDrops| {
         let (graph, results) = build(records.clone());
         let mut job = Job::new(&graph);
         job.drop_inputs(&drops);
