@@ -17,9 +17,10 @@ pub mod store;
 pub mod timeline;
 
 pub use eddy_engine::{
-    run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, JobGraph,
-    Keep, Key, KeyedProcessFunction, ListState, Log, MapState, Pipeline, ProcessContext, Record, Scripted, Sink,
-    Stream, Sum, TimeDomain, ValueState, WatermarkStrategy, Window, WindowAssigner, Windowed, WithLate,
+    run_batch, run_to_end, AggregateFunction, BatchConfig, BuildError, Change, CollectSink, Count, Data, Evictor,
+    JobGraph, Keep, Key, KeyedProcessFunction, LatenessRule, ListState, Log, MapState, Pipeline, ProcessContext,
+    Record, Scripted, Sink, Stream, Sum, TimeDomain, Trigger, ValueState, WatermarkStrategy, Window, WindowAssigner,
+    Windowed, WithLate,
 };
 pub use eddy_sim::{Differential, Outputs};
 

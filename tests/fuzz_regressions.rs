@@ -94,10 +94,12 @@ fn a_snapshot_with_overlapping_or_empty_session_windows_is_rejected() {
             .iter_mut()
             .find(|s| s.node == session_node)
             .expect("its snapshot");
-        // (key, window, fired, count) as the session operator writes them.
-        let entries: Vec<(u8, Window, bool, u64)> = sessions
+        // (key, window, fired, pane) as the session operator writes them: the pane is the
+        // count and the trigger's state (records since a count firing, next early firing).
+        type Pane = (Option<u64>, (u64, Option<i64>));
+        let entries: Vec<(u8, Window, bool, Pane)> = sessions
             .into_iter()
-            .map(|(key, (start, end))| (key, Window { start, end }, false, 1))
+            .map(|(key, (start, end))| (key, Window { start, end }, false, (Some(1), (0, None))))
             .collect();
         task.state = OperatorState::from_keyed(entries, |e| &e.0, graph.max_parallelism);
         match Job::restore(&graph, &manifest, &snapshots) {
@@ -105,10 +107,13 @@ fn a_snapshot_with_overlapping_or_empty_session_windows_is_rejected() {
             Err(error) => Err(error.to_string()),
         }
     };
-    // Disjoint sessions (touching ends included) restore; overlapping or empty ones do not.
-    assert_eq!(restore_with(vec![(1, (0, 10)), (1, (10, 20)), (2, (5, 15))]), Ok(()));
+    // Disjoint sessions restore; overlapping, touching (they would have merged) or empty ones
+    // do not.
+    assert_eq!(restore_with(vec![(1, (0, 10)), (1, (11, 20)), (2, (5, 15))]), Ok(()));
     let overlapping = restore_with(vec![(1, (0, 10)), (1, (5, 15))]).expect_err("overlap");
     assert!(overlapping.contains("overlap"), "{overlapping}");
+    let touching = restore_with(vec![(1, (0, 10)), (1, (10, 20))]).expect_err("touch");
+    assert!(touching.contains("touch"), "{touching}");
     // postcard drops a custom decoding error's text; the restore still names what failed.
     let empty = restore_with(vec![(1, (7, 7))]).expect_err("an empty window");
     assert!(empty.contains("does not decode as keyed state entries"), "{empty}");

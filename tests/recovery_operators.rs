@@ -170,11 +170,17 @@ proptest! {
         for r in values(&sinks.sessions) {
             upserts.insert((r.value.key, r.value.window.start, r.value.window.end), r.value.value);
         }
-        let expected: BTreeMap<_, _> = reference(Kind::Session { gap: GAP }, &accepted.unwrap())
+        let expected: common::Table = reference(Kind::Session { gap: GAP }, &accepted.unwrap())
             .into_iter()
-            .map(|(k, (count, _))| (k, count))
+            .map(|(k, (count, _))| (k, (count, 0)))
             .collect();
-        prop_assert_eq!(without_superseded(&upserts), expected);
+        let actual: common::Table = without_superseded(&upserts)
+            .into_iter()
+            .map(|(k, count)| (k, (count, 0)))
+            .collect();
+        // A session split by a clean-up (Flink's rule) adds up to the reference's.
+        let matched = common::sessions_match(&actual, &expected, true);
+        prop_assert!(matched.is_ok(), "{}", matched.unwrap_err());
 
         // Dedup: keep-first over accepted records.
         let accepted = minus(&events, &values(&sinks.dedup_late));

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use eddy::engine::{run_batch, Action, BatchConfig, Job};
-use eddy::{AggregateFunction, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
+use eddy::{AggregateFunction, LatenessRule, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -141,6 +141,9 @@ fn run_engine(kind: Kind, lateness: i64, input: &Input, parallelism: usize, seed
         .key_by(|e: &Event| e.0)
         .window(assigner)
         .allowed_lateness(lateness)
+        // eddy's whole-record rule keeps the reference a fold over accepted records; Flink's
+        // per-window rule is judged per window (the odd-windows scenario, flink_parity.rs).
+        .lateness_rule(LatenessRule::WholeRecord)
         .aggregate(CountSum);
     let results = windowed.output.parallelism(parallelism).collect();
     let late = windowed.late.collect();
@@ -186,8 +189,16 @@ proptest! {
         prop_assert_eq!(accepted.len() + run.late.len(), all.len());
         // Lateness soundness: records within the bound are never late.
         multiset_minus(&input.beyond_bound, &run.late);
-        // Exactly the reference over the records the engine accepted.
-        prop_assert_eq!(&run.table, &reference(kind, &accepted));
+        // Exactly the reference over the records the engine accepted (sessions may split
+        // where a record came after the watermark cleared the session it touches).
+        match kind {
+            Kind::Session { .. } => {
+                let splits_allowed = !input.beyond_bound.is_empty();
+                let matched = common::sessions_match(&run.table, &reference(kind, &accepted), splits_allowed);
+                prop_assert!(matched.is_ok(), "{}", matched.unwrap_err());
+            }
+            _ => prop_assert_eq!(&run.table, &reference(kind, &accepted)),
+        }
         if input.beyond_bound.is_empty() {
             prop_assert!(run.late.is_empty());
             prop_assert_eq!(&run.table, &reference(kind, &all));

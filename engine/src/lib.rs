@@ -33,6 +33,7 @@ pub mod tap;
 pub mod task;
 pub mod time;
 pub mod timer;
+pub mod trigger;
 pub mod window;
 
 pub use changelog::{
@@ -64,4 +65,5 @@ pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;
-pub use window::{AggregateFunction, Count, Sum, Window, WindowAssigner, Windowed};
+pub use trigger::{Evictor, Trigger};
+pub use window::{AggregateFunction, Count, LatenessRule, Sum, Window, WindowAssigner, Windowed};

@@ -21,6 +21,8 @@ pub const LATE_CHANGES: usize = 2;
 #[derive(Debug, Default)]
 pub struct Output {
     pub(crate) emitted: Vec<(usize, Batch)>,
+    /// Records accepted behind the watermark ([`Output::emit_behind`]); read only by the tap.
+    pub(crate) behind: Vec<Batch>,
     pub(crate) late_records: u64,
     pub(crate) duplicates: u64,
     pub(crate) events: OperatorEvents,
@@ -74,12 +76,29 @@ impl Output {
         }
         self.emit(LATE, records);
     }
+
+    /// Notes records that were accepted, but whose effect depended on the watermark they
+    /// arrived at: a sliding-window record skipped by some late windows, a session record that
+    /// may touch a session already cleared. The differential oracle replays them as of that
+    /// watermark ([`Operator::handle_records_behind`], docs/testing.md).
+    pub fn emit_behind<T: Data>(&mut self, records: Vec<Record<T>>) {
+        if !records.is_empty() {
+            self.behind.push(Batch::new(records));
+        }
+    }
 }
 
 /// A dataflow operator instance (one per task).
 pub trait Operator: Send {
     /// Records arrived on logical input `input` (0; 1 for a join's second input).
     fn handle_records(&mut self, input: usize, batch: Batch, out: &mut Output);
+
+    /// Records the checked run accepted at `watermark` ([`Output::emit_behind`]), replayed by
+    /// a reference run (no watermark yet) after every other record: handle them as they were
+    /// handled at `watermark`.
+    fn handle_records_behind(&mut self, input: usize, batch: Batch, _watermark: Timestamp, out: &mut Output) {
+        self.handle_records(input, batch, out);
+    }
 
     /// The task's combined watermark advanced: fire what is due. The task forwards the
     /// watermark downstream after this returns, so results precede it.

@@ -26,9 +26,10 @@ use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, Table, 
 use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
+use crate::trigger::{Evictor, Trigger};
 use crate::window::{
-    AggregateFunction, Aggregating, Processing, Reducing, SessionWindowOperator, Window, WindowAssigner,
-    WindowFunction, WindowOperator, Windowed,
+    AggregateFunction, Aggregating, Evicting, LatenessRule, Processing, Reducing, SessionWindowOperator, Window,
+    WindowAssigner, WindowFunction, WindowOperator, WindowSettings, Windowed,
 };
 
 struct EdgeDraft {
@@ -726,7 +727,8 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         WindowedStream {
             keyed: self,
             assigner,
-            allowed_lateness: 0,
+            settings: WindowSettings::default(),
+            evictor: None,
         }
     }
 
@@ -844,53 +846,89 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
 pub struct WindowedStream<T, K, KS> {
     keyed: KeyedStream<T, K, KS>,
     assigner: WindowAssigner,
-    allowed_lateness: i64,
+    settings: WindowSettings,
+    evictor: Option<Evictor>,
 }
 
 impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T, K, KS> {
     /// Keeps window state `allowed_lateness_ms` past the window's end for late firings.
     pub fn allowed_lateness(mut self, allowed_lateness_ms: i64) -> Self {
-        self.allowed_lateness = allowed_lateness_ms;
+        self.settings.allowed_lateness = allowed_lateness_ms;
+        self
+    }
+
+    /// When the windows fire ([`Trigger::event_time`] unless set; docs/semantics.md,
+    /// "Triggers and evictors").
+    pub fn trigger(mut self, trigger: Trigger) -> Self {
+        self.settings.trigger = trigger;
+        self
+    }
+
+    /// Removes records from a window before each firing; the window then keeps its records.
+    pub fn evictor(mut self, evictor: Evictor) -> Self {
+        self.evictor = Some(evictor);
+        self
+    }
+
+    /// Which records of sliding windows are late ([`LatenessRule::PerWindow`], Flink's,
+    /// unless set).
+    pub fn lateness_rule(mut self, rule: LatenessRule) -> Self {
+        self.settings.lateness_rule = rule;
         self
     }
 
     fn apply<F: WindowFunction<K, T>>(self, function: F) -> WithLate<F::Out, T> {
+        match self.evictor {
+            Some(evictor) => self.build(Evicting {
+                function,
+                evictor,
+                _types: PhantomData,
+            }),
+            None => self.build(function),
+        }
+    }
+
+    fn build<F: WindowFunction<K, T>>(self, function: F) -> WithLate<F::Out, T> {
         let operator = self.keyed.stream.next_name("window");
+        let invalid = |reason: String| BuildError::InvalidWindow {
+            operator: operator.clone(),
+            reason,
+        };
         if let Err(reason) = self.assigner.validate() {
-            self.keyed.stream.error(BuildError::InvalidWindow {
-                operator: operator.clone(),
-                reason,
-            });
+            self.keyed.stream.error(invalid(reason));
+        }
+        if let Err(reason) = self.settings.trigger.validate() {
+            self.keyed.stream.error(invalid(reason));
+        }
+        if let Some(Err(reason)) = self.evictor.map(|e| e.validate()) {
+            self.keyed.stream.error(invalid(reason));
         }
         if let WindowAssigner::Sliding { size_ms, slide_ms, .. } = self.assigner {
             if slide_ms > size_ms {
-                self.keyed.stream.error(BuildError::InvalidWindow {
-                    operator: operator.clone(),
-                    reason: format!(
-                        "window slide {slide_ms} ms exceeds the size {size_ms} ms: records between windows would be dropped"
-                    ),
-                });
+                self.keyed.stream.error(invalid(format!(
+                    "window slide {slide_ms} ms exceeds the size {size_ms} ms: records between windows would be dropped"
+                )));
             }
         }
-        if self.allowed_lateness < 0 {
+        if self.settings.allowed_lateness < 0 {
             self.keyed.stream.error(BuildError::Negative {
                 operator,
                 what: "allowed lateness",
-                value: self.allowed_lateness,
+                value: self.settings.allowed_lateness,
             });
         }
-        let (assigner, allowed_lateness) = (self.assigner, self.allowed_lateness);
+        let (assigner, settings) = (self.assigner, self.settings);
         let key_selector = self.keyed.key_selector.clone();
         let factory: OperatorFactory = Box::new(move |_| match assigner {
             WindowAssigner::Session { gap_ms } => Box::new(SessionWindowOperator::new(
                 gap_ms,
-                allowed_lateness,
+                settings,
                 key_selector.clone(),
                 function.clone(),
             )) as Box<dyn Operator>,
             _ => Box::new(WindowOperator::new(
                 assigner,
-                allowed_lateness,
+                settings,
                 key_selector.clone(),
                 function.clone(),
             )),
@@ -900,7 +938,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
             node,
             TimeRule::Windows {
                 assigner,
-                allowed_lateness_ms: allowed_lateness,
+                allowed_lateness_ms: settings.allowed_lateness,
             },
         );
         WithLate {

@@ -19,8 +19,8 @@ use crate::state::{key_group_of, KeyGroup, KeyGroupRange};
 
 /// The first bytes of every eddy snapshot object.
 pub const MAGIC: [u8; 4] = *b"EDDY";
-/// The snapshot format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The snapshot format this build writes and reads (2: window panes carry trigger state).
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 4 + 2 + 1 + 4 + 4;
 
 /// What a framed object holds; a manifest is never decoded as a task snapshot.
@@ -258,10 +258,10 @@ mod tests {
             Err(SnapshotError::BadMagic { .. })
         ));
         let mut newer = bytes.clone();
-        newer[4] = 2;
+        newer[4] = 3;
         assert_eq!(
             TaskSnapshot::decode(&newer),
-            Err(SnapshotError::UnsupportedVersion { found: 2 })
+            Err(SnapshotError::UnsupportedVersion { found: 3 })
         );
         assert!(matches!(Manifest::decode(&bytes), Err(SnapshotError::WrongKind { .. })));
         let mut flipped = bytes.clone();

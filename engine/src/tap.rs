@@ -8,7 +8,7 @@
 //! with [`InputDrops`] removes exactly those records from the operators' inputs before the
 //! operators see them: the reference run drops what the checked run sent to late outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use crate::element::{CheckpointId, Timestamp};
@@ -30,6 +30,9 @@ pub struct LateRecord {
     pub watermark: Timestamp,
     /// The last checkpoint the task had snapshotted or was restored from (0: none).
     pub after_checkpoint: CheckpointId,
+    /// Not late: accepted behind the watermark ([`Output::emit_behind`](crate::Output::emit_behind)),
+    /// to be replayed as of `watermark` instead of dropped.
+    pub behind: bool,
 }
 
 /// The logical input whose late records an operator emits on `port`, if `port` is a late
@@ -43,28 +46,65 @@ pub fn late_input(port: usize) -> Option<usize> {
 }
 
 type DropKey = (NodeId, usize, Timestamp, Vec<u8>);
+/// Per held record, its occurrences' watermarks and places in the checked run's order.
+type Holds = BTreeMap<DropKey, VecDeque<(Timestamp, usize)>>;
 
-/// Records to remove from operators' inputs, one occurrence per entry, shared by the tasks
-/// of a job (any task of the operator may receive the record).
+/// Records to remove from operators' inputs, one occurrence per entry, and records to hold
+/// back and replay as of a watermark (the behind ones), shared by the tasks of a job (any
+/// task of the operator may receive the record).
 #[derive(Clone, Debug, Default)]
 pub struct InputDrops {
     left: Arc<Mutex<BTreeMap<DropKey, usize>>>,
+    /// Per record, the watermarks its occurrences were accepted at and their places in the
+    /// checked run's order, in arrival order.
+    behind: Arc<Mutex<Holds>>,
 }
 
 impl InputDrops {
-    /// Drops one occurrence of each record, at the operator and input it was late at.
+    /// Drops one occurrence of each late record, at the operator and input it was late at;
+    /// holds back one occurrence of each behind record.
     pub fn new<'a>(records: impl IntoIterator<Item = &'a LateRecord>) -> Self {
         let mut left = BTreeMap::new();
-        for r in records {
-            *left.entry((r.node, r.input, r.ts, r.value.clone())).or_default() += 1;
+        let mut behind = Holds::new();
+        for (place, r) in records.into_iter().enumerate() {
+            let key = (r.node, r.input, r.ts, r.value.clone());
+            if r.behind {
+                behind.entry(key).or_default().push_back((r.watermark, place));
+            } else {
+                *left.entry(key).or_default() += 1;
+            }
         }
         InputDrops {
             left: Arc::new(Mutex::new(left)),
+            behind: Arc::new(Mutex::new(behind)),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.left.lock().expect("input drops poisoned").is_empty()
+            && self.behind.lock().expect("input drops poisoned").is_empty()
+    }
+
+    /// Whether to hold this record back; if so, the watermark to replay it at and its place
+    /// in the checked run's order.
+    pub(crate) fn take_behind(
+        &self,
+        node: NodeId,
+        input: usize,
+        ts: Timestamp,
+        value: &[u8],
+    ) -> Option<(Timestamp, usize)> {
+        let mut behind = self.behind.lock().expect("input drops poisoned");
+        if behind.is_empty() {
+            return None;
+        }
+        let key = (node, input, ts, value.to_vec());
+        let queue = behind.get_mut(&key)?;
+        let watermark = queue.pop_front();
+        if queue.is_empty() {
+            behind.remove(&key);
+        }
+        watermark
     }
 
     /// Whether to drop this record; if so, one occurrence is used up.
@@ -83,11 +123,17 @@ impl InputDrops {
         }
     }
 
-    /// The drops no record used up: `(node, input, ts, value, occurrences)`.
+    /// The drops and holds no record used up: `(node, input, ts, value, occurrences)`.
     pub fn unmatched(&self) -> Vec<(NodeId, usize, Timestamp, Vec<u8>, usize)> {
         let left = self.left.lock().expect("input drops poisoned");
+        let behind = self.behind.lock().expect("input drops poisoned");
         left.iter()
             .map(|((node, input, ts, value), n)| (*node, *input, *ts, value.clone(), *n))
+            .chain(
+                behind
+                    .iter()
+                    .map(|((node, input, ts, value), q)| (*node, *input, *ts, value.clone(), q.len())),
+            )
             .collect()
     }
 }

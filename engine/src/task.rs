@@ -83,6 +83,8 @@ pub struct Task {
     late_tap: Option<Vec<LateRecord>>,
     /// Records to remove from the operator's inputs (`tap`).
     drops: Option<InputDrops>,
+    /// Records held back by `drops`, replayed at the end: `((watermark, place), input, record)`.
+    held: Vec<((Timestamp, usize), usize, Batch)>,
 }
 
 impl Task {
@@ -103,6 +105,7 @@ impl Task {
             last_snapshot: 0,
             late_tap: None,
             drops: None,
+            held: Vec::new(),
         }
     }
 
@@ -219,6 +222,23 @@ impl Task {
                 if let Some(drops) = &self.drops {
                     let node = self.id.node;
                     batch.retain_encoded(&mut |ts, value| !drops.take(node, input, ts, value));
+                    let mut holds = Vec::new();
+                    let whole = batch.clone();
+                    batch.retain_encoded(&mut |ts, value| {
+                        let hold = drops.take_behind(node, input, ts, value);
+                        holds.push(hold);
+                        hold.is_none()
+                    });
+                    for (index, watermark) in holds.iter().enumerate() {
+                        let Some(watermark) = *watermark else { continue };
+                        let mut one = whole.clone();
+                        let mut at = 0;
+                        one.retain_encoded(&mut |_, _| {
+                            at += 1;
+                            at - 1 == index
+                        });
+                        self.held.push((watermark, input, one));
+                    }
                 }
                 self.metrics.records_in += batch.len() as u64;
                 let mut out = Output::default();
@@ -436,6 +456,17 @@ impl Task {
     }
 
     fn advance_watermark(&mut self, watermark: Timestamp) {
+        if watermark == END_OF_TIME && !self.held.is_empty() {
+            // A reference run: every other record is in; replay the held ones in the order
+            // (and at the watermarks) the checked run accepted them.
+            let mut held = std::mem::take(&mut self.held);
+            held.sort_by_key(|(at, _, _)| *at);
+            for ((at, _), input, batch) in held {
+                let mut out = Output::default();
+                self.operator().handle_records_behind(input, batch, at, &mut out);
+                self.route(out);
+            }
+        }
         let mut out = Output::default();
         self.operator().handle_watermark(watermark, &mut out);
         self.route(out);
@@ -529,6 +560,21 @@ impl Task {
                     debug,
                     watermark,
                     after_checkpoint,
+                    behind: false,
+                });
+            }
+        }
+        for batch in &out.behind {
+            for (ts, value, debug) in batch.describe() {
+                tapped.push(LateRecord {
+                    node,
+                    input: 0,
+                    ts,
+                    value,
+                    debug,
+                    watermark,
+                    after_checkpoint,
+                    behind: true,
                 });
             }
         }

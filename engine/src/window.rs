@@ -4,8 +4,10 @@
 //! `max_timestamp = end - 1`; a window fires when the watermark reaches `max_timestamp`; with
 //! allowed lateness `L` its state lives until the watermark reaches `max_timestamp + L`, and
 //! a record added meanwhile fires the window again (a late firing, an upsert of the result).
-//! A record that can no longer join all of its windows goes to the late side output, whole.
-//! Output order is deterministic: by window, then by key.
+//! As in Flink, a record joins those of its windows that are still open and goes to the late
+//! side output only when none is (or, with [`LatenessRule::WholeRecord`], when any is late);
+//! sessions merge first and judge the merged session. When a window fires is its
+//! [`Trigger`]'s decision. Output order is deterministic: by timer, window, then key.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -18,6 +20,19 @@ use crate::operator::{Operator, Output, MAIN};
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
 use crate::time::NO_WATERMARK;
+use crate::trigger::{Evictor, Trigger, TriggerResult, TriggerState};
+
+/// When a record of a sliding window counts as late (docs/semantics.md, "Allowed lateness").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LatenessRule {
+    /// Flink's: the record joins its windows that are still open; it is late (side output)
+    /// only when every one of its windows is.
+    #[default]
+    PerWindow,
+    /// eddy's stricter rule: a record joins all of its windows or none; it is late, whole, as
+    /// soon as its earliest-ending window is. Conservation then holds per record.
+    WholeRecord,
+}
 
 /// A half-open interval of event time `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -287,9 +302,10 @@ pub trait WindowFunction<K, T>: Clone + Send + 'static {
     type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
     type Out: Data;
     fn create(&self) -> Self::Acc;
-    fn add(&self, acc: &mut Self::Acc, value: &T);
+    fn add(&self, acc: &mut Self::Acc, ts: Timestamp, value: &T);
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-    fn emit(&self, key: &K, window: Window, acc: &Self::Acc, out: &mut Vec<Self::Out>);
+    /// Mutable: an evictor removes records from the window as it fires.
+    fn emit(&self, key: &K, window: Window, acc: &mut Self::Acc, out: &mut Vec<Self::Out>);
 }
 
 #[derive(Clone)]
@@ -301,13 +317,13 @@ impl<K: Key, T, A: AggregateFunction<T>> WindowFunction<K, T> for Aggregating<A>
     fn create(&self) -> A::Acc {
         self.0.create_accumulator()
     }
-    fn add(&self, acc: &mut A::Acc, value: &T) {
+    fn add(&self, acc: &mut A::Acc, _ts: Timestamp, value: &T) {
         self.0.add(acc, value)
     }
     fn merge(&self, acc: &mut A::Acc, other: A::Acc) {
         self.0.merge(acc, other)
     }
-    fn emit(&self, key: &K, window: Window, acc: &A::Acc, out: &mut Vec<Self::Out>) {
+    fn emit(&self, key: &K, window: Window, acc: &mut A::Acc, out: &mut Vec<Self::Out>) {
         out.push(Windowed {
             key: key.clone(),
             window,
@@ -325,7 +341,7 @@ impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction
     fn create(&self) -> Option<T> {
         None
     }
-    fn add(&self, acc: &mut Option<T>, value: &T) {
+    fn add(&self, acc: &mut Option<T>, _ts: Timestamp, value: &T) {
         *acc = Some(match acc.take() {
             None => value.clone(),
             Some(reduced) => (self.0)(reduced, value),
@@ -339,7 +355,7 @@ impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction
             });
         }
     }
-    fn emit(&self, key: &K, window: Window, acc: &Option<T>, out: &mut Vec<Self::Out>) {
+    fn emit(&self, key: &K, window: Window, acc: &mut Option<T>, out: &mut Vec<Self::Out>) {
         if let Some(value) = acc {
             out.push(Windowed {
                 key: key.clone(),
@@ -363,44 +379,136 @@ where
     fn create(&self) -> Vec<T> {
         Vec::new()
     }
-    fn add(&self, acc: &mut Vec<T>, value: &T) {
+    fn add(&self, acc: &mut Vec<T>, _ts: Timestamp, value: &T) {
         acc.push(value.clone());
     }
     fn merge(&self, acc: &mut Vec<T>, other: Vec<T>) {
         acc.extend(other);
     }
-    fn emit(&self, key: &K, window: Window, acc: &Vec<T>, out: &mut Vec<O>) {
+    fn emit(&self, key: &K, window: Window, acc: &mut Vec<T>, out: &mut Vec<O>) {
         (self.0)(key, window, acc, out)
     }
 }
 
-/// Appends `function`'s results for one pane, stamped with the window's max timestamp.
-fn emit_pane<K, T, F: WindowFunction<K, T>>(
+/// A window function behind an evictor: the window keeps its records (with timestamps), and
+/// each firing evicts, then runs the function over what is left (Flink's
+/// `EvictingWindowOperator`, evicting before the function).
+#[derive(Clone)]
+pub(crate) struct Evicting<F, T> {
+    pub(crate) function: F,
+    pub(crate) evictor: Evictor,
+    pub(crate) _types: PhantomData<fn(T)>,
+}
+
+impl<K: Key, T: Data, F: WindowFunction<K, T>> WindowFunction<K, T> for Evicting<F, T> {
+    type Acc = Vec<(Timestamp, T)>;
+    type Out = F::Out;
+    fn create(&self) -> Self::Acc {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Self::Acc, ts: Timestamp, value: &T) {
+        acc.push((ts, value.clone()));
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        acc.extend(other);
+    }
+    fn emit(&self, key: &K, window: Window, acc: &mut Self::Acc, out: &mut Vec<F::Out>) {
+        self.evictor.evict(acc);
+        let mut inner = self.function.create();
+        for (ts, value) in acc.iter() {
+            self.function.add(&mut inner, *ts, value);
+        }
+        self.function.emit(key, window, &mut inner, out);
+    }
+}
+
+/// What a `(key, window)` holds: its contents (none after a purge, or before the first
+/// record) and its trigger's state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pane<A> {
+    acc: Option<A>,
+    trigger: TriggerState,
+}
+
+impl<A> Default for Pane<A> {
+    fn default() -> Self {
+        Pane {
+            acc: None,
+            trigger: TriggerState::default(),
+        }
+    }
+}
+
+/// Acts on a trigger's decision for one pane: emits its results (if it holds any), stamped
+/// with the window's max timestamp, then purges if asked. Returns whether it emitted.
+fn act<K, T, F: WindowFunction<K, T>>(
     function: &F,
     key: &K,
     window: Window,
-    acc: &F::Acc,
+    pane: &mut Pane<F::Acc>,
+    decision: TriggerResult,
     scratch: &mut Vec<F::Out>,
     results: &mut Vec<Record<F::Out>>,
-) {
+) -> bool {
+    if !decision.fire {
+        return false;
+    }
+    let Some(acc) = pane.acc.as_mut() else {
+        return false;
+    };
     function.emit(key, window, acc, scratch);
     results.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
+    if decision.purge {
+        pane.acc = None;
+    }
+    true
 }
 
-/// The panes of one window: an accumulator per key.
+/// Adds a record to a pane and asks the trigger; returns its decision and early timer.
+fn add_to_pane<K, T, F: WindowFunction<K, T>>(
+    function: &F,
+    trigger: &Trigger,
+    pane: &mut Pane<F::Acc>,
+    window: Window,
+    record: &Record<T>,
+    watermark: Timestamp,
+) -> (TriggerResult, Option<Timestamp>) {
+    let acc = pane.acc.get_or_insert_with(|| function.create());
+    function.add(acc, record.ts, &record.value);
+    trigger.on_element(record.ts, window, watermark, &mut pane.trigger)
+}
+
+/// The early-firing timer a restored pane had pending (a continuous trigger's next firing
+/// before the window's end).
+fn pending_timer(window: Window, trigger: &TriggerState) -> Option<Timestamp> {
+    trigger.next_fire.filter(|&t| t < window.max_timestamp())
+}
+
+/// The window options every window operator takes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WindowSettings {
+    pub(crate) allowed_lateness: i64,
+    pub(crate) trigger: Trigger,
+    pub(crate) lateness_rule: LatenessRule,
+}
+
+/// The panes of one window: contents and trigger state per key.
 struct WindowPanes<K, A> {
-    panes: FastMap<K, A>,
+    panes: FastMap<K, Pane<A>>,
+    /// The watermark has reached the window's end (its end-of-window firing is done).
     fired: bool,
 }
 
 /// Tumbling and sliding windows (assigners that never merge).
 pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     assigner: WindowAssigner,
-    allowed_lateness: i64,
+    settings: WindowSettings,
     key_selector: KS,
     function: F,
     // Ordered by start; all windows of one assigner have the same size, so also by end.
     windows: BTreeMap<Window, WindowPanes<K, F::Acc>>,
+    /// Early firings a trigger asked for, in firing order.
+    early_timers: BTreeSet<(Timestamp, K, Window)>,
     watermark: Timestamp,
     assigned: Vec<Window>,
     /// The most keys a window has had: new windows' maps start that large.
@@ -410,20 +518,114 @@ pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
 }
 
 impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
-    pub(crate) fn new(assigner: WindowAssigner, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
+    pub(crate) fn new(assigner: WindowAssigner, settings: WindowSettings, key_selector: KS, function: F) -> Self {
         debug_assert!(!matches!(assigner, WindowAssigner::Session { .. }));
         WindowOperator {
             assigner,
-            allowed_lateness,
+            settings,
             key_selector,
             function,
             windows: BTreeMap::new(),
+            early_timers: BTreeSet::new(),
             watermark: NO_WATERMARK,
             assigned: Vec::new(),
             keys_per_window: 0,
             scratch: Vec::new(),
             _types: PhantomData,
         }
+    }
+}
+
+impl<T, K, KS, F> WindowOperator<T, K, KS, F>
+where
+    T: Data,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+    F: WindowFunction<K, T>,
+{
+    /// Adds `batch`, judging lateness at `lateness_watermark` (the operator's watermark, or
+    /// the one a replayed record arrived at in the checked run).
+    fn add_records(&mut self, batch: Batch, lateness_watermark: Timestamp, out: &mut Output) {
+        let mut results = Vec::new();
+        let mut late = Vec::new();
+        let mut behind = Vec::new();
+        let allowed_lateness = self.settings.allowed_lateness;
+        let mut records = batch.into_records::<T>().into_iter().peekable();
+        // Records of a batch come in runs with the same windows (timestamps close together):
+        // assign and look the windows up once per run, not once per record.
+        while let Some(first) = records.next() {
+            self.assigned.clear();
+            self.assigner.assign(first.ts, &mut self.assigned);
+            let (from, until) = self.assigner.same_windows(first.ts, self.assigned[0]);
+            let run: Vec<Record<T>> = std::iter::once(first)
+                .chain(std::iter::from_fn(|| records.next_if(|r| from <= r.ts && r.ts < until)))
+                .collect();
+            // Windows end in assignment order, so the late ones are a prefix.
+            let late_windows = self
+                .assigned
+                .partition_point(|&w| is_window_late(w, allowed_lateness, lateness_watermark));
+            let whole_record = self.settings.lateness_rule == LatenessRule::WholeRecord;
+            if late_windows == self.assigned.len() || (whole_record && late_windows > 0) {
+                late.extend(run);
+                continue;
+            }
+            if late_windows > 0 {
+                // Partly late: the differential reference must skip the same windows.
+                behind.extend(run.iter().cloned());
+            }
+            let open = &self.assigned[late_windows..];
+            for &window in open {
+                if !self.windows.contains_key(&window) {
+                    let panes = FastMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
+                    self.windows.insert(window, WindowPanes { panes, fired: false });
+                }
+            }
+            let (earliest, latest) = (open[0], open[open.len() - 1]);
+            let watermark = self.watermark;
+            let mut windows: Vec<_> = self
+                .windows
+                .range_mut(earliest..=latest)
+                .map(|(&window, panes)| {
+                    // A window created past its end (within the allowed lateness) has had its
+                    // end: only late firings are left for it.
+                    panes.fired |= window.max_timestamp() <= watermark;
+                    (window, panes)
+                })
+                .collect();
+            debug_assert_eq!(windows.len(), open.len(), "the assigned windows are adjacent");
+            for record in &run {
+                let key = (self.key_selector)(&record.value);
+                for (window, panes) in windows.iter_mut() {
+                    let pane = match panes.panes.get_mut(&key) {
+                        Some(pane) => pane,
+                        None => panes.panes.entry(key.clone()).or_default(),
+                    };
+                    let (decision, timer) =
+                        add_to_pane(&self.function, &self.settings.trigger, pane, *window, record, watermark);
+                    if let Some(timer) = timer {
+                        self.early_timers.insert((timer, key.clone(), *window));
+                    }
+                    let emitted = act(
+                        &self.function,
+                        &key,
+                        *window,
+                        pane,
+                        decision,
+                        &mut self.scratch,
+                        &mut results,
+                    );
+                    if emitted && window.max_timestamp() <= watermark {
+                        out.events.late_firings += 1;
+                    }
+                }
+            }
+            if let Some((_, panes)) = windows.last() {
+                self.keys_per_window = self.keys_per_window.max(panes.panes.len());
+            }
+        }
+        out.emit(MAIN, results);
+        out.emit_late(late);
+        out.emit_behind(behind);
     }
 }
 
@@ -435,87 +637,85 @@ where
     F: WindowFunction<K, T>,
 {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
-        let mut results = Vec::new();
-        let mut late = Vec::new();
-        let mut records = batch.into_records::<T>().into_iter().peekable();
-        // Records of a batch come in runs with the same windows (timestamps close together):
-        // assign and look the windows up once per run, not once per record.
-        while let Some(first) = records.next() {
-            self.assigned.clear();
-            self.assigner.assign(first.ts, &mut self.assigned);
-            let (from, until) = self.assigner.same_windows(first.ts, self.assigned[0]);
-            let mut run =
-                std::iter::once(first).chain(std::iter::from_fn(|| records.next_if(|r| from <= r.ts && r.ts < until)));
-            // A record joins all of its windows or none: late if its earliest-ending one is.
-            if is_window_late(self.assigned[0], self.allowed_lateness, self.watermark) {
-                late.extend(run);
-                continue;
-            }
-            for &window in &self.assigned {
-                if !self.windows.contains_key(&window) {
-                    let panes = FastMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
-                    self.windows.insert(window, WindowPanes { panes, fired: false });
-                }
-            }
-            let (earliest, latest) = (self.assigned[0], self.assigned[self.assigned.len() - 1]);
-            let mut windows: Vec<_> = self
-                .windows
-                .range_mut(earliest..=latest)
-                .map(|(&window, panes)| {
-                    let fire_now = window.max_timestamp() <= self.watermark;
-                    panes.fired |= fire_now;
-                    (window, fire_now, panes)
-                })
-                .collect();
-            debug_assert_eq!(windows.len(), self.assigned.len(), "the assigned windows are adjacent");
-            for record in &mut run {
-                let key = (self.key_selector)(&record.value);
-                for (window, fire_now, panes) in windows.iter_mut() {
-                    let acc = match panes.panes.get_mut(&key) {
-                        Some(acc) => acc,
-                        None => panes.panes.entry(key.clone()).or_insert_with(|| self.function.create()),
-                    };
-                    self.function.add(acc, &record.value);
-                    if *fire_now {
-                        emit_pane(&self.function, &key, *window, acc, &mut self.scratch, &mut results);
-                        out.events.late_firings += 1;
-                    }
-                }
-            }
-            if let Some((_, _, panes)) = windows.last() {
-                self.keys_per_window = self.keys_per_window.max(panes.panes.len());
-            }
-        }
-        out.emit(MAIN, results);
-        out.emit_late(late);
+        self.add_records(batch, self.watermark, out);
+    }
+
+    fn handle_records_behind(&mut self, _input: usize, batch: Batch, watermark: Timestamp, out: &mut Output) {
+        self.add_records(batch, self.watermark.max(watermark), out);
     }
 
     fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
         debug_assert!(watermark > self.watermark, "watermarks only advance");
         self.watermark = watermark;
         let mut results = Vec::new();
+        // Early firings (always before their window's end) first, in timer order.
+        while self.early_timers.first().is_some_and(|t| t.0 <= watermark) {
+            let (time, key, window) = self.early_timers.pop_first().expect("checked non-empty");
+            let pane = self
+                .windows
+                .get_mut(&window)
+                .and_then(|panes| panes.panes.get_mut(&key))
+                .expect("an early timer always has its pane");
+            let (decision, next) = self.settings.trigger.on_timer(time, window, &mut pane.trigger);
+            if let Some(next) = next {
+                self.early_timers.insert((next, key.clone(), window));
+            }
+            act(
+                &self.function,
+                &key,
+                window,
+                pane,
+                decision,
+                &mut self.scratch,
+                &mut results,
+            );
+        }
+        let decision = self.settings.trigger.on_window_end();
         for (&window, panes) in self.windows.iter_mut() {
             if window.max_timestamp() > watermark {
                 break;
             }
             if !panes.fired {
                 panes.fired = true;
-                let mut keys: Vec<_> = panes.panes.iter().collect();
+                let mut keys: Vec<_> = panes.panes.iter_mut().collect();
                 keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
-                    keys = order
-                        .iter()
-                        .map(|k| panes.panes.get_key_value(k).expect("a key of this window"))
-                        .collect();
+                    let mut by_key: BTreeMap<K, &mut Pane<F::Acc>> =
+                        keys.into_iter().map(|(k, p)| (k.clone(), p)).collect();
+                    let mut ordered = Vec::new();
+                    for k in order {
+                        let pane = by_key.remove(&k).expect("a key of this window");
+                        ordered.push((k, pane));
+                    }
+                    for (key, pane) in ordered {
+                        act(
+                            &self.function,
+                            &key,
+                            window,
+                            pane,
+                            decision,
+                            &mut self.scratch,
+                            &mut results,
+                        );
+                    }
+                    continue;
                 }
-                for (key, acc) in keys {
-                    emit_pane(&self.function, key, window, acc, &mut self.scratch, &mut results);
+                for (key, pane) in keys {
+                    act(
+                        &self.function,
+                        key,
+                        window,
+                        pane,
+                        decision,
+                        &mut self.scratch,
+                        &mut results,
+                    );
                 }
             }
         }
         while let Some(entry) = self.windows.first_entry() {
-            if !is_window_late(*entry.key(), self.allowed_lateness, watermark) {
+            if !is_window_late(*entry.key(), self.settings.allowed_lateness, watermark) {
                 break;
             }
             debug_assert!(entry.get().fired, "a window is cleared only after it fired");
@@ -525,14 +725,14 @@ where
     }
 
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
-        let mut panes: Vec<(&K, Window, bool, &F::Acc)> = self
+        let mut panes: Vec<(&K, Window, bool, &Pane<F::Acc>)> = self
             .windows
             .iter()
             .flat_map(|(&window, panes)| {
                 panes
                     .panes
                     .iter()
-                    .map(move |(key, acc)| (key, window, panes.fired, acc))
+                    .map(move |(key, pane)| (key, window, panes.fired, pane))
             })
             .collect();
         panes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -541,42 +741,48 @@ where
 
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
-        for (key, window, fired, acc) in context.keyed_entries::<(K, Window, bool, F::Acc)>()? {
+        for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
+            if let Some(timer) = pending_timer(window, &pane.trigger) {
+                self.early_timers.insert((timer, key.clone(), window));
+            }
             let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
                 panes: fast_map(),
                 fired,
             });
             // Panes of one window restored from two old tasks: fire what either had not.
             panes.fired &= fired;
-            panes.panes.insert(key, acc);
+            panes.panes.insert(key, pane);
         }
         Ok(())
     }
 
     fn state_entries(&self) -> usize {
-        self.windows.values().map(|w| w.panes.len()).sum()
+        self.windows.values().map(|w| w.panes.len()).sum::<usize>() + self.early_timers.len()
     }
 }
 
 struct Session<A> {
     window: Window,
-    acc: A,
+    pane: Pane<A>,
     /// In a snapshot taken or restored (what the coverage map's session merge counts).
     checkpointed: bool,
 }
 
-/// Session windows: each record opens `[ts, ts + gap)`; overlapping windows of a key merge.
+/// Session windows: each record opens `[ts, ts + gap)`; overlapping or touching windows of a
+/// key merge (Flink's `MergingWindowSet`).
 ///
-/// Lateness is judged on the record's timestamp (`ts + L <= watermark`), which is exactly
-/// what guarantees an accepted record never overlaps a session that was already cleared.
+/// As in Flink, a record first merges, and is late only if the merged session is: its state
+/// is gone or going (`max_timestamp + L <= watermark`), which can only be the record's own
+/// window, since a session still held is not past its clean-up.
 pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     gap_ms: i64,
-    allowed_lateness: i64,
+    settings: WindowSettings,
     key_selector: KS,
     function: F,
-    /// Per key, non-overlapping sessions sorted by start.
+    /// Per key, disjoint (not touching) sessions sorted by start.
     sessions: FastMap<K, Vec<Session<F::Acc>>>,
     fire_timers: BTreeSet<(Timestamp, K, Window)>,
+    early_timers: BTreeSet<(Timestamp, K, Window)>,
     cleanup_timers: BTreeSet<(Timestamp, K, Window)>,
     watermark: Timestamp,
     scratch: Vec<F::Out>,
@@ -584,20 +790,182 @@ pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
 }
 
 impl<T, K, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> {
-    pub(crate) fn new(gap_ms: i64, allowed_lateness: i64, key_selector: KS, function: F) -> Self {
+    pub(crate) fn new(gap_ms: i64, settings: WindowSettings, key_selector: KS, function: F) -> Self {
         SessionWindowOperator {
             gap_ms,
-            allowed_lateness,
+            settings,
             key_selector,
             function,
             sessions: fast_map(),
             fire_timers: BTreeSet::new(),
+            early_timers: BTreeSet::new(),
             cleanup_timers: BTreeSet::new(),
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             _types: PhantomData,
         }
     }
+}
+
+impl<T, K, KS, F> SessionWindowOperator<T, K, KS, F>
+where
+    T: Data,
+    K: Key,
+    KS: Fn(&T) -> K + Send,
+    F: WindowFunction<K, T>,
+{
+    fn cleanup_time(&self, window: Window) -> Timestamp {
+        window.max_timestamp().saturating_add(self.settings.allowed_lateness)
+    }
+
+    /// Removes every timer of `window` (a session merged away or retired).
+    fn forget_timers(&mut self, key: &K, window: Window, pane: &Pane<F::Acc>) {
+        self.fire_timers.remove(&(window.max_timestamp(), key.clone(), window));
+        self.cleanup_timers
+            .remove(&(self.cleanup_time(window), key.clone(), window));
+        if let Some(timer) = pending_timer(window, &pane.trigger) {
+            self.early_timers.remove(&(timer, key.clone(), window));
+        }
+    }
+
+    fn add_record(
+        &mut self,
+        record: Record<T>,
+        lateness_watermark: Timestamp,
+        out: &mut Output,
+    ) -> AddOutcome<T, F::Out> {
+        let mut results = Vec::new();
+        let key = (self.key_selector)(&record.value);
+        let own = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
+        let sessions = self.sessions.entry(key.clone()).or_default();
+        // Sessions overlapping or touching [ts, ts + gap) form a contiguous run of the list.
+        let first = sessions.partition_point(|s| s.window.end < own.start);
+        let last = sessions.partition_point(|s| s.window.start <= own.end);
+        let merged_window = sessions[first..last].iter().fold(own, |w, s| {
+            Window::new(w.start.min(s.window.start), w.end.max(s.window.end))
+        });
+        // Flink's order: merge, then drop the record if the merged session has expired.
+        if is_window_late(merged_window, self.settings.allowed_lateness, lateness_watermark) {
+            if sessions.is_empty() {
+                self.sessions.remove(&key);
+            }
+            return AddOutcome::Late(record);
+        }
+        // As in Flink: the record joins the state of the session it falls into, and
+        // accumulators merge only when it bridges two or more sessions.
+        let old: Vec<Session<F::Acc>> = sessions.drain(first..last).collect();
+        let mut pane: Pane<F::Acc> = Pane::default();
+        let mut any = false;
+        for session in old {
+            self.forget_timers(&key, session.window, &session.pane);
+            if session.checkpointed {
+                out.events.checkpointed_session_merges += 1;
+            }
+            if any {
+                if let Some(other) = session.pane.acc {
+                    match &mut pane.acc {
+                        Some(acc) => self.function.merge(acc, other),
+                        None => pane.acc = Some(other),
+                    }
+                }
+                Trigger::merge(&mut pane.trigger, session.pane.trigger);
+            } else {
+                pane = session.pane;
+                any = true;
+            }
+        }
+        let window = merged_window;
+        let watermark = self.watermark;
+        let trigger = self.settings.trigger;
+        if let Some(timer) = pending_timer(window, &pane.trigger) {
+            self.early_timers.insert((timer, key.clone(), window));
+        }
+        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut pane, window, &record, watermark);
+        if let Some(timer) = timer {
+            self.early_timers.insert((timer, key.clone(), window));
+        }
+        let emitted = act(
+            &self.function,
+            &key,
+            window,
+            &mut pane,
+            decision,
+            &mut self.scratch,
+            &mut results,
+        );
+        if window.max_timestamp() <= watermark {
+            // Within allowed lateness of an already-passed session end: a late firing.
+            if emitted {
+                out.events.late_firings += 1;
+            }
+        } else {
+            self.fire_timers.insert((window.max_timestamp(), key.clone(), window));
+        }
+        self.cleanup_timers
+            .insert((self.cleanup_time(window), key.clone(), window));
+        let sessions = self.sessions.get_mut(&key).expect("inserted above");
+        sessions.insert(
+            first,
+            Session {
+                window,
+                pane,
+                checkpointed: false,
+            },
+        );
+        // A record at most L - 1 behind the watermark may touch a session already cleared:
+        // the differential reference must replay it as of this watermark.
+        let behind = record
+            .ts
+            .saturating_add(self.settings.allowed_lateness)
+            .saturating_sub(1)
+            <= lateness_watermark;
+        AddOutcome::Added {
+            results,
+            behind: behind.then_some(record),
+        }
+    }
+
+    /// Fires (as the window's end would) and clears `key`'s sessions whose clean-up time is
+    /// at or before `watermark`: what the checked run had done by then.
+    fn retire(&mut self, key: &K, watermark: Timestamp, results: &mut Vec<Record<F::Out>>) {
+        let Some(sessions) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let allowed_lateness = self.settings.allowed_lateness;
+        let (retired, kept): (Vec<_>, Vec<_>) = std::mem::take(sessions)
+            .into_iter()
+            .partition(|s| is_window_late(s.window, allowed_lateness, watermark));
+        *sessions = kept;
+        for mut session in retired {
+            let fired = !self
+                .fire_timers
+                .contains(&(session.window.max_timestamp(), key.clone(), session.window));
+            self.forget_timers(key, session.window, &session.pane);
+            if !fired {
+                let decision = self.settings.trigger.on_window_end();
+                act(
+                    &self.function,
+                    key,
+                    session.window,
+                    &mut session.pane,
+                    decision,
+                    &mut self.scratch,
+                    results,
+                );
+            }
+        }
+        if self.sessions.get(key).is_some_and(Vec::is_empty) {
+            self.sessions.remove(key);
+        }
+    }
+}
+
+enum AddOutcome<T, O> {
+    Late(Record<T>),
+    Added {
+        results: Vec<Record<O>>,
+        behind: Option<Record<T>>,
+    },
 }
 
 impl<T, K, KS, F> Operator for SessionWindowOperator<T, K, KS, F>
@@ -610,59 +978,31 @@ where
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         let mut results = Vec::new();
         let mut late = Vec::new();
+        let mut behind = Vec::new();
         for record in batch.into_records::<T>() {
-            if record.ts.saturating_add(self.allowed_lateness) <= self.watermark {
-                late.push(record);
-                continue;
+            match self.add_record(record, self.watermark, out) {
+                AddOutcome::Late(record) => late.push(record),
+                AddOutcome::Added { results: r, behind: b } => {
+                    results.extend(r);
+                    behind.extend(b);
+                }
             }
+        }
+        out.emit(MAIN, results);
+        out.emit_late(late);
+        out.emit_behind(behind);
+    }
+
+    fn handle_records_behind(&mut self, _input: usize, batch: Batch, watermark: Timestamp, out: &mut Output) {
+        let mut results = Vec::new();
+        let mut late = Vec::new();
+        for record in batch.into_records::<T>() {
             let key = (self.key_selector)(&record.value);
-            let mut window = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
-            let sessions = self.sessions.entry(key.clone()).or_default();
-            // Sessions overlapping [ts, ts + gap) form a contiguous run of the sorted list.
-            let first = sessions.partition_point(|s| s.window.end <= window.start);
-            let last = sessions.partition_point(|s| s.window.start < window.end);
-            // As in Flink: the record joins the state of the session it falls into, and
-            // accumulators merge only when it bridges two or more sessions.
-            let mut acc = None;
-            for old in sessions.drain(first..last) {
-                let old_max = old.window.max_timestamp();
-                self.fire_timers.remove(&(old_max, key.clone(), old.window));
-                self.cleanup_timers
-                    .remove(&(old_max.saturating_add(self.allowed_lateness), key.clone(), old.window));
-                window = Window::new(window.start.min(old.window.start), window.end.max(old.window.end));
-                if old.checkpointed {
-                    out.events.checkpointed_session_merges += 1;
-                }
-                match &mut acc {
-                    None => acc = Some(old.acc),
-                    Some(acc) => self.function.merge(acc, old.acc),
-                }
+            self.retire(&key, watermark, &mut results);
+            match self.add_record(record, self.watermark.max(watermark), out) {
+                AddOutcome::Late(record) => late.push(record),
+                AddOutcome::Added { results: r, .. } => results.extend(r),
             }
-            let mut merged = Session {
-                window,
-                acc: acc.unwrap_or_else(|| self.function.create()),
-                checkpointed: false,
-            };
-            self.function.add(&mut merged.acc, &record.value);
-            let window = merged.window;
-            let max_timestamp = window.max_timestamp();
-            if max_timestamp <= self.watermark {
-                // Within allowed lateness of an already-passed session end: a late firing.
-                out.events.late_firings += 1;
-                emit_pane(
-                    &self.function,
-                    &key,
-                    window,
-                    &merged.acc,
-                    &mut self.scratch,
-                    &mut results,
-                );
-            } else {
-                self.fire_timers.insert((max_timestamp, key.clone(), window));
-            }
-            self.cleanup_timers
-                .insert((max_timestamp.saturating_add(self.allowed_lateness), key, window));
-            sessions.insert(first, merged);
         }
         out.emit(MAIN, results);
         out.emit_late(late);
@@ -672,28 +1012,47 @@ where
         debug_assert!(watermark > self.watermark, "watermarks only advance");
         self.watermark = watermark;
         let mut results = Vec::new();
-        while let Some(first) = self.fire_timers.first() {
-            if first.0 > watermark {
-                break;
+        let trigger = self.settings.trigger;
+        while self.early_timers.first().is_some_and(|t| t.0 <= watermark) {
+            let (time, key, window) = self.early_timers.pop_first().expect("checked non-empty");
+            let session = self
+                .sessions
+                .get_mut(&key)
+                .and_then(|s| s.iter_mut().find(|s| s.window == window))
+                .expect("an early timer always has its session");
+            let (decision, next) = trigger.on_timer(time, window, &mut session.pane.trigger);
+            if let Some(next) = next {
+                self.early_timers.insert((next, key.clone(), window));
             }
-            let (_, key, window) = self.fire_timers.pop_first().expect("checked non-empty");
-            let session = self.sessions[&key]
-                .iter()
-                .find(|s| s.window == window)
-                .expect("a fire timer always has its session");
-            emit_pane(
+            act(
                 &self.function,
                 &key,
                 window,
-                &session.acc,
+                &mut session.pane,
+                decision,
                 &mut self.scratch,
                 &mut results,
             );
         }
-        while let Some(first) = self.cleanup_timers.first() {
-            if first.0 > watermark {
-                break;
-            }
+        let decision = trigger.on_window_end();
+        while self.fire_timers.first().is_some_and(|t| t.0 <= watermark) {
+            let (_, key, window) = self.fire_timers.pop_first().expect("checked non-empty");
+            let session = self
+                .sessions
+                .get_mut(&key)
+                .and_then(|s| s.iter_mut().find(|s| s.window == window))
+                .expect("a fire timer always has its session");
+            act(
+                &self.function,
+                &key,
+                window,
+                &mut session.pane,
+                decision,
+                &mut self.scratch,
+                &mut results,
+            );
+        }
+        while self.cleanup_timers.first().is_some_and(|t| t.0 <= watermark) {
             let (_, key, window) = self.cleanup_timers.pop_first().expect("checked non-empty");
             let sessions = self.sessions.get_mut(&key).expect("a cleanup timer always has its key");
             sessions.retain(|s| s.window != window);
@@ -708,7 +1067,7 @@ where
         for session in self.sessions.values_mut().flatten() {
             session.checkpointed = true;
         }
-        let mut sessions: Vec<(&K, Window, bool, &F::Acc)> = Vec::new();
+        let mut sessions: Vec<(&K, Window, bool, &Pane<F::Acc>)> = Vec::new();
         for (key, key_sessions) in &self.sessions {
             for session in key_sessions {
                 let fire_timer = (session.window.max_timestamp(), key.clone(), session.window);
@@ -716,7 +1075,7 @@ where
                     key,
                     session.window,
                     !self.fire_timers.contains(&fire_timer),
-                    &session.acc,
+                    &session.pane,
                 ));
             }
         }
@@ -726,14 +1085,16 @@ where
 
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
-        for (key, window, fired, acc) in context.keyed_entries::<(K, Window, bool, F::Acc)>()? {
-            let max_timestamp = window.max_timestamp();
+        for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
             if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
                 if !fired {
-                    self.fire_timers.insert((max_timestamp, key.clone(), window));
+                    self.fire_timers.insert((window.max_timestamp(), key.clone(), window));
+                }
+                if let Some(timer) = pending_timer(window, &pane.trigger) {
+                    self.early_timers.insert((timer, key.clone(), window));
                 }
                 self.cleanup_timers
-                    .insert((max_timestamp.saturating_add(self.allowed_lateness), key.clone(), window));
+                    .insert((self.cleanup_time(window), key.clone(), window));
             }
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
@@ -741,7 +1102,7 @@ where
                 at,
                 Session {
                     window,
-                    acc,
+                    pane,
                     checkpointed: true,
                 },
             );
@@ -750,12 +1111,12 @@ where
         for sessions in self.sessions.values() {
             if let Some(pair) = sessions
                 .windows(2)
-                .find(|pair| pair[0].window.end > pair[1].window.start)
+                .find(|pair| pair[0].window.end >= pair[1].window.start)
             {
                 return Err(SnapshotError::Payload {
                     what: "session windows",
                     reason: format!(
-                        "sessions {:?} and {:?} of one key overlap",
+                        "sessions {:?} and {:?} of one key overlap or touch",
                         pair[0].window, pair[1].window
                     ),
                 });
@@ -765,7 +1126,10 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        self.sessions.values().map(Vec::len).sum::<usize>() + self.fire_timers.len() + self.cleanup_timers.len()
+        self.sessions.values().map(Vec::len).sum::<usize>()
+            + self.fire_timers.len()
+            + self.early_timers.len()
+            + self.cleanup_timers.len()
     }
 }
 

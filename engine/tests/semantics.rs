@@ -5,9 +5,9 @@
 //! with ts 3 on the late side output.
 
 use eddy_engine::{
-    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Job, Keep, KeyedProcessFunction, ListState,
-    MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, ValueState, WindowAssigner, Windowed,
-    END_OF_TIME,
+    run_batch, run_to_end, Action, BuildError, Change, Collected, Count, Evictor, Job, Keep, KeyedProcessFunction,
+    LatenessRule, ListState, MapState, Pipeline, ProcessContext, Record, Scripted, TimeDomain, Trigger, ValueState,
+    WindowAssigner, Windowed, END_OF_TIME,
 };
 
 fn r(ts: i64, key: u32) -> Scripted<u32> {
@@ -35,12 +35,22 @@ fn window_counts(
     allowed_lateness: i64,
     script: Vec<Scripted<u32>>,
 ) -> (Vec<String>, Vec<i64>) {
+    window_counts_by(assigner, allowed_lateness, LatenessRule::PerWindow, script)
+}
+
+fn window_counts_by(
+    assigner: WindowAssigner,
+    allowed_lateness: i64,
+    rule: LatenessRule,
+    script: Vec<Scripted<u32>>,
+) -> (Vec<String>, Vec<i64>) {
     let pipeline = Pipeline::new();
     let counted = pipeline
         .scripted_source("input", script)
         .key_by(|key: &u32| *key)
         .window(assigner)
         .allowed_lateness(allowed_lateness)
+        .lateness_rule(rule)
         .aggregate(Count);
     let results = counted.output.collect();
     let late = counted.late.collect();
@@ -118,10 +128,21 @@ fn late_firing_within_allowed_lateness_then_cleanup() {
 }
 
 #[test]
-fn sliding_windows_and_whole_record_lateness() {
-    let (timeline, late) = window_counts(WindowAssigner::sliding(10, 5), 0, vec![r(7, 1), w(9), r(8, 1), w(14)]);
-    // ts 7 is in [0,10) and [5,15). After W9, ts 8 can no longer join [0,10): it is late as
-    // a whole and does not count in [5,15) either.
+fn sliding_windows_and_partly_late_records() {
+    // ts 7 is in [0,10) and [5,15). After W9, ts 8 can no longer join [0,10) but still
+    // joins [5,15) (Flink's rule); nothing goes to the late output.
+    let script = || vec![r(7, 1), w(9), r(8, 1), w(14)];
+    let (timeline, late) = window_counts(WindowAssigner::sliding(10, 5), 0, script());
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[5,15)=2", "W14", "Wmax"]));
+    assert!(late.is_empty());
+
+    // Only when every window of the record is late does it go to the late output.
+    let (timeline, late) = window_counts(WindowAssigner::sliding(10, 5), 0, vec![r(7, 1), w(14), r(8, 1)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "1@[5,15)=1", "W14", "Wmax"]));
+    assert_eq!(late, vec![8]);
+
+    // eddy's stricter option: the record is late, whole, once its earliest window is.
+    let (timeline, late) = window_counts_by(WindowAssigner::sliding(10, 5), 0, LatenessRule::WholeRecord, script());
     assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[5,15)=1", "W14", "Wmax"]));
     assert_eq!(late, vec![8]);
 }
@@ -132,17 +153,23 @@ fn sessions_merge_across_out_of_order_records() {
     let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(15, 1), r(7, 1), w(24)]);
     assert_eq!(timeline, strings(&["1@[0,25)=3", "W24", "Wmax"]));
 
-    // Touching windows do not overlap: a gap of exactly `gap` starts a new session.
+    // Touching windows merge, as in Flink: records exactly `gap` apart are one session.
     let (timeline, _) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), r(10, 1), r(0, 2)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "2@[0,10)=1", "1@[10,20)=1", "Wmax"]));
+    assert_eq!(timeline, strings(&["2@[0,10)=1", "1@[0,20)=2", "Wmax"]));
 }
 
 #[test]
 fn session_lateness_and_late_merge() {
-    // L = 0: ts + L <= watermark is late.
+    // L = 0: [0,10) fired and was cleared at W9. ts 9 opens [9,19), not past the watermark:
+    // accepted (Flink merges first, then drops only an expired session); ts 10 joins it.
     let (timeline, late) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), w(9), r(9, 1), r(10, 1)]);
-    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[10,20)=1", "Wmax"]));
-    assert_eq!(late, vec![9]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W9", "1@[9,20)=2", "Wmax"]));
+    assert!(late.is_empty());
+
+    // A record whose session (merged or its own) has expired is late.
+    let (timeline, late) = window_counts(WindowAssigner::session(10), 0, vec![r(0, 1), w(20), r(5, 1)]);
+    assert_eq!(timeline, strings(&["1@[0,10)=1", "W20", "Wmax"]));
+    assert_eq!(late, vec![5]);
 
     // L = 10: a record extends the fired session; the merged session fires at its own end
     // and supersedes [0,10) (see docs/semantics.md on session upserts).
@@ -483,6 +510,40 @@ fn bad_pipelines_are_build_errors() {
         let error = window_error(assigner, lateness).to_string();
         assert!(error.contains(message), "{error:?} should contain {message:?}");
         assert!(error.contains("window-"), "the error names the operator: {error}");
+    }
+    for (trigger, evictor, message) in [
+        (Trigger::count(0), None, "trigger count must be positive"),
+        (
+            Trigger::continuous_event_time(0),
+            None,
+            "trigger interval must be positive",
+        ),
+        (
+            Trigger::event_time(),
+            Some(Evictor::count(0)),
+            "evictor count must be positive",
+        ),
+        (
+            Trigger::event_time(),
+            Some(Evictor::time(-1)),
+            "evictor time must not be negative",
+        ),
+    ] {
+        let pipeline = Pipeline::new();
+        let mut windowed = pipeline
+            .scripted_source("input", vec![r(0, 1)])
+            .key_by(|k: &u32| *k)
+            .window(WindowAssigner::tumbling(10))
+            .trigger(trigger);
+        if let Some(evictor) = evictor {
+            windowed = windowed.evictor(evictor);
+        }
+        let _ = windowed.aggregate(Count).output.collect();
+        let error = pipeline
+            .build()
+            .expect_err("an invalid trigger does not build")
+            .to_string();
+        assert!(error.contains(message), "{error:?} should contain {message:?}");
     }
 
     let pipeline = Pipeline::new();

@@ -107,11 +107,48 @@ pub fn counts_grow<K: Ord + std::fmt::Debug>(results: impl IntoIterator<Item = (
     Ok(())
 }
 
-/// Lateness soundness: a record can only be late if, before it in its log partition, some
-/// record was far enough ahead: the operator's watermark is at most the minimum over splits
-/// of `max ts seen − B − 1`, so `must_precede(record)` (the smallest watermark at which the
-/// record is late) must be `<= max ts before it − B − 1`. `input` is the log before it was
-/// spread round-robin over `partitions`.
+/// The highest watermark an operator could have had when `record` reached it: the
+/// operator's watermark is at most the minimum over splits of `max ts seen − B − 1`, so at
+/// most, over the record's occurrences, the largest timestamp before it in its log partition
+/// minus `B + 1` (`None`: no watermark at all). `input` is the log before it was spread
+/// round-robin over `partitions`.
+pub fn highest_watermark_at<T: PartialEq>(
+    input: &[Record<T>],
+    partitions: usize,
+    bound_ms: i64,
+    record: &Record<T>,
+) -> Option<i64> {
+    input
+        .iter()
+        .enumerate()
+        .filter(|(_, candidate)| *candidate == record)
+        .filter_map(|(index, _)| {
+            input[..index]
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % partitions == index % partitions)
+                .map(|(_, r)| r.ts)
+                .max()
+        })
+        .max()
+        .map(|max| max - bound_ms - 1)
+}
+
+/// Whether `record` could have reached an operator whose watermark was already `watermark`
+/// ([`highest_watermark_at`]).
+pub fn could_arrive_after<T: PartialEq>(
+    input: &[Record<T>],
+    partitions: usize,
+    bound_ms: i64,
+    record: &Record<T>,
+    watermark: i64,
+) -> bool {
+    highest_watermark_at(input, partitions, bound_ms, record).is_some_and(|highest| watermark <= highest)
+}
+
+/// Lateness soundness: a record can only be late if it could arrive after the watermark
+/// reached `late_at(record)`, the smallest watermark at which it is late
+/// ([`could_arrive_after`]).
 pub fn lateness_soundness<T: PartialEq + std::fmt::Debug>(
     input: &[Record<T>],
     partitions: usize,
@@ -120,17 +157,7 @@ pub fn lateness_soundness<T: PartialEq + std::fmt::Debug>(
     late_at: impl Fn(&Record<T>) -> i64,
 ) -> Option<Violation> {
     for record in late {
-        let could_be_late = input.iter().enumerate().any(|(index, candidate)| {
-            candidate == record
-                && input[..index]
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| j % partitions == index % partitions)
-                    .map(|(_, r)| r.ts)
-                    .max()
-                    .is_some_and(|max| late_at(record) < max - bound_ms)
-        });
-        if !could_be_late {
+        if !could_arrive_after(input, partitions, bound_ms, record, late_at(record)) {
             return Some(Violation::new(
                 "lateness",
                 format!(
@@ -259,9 +286,9 @@ pub fn table_once<K: Ord + std::fmt::Debug, V: std::fmt::Debug>(
     Ok(table)
 }
 
-/// Reference session windows: per key, sorted times; a time at or past the session's end
-/// starts a new session `[ts, ts + gap)` (sessions are half-open and merge only on
-/// overlap). The number of events per `(key, start, end)`.
+/// Reference session windows: per key, sorted times; a time past the session's end starts a
+/// new session `[ts, ts + gap)` (as Flink, sessions that touch merge). The number of events
+/// per `(key, start, end)`.
 pub fn reference_sessions<K: Ord + Clone>(
     events: impl IntoIterator<Item = (K, i64)>,
     gap_ms: i64,
@@ -276,7 +303,7 @@ pub fn reference_sessions<K: Ord + Clone>(
         let mut open: Option<(i64, i64, u64)> = None;
         for ts in times {
             open = match open {
-                Some((start, end, count)) if ts < end => Some((start, end.max(ts + gap_ms), count + 1)),
+                Some((start, end, count)) if ts <= end => Some((start, end.max(ts + gap_ms), count + 1)),
                 done => {
                     if let Some((start, end, count)) = done {
                         sessions.insert((key.clone(), start, end), count);
@@ -313,6 +340,71 @@ pub fn final_sessions<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>
         .filter(|(key, _)| !superseded(key))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Exactly-once for session windows under Flink's rules: the committed final sessions of
+/// each key (by `(key, start, end)`) against the sessions of the `accepted` records. A
+/// reference session may come out split in several (a record that touched a session only
+/// after the watermark had cleared it starts its own, as in Flink), but only if some record
+/// of it could have arrived after the watermark passed one part's end plus the allowed
+/// lateness (`could_arrive_after(record, watermark)`); the parts' counts add up to the
+/// reference's either way.
+pub fn check_sessions<T, K: Ord + Clone + std::fmt::Debug>(
+    accepted: &[Record<T>],
+    key: impl Fn(&Record<T>) -> K,
+    committed: &BTreeMap<(K, i64, i64), u64>,
+    gap_ms: i64,
+    allowed_lateness_ms: i64,
+    could_arrive_after: impl Fn(&Record<T>, i64) -> bool,
+) -> Result<(), Violation> {
+    let expected = reference_sessions(accepted.iter().map(|r| (key(r), r.ts)), gap_ms);
+    // Per reference session, the committed sessions inside it: `(start, end, count)`.
+    type Parts = Vec<(i64, i64, u64)>;
+    let mut parts: BTreeMap<&(K, i64, i64), Parts> = BTreeMap::new();
+    for ((k, start, end), count) in committed {
+        let whole = expected
+            .keys()
+            .find(|(ek, es, ee)| ek == k && es <= start && end <= ee)
+            .ok_or_else(|| {
+                Violation::new(
+                    "exactly-once",
+                    format!("({k:?}, {start}, {end}): committed {count}, in no session of the accepted records"),
+                )
+            })?;
+        parts.entry(whole).or_default().push((*start, *end, *count));
+    }
+    for (session, count) in &expected {
+        let found = parts.get(session).map(Vec::as_slice).unwrap_or_default();
+        let total: u64 = found.iter().map(|p| p.2).sum();
+        if total != *count {
+            return Err(Violation::new(
+                "exactly-once",
+                format!("{session:?}: expected {count}, committed {total} in {found:?}"),
+            ));
+        }
+        if found == [(session.1, session.2, *count)] {
+            continue;
+        }
+        let (k, start, end) = session;
+        let justified = accepted
+            .iter()
+            .filter(|r| key(r) == *k && *start <= r.ts && r.ts < *end)
+            .any(|r| {
+                found
+                    .iter()
+                    .any(|p| could_arrive_after(r, p.1 - 1 + allowed_lateness_ms))
+            });
+        if !justified {
+            return Err(Violation::new(
+                "exactly-once",
+                format!(
+                    "{session:?}: expected one session of {count}, committed {found:?}, \
+                     but no watermark could have cleared a part before the rest arrived"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reference deduplication in event time (docs/semantics.md, "Deduplication"): per key,
@@ -379,13 +471,41 @@ mod tests {
     }
 
     #[test]
-    fn reference_sessions_split_at_the_gap_and_merge_on_overlap() {
-        // gap 10: [0,10) and [7,17) overlap and merge; 17 is at the end of [0,17): a new session.
-        let sessions = reference_sessions([(1, 0), (1, 17), (1, 7), (2, 5)], 10);
-        let expected: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 17), 2), ((1, 17, 27), 1), ((2, 5, 15), 1)]
+    fn reference_sessions_split_at_the_gap_and_merge_on_overlap_or_touch() {
+        // gap 10: [0,10) and [7,17) overlap and merge; [17,27) touches [0,17) and merges too;
+        // 38 is past [0,27)'s end: a new session.
+        let sessions = reference_sessions([(1, 0), (1, 17), (1, 7), (2, 5), (1, 38)], 10);
+        let expected: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 27), 3), ((1, 38, 48), 1), ((2, 5, 15), 1)]
             .into_iter()
             .collect();
         assert_eq!(sessions, expected);
+    }
+
+    #[test]
+    fn split_sessions_need_a_watermark_that_cleared_the_first() {
+        // gap 10, L 0: [0,10) was cleared at W9 and 5 came later: Flink's two sessions.
+        let input = records(&[(0, 1), (30, 1), (5, 1)]);
+        let accepted = input.clone();
+        let committed: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 10), 1), ((1, 5, 15), 1), ((1, 30, 40), 1)]
+            .into_iter()
+            .collect();
+        let check = |partitions| {
+            check_sessions(
+                &accepted,
+                |r| r.value,
+                &committed,
+                10,
+                0,
+                |r, w| could_arrive_after(&input, partitions, 0, r, w),
+            )
+        };
+        assert!(
+            check(1).is_ok(),
+            "30 came before 5 in its partition: W29 cleared [0,10)"
+        );
+        assert!(check(3).is_err(), "alone in its partition, 5 could not arrive after W9");
+        let lost: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 10), 1), ((1, 30, 40), 1)].into_iter().collect();
+        assert!(check_sessions(&accepted, |r| r.value, &lost, 10, 0, |_, _| true).is_err());
     }
 
     #[test]

@@ -712,7 +712,7 @@ fn run_once<W: Workload>(
         Ok((outcome, judged)) => {
             timeline = outcome.timeline;
             injected = (outcome.injected, outcome.checkpoint_steps);
-            late_tapped = outcome.late.len() as u64;
+            late_tapped = outcome.late.iter().filter(|r| !r.behind).count() as u64;
             for moment in Moment::ALL {
                 moments.add(moment, outcome.moments.get(moment));
             }

@@ -78,7 +78,8 @@ pub fn reference(kind: Kind, records: &[Record<Event>]) -> Table {
                 let mut session: Option<(i64, i64, u64, i64)> = None; // start, end, count, sum
                 for (ts, value) in events {
                     session = match session {
-                        Some((start, end, count, sum)) if ts < end => {
+                        // Touching sessions merge, as in Flink.
+                        Some((start, end, count, sum)) if ts <= end => {
                             Some((start, end.max(ts + gap), count + 1, sum + value))
                         }
                         done => {
@@ -96,6 +97,34 @@ pub fn reference(kind: Kind, records: &[Record<Event>]) -> Table {
         }
     }
     table
+}
+
+/// Session results against the reference's sessions of the accepted records, under Flink's
+/// rules: a record that touched a session only after the watermark had cleared it starts a
+/// session of its own, so a reference session may come out split in parts (each inside
+/// it), whose counts and sums add up to it. `splits_allowed`: whether the input can make a
+/// record arrive behind the watermark at all.
+pub fn sessions_match(actual: &Table, expected: &Table, splits_allowed: bool) -> Result<(), String> {
+    if actual == expected {
+        return Ok(());
+    }
+    if !splits_allowed {
+        return Err(format!("sessions {actual:?}, expected {expected:?}"));
+    }
+    let mut parts: BTreeMap<(u8, i64, i64), (u64, i64)> = BTreeMap::new();
+    for (&(key, start, end), &(count, sum)) in actual {
+        let whole = expected
+            .keys()
+            .find(|(k, s, e)| *k == key && *s <= start && end <= *e)
+            .ok_or_else(|| format!("session ({key}, {start}, {end}) is in no reference session of {expected:?}"))?;
+        let total = parts.entry(*whole).or_default();
+        total.0 += count;
+        total.1 += sum;
+    }
+    if parts != *expected {
+        return Err(format!("sessions {actual:?} do not add up to {expected:?}"));
+    }
+    Ok(())
 }
 
 /// A schedule of faults, by global step number (steps keep counting across restarts).
