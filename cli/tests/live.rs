@@ -138,12 +138,11 @@ fn sorted_lines(path: &Path) -> Vec<String> {
     lines
 }
 
-#[test]
-fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_lines() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dir = dir.path();
+/// A batch run of `scenario` over `EVENTS` events of `seed`: its input in `DIR/in.jsonl`,
+/// its output in `DIR/batch.jsonl`.
+fn batch_run(dir: &Path, scenario: &str, seed: u64) {
     let batch = Command::new(EDDY)
-        .args(["run", "--scenario", "pageviews", "--seed", "11", "--events"])
+        .args(["run", "--scenario", scenario, "--seed", &seed.to_string(), "--events"])
         .arg(EVENTS.to_string())
         .arg("--emit-input")
         .arg(dir.join("in.jsonl"))
@@ -151,7 +150,14 @@ fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_li
         .arg(dir.join("batch.jsonl"))
         .status()
         .expect("run eddy");
-    assert!(batch.success(), "the batch run failed");
+    assert!(batch.success(), "the batch run of {scenario} failed");
+}
+
+#[test]
+fn killed_three_times_and_a_corrupt_checkpoint_still_commit_exactly_the_batch_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    batch_run(dir, "pageviews", 11);
     let expected = sorted_lines(&dir.join("batch.jsonl"));
     assert_eq!(
         expected,
@@ -350,16 +356,7 @@ fn a_followed_file_is_read_as_it_grows_across_a_kill() {
 fn a_debezium_changelog_killed_twice_materialises_to_the_batch_table() {
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
-    let batch = Command::new(EDDY)
-        .args(["run", "--scenario", "cdc-orders", "--seed", "5", "--events"])
-        .arg(EVENTS.to_string())
-        .arg("--emit-input")
-        .arg(dir.join("in.jsonl"))
-        .arg("--output")
-        .arg(dir.join("batch.jsonl"))
-        .status()
-        .expect("run eddy");
-    assert!(batch.success(), "the batch run failed");
+    batch_run(dir, "cdc-orders", 5);
     let state = dir.join("state");
     let newest = |state: &Path| completed_checkpoints(state).last().map(|(id, _)| *id);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
