@@ -5,7 +5,8 @@
 //! run's checksum is the wrapping sum of those hashes, so it does not depend on the order of
 //! results and all variants of a workload can be compared.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use eddy::Record;
 use rustc_hash::FxHashMap;
@@ -103,16 +104,60 @@ impl Direct for PageViewCounts {
     }
 }
 
-/// `dedup`: drop bot clicks, keep the first click per event id and TTL interval.
-#[derive(Default)]
+/// `dedup` in event time, as the engine decides it (docs/semantics.md, "Deduplication"):
+/// drop bot clicks; buffer the others until the watermark reaches their timestamp (an
+/// earlier click of the id may still come); then, in `(ts, click)` order, keep the first
+/// click per event id and TTL interval. A click at or behind the watermark is late.
 pub struct FirstClicks {
+    /// Clicks waiting for the watermark, earliest `(ts, click)` first.
+    pending: BinaryHeap<Reverse<Record<eddy::scenarios::dedup::Click>>>,
+    decided: FirstClicksAtOnce,
+    watermark: i64,
+}
+
+impl Default for FirstClicks {
+    fn default() -> Self {
+        FirstClicks {
+            pending: BinaryHeap::new(),
+            decided: FirstClicksAtOnce::default(),
+            watermark: i64::MIN,
+        }
+    }
+}
+
+impl Direct for FirstClicks {
+    type Event = eddy::scenarios::dedup::Click;
+
+    fn record(&mut self, record: &Record<Self::Event>, _emit: &mut impl FnMut(u64)) {
+        if record.value.bot || record.ts <= self.watermark {
+            return; // a bot, or late (the engine's side output, not in the checksum)
+        }
+        self.pending.push(Reverse(record.clone()));
+    }
+
+    fn watermark(&mut self, watermark: i64, emit: &mut impl FnMut(u64)) {
+        self.watermark = watermark;
+        // Popped in (ts, click) order, so per id too: the at-once rule is then exact.
+        while self.pending.peek().is_some_and(|Reverse(r)| r.ts <= watermark) {
+            let Reverse(record) = self.pending.pop().expect("checked non-empty");
+            self.decided.record(&record, emit);
+        }
+        self.decided.watermark(watermark, emit);
+    }
+}
+
+/// `dedup` decided at once on arrival: drop bot clicks, keep the first click per event id
+/// and TTL interval in arrival order. Right only when every id's clicks arrive in timestamp
+/// order (the engine waits for the watermark instead): a shortcut, measured apart.
+#[derive(Default)]
+pub struct FirstClicksAtOnce {
     /// Per event id, the end of its current TTL interval.
     interval_end: FxHashMap<u32, i64>,
     /// `(interval end, id)` in the order intervals were opened, to expire them.
     expiry: VecDeque<(i64, u32)>,
 }
 
-impl Direct for FirstClicks {
+impl Direct for FirstClicksAtOnce {
     type Event = eddy::scenarios::dedup::Click;
 
     fn record(&mut self, record: &Record<Self::Event>, emit: &mut impl FnMut(u64)) {
@@ -143,6 +188,172 @@ impl Direct for FirstClicks {
                 self.interval_end.remove(&id);
             }
         }
+    }
+}
+
+/// `sessions-clicks`: clicks per user session (docs/semantics.md, "Windows", session rules):
+/// a click opens `[ts, ts + gap)` and merges with the user's sessions it overlaps or touches;
+/// it is late (dropped) if the merged session is past `max_timestamp + L`. A session fires
+/// when the watermark reaches its `max_timestamp`, and again at once for every click merged
+/// into it after that (a late firing); it is cleared at `max_timestamp + L`.
+#[derive(Default)]
+pub struct SessionClicks {
+    /// Per user, disjoint (not touching) sessions sorted by start.
+    users: FxHashMap<u32, Vec<Session>>,
+    watermark: Option<i64>,
+}
+
+struct Session {
+    start: i64,
+    end: i64,
+    clicks: u64,
+    /// Its window end was reached and it fired (later merges fire again at once).
+    fired: bool,
+}
+
+impl Direct for SessionClicks {
+    type Event = eddy::scenarios::sessions::UserClick;
+
+    fn record(&mut self, record: &Record<Self::Event>, emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::sessions::{ALLOWED_LATENESS_MS, GAP_MS};
+        let watermark = self.watermark.unwrap_or(i64::MIN);
+        let user = record.value.user;
+        let sessions = self.users.entry(user).or_default();
+        let (start, end) = (record.ts, record.ts + GAP_MS);
+        let first = sessions.partition_point(|s| s.end < start);
+        let last = sessions.partition_point(|s| s.start <= end);
+        let merged_start = sessions[first..last].iter().map(|s| s.start).fold(start, i64::min);
+        let merged_end = sessions[first..last].iter().map(|s| s.end).fold(end, i64::max);
+        if merged_end - 1 + ALLOWED_LATENESS_MS <= watermark {
+            return; // late: the merged session has expired
+        }
+        let clicks = sessions[first..last].iter().map(|s| s.clicks).sum::<u64>() + 1;
+        sessions.drain(first..last);
+        let fired = merged_end - 1 <= watermark;
+        if fired {
+            emit(result_hash(&[
+                u64::from(user),
+                merged_start as u64,
+                merged_end as u64,
+                clicks,
+            ]));
+        }
+        sessions.insert(
+            first,
+            Session {
+                start: merged_start,
+                end: merged_end,
+                clicks,
+                fired,
+            },
+        );
+    }
+
+    fn watermark(&mut self, watermark: i64, emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::sessions::ALLOWED_LATENESS_MS;
+        self.watermark = Some(watermark);
+        self.users.retain(|&user, sessions| {
+            for s in sessions.iter_mut().filter(|s| !s.fired && s.end - 1 <= watermark) {
+                s.fired = true;
+                emit(result_hash(&[u64::from(user), s.start as u64, s.end as u64, s.clicks]));
+            }
+            sessions.retain(|s| s.end - 1 + ALLOWED_LATENESS_MS > watermark);
+            !sessions.is_empty()
+        });
+    }
+}
+
+/// A hash of an enriched click's profile (`None`: 0), over its fields.
+pub fn profile_hash(profile: Option<&eddy::scenarios::enrich::Profile>) -> u64 {
+    profile.map_or(0, |p| {
+        result_hash(&[u64::from(p.version), text_hash(&p.country), text_hash(&p.plan)])
+    })
+}
+
+fn text_hash(text: &str) -> u64 {
+    let words: Vec<u64> = text.bytes().map(u64::from).collect();
+    result_hash(&words)
+}
+
+/// The hash of one enriched click.
+pub fn enriched_hash(
+    click: &eddy::scenarios::enrich::Click,
+    ts: i64,
+    profile: Option<&eddy::scenarios::enrich::Profile>,
+) -> u64 {
+    result_hash(&[
+        u64::from(click.click_id),
+        u64::from(click.user),
+        u64::from(click.page),
+        ts as u64,
+        profile_hash(profile),
+    ])
+}
+
+/// `enrich`: each click joined, in event time, with its user's profile valid at its
+/// timestamp (docs/semantics.md, "Temporal join"): the latest change at or before the click,
+/// none if there is none or it is a delete. A click is emitted once the watermark reaches
+/// its timestamp; a click or change at or behind the watermark is late (not applied, not
+/// emitted).
+pub struct EnrichedClicks {
+    /// Per user, versions by valid-from timestamp (`None`: deleted).
+    profiles: FxHashMap<u32, BTreeMap<i64, Option<eddy::scenarios::enrich::Profile>>>,
+    /// Clicks waiting for the watermark, earliest first.
+    pending: BinaryHeap<Reverse<Record<eddy::scenarios::enrich::Click>>>,
+    watermark: i64,
+}
+
+impl Default for EnrichedClicks {
+    fn default() -> Self {
+        EnrichedClicks {
+            profiles: FxHashMap::default(),
+            pending: BinaryHeap::new(),
+            watermark: i64::MIN,
+        }
+    }
+}
+
+impl Direct for EnrichedClicks {
+    type Event = eddy::scenarios::enrich::EnrichEvent;
+
+    fn record(&mut self, record: &Record<Self::Event>, _emit: &mut impl FnMut(u64)) {
+        use eddy::scenarios::enrich::{EnrichEvent, ProfileOp};
+        if record.ts <= self.watermark {
+            return; // late: the engine's side outputs, not in the checksum
+        }
+        match &record.value {
+            EnrichEvent::Click(click) => self.pending.push(Reverse(Record::new(record.ts, click.clone()))),
+            EnrichEvent::Profile(change) => {
+                let value = match &change.op {
+                    ProfileOp::Created(profile) | ProfileOp::Updated(profile) => Some(profile.clone()),
+                    ProfileOp::Deleted => None,
+                };
+                self.profiles.entry(change.user).or_default().insert(record.ts, value);
+            }
+        }
+    }
+
+    fn watermark(&mut self, watermark: i64, emit: &mut impl FnMut(u64)) {
+        self.watermark = watermark;
+        while self.pending.peek().is_some_and(|Reverse(r)| r.ts <= watermark) {
+            let Reverse(click) = self.pending.pop().expect("checked non-empty");
+            let profile = self
+                .profiles
+                .get(&click.value.user)
+                .and_then(|versions| versions.range(..=click.ts).next_back())
+                .and_then(|(_, profile)| profile.as_ref());
+            emit(enriched_hash(&click.value, click.ts, profile));
+        }
+        // Future clicks are above the watermark: only the version valid at the watermark
+        // and later ones can still be seen.
+        self.profiles.retain(|_, versions| {
+            if let Some((&current, _)) = versions.range(..=watermark).next_back() {
+                *versions = versions.split_off(&current);
+            }
+            !(versions.len() == 1
+                && versions.values().all(Option::is_none)
+                && versions.keys().all(|&ts| ts <= watermark))
+        });
     }
 }
 
