@@ -231,12 +231,29 @@ fn bench_measures_every_variant_and_their_checksums_agree() {
     assert_eq!(code, 0, "{out}");
     let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = results.as_array().unwrap();
-    assert!(!results.is_empty());
+    let workloads: Vec<&str> = results.iter().map(|r| r["workload"].as_str().unwrap()).collect();
+    assert_eq!(
+        workloads,
+        [
+            "pageviews",
+            "nexmark-q5",
+            "nexmark-q7",
+            "dedup",
+            "sessions-clicks",
+            "enrich"
+        ]
+    );
     for workload in results {
         assert_eq!(workload["checksums_agree"], true, "{workload}");
+        assert!(
+            workload["state"]["bytes_per_entry"].as_f64().unwrap() > 0.0,
+            "{workload}"
+        );
         let variants = workload["variants"].as_array().unwrap();
         let names: Vec<&str> = variants.iter().map(|v| v["variant"].as_str().unwrap()).collect();
         assert!(names.contains(&"hand-written loop"), "{names:?}");
+        let shortcuts = variants.iter().filter(|v| v["shortcut"] == true).count();
+        assert_eq!(shortcuts > 0, workload["workload"] == "dedup", "{names:?}");
         assert_eq!(
             names.contains(&"timely (1 worker)"),
             cfg!(feature = "bench"),
@@ -248,6 +265,11 @@ fn bench_measures_every_variant_and_their_checksums_agree() {
     let (code, out) = eddy(&["bench", "--scenario", "no-such-workload"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no-such-workload"), "{out}");
+    let (code, out) = eddy(&["bench", "--restore-keys", "5000", "--json", json.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let restore: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(restore["keyed_entries"], 5000, "{restore}");
+    assert_eq!(restore["verified"], true, "{restore}");
 }
 
 #[test]

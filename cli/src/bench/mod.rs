@@ -900,3 +900,101 @@ fn plot(results: &[WorkloadResult]) -> String {
     }
     svg + "</svg>\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy::engine::JobMetrics;
+    use rand::Rng;
+
+    use super::*;
+
+    /// The workload's input with every record displaced by up to `jitter_ms` of event time
+    /// (arrival order by `ts + jitter`), and the checksums of the engine in batch mode and of
+    /// the hand-written loop over it, and the engine's metrics.
+    fn checksums<W: Workload>(workload: &W, events: usize, jitter_ms: i64) -> (u64, u64, JobMetrics) {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let input = workload.generate(events, &mut rng);
+        let mut keyed: Vec<(i64, usize, Record<W::Event>)> = input
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (r.ts + rng.gen_range(0..=jitter_ms), i, r))
+            .collect();
+        keyed.sort_by_key(|(arrival, i, _)| (*arrival, *i));
+        let input: Vec<Record<W::Event>> = keyed.into_iter().map(|(_, _, r)| r).collect();
+        let checksum = Checksum::new(false);
+        let summary = eddy::run_to_end(&workload.build(Log::round_robin(input.clone(), 1), &checksum)).unwrap();
+        let direct = direct::hand_written::<W::Direct>(&input, workload.bound_ms(), WATERMARK_EVERY);
+        (checksum.get(), direct, summary.metrics)
+    }
+
+    /// Within the bound nothing is late, but records arrive out of order: sessions merge in
+    /// another order, clicks and profile changes cross, an id's duplicate comes first.
+    #[test]
+    fn hand_written_loops_agree_with_the_engine_on_out_of_order_input() {
+        let (engine, direct, metrics) = checksums(&Dedup, 5_000, dedup::OUT_OF_ORDERNESS_MS / 2);
+        assert_eq!((engine, metrics.late_records), (direct, 0), "dedup");
+        let (engine, direct, metrics) = checksums(&SessionsClicks, 5_000, sessions::OUT_OF_ORDERNESS_MS / 2);
+        assert_eq!((engine, metrics.late_records), (direct, 0), "sessions-clicks");
+        let (engine, direct, metrics) = checksums(&Enrich, 5_000, enrich::OUT_OF_ORDERNESS_MS / 2);
+        assert_eq!((engine, metrics.late_records), (direct, 0), "enrich");
+    }
+
+    /// Far beyond the bound (for sessions, beyond a session's gap and allowed lateness):
+    /// records are late, sessions fire late and changes are dropped, at the same watermarks
+    /// in both.
+    #[test]
+    fn hand_written_loops_agree_with_the_engine_on_late_input() {
+        let (engine, direct, metrics) = checksums(&Dedup, 5_000, 5 * dedup::OUT_OF_ORDERNESS_MS);
+        assert_eq!(engine, direct, "dedup");
+        assert!(metrics.late_records > 0, "dedup: {metrics:?}");
+        let (engine, direct, metrics) = checksums(
+            &SessionsClicks,
+            5_000,
+            2 * (sessions::GAP_MS + sessions::ALLOWED_LATENESS_MS),
+        );
+        assert_eq!(engine, direct, "sessions-clicks");
+        assert!(
+            metrics.late_records > 0 && metrics.events.late_firings > 0,
+            "sessions-clicks: {metrics:?}"
+        );
+        let (engine, direct, metrics) = checksums(&Enrich, 5_000, 5 * enrich::OUT_OF_ORDERNESS_MS);
+        assert_eq!(engine, direct, "enrich");
+        assert!(metrics.late_records > 0, "enrich: {metrics:?}");
+    }
+
+    /// Clicks exactly a gap apart touch: one session (rare in the generated input).
+    #[test]
+    fn touching_sessions_merge_in_both() {
+        let click = |ts: i64| Record::new(ts, sessions::UserClick { user: 1, page: 0 });
+        let input = vec![click(0), click(sessions::GAP_MS), click(2 * sessions::GAP_MS + 1)];
+        let checksum = Checksum::new(false);
+        eddy::run_to_end(&SessionsClicks.build(Log::round_robin(input.clone(), 1), &checksum)).unwrap();
+        let direct = direct::hand_written::<direct::SessionClicks>(&input, SessionsClicks.bound_ms(), WATERMARK_EVERY);
+        let gap = sessions::GAP_MS as u64;
+        let expected = result_hash(&[1, 0, 2 * gap, 2]).wrapping_add(result_hash(&[1, 2 * gap + 1, 3 * gap + 1, 1]));
+        assert_eq!((checksum.get(), direct), (expected, expected));
+    }
+
+    /// The shortcut is not like for like: out of order, it keeps a later duplicate that
+    /// arrived first.
+    #[test]
+    fn the_at_once_dedup_differs_on_out_of_order_input() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut input = Dedup.generate(5_000, &mut rng);
+        // Swap neighbours that are a duplicate pair of one id, later first.
+        let swaps = (1..input.len())
+            .filter(|&i| input[i - 1].value.event_id == input[i].value.event_id && input[i - 1].ts < input[i].ts)
+            .collect::<Vec<_>>();
+        assert!(!swaps.is_empty(), "the input has close duplicates");
+        for i in swaps {
+            input.swap(i - 1, i);
+        }
+        let bound = Dedup.bound_ms();
+        let event_time = direct::hand_written::<direct::FirstClicks>(&input, bound, WATERMARK_EVERY);
+        let at_once = direct::hand_written::<direct::FirstClicksAtOnce>(&input, bound, WATERMARK_EVERY);
+        let checksum = Checksum::new(false);
+        eddy::run_to_end(&Dedup.build(Log::round_robin(input, 1), &checksum)).unwrap();
+        assert_eq!(checksum.get(), event_time);
+        assert_ne!(checksum.get(), at_once);
+    }
+}

@@ -74,7 +74,7 @@ pub fn measure(keys: usize) -> RestoreResult {
     let checkpoint = taken.expect("the run completes a checkpoint");
     let (checkpoint_bytes, keyed_entries) = checkpoint_size(&stored, checkpoint);
     assert!(
-        stored.keys().iter().any(|k| *k == ObjectKey::Manifest { checkpoint }),
+        stored.keys().contains(&ObjectKey::Manifest { checkpoint }),
         "a completed checkpoint has its manifest"
     );
     assert_eq!(checksum.get(), 0, "nothing fired before the checkpoint");
