@@ -346,13 +346,13 @@ impl Direct for EnrichedClicks {
         }
         // Future clicks are above the watermark: only the version valid at the watermark
         // and later ones can still be seen.
+        // A user left with only a delete at or behind the watermark has no state.
         self.profiles.retain(|_, versions| {
             if let Some((&current, _)) = versions.range(..=watermark).next_back() {
                 *versions = versions.split_off(&current);
             }
-            !(versions.len() == 1
-                && versions.values().all(Option::is_none)
-                && versions.keys().all(|&ts| ts <= watermark))
+            let deleted = |(&ts, profile): (&i64, &Option<_>)| ts <= watermark && profile.is_none();
+            !(versions.len() == 1 && versions.iter().all(deleted))
         });
     }
 }

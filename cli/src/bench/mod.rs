@@ -605,12 +605,12 @@ enum Continue {
 /// Runs a fresh job of `graph` in the batch driver's order (1,024 records per poll, 1 ms of
 /// processing time per step), triggering a checkpoint each time the sources have read
 /// `every` more records; `completed` sees each completed checkpoint in the store (then
-/// discarded) and may stop the run. Returns the job.
+/// discarded) and may stop the run.
 fn run_with_checkpoints(
     graph: &JobGraph,
     every: u64,
     mut completed: impl FnMut(&MemorySnapshotStore, u64) -> Continue,
-) -> Job {
+) {
     const MAX_STEPS: u64 = 1_000_000_000;
     let mut job = Job::new(graph);
     let mut store = MemorySnapshotStore::new();
@@ -623,7 +623,7 @@ fn run_with_checkpoints(
         job.ready_actions(&mut actions);
         if actions.is_empty() {
             if job.is_finished() {
-                return job;
+                return;
             }
             match job.next_processing_deadline() {
                 Some(deadline) if deadline > now => {
@@ -646,7 +646,7 @@ fn run_with_checkpoints(
                 job.notify_checkpoint_complete(checkpoint);
                 store.discard(checkpoint).expect("a memory store does not fail");
                 if go_on == Continue::No {
-                    return job;
+                    return;
                 }
             }
             Some(failed) => panic!("a benchmark checkpoint failed: {failed:?}"),
