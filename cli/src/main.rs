@@ -63,7 +63,8 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Measure events/s of the engine, the simulator, a hand-written loop and timely dataflow
-    /// on the same input (docs/performance.md).
+    /// on the same input, and snapshot bytes per state entry; or, with --restore-keys, the
+    /// time to restore a checkpoint (docs/performance.md).
     Bench(bench::BenchArgs),
     /// Work with campaign summaries (`explore --json`): merge the shards of a campaign.
     Report {
