@@ -531,6 +531,7 @@ async fn drive(
         return Err(error);
     }
     let nodes = job.manifest(0).nodes;
+    let snapshots_per_checkpoint = job.snapshots_per_checkpoint();
     let mut next_checkpoint = store.highest_checkpoint()?.map_or(1, |id| id + 1);
     let (tasks, channels) = job.into_tasks();
     let task_count = tasks.len();
@@ -616,7 +617,7 @@ async fn drive(
                     if snapshot.checkpoint == p.checkpoint {
                         p.snapshots.push(snapshot);
                     }
-                    if p.snapshots.len() == task_count {
+                    if p.snapshots.len() == snapshots_per_checkpoint {
                         let done = pending.take().expect("pending checked above");
                         if !coordinator.complete(done).await? {
                             // The checkpoint failed: a final one is taken again.

@@ -207,6 +207,7 @@ proptest! {
             keep_trace: false,
             tap_late: false,
             database: None,
+            chaining: None,
             max_steps: 100_000,
         };
         let outcome = simulate(&pipeline.build().unwrap(), &options);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::element::CheckpointId;
-use crate::graph::JobGraph;
+use crate::graph::{JobGraph, Layout};
 use crate::job::{Job, RestoreError};
 use crate::snapshot::{Manifest, SnapshotError, TaskSnapshot};
 
@@ -288,7 +288,7 @@ impl CheckpointCoordinator {
             }
             *acknowledged += 1;
         }
-        if *acknowledged < job.tasks().len() {
+        if *acknowledged < job.snapshots_per_checkpoint() {
             return None;
         }
         if let Err(error) = store.put(ObjectKey::Manifest { checkpoint }, job.manifest(checkpoint).encode()) {
@@ -333,16 +333,16 @@ pub struct Recovery {
 
 /// Restores the newest intact completed checkpoint, or starts fresh if there is none.
 pub fn recover(graph: &JobGraph, store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
-    recover_at(graph, &graph.parallelism(), store)
+    recover_at(graph, &graph.layout(), store)
 }
 
-/// [`recover`] at `parallelism[node]` tasks per node (a rescaling restore, as Flink's
-/// reactive mode and autoscaler do).
-pub fn recover_at(graph: &JobGraph, parallelism: &[usize], store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
+/// [`recover`] laid out as `layout` says: at other parallelisms, a rescaling restore, as
+/// Flink's reactive mode and autoscaler do.
+pub fn recover_at(graph: &JobGraph, layout: &Layout, store: &dyn SnapshotStore) -> Result<Recovery, StoreError> {
     let mut skipped = Vec::new();
     for checkpoint in store.checkpoints()?.into_iter().rev() {
         let restored = load_checkpoint(store, checkpoint)
-            .and_then(|(manifest, snapshots)| Ok(Job::restore_at(graph, parallelism, &manifest, &snapshots)?));
+            .and_then(|(manifest, snapshots)| Ok(Job::restore_at(graph, layout, &manifest, &snapshots)?));
         match restored {
             Ok(job) => {
                 return Ok(Recovery {
@@ -355,7 +355,7 @@ pub fn recover_at(graph: &JobGraph, parallelism: &[usize], store: &dyn SnapshotS
         }
     }
     Ok(Recovery {
-        job: Job::with_parallelism(graph, parallelism),
+        job: Job::with_layout(graph, layout),
         checkpoint: None,
         skipped,
     })

@@ -7,9 +7,13 @@
 //! stamped with the interval's max timestamp, once the watermark reaches it. A record with
 //! `ts <= watermark` is late (side output). Key state is dropped when its interval has closed.
 //! See docs/semantics.md, "Deduplication".
+//!
+//! No timer per record: records wait in one buffer until the watermark passes them, then
+//! are decided in `(ts, value)` order. Every record decided at a watermark is newer than the
+//! one before (a record at or behind it is late), so intervals open in nondecreasing order
+//! of their ends, and a FIFO of ends closes them: no heap.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 
 use smallvec::SmallVec;
@@ -28,27 +32,36 @@ pub enum Keep {
     Last,
 }
 
+/// A key's state as snapshotted (one entry per key, so that it moves by key group).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct KeyDedup<T> {
     /// Records not yet decided (ts > watermark when they arrived), sorted by (ts, value).
-    /// Mostly one (a duplicate is the exception): kept inline, no allocation per key.
     pending: SmallVec<[Record<T>; 1]>,
     /// The open interval's end (exclusive) and, for `Keep::Last`, its last record so far.
     interval_end: Option<Timestamp>,
     last: Option<Record<T>>,
-    /// This key's entry in `timers` (rebuilt on restore).
-    #[serde(skip)]
-    timer: Option<Timestamp>,
+}
+
+/// A key's open interval.
+struct Interval<T> {
+    /// Exclusive.
+    end: Timestamp,
+    /// For `Keep::Last`: the interval's last record so far.
+    last: Option<Record<T>>,
 }
 
 pub(crate) struct DedupOperator<T, K, KS> {
     keep: Keep,
     ttl_ms: i64,
     key_selector: KS,
-    keys: FastMap<K, KeyDedup<T>>,
-    /// `(deadline, key)`, earliest first. A key's entry is valid while it equals the key's
-    /// `timer`; stale entries are skipped when they come up (cheaper than removing them).
-    timers: BinaryHeap<Reverse<(Timestamp, K)>>,
+    /// Records waiting for the watermark, sorted by (ts, value) up to `sorted`.
+    pending: Vec<Record<T>>,
+    sorted: usize,
+    /// Open intervals by key.
+    open: FastMap<K, Interval<T>>,
+    /// `(end, key)` of intervals as they opened: ends never decrease. An entry is stale
+    /// once its key's interval has another end (closed, or closed and reopened).
+    closing: VecDeque<(Timestamp, K)>,
     watermark: Timestamp,
     _types: PhantomData<fn(T)>,
 }
@@ -59,86 +72,67 @@ impl<T, K, KS> DedupOperator<T, K, KS> {
             keep,
             ttl_ms,
             key_selector,
-            keys: fast_map(),
-            timers: BinaryHeap::new(),
+            pending: Vec::new(),
+            sorted: 0,
+            open: fast_map(),
+            closing: VecDeque::new(),
             watermark: NO_WATERMARK,
             _types: PhantomData,
         }
     }
 }
 
-impl<T: Data + Ord, K: Key, KS> DedupOperator<T, K, KS> {
-    /// Decides every pending record with `ts <= watermark` and closes a finished interval.
-    fn advance_key(
-        keep: Keep,
-        ttl_ms: i64,
-        state: &mut KeyDedup<T>,
-        watermark: Timestamp,
-        results: &mut Vec<Record<T>>,
-        duplicates: &mut u64,
-    ) {
-        let due = state.pending.partition_point(|r| r.ts <= watermark);
-        // Taken out while its records are decided, then put back: the buffer is kept.
-        let mut pending = std::mem::take(&mut state.pending);
-        for record in pending.drain(..due) {
-            if let Some(end) = state.interval_end {
-                if record.ts >= end {
-                    Self::close_interval(state, results);
-                }
-            }
-            match state.interval_end {
-                Some(_) => {
-                    *duplicates += 1;
-                    if keep == Keep::Last {
-                        state.last = Some(record);
-                    }
-                }
-                None => {
-                    let ttl_ms = if bugs::is_active(Bug::DedupNoTtl) {
-                        i64::MAX
-                    } else {
-                        ttl_ms
-                    };
-                    state.interval_end = Some(record.ts.saturating_add(ttl_ms));
-                    match keep {
-                        Keep::First => results.push(record),
-                        Keep::Last => state.last = Some(record),
-                    }
-                }
-            }
-        }
-        state.pending = pending;
-        if let Some(end) = state.interval_end {
-            if end - 1 <= watermark {
-                Self::close_interval(state, results);
-            }
+impl<T: Data + Ord, K: Key, KS: Fn(&T) -> K> DedupOperator<T, K, KS> {
+    fn ttl(&self) -> i64 {
+        if bugs::is_active(Bug::DedupNoTtl) {
+            i64::MAX
+        } else {
+            self.ttl_ms
         }
     }
 
-    fn close_interval(state: &mut KeyDedup<T>, results: &mut Vec<Record<T>>) {
-        let end = state.interval_end.take().expect("closing an open interval");
-        if let Some(last) = state.last.take() {
-            results.push(Record::new(end - 1, last.value));
-        }
-    }
-
-    /// When this key next needs the watermark: its first pending record or its interval end.
-    fn next_deadline(state: &KeyDedup<T>) -> Option<Timestamp> {
-        let pending = state.pending.first().map(|r| r.ts);
-        let close = state.interval_end.map(|end| end - 1);
-        match (pending, close) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn reschedule(timers: &mut BinaryHeap<Reverse<(Timestamp, K)>>, key: &K, state: &mut KeyDedup<T>) {
-        let next = Self::next_deadline(state);
-        if next != state.timer {
-            if let Some(new) = next {
-                timers.push(Reverse((new, key.clone())));
+    /// Decides `record` (its turn in event-time order): a duplicate of its key's open
+    /// interval, or the first of a new one (closing the old one if it ended).
+    fn decide(&mut self, record: Record<T>, results: &mut Vec<Record<T>>, out: &mut Output) {
+        let key = (self.key_selector)(&record.value);
+        if let Some(interval) = self.open.get_mut(&key) {
+            if record.ts < interval.end {
+                out.duplicates += 1;
+                if self.keep == Keep::Last {
+                    interval.last = Some(record);
+                }
+                return;
             }
-            state.timer = next;
+            let ended = self.open.remove(&key).expect("found above");
+            Self::close(ended, results, out);
+        }
+        let end = record.ts.saturating_add(self.ttl());
+        let last = match self.keep {
+            Keep::First => {
+                results.push(record);
+                None
+            }
+            Keep::Last => Some(record),
+        };
+        self.closing.push_back((end, key.clone()));
+        self.open.insert(key, Interval { end, last });
+    }
+
+    fn close(interval: Interval<T>, results: &mut Vec<Record<T>>, out: &mut Output) {
+        out.events.dedup_intervals_closed += 1;
+        if let Some(last) = interval.last {
+            results.push(Record::new(interval.end - 1, last.value));
+        }
+    }
+
+    /// Closes every interval whose last timestamp (`end - 1`) the watermark has reached.
+    fn close_due(&mut self, watermark: Timestamp, results: &mut Vec<Record<T>>, out: &mut Output) {
+        while self.closing.front().is_some_and(|(end, _)| end - 1 <= watermark) {
+            let (end, key) = self.closing.pop_front().expect("checked non-empty");
+            if self.open.get(&key).is_some_and(|interval| interval.end == end) {
+                let interval = self.open.remove(&key).expect("found above");
+                Self::close(interval, results, out);
+            }
         }
     }
 }
@@ -151,89 +145,88 @@ where
 {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         let mut late = Vec::new();
-        let mut duplicates = 0;
         for record in batch.into_records::<T>() {
             if record.ts <= self.watermark {
                 late.push(record);
                 continue;
             }
-            let key = (self.key_selector)(&record.value);
-            let state = self.keys.entry(key.clone()).or_insert_with(|| KeyDedup {
-                pending: SmallVec::new(),
-                interval_end: None,
-                last: None,
-                timer: None,
-            });
             // The interval's first record is already decided (ts <= watermark < record.ts):
             // a KeepFirst duplicate can be dropped at once.
-            if self.keep == Keep::First && state.interval_end.is_some_and(|end| record.ts < end) {
-                duplicates += 1;
-                continue;
+            if self.keep == Keep::First {
+                let key = (self.key_selector)(&record.value);
+                if self.open.get(&key).is_some_and(|interval| record.ts < interval.end) {
+                    out.duplicates += 1;
+                    continue;
+                }
             }
-            let at = state.pending.partition_point(|r| r <= &record);
-            state.pending.insert(at, record);
-            Self::reschedule(&mut self.timers, &key, state);
+            self.pending.push(record);
         }
-        out.duplicates += duplicates;
         out.emit_late(late);
     }
 
     fn handle_watermark(&mut self, watermark: Timestamp, out: &mut Output) {
         self.watermark = watermark;
         let mut results = Vec::new();
-        let mut duplicates = 0;
-        while self.timers.peek().is_some_and(|Reverse((ts, _))| *ts <= watermark) {
-            let Reverse((deadline, key)) = self.timers.pop().expect("checked non-empty");
-            let Some(state) = self.keys.get_mut(&key).filter(|s| s.timer == Some(deadline)) else {
-                continue; // stale: the key was rescheduled or is gone
-            };
-            state.timer = None;
-            let open = state.interval_end;
-            Self::advance_key(self.keep, self.ttl_ms, state, watermark, &mut results, &mut duplicates);
-            if open.is_some() && state.interval_end != open {
-                out.events.dedup_intervals_closed += 1;
-            }
-            Self::reschedule(&mut self.timers, &key, state);
-            if state.timer.is_none() {
-                self.keys.remove(&key);
-            }
+        if self.sorted < self.pending.len() {
+            // The sorted part and each new batch are runs: a stable sort merges them.
+            self.pending.sort();
+            self.sorted = self.pending.len();
         }
-        out.duplicates += duplicates;
+        let due = self.pending.partition_point(|r| r.ts <= watermark);
+        let mut decided = std::mem::take(&mut self.pending);
+        for record in decided.drain(..due) {
+            // Intervals that ended before this record are closed first, in end order.
+            self.close_due(record.ts - 1, &mut results, out);
+            self.decide(record, &mut results, out);
+        }
+        self.pending = decided;
+        self.sorted = self.pending.len();
+        self.close_due(watermark, &mut results, out);
         out.emit(MAIN, results);
     }
 
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
-        let mut keys: Vec<(&K, &KeyDedup<T>)> = self.keys.iter().collect();
-        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if bugs::is_active(Bug::StateOutsideBackend) {
-            let forgetful = keys.iter().map(|(key, state)| {
-                let pending = state.pending.clone();
-                (
-                    *key,
-                    KeyDedup {
-                        pending,
-                        interval_end: None,
-                        last: None,
-                        timer: None,
-                    },
-                )
-            });
-            return OperatorState::from_keyed(forgetful.collect::<Vec<_>>(), |entry| entry.0, max_parallelism);
+        let mut keys: BTreeMap<K, KeyDedup<T>> = BTreeMap::new();
+        fn entry<K: Ord, T>(keys: &mut BTreeMap<K, KeyDedup<T>>, key: K) -> &mut KeyDedup<T> {
+            keys.entry(key).or_insert_with(|| KeyDedup {
+                pending: SmallVec::new(),
+                interval_end: None,
+                last: None,
+            })
         }
-        OperatorState::from_keyed(keys, |entry| entry.0, max_parallelism)
+        self.pending.sort();
+        self.sorted = self.pending.len();
+        for record in &self.pending {
+            entry(&mut keys, (self.key_selector)(&record.value))
+                .pending
+                .push(record.clone());
+        }
+        if !bugs::is_active(Bug::StateOutsideBackend) {
+            for (key, interval) in &self.open {
+                let state = entry(&mut keys, key.clone());
+                state.interval_end = Some(interval.end);
+                state.last = interval.last.clone();
+            }
+        }
+        OperatorState::from_keyed(keys.into_iter().collect::<Vec<_>>(), |entry| &entry.0, max_parallelism)
     }
 
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
-        for (key, mut state) in context.keyed_entries::<(K, KeyDedup<T>)>()? {
-            Self::reschedule(&mut self.timers, &key, &mut state);
-            self.keys.insert(key, state);
+        for (key, state) in context.keyed_entries::<(K, KeyDedup<T>)>()? {
+            self.pending.extend(state.pending);
+            if let Some(end) = state.interval_end {
+                self.closing.push_back((end, key.clone()));
+                self.open.insert(key, Interval { end, last: state.last });
+            }
         }
+        self.closing.make_contiguous().sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.pending.sort();
+        self.sorted = self.pending.len();
         Ok(())
     }
 
     fn state_entries(&self) -> usize {
-        // A key with a deadline has one live timer; stale heap entries are not state.
-        self.keys.len() + self.keys.values().filter(|state| state.timer.is_some()).count()
+        self.open.len() + self.pending.len()
     }
 }

@@ -108,7 +108,7 @@ pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchCon
     job.poll_acknowledgements(&mut acknowledgements);
     assert_eq!(
         acknowledgements.len(),
-        job.tasks().len(),
+        job.snapshots_per_checkpoint(),
         "every ended task acknowledges at once"
     );
     job.notify_checkpoint_complete(final_checkpoint);

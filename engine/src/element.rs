@@ -8,6 +8,8 @@
 
 use std::any::Any;
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// Event time in milliseconds.
 pub type Timestamp = i64;
@@ -40,10 +42,44 @@ pub trait Key: Data + Ord + Eq + std::hash::Hash {}
 impl<T> Key for T where T: Data + Ord + Eq + std::hash::Hash {}
 
 /// A type-erased, non-empty-or-empty batch of `Record<T>` for one `T`.
+///
+/// A batch owns its records, or is a range of a replayable log that it shares with the
+/// source ([`Batch::shared`]): an operator that only reads its input reads the log in
+/// place, and one that takes the records copies them once, as a source would have.
 pub struct Batch {
     len: usize,
     records: Box<dyn Any + Send>,
     vtable: &'static BatchVtable,
+}
+
+/// A batch's records of one type: owned, or a range of a shared log partition.
+enum Records<T> {
+    Owned(Vec<Record<T>>),
+    Shared {
+        partitions: Arc<Vec<Vec<Record<T>>>>,
+        partition: usize,
+        range: Range<usize>,
+    },
+}
+
+impl<T: Clone> Records<T> {
+    fn as_slice(&self) -> &[Record<T>] {
+        match self {
+            Records::Owned(records) => records,
+            Records::Shared {
+                partitions,
+                partition,
+                range,
+            } => &partitions[*partition][range.clone()],
+        }
+    }
+
+    fn into_vec(self) -> Vec<Record<T>> {
+        match self {
+            Records::Owned(records) => records,
+            shared => shared.as_slice().to_vec(),
+        }
+    }
 }
 
 /// A record's timestamp, value encoding ([`encode_value`]) and debug text.
@@ -55,7 +91,7 @@ type Keep<'a> = &'a mut dyn FnMut(Timestamp, &[u8]) -> bool;
 struct BatchVtable {
     clone: fn(&(dyn Any + Send)) -> Box<dyn Any + Send>,
     /// Keeps the records for which the predicate, given `ts` and the value's encoding, is true.
-    retain: fn(&mut ErasedRecords, Keep<'_>) -> usize,
+    retain: fn(&mut Box<ErasedRecords>, Keep<'_>) -> usize,
     /// Each record's `ts`, value encoding and debug text.
     describe: fn(&ErasedRecords) -> Vec<DescribedRecord>,
     type_name: fn() -> &'static str,
@@ -65,21 +101,33 @@ struct Vtable<T>(std::marker::PhantomData<T>);
 
 impl<T: Data> Vtable<T> {
     const TABLE: &'static BatchVtable = &BatchVtable {
-        clone: clone_vec::<T>,
-        retain: retain_vec::<T>,
-        describe: describe_vec::<T>,
+        clone: clone_records::<T>,
+        retain: retain_records::<T>,
+        describe: describe_records::<T>,
         type_name: std::any::type_name::<T>,
     };
 }
 
-fn typed<T: Data>(records: &(dyn Any + Send)) -> &Vec<Record<T>> {
+fn typed<T: Data>(records: &(dyn Any + Send)) -> &Records<T> {
     records
-        .downcast_ref::<Vec<Record<T>>>()
-        .expect("batch holds Vec<Record<T>> for the T it was built with")
+        .downcast_ref::<Records<T>>()
+        .expect("batch holds Records<T> for the T it was built with")
 }
 
-fn clone_vec<T: Data>(records: &(dyn Any + Send)) -> Box<dyn Any + Send> {
-    Box::new(typed::<T>(records).clone())
+fn clone_records<T: Data>(records: &(dyn Any + Send)) -> Box<dyn Any + Send> {
+    let cloned = match typed::<T>(records) {
+        Records::Owned(records) => Records::Owned(records.clone()),
+        Records::Shared {
+            partitions,
+            partition,
+            range,
+        } => Records::Shared {
+            partitions: Arc::clone(partitions),
+            partition: *partition,
+            range: range.clone(),
+        },
+    };
+    Box::new(cloned)
 }
 
 /// The bytes that identify a record's value: equal values encode equally.
@@ -87,16 +135,17 @@ pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("record values serialise")
 }
 
-fn retain_vec<T: Data>(records: &mut ErasedRecords, keep: Keep<'_>) -> usize {
-    let records = records
-        .downcast_mut::<Vec<Record<T>>>()
-        .expect("batch holds Vec<Record<T>> for the T it was built with");
-    records.retain(|r| keep(r.ts, &encode_value(&r.value)));
-    records.len()
+fn retain_records<T: Data>(records: &mut Box<ErasedRecords>, keep: Keep<'_>) -> usize {
+    let mut kept = typed::<T>(records.as_ref()).as_slice().to_vec();
+    kept.retain(|r| keep(r.ts, &encode_value(&r.value)));
+    let len = kept.len();
+    *records = Box::new(Records::Owned(kept));
+    len
 }
 
-fn describe_vec<T: Data>(records: &ErasedRecords) -> Vec<DescribedRecord> {
+fn describe_records<T: Data>(records: &ErasedRecords) -> Vec<DescribedRecord> {
     typed::<T>(records)
+        .as_slice()
         .iter()
         .map(|r| (r.ts, encode_value(&r.value), format!("{r:?}")))
         .collect()
@@ -106,7 +155,25 @@ impl Batch {
     pub fn new<T: Data>(records: Vec<Record<T>>) -> Self {
         Batch {
             len: records.len(),
-            records: Box::new(records),
+            records: Box::new(Records::Owned(records)),
+            vtable: Vtable::<T>::TABLE,
+        }
+    }
+
+    /// The records `range` of partition `partition` of a shared log, not copied.
+    pub(crate) fn shared<T: Data>(
+        partitions: &Arc<Vec<Vec<Record<T>>>>,
+        partition: usize,
+        range: Range<usize>,
+    ) -> Self {
+        debug_assert!(range.end <= partitions[partition].len());
+        Batch {
+            len: range.len(),
+            records: Box::new(Records::Shared {
+                partitions: Arc::clone(partitions),
+                partition,
+                range,
+            }),
             vtable: Vtable::<T>::TABLE,
         }
     }
@@ -119,9 +186,8 @@ impl Batch {
         self.len == 0
     }
 
-    /// Takes the records out. A type mismatch is a bug in the graph builder, not user input.
-    pub fn into_records<T: Data>(self) -> Vec<Record<T>> {
-        match self.records.downcast::<Vec<Record<T>>>() {
+    fn downcast<T: Data>(self) -> Records<T> {
+        match self.records.downcast::<Records<T>>() {
             Ok(records) => *records,
             Err(_) => panic!(
                 "batch of {} delivered to an operator expecting {}",
@@ -131,15 +197,39 @@ impl Batch {
         }
     }
 
+    /// Takes the records out (a shared batch copies them here). A type mismatch is a bug in
+    /// the graph builder, not user input.
+    pub fn into_records<T: Data>(self) -> Vec<Record<T>> {
+        self.downcast().into_vec()
+    }
+
+    /// The records of an owned batch, or `Err(records)` to read in place if it is shared.
+    pub fn owned_or_shared<T: Data>(self) -> Result<Vec<Record<T>>, SharedRecords<T>> {
+        match self.downcast() {
+            Records::Owned(records) => Ok(records),
+            shared => Err(SharedRecords(shared)),
+        }
+    }
+
     /// Keeps the records for which `keep(ts, encoded value)` is true (not on the hot path:
     /// it encodes every record; the differential oracle's reference run uses it).
     pub fn retain_encoded(&mut self, keep: Keep<'_>) {
-        self.len = (self.vtable.retain)(self.records.as_mut(), keep);
+        self.len = (self.vtable.retain)(&mut self.records, keep);
     }
 
     /// Each record's timestamp, encoded value ([`encode_value`]) and debug text.
     pub fn describe(&self) -> Vec<DescribedRecord> {
         (self.vtable.describe)(self.records.as_ref())
+    }
+}
+
+/// The records of a shared batch, to read in place ([`Batch::owned_or_shared`]).
+pub struct SharedRecords<T>(Records<T>);
+
+impl<T: Clone> std::ops::Deref for SharedRecords<T> {
+    type Target = [Record<T>];
+    fn deref(&self) -> &[Record<T>] {
+        self.0.as_slice()
     }
 }
 

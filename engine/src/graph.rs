@@ -87,6 +87,16 @@ pub struct Edge {
 pub struct JobGraph {
     pub nodes: Vec<Node>,
     pub max_parallelism: usize,
+    /// Whether forward edges chain operators into one task (on unless the pipeline called
+    /// [`Pipeline::disable_chaining`](crate::Pipeline::disable_chaining)).
+    pub chaining: bool,
+}
+
+/// How a graph becomes tasks: each node's parallelism, and whether forward edges chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub parallelism: Vec<usize>,
+    pub chaining: bool,
 }
 
 impl std::fmt::Debug for JobGraph {
@@ -108,6 +118,14 @@ impl JobGraph {
             }
         }
         sinks
+    }
+
+    /// The layout as built: the graph's parallelism and chaining.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            parallelism: self.parallelism(),
+            chaining: self.chaining,
+        }
     }
 
     /// Each node's parallelism, as built.

@@ -4,7 +4,7 @@
 //! driver only decides *which* step comes next ([`Action`]), never how elements travel.
 
 use crate::element::{CheckpointId, Timestamp};
-use crate::graph::{JobGraph, NodeBody, TaskInfo};
+use crate::graph::{JobGraph, Layout, NodeBody, TaskInfo};
 use crate::operator::OperatorEvents;
 use crate::partition::Partitioning;
 use crate::snapshot::{Manifest, RestoreContext, SnapshotError, TaskSnapshot};
@@ -12,6 +12,24 @@ use crate::state::KeyGroupRange;
 use crate::tap::{InputDrops, LateRecord};
 use crate::task::{ChannelId, OutputEdge, Task, TaskBody, TaskId, TaskMetrics};
 use crate::time::NO_WATERMARK;
+
+/// Whether node `node` runs chained behind the node before it: its only input is a forward
+/// edge (equal parallelism) and the layout chains. Returns that edge.
+fn chains_onto<'g>(graph: &'g JobGraph, layout: &Layout, node: usize) -> Option<&'g crate::graph::Edge> {
+    let [edge] = graph.nodes[node].inputs.as_slice() else {
+        return None;
+    };
+    (layout.chaining
+        && !graph.nodes[node].is_source()
+        && edge.partitioning == Partitioning::Forward
+        && layout.parallelism[edge.from] == layout.parallelism[node])
+        .then_some(edge)
+}
+
+/// `a -> b`: the name of a chain of operators, as Flink names a chained task.
+fn chain_name(chain: &str, node: &str) -> String {
+    format!("{chain} -> {node}")
+}
 
 /// A channel from one task to one input channel of another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,52 +75,84 @@ pub enum RestoreError {
 
 impl Job {
     pub fn new(graph: &JobGraph) -> Self {
-        Job::with_parallelism(graph, &graph.parallelism())
+        Job::with_layout(graph, &graph.layout())
     }
 
     /// Instantiates `graph` with `parallelism[node]` tasks per node instead of the graph's
     /// own (a rescaled job: [`JobGraph::rescaled`] keeps forward edges between equals).
     pub fn with_parallelism(graph: &JobGraph, parallelism: &[usize]) -> Self {
+        Job::with_layout(
+            graph,
+            &Layout {
+                parallelism: parallelism.to_vec(),
+                chaining: graph.chaining,
+            },
+        )
+    }
+
+    /// Instantiates `graph` laid out as `layout` says. With chaining, a node whose only input
+    /// is a forward edge runs in the task of the node before it (Flink's operator chaining):
+    /// one task per chain, records handed on by a call.
+    pub fn with_layout(graph: &JobGraph, layout: &Layout) -> Self {
+        let parallelism = &layout.parallelism;
         assert_eq!(parallelism.len(), graph.nodes.len(), "one parallelism per node");
-        let mut tasks = Vec::new();
-        let mut first_task = Vec::with_capacity(graph.nodes.len());
+        let mut tasks: Vec<Task> = Vec::new();
+        // Per node: its first subtask's task (subtask `s` is at `+ s`) and its chain member.
+        let mut placed: Vec<(usize, usize)> = Vec::with_capacity(graph.nodes.len());
         for (node_id, node) in graph.nodes.iter().enumerate() {
-            first_task.push(tasks.len());
             let node_parallelism = parallelism[node_id];
+            let info = |subtask| TaskInfo {
+                subtask,
+                parallelism: node_parallelism,
+                max_parallelism: graph.max_parallelism,
+                key_groups: KeyGroupRange::for_subtask(subtask, node_parallelism, graph.max_parallelism),
+            };
+            if let (Some(edge), NodeBody::Operator(factory)) = (chains_onto(graph, layout, node_id), &node.body) {
+                let (first, from) = placed[edge.from];
+                let mut member = 0;
+                for subtask in 0..node_parallelism {
+                    let task = &mut tasks[first + subtask];
+                    member = task.chain(node_id, factory(&info(subtask)), from, edge.from_port, edge.input);
+                    task.name = chain_name(&task.name, &node.name);
+                }
+                placed.push((first, member));
+                continue;
+            }
+            placed.push((tasks.len(), 0));
             for subtask in 0..node_parallelism {
-                let info = TaskInfo {
-                    subtask,
-                    parallelism: node_parallelism,
-                    max_parallelism: graph.max_parallelism,
-                    key_groups: KeyGroupRange::for_subtask(subtask, node_parallelism, graph.max_parallelism),
-                };
                 let body = match &node.body {
                     NodeBody::Source { factory, watermarks } => TaskBody::Source {
-                        reader: factory(&info),
+                        reader: factory(&info(subtask)),
                         watermarks: *watermarks,
                         next_watermark_at: watermarks.interval_ms,
                         emitted_watermark: NO_WATERMARK,
                         idle: false,
                     },
-                    NodeBody::Operator(factory) => TaskBody::Operator(factory(&info)),
+                    NodeBody::Operator(factory) => TaskBody::Operator(factory(&info(subtask))),
                 };
-                let name = format!("{}[{}]", node.name, subtask);
                 tasks.push(Task::new(
                     TaskId { node: node_id, subtask },
-                    name,
+                    node.name.clone(),
                     body,
                     graph.max_parallelism,
                 ));
             }
         }
+        for task in &mut tasks {
+            task.name = format!("{}[{}]", task.name, task.id.subtask);
+        }
         let mut channels = Vec::new();
         for (node_id, node) in graph.nodes.iter().enumerate() {
+            if chains_onto(graph, layout, node_id).is_some() {
+                continue;
+            }
             for edge in &node.inputs {
                 let senders = parallelism[edge.from];
                 debug_assert!(
                     edge.partitioning != Partitioning::Forward || senders == parallelism[node_id],
                     "a forward edge joins equal parallelisms"
                 );
+                let (first_sender, member) = placed[edge.from];
                 for sender in 0..senders {
                     let receivers: Vec<usize> = if edge.partitioning == Partitioning::Forward {
                         vec![sender]
@@ -111,16 +161,17 @@ impl Job {
                     };
                     let mut edge_channels: Vec<ChannelId> = Vec::with_capacity(receivers.len());
                     for receiver in receivers {
-                        let to = first_task[node_id] + receiver;
+                        let to = placed[node_id].0 + receiver;
                         let to_input = tasks[to].add_input(edge.input);
                         channels.push(Channel {
-                            from: first_task[edge.from] + sender,
+                            from: first_sender + sender,
                             to,
                             to_input,
                         });
                         edge_channels.push(channels.len() - 1);
                     }
-                    tasks[first_task[edge.from] + sender].add_output(OutputEdge {
+                    tasks[first_sender + sender].add_output(OutputEdge {
+                        member,
                         port: edge.from_port,
                         channels: edge_channels,
                         partitioner: (edge.partitioner)(graph.max_parallelism),
@@ -146,13 +197,14 @@ impl Job {
     /// Instantiates `graph` and restores every task from a completed checkpoint, possibly
     /// taken at other parallelisms: keyed state moves by key group, watermarks never go back.
     pub fn restore(graph: &JobGraph, manifest: &Manifest, snapshots: &[TaskSnapshot]) -> Result<Job, RestoreError> {
-        Job::restore_at(graph, &graph.parallelism(), manifest, snapshots)
+        Job::restore_at(graph, &graph.layout(), manifest, snapshots)
     }
 
-    /// [`Job::restore`] at `parallelism[node]` tasks per node (a rescaling restore).
+    /// [`Job::restore`] laid out as `layout` says (at other parallelisms: a rescaling
+    /// restore). Snapshots are per node, so chaining may differ from the checkpointed job's.
     pub fn restore_at(
         graph: &JobGraph,
-        parallelism: &[usize],
+        layout: &Layout,
         manifest: &Manifest,
         snapshots: &[TaskSnapshot],
     ) -> Result<Job, RestoreError> {
@@ -173,51 +225,57 @@ impl Job {
                 )));
             }
         }
-        let mut job = Job::with_parallelism(graph, parallelism);
+        let mut job = Job::with_layout(graph, layout);
         job.last_checkpoint = checkpoint;
         for index in 0..job.tasks.len() {
-            let TaskId { node, subtask } = job.tasks[index].id;
-            let (name, old_parallelism) = &manifest.nodes[node];
-            let mut previous = Vec::with_capacity(*old_parallelism);
-            for old_subtask in 0..*old_parallelism {
-                let snapshot = snapshots
-                    .iter()
-                    .find(|s| s.node == node && s.subtask == old_subtask && s.checkpoint == checkpoint)
-                    .ok_or_else(|| RestoreError::MissingTask {
+            let subtask = job.tasks[index].id.subtask;
+            job.tasks[index].restored_from(checkpoint);
+            let nodes: Vec<usize> = job.tasks[index].nodes().collect();
+            for (member, node) in nodes.into_iter().enumerate() {
+                let (name, old_parallelism) = &manifest.nodes[node];
+                let mut previous = Vec::with_capacity(*old_parallelism);
+                for old_subtask in 0..*old_parallelism {
+                    let snapshot = snapshots
+                        .iter()
+                        .find(|s| s.node == node && s.subtask == old_subtask && s.checkpoint == checkpoint)
+                        .ok_or_else(|| RestoreError::MissingTask {
+                            checkpoint,
+                            task: format!("{name}[{old_subtask}]"),
+                        })?;
+                    previous.push((old_subtask, snapshot));
+                }
+                let parallelism = layout.parallelism[node];
+                let watermarks = previous.iter().map(|(_, s)| s.watermark);
+                let watermark = if parallelism == *old_parallelism {
+                    previous[subtask].1.watermark
+                } else if graph.nodes[node].is_source() {
+                    // A source task takes other splits than any old task had: resume at the
+                    // lowest watermark, which none of its splits is behind (found by the
+                    // simulator's rescale fault: the highest made records of a slower split
+                    // late).
+                    watermarks.min().unwrap_or(NO_WATERMARK)
+                } else {
+                    // State from several old tasks: resume at the highest watermark any of
+                    // them reached, so no state that was cleared can be rebuilt by a replayed
+                    // record.
+                    watermarks.max().unwrap_or(NO_WATERMARK)
+                };
+                let context = RestoreContext {
+                    subtask,
+                    parallelism,
+                    key_groups: KeyGroupRange::for_subtask(subtask, parallelism, job.max_parallelism),
+                    max_parallelism: job.max_parallelism,
+                    watermark,
+                    previous: previous.iter().map(|(old, s)| (*old, &s.state)).collect(),
+                };
+                job.tasks[index]
+                    .restore(member, &context)
+                    .map_err(|source| RestoreError::State {
                         checkpoint,
-                        task: format!("{name}[{old_subtask}]"),
+                        task: format!("{}[{subtask}]", graph.nodes[node].name),
+                        source,
                     })?;
-                previous.push((old_subtask, snapshot));
             }
-            let parallelism = parallelism[node];
-            let watermarks = previous.iter().map(|(_, s)| s.watermark);
-            let watermark = if parallelism == *old_parallelism {
-                previous[subtask].1.watermark
-            } else if graph.nodes[node].is_source() {
-                // A source task takes other splits than any old task had: resume at the
-                // lowest watermark, which none of its splits is behind (found by the
-                // simulator's rescale fault: the highest made records of a slower split late).
-                watermarks.min().unwrap_or(NO_WATERMARK)
-            } else {
-                // State from several old tasks: resume at the highest watermark any of them
-                // reached, so no state that was cleared can be rebuilt by a replayed record.
-                watermarks.max().unwrap_or(NO_WATERMARK)
-            };
-            let context = RestoreContext {
-                subtask,
-                parallelism,
-                key_groups: KeyGroupRange::for_subtask(subtask, parallelism, job.max_parallelism),
-                max_parallelism: job.max_parallelism,
-                watermark,
-                previous: previous.iter().map(|(old, s)| (*old, &s.state)).collect(),
-            };
-            let task = &mut job.tasks[index];
-            task.restored_from(checkpoint);
-            task.restore(&context).map_err(|source| RestoreError::State {
-                checkpoint,
-                task: task.name.clone(),
-                source,
-            })?;
         }
         // What restoring sent (sources announce their watermarks again) goes out first.
         for task in 0..job.tasks.len() {
@@ -247,6 +305,11 @@ impl Job {
             self.tasks[task].handle_checkpoint_trigger(checkpoint);
             self.flush(task);
         }
+    }
+
+    /// How many snapshots complete a checkpoint: one per node and subtask, however chained.
+    pub fn snapshots_per_checkpoint(&self) -> usize {
+        self.nodes.iter().map(|(_, parallelism)| parallelism).sum()
     }
 
     /// Drains the snapshots tasks have taken since the last call, in task order.

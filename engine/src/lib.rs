@@ -47,7 +47,7 @@ pub use checkpoint::{
 pub use dedup::Keep;
 pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
 pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
-pub use graph::{BuildError, JobGraph, NodeId, TaskInfo, TimeRule};
+pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};

@@ -55,6 +55,13 @@ impl Output {
         }
     }
 
+    /// Emits a batch as it is (a source's shared range of its log).
+    pub(crate) fn emit_batch(&mut self, port: usize, batch: Batch) {
+        if !batch.is_empty() {
+            self.emitted.push((port, batch));
+        }
+    }
+
     /// Takes what was emitted on `port`, in emission order: how a unit test of an operator
     /// or a source reader reads its output.
     pub fn take<T: Data>(&mut self, port: usize) -> Vec<Record<T>> {
@@ -168,11 +175,16 @@ pub(crate) struct Map<T, U, F> {
 
 impl<T: Data, U: Data, F: FnMut(T) -> U + Send> Operator for Map<T, U, F> {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
-        let mapped: Vec<Record<U>> = batch
-            .into_records::<T>()
-            .into_iter()
-            .map(|r| Record::new(r.ts, (self.f)(r.value)))
-            .collect();
+        let mapped: Vec<Record<U>> = match batch.owned_or_shared::<T>() {
+            Ok(records) => records
+                .into_iter()
+                .map(|r| Record::new(r.ts, (self.f)(r.value)))
+                .collect(),
+            Err(shared) => shared
+                .iter()
+                .map(|r| Record::new(r.ts, (self.f)(r.value.clone())))
+                .collect(),
+        };
         out.emit(MAIN, mapped);
     }
     crate::stateless!();
@@ -185,9 +197,15 @@ pub(crate) struct Filter<T, F> {
 
 impl<T: Data, F: FnMut(&T) -> bool + Send> Operator for Filter<T, F> {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
-        let mut records = batch.into_records::<T>();
-        records.retain(|r| (self.f)(&r.value));
-        out.emit(MAIN, records);
+        // Reads a shared batch in place: only the records that pass are copied.
+        let kept = match batch.owned_or_shared::<T>() {
+            Ok(mut records) => {
+                records.retain(|r| (self.f)(&r.value));
+                records
+            }
+            Err(shared) => shared.iter().filter(|r| (self.f)(&r.value)).cloned().collect(),
+        };
+        out.emit(MAIN, kept);
     }
     crate::stateless!();
 }
@@ -199,10 +217,13 @@ pub(crate) struct FlatMap<T, U, F> {
 
 impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Operator for FlatMap<T, U, F> {
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
-        let mut produced = Vec::new();
-        for record in batch.into_records::<T>() {
-            let ts = record.ts;
-            produced.extend((self.f)(record.value).into_iter().map(|v| Record::new(ts, v)));
+        let mut produced = Vec::with_capacity(batch.len());
+        let mut apply =
+            |ts: Timestamp, value: T| produced.extend((self.f)(value).into_iter().map(|v| Record::new(ts, v)));
+        match batch.owned_or_shared::<T>() {
+            Ok(records) => records.into_iter().for_each(|r| apply(r.ts, r.value)),
+            // Each value is cloned as it is handed over: no copy of the whole batch first.
+            Err(shared) => shared.iter().for_each(|r| apply(r.ts, r.value.clone())),
         }
         out.emit(MAIN, produced);
     }

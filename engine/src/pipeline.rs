@@ -57,6 +57,7 @@ struct GraphDraft {
     errors: Vec<BuildError>,
     default_parallelism: usize,
     max_parallelism: usize,
+    chaining_disabled: bool,
 }
 
 type Draft = Rc<RefCell<GraphDraft>>;
@@ -110,6 +111,15 @@ impl Pipeline {
     /// The number of key groups: the upper bound of any keyed operator's parallelism.
     pub fn with_max_parallelism(self, max_parallelism: usize) -> Self {
         self.draft.borrow_mut().max_parallelism = max_parallelism;
+        self
+    }
+
+    /// Runs every operator in a task of its own (Flink's `disableOperatorChaining`). By
+    /// default an operator whose only input is a forward edge runs in its upstream's task
+    /// and takes its records by a call; results, checkpoints and recovery are the same either
+    /// way (the simulator runs even seeds chained and odd seeds not, docs/testing.md).
+    pub fn disable_chaining(self) -> Self {
+        self.draft.borrow_mut().chaining_disabled = true;
         self
     }
 
@@ -256,7 +266,11 @@ impl Pipeline {
                 database: node.database,
             });
         }
-        Ok(JobGraph { nodes, max_parallelism })
+        Ok(JobGraph {
+            nodes,
+            max_parallelism,
+            chaining: !draft.chaining_disabled,
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::element::{Data, Record, Timestamp};
+use crate::element::{Batch, Data, Record, Timestamp};
 use crate::operator::{Output, MAIN};
 use crate::snapshot::{decode_payload, encode_payload, RestoreContext, SnapshotError};
 use crate::time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME};
@@ -201,13 +201,15 @@ impl<T: Data> SourceReader for LogReader<T> {
             if split.offset >= end {
                 continue;
             }
-            return read_split(
-                &partition[..end],
-                &mut split.offset,
-                &mut split.watermark,
-                max_records,
-                out,
-            );
+            // The records are handed on in place: the batch shares the log.
+            let start = split.offset;
+            let stop = (start + max_records).min(end);
+            if let Some(max_ts) = partition[start..stop].iter().map(|r| r.ts).max() {
+                split.watermark.observe(max_ts);
+            }
+            split.offset = stop;
+            out.emit_batch(MAIN, Batch::shared(&self.log.partitions, split.partition, start..stop));
+            return stop - start;
         }
         0
     }

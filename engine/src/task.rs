@@ -57,16 +57,39 @@ struct InputChannel {
     barrier: Option<CheckpointId>,
 }
 
+/// An operator chained behind the task's head: it takes its input from another operator of
+/// the same task, by a call instead of a channel.
+struct Chained {
+    node: NodeId,
+    operator: Box<dyn Operator>,
+}
+
+/// Output port `port` of chain member `from` feeds logical input `input` of member `to`
+/// (members: 0 is the head, `k` is `chained[k - 1]`).
+#[derive(Clone, Copy)]
+struct Link {
+    from: usize,
+    port: usize,
+    to: usize,
+    input: usize,
+}
+
 pub(crate) struct OutputEdge {
+    /// The chain member whose output this is.
+    pub(crate) member: usize,
     pub(crate) port: usize,
     pub(crate) channels: Vec<ChannelId>,
     pub(crate) partitioner: Box<dyn Partitioner>,
 }
 
 pub struct Task {
+    /// The head's node and the subtask.
     pub id: TaskId,
     pub name: String,
     body: TaskBody,
+    /// Operators chained behind the head, in topological order ([`Task::chain`]).
+    chained: Vec<Chained>,
+    links: Vec<Link>,
     inputs: Vec<InputChannel>,
     watermarks: WatermarkTracker,
     outputs: Vec<OutputEdge>,
@@ -83,8 +106,9 @@ pub struct Task {
     late_tap: Option<Vec<LateRecord>>,
     /// Records to remove from the operator's inputs (`tap`).
     drops: Option<InputDrops>,
-    /// Records held back by `drops`, replayed at the end: `((watermark, place), input, record)`.
-    held: Vec<((Timestamp, usize), usize, Batch)>,
+    /// Records held back by `drops`, replayed at the end:
+    /// `((watermark, place), member, input, record)`.
+    held: Vec<((Timestamp, usize), usize, usize, Batch)>,
 }
 
 impl Task {
@@ -93,6 +117,8 @@ impl Task {
             id,
             name,
             body,
+            chained: Vec::new(),
+            links: Vec::new(),
             inputs: Vec::new(),
             watermarks: WatermarkTracker::new(0),
             outputs: Vec::new(),
@@ -129,12 +155,61 @@ impl Task {
         self.inputs.iter().any(|i| i.barrier.is_some())
     }
 
-    /// Whether the operator has registered a processing-time timer.
+    /// Whether an operator of the task has registered a processing-time timer.
     pub fn uses_processing_time(&self) -> bool {
-        match &self.body {
-            TaskBody::Operator(operator) => operator.uses_processing_time(),
-            TaskBody::Source { .. } => false,
+        self.operators().any(|(_, operator)| operator.uses_processing_time())
+    }
+
+    /// Chains `operator` (of node `node`) behind member `from`: output port `port` of that
+    /// member feeds its logical input `input`. Returns the new member's index.
+    pub(crate) fn chain(
+        &mut self,
+        node: NodeId,
+        operator: Box<dyn Operator>,
+        from: usize,
+        port: usize,
+        input: usize,
+    ) -> usize {
+        self.chained.push(Chained { node, operator });
+        let to = self.chained.len();
+        self.links.push(Link { from, port, to, input });
+        to
+    }
+
+    /// The node of each chain member, head first.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        std::iter::once(self.id.node).chain(self.chained.iter().map(|c| c.node))
+    }
+
+    fn members(&self) -> usize {
+        1 + self.chained.len()
+    }
+
+    /// The operators of the task with their member index (a source head has none).
+    fn operators(&self) -> impl Iterator<Item = (usize, &dyn Operator)> + '_ {
+        let head = match &self.body {
+            TaskBody::Operator(operator) => Some((0, operator.as_ref())),
+            TaskBody::Source { .. } => None,
+        };
+        head.into_iter().chain(
+            self.chained
+                .iter()
+                .enumerate()
+                .map(|(k, c)| (k + 1, c.operator.as_ref())),
+        )
+    }
+
+    /// Member `member`'s operator.
+    fn operator_of(&mut self, member: usize) -> &mut dyn Operator {
+        match member {
+            0 => self.operator(),
+            k => self.chained[k - 1].operator.as_mut(),
         }
+    }
+
+    /// The first member that is an operator (1 behind a source).
+    fn first_operator(&self) -> usize {
+        usize::from(self.is_source())
     }
 
     pub(crate) fn restored_from(&mut self, checkpoint: CheckpointId) {
@@ -181,10 +256,7 @@ impl Task {
     }
 
     pub fn state_entries(&self) -> usize {
-        match &self.body {
-            TaskBody::Operator(operator) => operator.state_entries(),
-            TaskBody::Source { .. } => 0,
-        }
+        self.operators().map(|(_, operator)| operator.state_entries()).sum()
     }
 
     /// Appends `message` to the mailbox of input channel `channel`.
@@ -216,34 +288,11 @@ impl Task {
             .pop_front()
             .expect("ready implies non-empty");
         match message {
-            Message::Records(mut batch) => {
+            Message::Records(batch) => {
                 self.mark_active(channel);
                 let input = self.inputs[channel].input;
-                if let Some(drops) = &self.drops {
-                    let node = self.id.node;
-                    batch.retain_encoded(&mut |ts, value| !drops.take(node, input, ts, value));
-                    let mut holds = Vec::new();
-                    let whole = batch.clone();
-                    batch.retain_encoded(&mut |ts, value| {
-                        let hold = drops.take_behind(node, input, ts, value);
-                        holds.push(hold);
-                        hold.is_none()
-                    });
-                    for (index, watermark) in holds.iter().enumerate() {
-                        let Some(watermark) = *watermark else { continue };
-                        let mut one = whole.clone();
-                        let mut at = 0;
-                        one.retain_encoded(&mut |_, _| {
-                            at += 1;
-                            at - 1 == index
-                        });
-                        self.held.push((watermark, input, one));
-                    }
-                }
                 self.metrics.records_in += batch.len() as u64;
-                let mut out = Output::default();
-                self.operator().handle_records(input, batch, &mut out);
-                self.route(out);
+                self.deliver(0, input, batch);
             }
             Message::Watermark(watermark) => {
                 self.mark_active(channel);
@@ -269,9 +318,6 @@ impl Task {
                 }
                 self.try_complete_alignment();
                 if self.inputs.iter().all(|i| i.ended) {
-                    let mut out = Output::default();
-                    self.operator().handle_end_of_input(&mut out);
-                    self.route(out);
                     self.end();
                 }
             }
@@ -289,7 +335,7 @@ impl Task {
         if read > 0 && std::mem::replace(idle, false) {
             self.broadcast(Message::Active);
         }
-        self.route(out);
+        self.route(0, out);
         if exhausted {
             self.emit_source_watermark(END_OF_TIME);
             self.end();
@@ -328,10 +374,14 @@ impl Task {
                     }
                 }
             }
-            TaskBody::Operator(operator) => {
+            TaskBody::Operator(_) => {}
+        }
+        for member in self.first_operator()..self.members() {
+            let operator = self.operator_of(member);
+            if operator.next_processing_deadline().is_some_and(|d| d <= now) {
                 let mut out = Output::default();
                 operator.handle_processing_time(now, &mut out);
-                self.route(out);
+                self.route(member, out);
             }
         }
     }
@@ -341,10 +391,14 @@ impl Task {
         if self.ended {
             return None;
         }
-        match &self.body {
+        let source = match &self.body {
             TaskBody::Source { next_watermark_at, .. } => Some(*next_watermark_at),
-            TaskBody::Operator(operator) => operator.next_processing_deadline(),
-        }
+            TaskBody::Operator(_) => None,
+        };
+        self.operators()
+            .filter_map(|(_, operator)| operator.next_processing_deadline())
+            .chain(source)
+            .min()
     }
 
     /// The coordinator starts checkpoint `checkpoint`. A source snapshots its read positions
@@ -353,12 +407,10 @@ impl Task {
     /// if all their inputs end first, acknowledge with their final state when they end.
     pub fn handle_checkpoint_trigger(&mut self, checkpoint: CheckpointId) {
         if self.ended {
-            let snapshot = self.snapshot(checkpoint);
-            self.acknowledgements.push_back(snapshot);
+            self.snapshot(checkpoint);
         } else if self.is_source() {
-            let snapshot = self.snapshot(checkpoint);
+            self.snapshot(checkpoint);
             self.broadcast(Message::Barrier(checkpoint));
-            self.acknowledgements.push_back(snapshot);
         } else {
             self.awaiting_checkpoint = Some(checkpoint);
         }
@@ -366,14 +418,17 @@ impl Task {
 
     /// Checkpoint `checkpoint` is complete: sinks may commit what they staged for it.
     pub fn handle_checkpoint_complete(&mut self, checkpoint: CheckpointId) {
-        if let TaskBody::Operator(operator) = &mut self.body {
-            operator.notify_checkpoint_complete(checkpoint);
+        for member in self.first_operator()..self.members() {
+            self.operator_of(member).notify_checkpoint_complete(checkpoint);
         }
     }
 
-    /// Rebuilds the task from its node's snapshots; in-flight elements are not restored
-    /// (sources replay them).
-    pub fn restore(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+    /// Rebuilds chain member `member` from its node's snapshots (the head first); in-flight
+    /// elements are not restored (sources replay them).
+    pub fn restore(&mut self, member: usize, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
+        if member > 0 {
+            return self.chained[member - 1].operator.restore_state(context);
+        }
         match &mut self.body {
             TaskBody::Source {
                 reader,
@@ -400,22 +455,31 @@ impl Task {
         Ok(())
     }
 
-    fn snapshot(&mut self, checkpoint: CheckpointId) -> TaskSnapshot {
+    /// Snapshots every chain member, head first, as the task's acknowledgements of
+    /// `checkpoint` (one per node, so that a checkpoint does not depend on the chaining).
+    fn snapshot(&mut self, checkpoint: CheckpointId) {
         self.last_snapshot = checkpoint;
         let watermark = self.watermark();
-        let state = match &mut self.body {
+        let max_parallelism = self.max_parallelism;
+        let head = match &mut self.body {
             TaskBody::Source { reader, .. } => OperatorState {
                 keyed: Default::default(),
                 operator: reader.snapshot(),
             },
-            TaskBody::Operator(operator) => operator.snapshot_state(checkpoint, self.max_parallelism),
+            TaskBody::Operator(operator) => operator.snapshot_state(checkpoint, max_parallelism),
         };
-        TaskSnapshot {
-            checkpoint,
-            node: self.id.node,
-            subtask: self.id.subtask,
-            watermark,
-            state,
+        let chained = self
+            .chained
+            .iter_mut()
+            .map(|c| (c.node, c.operator.snapshot_state(checkpoint, max_parallelism)));
+        for (node, state) in std::iter::once((self.id.node, head)).chain(chained) {
+            self.acknowledgements.push_back(TaskSnapshot {
+                checkpoint,
+                node,
+                subtask: self.id.subtask,
+                watermark,
+                state,
+            });
         }
     }
 
@@ -455,21 +519,30 @@ impl Task {
         }
     }
 
+    /// The task's combined watermark advanced: every operator of the chain handles it in
+    /// order (each one's results reach the next before the watermark does), then it goes
+    /// out on every output channel.
     fn advance_watermark(&mut self, watermark: Timestamp) {
-        if watermark == END_OF_TIME && !self.held.is_empty() {
-            // A reference run: every other record is in; replay the held ones in the order
-            // (and at the watermarks) the checked run accepted them.
-            let mut held = std::mem::take(&mut self.held);
-            held.sort_by_key(|(at, _, _)| *at);
-            for ((at, _), input, batch) in held {
-                let mut out = Output::default();
-                self.operator().handle_records_behind(input, batch, at, &mut out);
-                self.route(out);
+        for member in self.first_operator()..self.members() {
+            if watermark == END_OF_TIME && self.held.iter().any(|(_, m, _, _)| *m == member) {
+                // A reference run: every other record is in; replay the held ones in the
+                // order (and at the watermarks) the checked run accepted them.
+                let (mut held, kept) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|(_, m, _, _)| *m == member);
+                self.held = kept;
+                held.sort_by_key(|(at, _, _, _)| *at);
+                for ((at, _), _, input, batch) in held {
+                    let mut out = Output::default();
+                    self.operator_of(member)
+                        .handle_records_behind(input, batch, at, &mut out);
+                    self.route(member, out);
+                }
             }
+            let mut out = Output::default();
+            self.operator_of(member).handle_watermark(watermark, &mut out);
+            self.route(member, out);
         }
-        let mut out = Output::default();
-        self.operator().handle_watermark(watermark, &mut out);
-        self.route(out);
         self.broadcast(Message::Watermark(watermark));
     }
 
@@ -479,7 +552,7 @@ impl Task {
         };
         if watermark > *emitted_watermark {
             *emitted_watermark = watermark;
-            self.broadcast(Message::Watermark(watermark));
+            self.advance_watermark(watermark);
         }
     }
 
@@ -493,22 +566,27 @@ impl Task {
             for input in &mut self.inputs {
                 input.barrier = None;
             }
-            let snapshot = self.snapshot(checkpoint);
+            self.snapshot(checkpoint);
             self.broadcast(Message::Barrier(checkpoint));
-            self.acknowledgements.push_back(snapshot);
             if self.awaiting_checkpoint == Some(checkpoint) {
                 self.awaiting_checkpoint = None;
             }
         }
     }
 
+    /// Every input ended (after the end-of-time watermark): each operator of the chain
+    /// handles the end in order, then the task ends its output channels.
     fn end(&mut self) {
         debug_assert!(!self.ended);
+        for member in self.first_operator()..self.members() {
+            let mut out = Output::default();
+            self.operator_of(member).handle_end_of_input(&mut out);
+            self.route(member, out);
+        }
         // Every input ended before this checkpoint's barrier could arrive: all upstream
         // tasks acknowledged with their final state, and so does this one.
         if let Some(checkpoint) = self.awaiting_checkpoint.take() {
-            let snapshot = self.snapshot(checkpoint);
-            self.acknowledgements.push_back(snapshot);
+            self.snapshot(checkpoint);
         }
         self.broadcast(Message::EndOfInput);
         self.ended = true;
@@ -523,31 +601,86 @@ impl Task {
         }
     }
 
-    /// Partitions what the operator emitted over the edges of each port.
-    fn route(&mut self, out: Output) {
+    /// Member `member`'s operator takes `batch` on its logical input `input` (minus what the
+    /// tap's drops remove), and what it emits goes on.
+    fn deliver(&mut self, member: usize, input: usize, mut batch: Batch) {
+        if let Some(drops) = &self.drops {
+            let node = self.nodes().nth(member).expect("a member of this task");
+            batch.retain_encoded(&mut |ts, value| !drops.take(node, input, ts, value));
+            let mut holds = Vec::new();
+            let whole = batch.clone();
+            batch.retain_encoded(&mut |ts, value| {
+                let hold = drops.take_behind(node, input, ts, value);
+                holds.push(hold);
+                hold.is_none()
+            });
+            for (index, watermark) in holds.iter().enumerate() {
+                let Some(watermark) = *watermark else { continue };
+                let mut one = whole.clone();
+                let mut at = 0;
+                one.retain_encoded(&mut |_, _| {
+                    at += 1;
+                    at - 1 == index
+                });
+                self.held.push((watermark, member, input, one));
+            }
+        }
+        let mut out = Output::default();
+        self.operator_of(member).handle_records(input, batch, &mut out);
+        self.route(member, out);
+    }
+
+    /// Hands what member `member` emitted to the chained members and the output edges that
+    /// consume each port: a chained member takes the batch by a call, in place.
+    fn route(&mut self, member: usize, out: Output) {
         self.metrics.late_records += out.late_records;
         self.metrics.duplicates += out.duplicates;
         self.metrics.events += out.events;
         if self.late_tap.is_some() {
-            self.tap(&out);
+            self.tap(member, &out);
         }
         for (port, batch) in out.emitted {
-            self.metrics.records_out += batch.len() as u64;
-            let edges: Vec<usize> = (0..self.outputs.len())
-                .filter(|&e| self.outputs[e].port == port)
-                .collect();
-            let Some((&last, rest)) = edges.split_last() else {
-                continue; // nobody consumes this port (e.g. an unused late output)
-            };
-            for &edge in rest {
-                self.send(edge, batch.clone());
+            if member == 0 {
+                self.metrics.records_out += batch.len() as u64;
             }
-            self.send(last, batch);
+            // Counted first, so that the last consumer takes the batch without a copy.
+            let feeds_edge = |e: &OutputEdge| e.member == member && e.port == port;
+            let feeds_link = |l: &Link| l.from == member && l.port == port;
+            let mut consumers = self.outputs.iter().filter(|e| feeds_edge(e)).count()
+                + self.links.iter().filter(|l| feeds_link(l)).count();
+            let mut batch = Some(batch);
+            let mut take = |batch: &mut Option<Batch>| {
+                consumers -= 1;
+                if consumers == 0 {
+                    batch.take().expect("the batch goes to its last consumer")
+                } else {
+                    batch.as_ref().expect("not yet taken").clone()
+                }
+            };
+            for edge in 0..self.outputs.len() {
+                if batch.is_some() && feeds_edge(&self.outputs[edge]) {
+                    let part = take(&mut batch);
+                    self.send(edge, part);
+                }
+            }
+            for link in 0..self.links.len() {
+                let Link {
+                    from,
+                    port: p,
+                    to,
+                    input,
+                } = self.links[link];
+                if batch.is_some() && from == member && p == port {
+                    let part = take(&mut batch);
+                    self.deliver(to, input, part);
+                }
+            }
         }
     }
 
-    fn tap(&mut self, out: &Output) {
-        let (node, watermark, after_checkpoint) = (self.id.node, self.watermark(), self.last_snapshot);
+    fn tap(&mut self, member: usize, out: &Output) {
+        let node = self.nodes().nth(member).expect("a member of this task");
+        let (watermark, after_checkpoint) = (self.watermark(), self.last_snapshot);
         let tapped = self.late_tap.as_mut().expect("tapped");
         for (port, batch) in &out.emitted {
             let Some(input) = late_input(*port) else { continue };

@@ -679,6 +679,7 @@ fn run_once<W: Workload>(
         tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
         database: database.clone(),
+        chaining: None,
     };
     // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
     // report carries its message, and a shrinker may run thousands of such runs). The

@@ -19,7 +19,7 @@ use crate::trace::{Trace, TraceEvent};
 use std::collections::BTreeMap;
 
 use eddy_engine::{
-    recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord,
+    recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord, Layout,
     MemoryDatabase, MemorySnapshotStore, Message, ObjectKey, Partitioning, NO_WATERMARK,
 };
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,16 @@ pub struct SimOptions {
     /// The database model the job's two-phase-commit sinks prepare in (`use_database`):
     /// the database fault kinds are injected into it.
     pub database: Option<MemoryDatabase>,
+    /// Whether operators are chained (where the pipeline allows it); `None`: even seeds
+    /// chained, odd seeds not, so that every suite and campaign runs both ways.
+    pub chaining: Option<bool>,
+}
+
+impl SimOptions {
+    /// Whether this run chains `graph`'s operators.
+    pub fn chains(&self, graph: &JobGraph) -> bool {
+        graph.chaining && self.chaining.unwrap_or(self.seed % 2 == 0)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -164,6 +174,8 @@ struct Simulation<'a, D> {
     late_committed: Vec<LateRecord>,
     /// The job's parallelism per node now, and at each checkpoint it triggered.
     parallelism: Vec<usize>,
+    /// Whether the job's operators are chained (the same after every restore).
+    chaining: bool,
     checkpoint_parallelism: BTreeMap<CheckpointId, Vec<usize>>,
     moments: Moments,
     /// Whether the running job came from a restored checkpoint.
@@ -210,7 +222,14 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
             parallelism: parallelism.clone(),
         });
     }
-    let mut job = Job::with_parallelism(graph, &parallelism);
+    let chaining = options.chains(graph);
+    let mut job = Job::with_layout(
+        graph,
+        &Layout {
+            parallelism: parallelism.clone(),
+            chaining,
+        },
+    );
     if options.tap_late {
         job.tap_late_outputs();
     }
@@ -238,6 +257,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         tap_late: options.tap_late,
         late_committed: Vec::new(),
         parallelism,
+        chaining,
         checkpoint_parallelism: BTreeMap::new(),
         moments: Moments::default(),
         restored: false,
@@ -307,6 +327,13 @@ fn rescale<D: Decisions>(graph: &JobGraph, decisions: &mut D) -> Vec<usize> {
 }
 
 impl<D: Decisions> Simulation<'_, D> {
+    fn layout(&self) -> Layout {
+        Layout {
+            parallelism: self.parallelism.clone(),
+            chaining: self.chaining,
+        }
+    }
+
     fn on(&self, kind: FaultKind) -> bool {
         self.faults.contains(kind)
     }
@@ -700,8 +727,7 @@ impl<D: Decisions> Simulation<'_, D> {
             });
             self.parallelism = parallelism;
         }
-        let recovery =
-            recover_at(self.graph, &self.parallelism, &self.store).expect("a memory store does not fail reads");
+        let recovery = recover_at(self.graph, &self.layout(), &self.store).expect("a memory store does not fail reads");
         if recovery.checkpoint.is_some() {
             self.stats.restores += 1;
         }

@@ -113,7 +113,8 @@ impl TraceEvent {
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// An odd 64-bit constant with well-spread bits (the golden ratio's).
+const MIX_PRIME: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[derive(Clone, Debug)]
 pub struct Trace {
@@ -132,11 +133,11 @@ impl Trace {
     }
 
     pub fn record(&mut self, event: TraceEvent) {
+        // A word at a time (a multiply and a shift per word): the simulator records every
+        // step, so a byte-wise hash cost as much as a small operator.
         for word in event.words() {
-            for byte in word.to_le_bytes() {
-                self.hash ^= u64::from(byte);
-                self.hash = self.hash.wrapping_mul(FNV_PRIME);
-            }
+            self.hash = (self.hash ^ word).wrapping_mul(MIX_PRIME);
+            self.hash ^= self.hash >> 29;
         }
         self.len += 1;
         if let Some(events) = &mut self.events {

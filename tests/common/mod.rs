@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy::engine::{
-    recover, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore, ObjectKey,
+    recover_at, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, Layout, MemorySnapshotStore,
+    ObjectKey,
 };
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -165,7 +166,12 @@ pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyR
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let batch_size = rng.gen_range(1..6);
     let mut store = MemorySnapshotStore::new();
-    let mut job = Job::new(graph);
+    // Even seeds run chained, odd seeds not (as the simulator does): both layouts recover.
+    let layout = Layout {
+        chaining: graph.chaining && seed % 2 == 0,
+        ..graph.layout()
+    };
+    let mut job = Job::with_layout(graph, &layout);
     let mut coordinator = CheckpointCoordinator::new(&store).unwrap();
     let mut run = FaultyRun::default();
     let (mut now, mut step) = (0i64, 0u64);
@@ -175,7 +181,7 @@ pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyR
     let crash =
         |job: &mut Job, coordinator: &mut CheckpointCoordinator, store: &MemorySnapshotStore, run: &mut FaultyRun| {
             run.crashes += 1;
-            let recovery = recover(graph, store).expect("the memory store does not fail reads");
+            let recovery = recover_at(graph, &layout, store).expect("the memory store does not fail reads");
             run.restores_from_checkpoint += u64::from(recovery.checkpoint.is_some());
             run.skipped_corrupt += recovery.skipped.len() as u64;
             *job = recovery.job;

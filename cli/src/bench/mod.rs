@@ -703,6 +703,7 @@ fn sim_options(seed: u64, events: usize) -> SimOptions {
         tap_late: false,
         max_steps: 10_000 + 200 * events as u64,
         database: None,
+        chaining: None,
     }
 }
 
