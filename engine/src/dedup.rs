@@ -220,7 +220,7 @@ where
                 self.open.insert(key, Interval { end, last: state.last });
             }
         }
-        self.closing.make_contiguous().sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.closing.make_contiguous().sort_by_key(|a| a.0);
         self.pending.sort();
         self.sorted = self.pending.len();
         Ok(())

@@ -97,7 +97,7 @@ pub struct SimOptions {
 impl SimOptions {
     /// Whether this run chains `graph`'s operators.
     pub fn chains(&self, graph: &JobGraph) -> bool {
-        graph.chaining && self.chaining.unwrap_or(self.seed % 2 == 0)
+        graph.chaining && self.chaining.unwrap_or(self.seed.is_multiple_of(2))
     }
 }
 

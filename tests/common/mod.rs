@@ -168,7 +168,7 @@ pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyR
     let mut store = MemorySnapshotStore::new();
     // Even seeds run chained, odd seeds not (as the simulator does): both layouts recover.
     let layout = Layout {
-        chaining: graph.chaining && seed % 2 == 0,
+        chaining: graph.chaining && seed.is_multiple_of(2),
         ..graph.layout()
     };
     let mut job = Job::with_layout(graph, &layout);

@@ -64,6 +64,9 @@ pub struct BenchArgs {
 /// Records per source watermark in the hand-written and timely variants; in batch mode the
 /// engine reads as many per step, and emits a watermark every step (see [`watermarks`]).
 const WATERMARK_EVERY: usize = 1_024;
+/// Records per source poll in batch mode (`BatchConfig::default`), and in the simulator
+/// variant that reads as much.
+const BATCH_POLL: usize = 1_024;
 /// The simulator variant checkpoints each time the sources read this many more records.
 const CHECKPOINT_EVERY: u64 = 1_000;
 /// Events per seed in the seeds/s measurement.
@@ -522,14 +525,22 @@ fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
         checksum.get()
     }));
 
-    let checksum = Checksum::new(true);
-    let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
-    variants.push(timed("engine (simulator, checkpoints)", events, || {
-        if let Some(violation) = simulate(&graph, &sim_options(0, events)).violation {
-            eprintln!("{}: the simulated run failed: {violation:?}", workload.name());
-        }
-        checksum.get()
-    }));
+    // The simulator twice: reading as much per poll as batch mode (what simulating costs on
+    // the same work: seeded choices, trace, checkpoints, two-phase commit), and reading the
+    // 1-32 records per poll that `explore` draws (finer interleavings, more steps).
+    for (variant, poll_max) in [
+        ("engine (simulator, checkpoints, polls of 1,024)", Some(BATCH_POLL)),
+        ("engine (simulator, checkpoints, drawn polls of 1-32)", None),
+    ] {
+        let checksum = Checksum::new(true);
+        let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
+        variants.push(timed(variant, events, || {
+            if let Some(violation) = simulate(&graph, &sim_options(0, events, poll_max)).violation {
+                eprintln!("{}: the simulated run failed: {violation:?}", workload.name());
+            }
+            checksum.get()
+        }));
+    }
 
     variants.push(timed("hand-written loop", events, || {
         direct::hand_written::<W::Direct>(&input, workload.bound_ms(), WATERMARK_EVERY)
@@ -691,14 +702,14 @@ fn watermarks(bound_ms: i64) -> WatermarkStrategy {
     WatermarkStrategy::bounded_out_of_orderness(bound_ms).with_interval(1)
 }
 
-fn sim_options(seed: u64, events: usize) -> SimOptions {
+fn sim_options(seed: u64, events: usize, poll_max: Option<usize>) -> SimOptions {
     SimOptions {
         seed,
         faults: FaultSet::of(&[]),
         fault_schedule: None,
         checkpoint_schedule: None,
         checkpoint_every_records: Some(CHECKPOINT_EVERY),
-        poll_max: None,
+        poll_max,
         keep_trace: false,
         tap_late: false,
         max_steps: 10_000 + 200 * events as u64,
@@ -716,7 +727,7 @@ fn seeds_per_second<W: Workload>(workload: &W, input: &[Record<W::Event>]) -> f6
     while spent < 0.5 && seeds < 1_000 {
         let graph = workload.build(Log::round_robin(input.to_vec(), 1), &Checksum::new(true));
         let started = Instant::now();
-        let _ = simulate(&graph, &sim_options(seeds, input.len()));
+        let _ = simulate(&graph, &sim_options(seeds, input.len(), None));
         spent += started.elapsed().as_secs_f64();
         seeds += 1;
     }
@@ -754,13 +765,13 @@ fn peak_memory_mib() -> Option<f64> {
 fn print_workload(result: &WorkloadResult) {
     println!("{} ({} events)", result.workload, result.events);
     println!(
-        "  {:<44} {:>14} {:>9} {:>10}  checksum",
+        "  {:<52} {:>14} {:>9} {:>10}  checksum",
         "variant", "events/s", "seconds", "peak MiB"
     );
     for m in &result.variants {
         let peak = m.peak_mib.map_or("-".to_string(), |p| format!("{p:.0}"));
         println!(
-            "  {:<44} {:>14} {:>9.3} {:>10}  {}",
+            "  {:<52} {:>14} {:>9.3} {:>10}  {}",
             m.variant,
             thousands(m.events_per_s),
             m.seconds,
@@ -801,23 +812,32 @@ fn print_workload(result: &WorkloadResult) {
 fn print_ratios(results: &[WorkloadResult]) {
     println!();
     println!(
-        "{:<16} {:>14} {:>14} {:>12} {:>13} {:>12}",
-        "workload", "engine/limit", "engine/timely", "sim ev/s", "sim seeds/s", "state B/entry"
+        "{:<16} {:>13} {:>14} {:>15} {:>15} {:>12} {:>14}",
+        "workload",
+        "engine/limit",
+        "engine/timely",
+        "sim/engine 1024",
+        "sim/engine 1-32",
+        "sim seeds/s",
+        "state B/entry"
     );
     for r in results {
-        let sim = r
-            .variants
-            .iter()
-            .find(|m| m.variant.starts_with("engine (simulator"))
-            .map_or(0.0, |m| m.events_per_s);
+        let rate = |prefix: &str| {
+            r.variants
+                .iter()
+                .find(|m| m.variant.starts_with(prefix))
+                .map_or(0.0, |m| m.events_per_s)
+        };
+        let engine = rate("engine (batch)");
         let timely = r.engine_over_timely.map_or("-".to_string(), |x| format!("{x:.2}"));
         let per_entry = r.state.bytes_per_entry.map_or("-".to_string(), |b| format!("{b:.1}"));
         println!(
-            "{:<16} {:>14.2} {:>14} {:>12} {:>13.0} {:>12}",
+            "{:<16} {:>13.2} {:>14} {:>15.2} {:>15.2} {:>12.0} {:>14}",
             r.workload,
             r.engine_over_limit,
             timely,
-            thousands(sim),
+            rate("engine (simulator, checkpoints, polls of") / engine,
+            rate("engine (simulator, checkpoints, drawn") / engine,
             r.sim_seeds_per_s,
             per_entry
         );
