@@ -203,6 +203,18 @@ impl Batch {
         self.downcast().into_vec()
     }
 
+    /// The records, read in place (owned or shared alike).
+    pub fn as_slice<T: Data>(&self) -> &[Record<T>] {
+        match self.records.downcast_ref::<Records<T>>() {
+            Some(records) => records.as_slice(),
+            None => panic!(
+                "batch of {} delivered to an operator expecting {}",
+                (self.vtable.type_name)(),
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
     /// The records of an owned batch, or `Err(records)` to read in place if it is shared.
     pub fn owned_or_shared<T: Data>(self) -> Result<Vec<Record<T>>, SharedRecords<T>> {
         match self.downcast() {

@@ -40,12 +40,17 @@ struct KeyTable<T, V> {
     versions: BTreeMap<Timestamp, Option<V>>,
     /// Probe records waiting for the watermark, in arrival order.
     pending: Vec<Record<T>>,
+    /// The time of this key's live entry in `timers` (rebuilt on restore): one timer per key,
+    /// at its earliest due probe or version, not one per record.
+    #[serde(skip)]
+    timer: Option<Timestamp>,
 }
 
 pub(crate) struct TemporalJoinOperator<T, K, V, KS> {
     key_selector: KS,
     tables: FastMap<K, KeyTable<T, V>>,
-    /// `(ts, key)`: at watermark `ts` the key has a probe to emit or a version to prune.
+    /// `(ts, key)`: at watermark `ts` the key has a probe to emit or a version to prune. An
+    /// entry counts while it equals the key's `timer`; others are skipped when they come up.
     timers: BTreeSet<(Timestamp, K)>,
     watermark: Timestamp,
     _types: PhantomData<fn(T)>,
@@ -69,17 +74,19 @@ where
     K: Key,
     V: Data,
 {
-    fn table(&mut self, key: &K) -> &mut KeyTable<T, V> {
-        if !self.tables.contains_key(key) {
-            self.tables.insert(
-                key.clone(),
-                KeyTable {
-                    versions: BTreeMap::new(),
-                    pending: Vec::new(),
-                },
-            );
+    /// Adds what `add` puts into `key`'s table, due at `ts`; sets the key's timer earlier if
+    /// `ts` comes before it.
+    fn add(&mut self, key: K, ts: Timestamp, add: impl FnOnce(&mut KeyTable<T, V>)) {
+        let table = self.tables.entry(key.clone()).or_insert_with(|| KeyTable {
+            versions: BTreeMap::new(),
+            pending: Vec::new(),
+            timer: None,
+        });
+        add(table);
+        if table.timer.is_none_or(|timer| ts < timer) {
+            table.timer = Some(ts);
+            self.timers.insert((ts, key));
         }
-        self.tables.get_mut(key).expect("just inserted")
     }
 }
 
@@ -99,8 +106,8 @@ where
                     continue;
                 }
                 let key = (self.key_selector)(&record.value);
-                self.timers.insert((record.ts, key.clone()));
-                self.table(&key).pending.push(record);
+                let ts = record.ts;
+                self.add(key, ts, |table| table.pending.push(record));
             }
             out.emit_late(late);
         } else {
@@ -114,8 +121,9 @@ where
                     Change::Upsert { key, value } => (key, Some(value)),
                     Change::Delete { key } => (key, None),
                 };
-                self.timers.insert((change.ts, key.clone()));
-                self.table(&key).versions.insert(change.ts, value);
+                self.add(key, change.ts, |table| {
+                    table.versions.insert(change.ts, value);
+                });
             }
             out.late_records += late.len() as u64;
             out.emit(LATE_CHANGES, late);
@@ -126,16 +134,14 @@ where
         self.watermark = watermark;
         let mut results: Vec<Record<(T, Option<V>)>> = Vec::new();
         while self.timers.first().is_some_and(|(ts, _)| *ts <= watermark) {
-            let (_, key) = self.timers.pop_first().expect("checked non-empty");
-            let Some(table) = self.tables.get_mut(&key) else {
-                continue;
+            let (ts, key) = self.timers.pop_first().expect("checked non-empty");
+            let Some(table) = self.tables.get_mut(&key).filter(|t| t.timer == Some(ts)) else {
+                continue; // stale: the key has an earlier timer, or is gone
             };
-            let due = std::mem::take(&mut table.pending);
-            let (ready, waiting): (Vec<_>, Vec<_>) = due.into_iter().partition(|r| r.ts <= watermark);
-            table.pending = waiting;
-            let mut ready = ready;
-            ready.sort_by_key(|r| r.ts);
-            for record in ready {
+            // Arrival order is nearly timestamp order: a stable sort is a pass over a run.
+            table.pending.sort_by_key(|r| r.ts);
+            let due = table.pending.partition_point(|r| r.ts <= watermark);
+            for record in table.pending.drain(..due) {
                 let version = table
                     .versions
                     .range(..=record.ts)
@@ -147,13 +153,31 @@ where
             // later ones can still be seen; a delete seen by nobody can go too.
             if let Some((&current, value)) = table.versions.range(..=watermark).next_back() {
                 let keep_current = value.is_some();
-                table.versions = table.versions.split_off(&current);
+                while table.versions.first_key_value().is_some_and(|(&ts, _)| ts < current) {
+                    table.versions.pop_first();
+                }
                 if !keep_current {
                     table.versions.remove(&current);
                 }
             }
-            if table.versions.is_empty() && table.pending.is_empty() {
-                self.tables.remove(&key);
+            // The next time this key needs the watermark: its earliest waiting probe, or its
+            // next version (which the next due watermark prunes behind).
+            let next_probe = table.pending.first().map(|r| r.ts);
+            let next_version = (watermark < Timestamp::MAX)
+                .then(|| table.versions.range(watermark + 1..).next().map(|(&ts, _)| ts))
+                .flatten();
+            table.timer = match (next_probe, next_version) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match table.timer {
+                Some(next) => {
+                    self.timers.insert((next, key));
+                }
+                None if table.versions.is_empty() => {
+                    self.tables.remove(&key);
+                }
+                None => {}
             }
         }
         out.emit(MAIN, results);
@@ -179,7 +203,10 @@ where
                 .keys()
                 .copied()
                 .filter(|&ts| ts > self.watermark || prune_due);
-            for ts in versions.chain(table.pending.iter().map(|r| r.ts)) {
+            let timer = versions.chain(table.pending.iter().map(|r| r.ts)).min();
+            let mut table = table;
+            table.timer = timer;
+            if let Some(ts) = timer {
                 self.timers.insert((ts, key.clone()));
             }
             self.tables.insert(key, table);
@@ -188,8 +215,9 @@ where
     }
 
     fn state_entries(&self) -> usize {
+        // Rows, and a timer per key that has one (stale entries are not state).
         let rows: usize = self.tables.values().map(|t| t.versions.len() + t.pending.len()).sum();
-        rows + self.timers.len()
+        rows + self.tables.values().filter(|t| t.timer.is_some()).count()
     }
 }
 

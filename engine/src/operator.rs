@@ -229,3 +229,22 @@ impl<T: Data, U: Data, I: IntoIterator<Item = U>, F: FnMut(T) -> I + Send> Opera
     }
     crate::stateless!();
 }
+
+pub(crate) struct FilterMap<T, U, F> {
+    pub(crate) f: F,
+    pub(crate) _types: PhantomData<fn(&T) -> U>,
+}
+
+impl<T: Data, U: Data, F: FnMut(&T) -> Option<U> + Send> Operator for FilterMap<T, U, F> {
+    fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
+        // Reads its input in place, owned or shared with the source's log: nothing is copied
+        // but what `f` makes.
+        let produced: Vec<Record<U>> = batch
+            .as_slice::<T>()
+            .iter()
+            .filter_map(|r| (self.f)(&r.value).map(|u| Record::new(r.ts, u)))
+            .collect();
+        out.emit(MAIN, produced);
+    }
+    crate::stateless!();
+}

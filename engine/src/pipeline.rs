@@ -18,7 +18,7 @@ use crate::graph::{
     TimeRule,
 };
 use crate::join::{Change, TemporalJoinOperator};
-use crate::operator::{Filter, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
+use crate::operator::{Filter, FilterMap, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
 use crate::prepared::{database_hook, DatabaseHook, PreparedCommitSink};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
@@ -443,6 +443,21 @@ impl<T: Data> Stream<T> {
             "flat_map",
             Box::new(move |_| {
                 Box::new(FlatMap {
+                    f: f.clone(),
+                    _types: PhantomData,
+                }) as Box<dyn Operator>
+            }),
+        )
+    }
+
+    /// What `f` makes of each record, where it makes something: a flat map of at most one
+    /// result that reads its input by reference, so that chained to a source it reads the
+    /// log in place (no record is copied to be looked at).
+    pub fn filter_map<U: Data, F: FnMut(&T) -> Option<U> + Clone + Send + 'static>(self, f: F) -> Stream<U> {
+        self.stateless(
+            "filter_map",
+            Box::new(move |_| {
+                Box::new(FilterMap {
                     f: f.clone(),
                     _types: PhantomData,
                 }) as Box<dyn Operator>

@@ -3,9 +3,59 @@
 //! Timers fire in timestamp order, ties broken by key order; registering the same
 //! `(timestamp, key)` twice yields one timer (as in Flink).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::element::Timestamp;
+
+/// Event-time timers `(time, entry)` of an operator that sets most of them in nondecreasing
+/// time order (a session's end moves with its newest record): those queue in a FIFO, the
+/// others in an ordered set, so the common case costs a push, not a tree insert. Due timers
+/// come out in time order (ties: the smaller `(time, entry)` of the two heads first; in the
+/// FIFO, the order they were set in).
+/// Nothing is removed early: an operator skips a timer that no longer applies when it comes
+/// up (lazy deletion), so a moved session costs no tree removal.
+#[derive(Clone, Debug)]
+pub(crate) struct TimerQueue<E> {
+    in_order: VecDeque<(Timestamp, E)>,
+    others: BTreeSet<(Timestamp, E)>,
+}
+
+impl<E: Ord> Default for TimerQueue<E> {
+    fn default() -> Self {
+        TimerQueue {
+            in_order: VecDeque::new(),
+            others: BTreeSet::new(),
+        }
+    }
+}
+
+impl<E: Ord> TimerQueue<E> {
+    pub(crate) fn push(&mut self, time: Timestamp, entry: E) {
+        if self.in_order.back().is_none_or(|(last, _)| *last <= time) {
+            self.in_order.push_back((time, entry));
+        } else {
+            self.others.insert((time, entry));
+        }
+    }
+
+    /// Removes and returns the earliest timer with `time <= watermark`, if any.
+    pub(crate) fn pop_due(&mut self, watermark: Timestamp) -> Option<(Timestamp, E)> {
+        let from_fifo = match (self.in_order.front(), self.others.first()) {
+            (Some(a), Some(b)) => a <= b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        if from_fifo {
+            if self.in_order.front()?.0 <= watermark {
+                return self.in_order.pop_front();
+            }
+        } else if self.others.first()?.0 <= watermark {
+            return self.others.pop_first();
+        }
+        None
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
@@ -103,6 +153,22 @@ mod tests {
             fired.push(timer);
         }
         assert_eq!(fired, vec![(10, "z"), (30, "a"), (30, "b")]);
+    }
+
+    #[test]
+    fn a_timer_queue_pops_due_timers_in_time_order_whatever_the_push_order() {
+        let mut timers = TimerQueue::default();
+        for (time, entry) in [(10, 'a'), (20, 'b'), (15, 'c'), (20, 'a'), (5, 'd'), (30, 'e')] {
+            timers.push(time, entry);
+        }
+        let mut fired = Vec::new();
+        while let Some(timer) = timers.pop_due(20) {
+            fired.push(timer);
+        }
+        // Ties within the FIFO keep the order they were set in.
+        assert_eq!(fired, vec![(5, 'd'), (10, 'a'), (15, 'c'), (20, 'b'), (20, 'a')]);
+        assert_eq!(timers.pop_due(29), None);
+        assert_eq!(timers.pop_due(30), Some((30, 'e')));
     }
 
     #[test]

@@ -13,13 +13,16 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
+use indexmap::IndexMap;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
 use crate::time::NO_WATERMARK;
+use crate::timer::TimerQueue;
 use crate::trigger::{Evictor, Trigger, TriggerResult, TriggerState};
 
 /// When a record of a sliding window counts as late (docs/semantics.md, "Allowed lateness").
@@ -492,9 +495,11 @@ pub(crate) struct WindowSettings {
     pub(crate) lateness_rule: LatenessRule,
 }
 
-/// The panes of one window: contents and trigger state per key.
+/// The panes of one window: contents and trigger state per key, in the order the keys came
+/// (so that the window fires them in an order that does not depend on hashing, without a
+/// sort; a restored window has them in snapshot order).
 struct WindowPanes<K, A> {
-    panes: FastMap<K, Pane<A>>,
+    panes: IndexMap<K, Pane<A>, rustc_hash::FxBuildHasher>,
     /// The watermark has reached the window's end (its end-of-window firing is done).
     fired: bool,
 }
@@ -576,7 +581,7 @@ where
             let open = &self.assigned[late_windows..];
             for &window in open {
                 if !self.windows.contains_key(&window) {
-                    let panes = FastMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
+                    let panes = IndexMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
                     self.windows.insert(window, WindowPanes { panes, fired: false });
                 }
             }
@@ -677,9 +682,9 @@ where
             }
             if !panes.fired {
                 panes.fired = true;
-                let mut keys: Vec<_> = panes.panes.iter_mut().collect();
-                keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let keys = panes.panes.iter_mut();
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
+                    let keys: Vec<_> = keys.collect();
                     let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
                     let mut by_key: BTreeMap<K, &mut Pane<F::Acc>> =
                         keys.into_iter().map(|(k, p)| (k.clone(), p)).collect();
@@ -746,7 +751,7 @@ where
                 self.early_timers.insert((timer, key.clone(), window));
             }
             let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
-                panes: fast_map(),
+                panes: IndexMap::default(),
                 fired,
             });
             // Panes of one window restored from two old tasks: fire what either had not.
@@ -766,6 +771,8 @@ struct Session<A> {
     pane: Pane<A>,
     /// In a snapshot taken or restored (what the coverage map's session merge counts).
     checkpointed: bool,
+    /// Its end-of-window firing is still to come (a fire timer of this window is set).
+    fire_pending: bool,
 }
 
 /// Session windows: each record opens `[ts, ts + gap)`; overlapping or touching windows of a
@@ -781,15 +788,17 @@ pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     function: F,
     /// Per key, disjoint (not touching) sessions sorted by start.
     sessions: FastMap<K, Vec<Session<F::Acc>>>,
-    fire_timers: BTreeSet<(Timestamp, K, Window)>,
+    /// End-of-window and clean-up timers, `(time, (key, window))`; one whose session has
+    /// moved on (merged, grown, fired or cleared) is skipped when it comes up.
+    fire_timers: TimerQueue<(K, Window)>,
     early_timers: BTreeSet<(Timestamp, K, Window)>,
-    cleanup_timers: BTreeSet<(Timestamp, K, Window)>,
+    cleanup_timers: TimerQueue<(K, Window)>,
     watermark: Timestamp,
     scratch: Vec<F::Out>,
     _types: PhantomData<fn(T)>,
 }
 
-impl<T, K, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> {
+impl<T, K: Ord, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> {
     pub(crate) fn new(gap_ms: i64, settings: WindowSettings, key_selector: KS, function: F) -> Self {
         SessionWindowOperator {
             gap_ms,
@@ -797,9 +806,9 @@ impl<T, K, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> {
             key_selector,
             function,
             sessions: fast_map(),
-            fire_timers: BTreeSet::new(),
+            fire_timers: TimerQueue::default(),
             early_timers: BTreeSet::new(),
-            cleanup_timers: BTreeSet::new(),
+            cleanup_timers: TimerQueue::default(),
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             _types: PhantomData,
@@ -816,16 +825,6 @@ where
 {
     fn cleanup_time(&self, window: Window) -> Timestamp {
         window.max_timestamp().saturating_add(self.settings.allowed_lateness)
-    }
-
-    /// Removes every timer of `window` (a session merged away or retired).
-    fn forget_timers(&mut self, key: &K, window: Window, pane: &Pane<F::Acc>) {
-        self.fire_timers.remove(&(window.max_timestamp(), key.clone(), window));
-        self.cleanup_timers
-            .remove(&(self.cleanup_time(window), key.clone(), window));
-        if let Some(timer) = pending_timer(window, &pane.trigger) {
-            self.early_timers.remove(&(timer, key.clone(), window));
-        }
     }
 
     fn add_record(
@@ -852,66 +851,72 @@ where
             return AddOutcome::Late(record);
         }
         // As in Flink: the record joins the state of the session it falls into, and
-        // accumulators merge only when it bridges two or more sessions.
-        let old: Vec<Session<F::Acc>> = sessions.drain(first..last).collect();
-        let mut pane: Pane<F::Acc> = Pane::default();
-        let mut any = false;
-        for session in old {
-            self.forget_timers(&key, session.window, &session.pane);
-            if session.checkpointed {
-                out.events.checkpointed_session_merges += 1;
+        // accumulators merge only when it bridges two or more sessions. The first session of
+        // the run takes the others in, in place; their timers lapse (`fire_timers`).
+        let window = merged_window;
+        let (watermark, trigger) = (self.watermark, self.settings.trigger);
+        let early_timers = &mut self.early_timers;
+        let moved = if first == last {
+            let fresh = Session {
+                window,
+                pane: Pane::default(),
+                checkpointed: false,
+                fire_pending: false,
+            };
+            sessions.insert(first, fresh);
+            true
+        } else {
+            let merged: SmallVec<[Session<F::Acc>; 1]> = sessions.drain(first + 1..last).collect();
+            let target = &mut sessions[first];
+            for session in std::iter::once(&*target).chain(&merged) {
+                if let Some(timer) = pending_timer(session.window, &session.pane.trigger) {
+                    early_timers.remove(&(timer, key.clone(), session.window));
+                }
+                if session.checkpointed {
+                    out.events.checkpointed_session_merges += 1;
+                }
             }
-            if any {
+            for session in merged {
                 if let Some(other) = session.pane.acc {
-                    match &mut pane.acc {
+                    match &mut target.pane.acc {
                         Some(acc) => self.function.merge(acc, other),
-                        None => pane.acc = Some(other),
+                        None => target.pane.acc = Some(other),
                     }
                 }
-                Trigger::merge(&mut pane.trigger, session.pane.trigger);
-            } else {
-                pane = session.pane;
-                any = true;
+                Trigger::merge(&mut target.pane.trigger, session.pane.trigger);
             }
+            std::mem::replace(&mut target.window, window) != window
+        };
+        let session = &mut sessions[first];
+        if let Some(timer) = pending_timer(window, &session.pane.trigger) {
+            early_timers.insert((timer, key.clone(), window));
         }
-        let window = merged_window;
-        let watermark = self.watermark;
-        let trigger = self.settings.trigger;
-        if let Some(timer) = pending_timer(window, &pane.trigger) {
-            self.early_timers.insert((timer, key.clone(), window));
-        }
-        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut pane, window, &record, watermark);
+        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut session.pane, window, &record, watermark);
         if let Some(timer) = timer {
-            self.early_timers.insert((timer, key.clone(), window));
+            early_timers.insert((timer, key.clone(), window));
         }
         let emitted = act(
             &self.function,
             &key,
             window,
-            &mut pane,
+            &mut session.pane,
             decision,
             &mut self.scratch,
             &mut results,
         );
-        if window.max_timestamp() <= watermark {
+        if window.max_timestamp() <= watermark && emitted {
             // Within allowed lateness of an already-passed session end: a late firing.
-            if emitted {
-                out.events.late_firings += 1;
-            }
-        } else {
-            self.fire_timers.insert((window.max_timestamp(), key.clone(), window));
+            out.events.late_firings += 1;
         }
-        self.cleanup_timers
-            .insert((self.cleanup_time(window), key.clone(), window));
-        let sessions = self.sessions.get_mut(&key).expect("inserted above");
-        sessions.insert(
-            first,
-            Session {
-                window,
-                pane,
-                checkpointed: false,
-            },
-        );
+        if moved {
+            // The session's window is new: its timers are set anew (the old ones lapse).
+            session.fire_pending = window.max_timestamp() > watermark;
+            if session.fire_pending {
+                self.fire_timers.push(window.max_timestamp(), (key.clone(), window));
+            }
+            let cleanup = window.max_timestamp().saturating_add(self.settings.allowed_lateness);
+            self.cleanup_timers.push(cleanup, (key.clone(), window));
+        }
         // A record at most L - 1 behind the watermark may touch a session already cleared:
         // the differential reference must replay it as of this watermark.
         let behind = record
@@ -937,11 +942,10 @@ where
             .partition(|s| is_window_late(s.window, allowed_lateness, watermark));
         *sessions = kept;
         for mut session in retired {
-            let fired = !self
-                .fire_timers
-                .contains(&(session.window.max_timestamp(), key.clone(), session.window));
-            self.forget_timers(key, session.window, &session.pane);
-            if !fired {
+            if let Some(timer) = pending_timer(session.window, &session.pane.trigger) {
+                self.early_timers.remove(&(timer, key.clone(), session.window));
+            }
+            if session.fire_pending {
                 let decision = self.settings.trigger.on_window_end();
                 act(
                     &self.function,
@@ -958,6 +962,12 @@ where
             self.sessions.remove(key);
         }
     }
+}
+
+/// The session of `window` among a key's sessions (sorted by start, disjoint), if it has one.
+fn session_of<A>(sessions: &mut [Session<A>], window: Window) -> Option<&mut Session<A>> {
+    let at = sessions.partition_point(|s| s.window.start < window.start);
+    sessions.get_mut(at).filter(|s| s.window == window)
 }
 
 enum AddOutcome<T, O> {
@@ -1018,7 +1028,7 @@ where
             let session = self
                 .sessions
                 .get_mut(&key)
-                .and_then(|s| s.iter_mut().find(|s| s.window == window))
+                .and_then(|sessions| session_of(sessions, window))
                 .expect("an early timer always has its session");
             let (decision, next) = trigger.on_timer(time, window, &mut session.pane.trigger);
             if let Some(next) = next {
@@ -1035,13 +1045,16 @@ where
             );
         }
         let decision = trigger.on_window_end();
-        while self.fire_timers.first().is_some_and(|t| t.0 <= watermark) {
-            let (_, key, window) = self.fire_timers.pop_first().expect("checked non-empty");
-            let session = self
+        while let Some((_, (key, window))) = self.fire_timers.pop_due(watermark) {
+            let Some(session) = self
                 .sessions
                 .get_mut(&key)
-                .and_then(|s| s.iter_mut().find(|s| s.window == window))
-                .expect("a fire timer always has its session");
+                .and_then(|sessions| session_of(sessions, window))
+                .filter(|s| s.fire_pending)
+            else {
+                continue; // lapsed: the session grew, merged or fired
+            };
+            session.fire_pending = false;
             act(
                 &self.function,
                 &key,
@@ -1052,10 +1065,15 @@ where
                 &mut results,
             );
         }
-        while self.cleanup_timers.first().is_some_and(|t| t.0 <= watermark) {
-            let (_, key, window) = self.cleanup_timers.pop_first().expect("checked non-empty");
-            let sessions = self.sessions.get_mut(&key).expect("a cleanup timer always has its key");
-            sessions.retain(|s| s.window != window);
+        while let Some((_, (key, window))) = self.cleanup_timers.pop_due(watermark) {
+            let Some(sessions) = self.sessions.get_mut(&key) else {
+                continue; // lapsed: the key's sessions are gone
+            };
+            // A lapsed timer's window is no session's any more: nothing is removed.
+            let at = sessions.partition_point(|s| s.window.start < window.start);
+            if sessions.get(at).is_some_and(|s| s.window == window) {
+                sessions.remove(at);
+            }
             if sessions.is_empty() {
                 self.sessions.remove(&key);
             }
@@ -1070,13 +1088,7 @@ where
         let mut sessions: Vec<(&K, Window, bool, &Pane<F::Acc>)> = Vec::new();
         for (key, key_sessions) in &self.sessions {
             for session in key_sessions {
-                let fire_timer = (session.window.max_timestamp(), key.clone(), session.window);
-                sessions.push((
-                    key,
-                    session.window,
-                    !self.fire_timers.contains(&fire_timer),
-                    &session.pane,
-                ));
+                sessions.push((key, session.window, !session.fire_pending, &session.pane));
             }
         }
         sessions.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -1088,13 +1100,13 @@ where
         for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
             if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
                 if !fired {
-                    self.fire_timers.insert((window.max_timestamp(), key.clone(), window));
+                    self.fire_timers.push(window.max_timestamp(), (key.clone(), window));
                 }
                 if let Some(timer) = pending_timer(window, &pane.trigger) {
                     self.early_timers.insert((timer, key.clone(), window));
                 }
                 self.cleanup_timers
-                    .insert((self.cleanup_time(window), key.clone(), window));
+                    .push(self.cleanup_time(window), (key.clone(), window));
             }
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
@@ -1104,6 +1116,7 @@ where
                     window,
                     pane,
                     checkpointed: true,
+                    fire_pending: !fired,
                 },
             );
         }
@@ -1126,10 +1139,10 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        self.sessions.values().map(Vec::len).sum::<usize>()
-            + self.fire_timers.len()
-            + self.early_timers.len()
-            + self.cleanup_timers.len()
+        // Per session: its state, its clean-up timer and its fire timer while pending (the
+        // timers that lapsed are not state).
+        let sessions = self.sessions.values().flatten();
+        sessions.map(|s| 2 + usize::from(s.fire_pending)).sum::<usize>() + self.early_timers.len()
     }
 }
 

@@ -311,14 +311,14 @@ fn build(log: Log<EnrichEvent>, changelog: fn(ProfileChange) -> Option<Change<u3
         .parallelism(2);
     let clicks = events
         .clone()
-        .flat_map(|e: EnrichEvent| match e {
-            EnrichEvent::Click(click) => Some(click),
+        .filter_map(|e: &EnrichEvent| match e {
+            EnrichEvent::Click(click) => Some(click.clone()),
             EnrichEvent::Profile(_) => None,
         })
         .parallelism(2);
     let changes = events
-        .flat_map(move |e: EnrichEvent| match e {
-            EnrichEvent::Profile(change) => changelog(change),
+        .filter_map(move |e: &EnrichEvent| match e {
+            EnrichEvent::Profile(change) => changelog(change.clone()),
             EnrichEvent::Click(_) => None,
         })
         .parallelism(2);

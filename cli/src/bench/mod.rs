@@ -344,12 +344,13 @@ impl Workload for Enrich {
     fn build(&self, log: Log<Self::Event>, checksum: &Checksum) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(1);
         let events = pipeline.source("events", log, watermarks(self.bound_ms()));
-        let clicks = events.clone().flat_map(|e: enrich::EnrichEvent| match e {
-            enrich::EnrichEvent::Click(click) => Some(click),
+        // Both read the source's log in place: each copies only the events it keeps.
+        let clicks = events.clone().filter_map(|e: &enrich::EnrichEvent| match e {
+            enrich::EnrichEvent::Click(click) => Some(click.clone()),
             enrich::EnrichEvent::Profile(_) => None,
         });
-        let changes = events.flat_map(|e: enrich::EnrichEvent| match e {
-            enrich::EnrichEvent::Profile(change) => Some(change.into_change()),
+        let changes = events.filter_map(|e: &enrich::EnrichEvent| match e {
+            enrich::EnrichEvent::Profile(change) => Some(change.clone().into_change()),
             enrich::EnrichEvent::Click(_) => None,
         });
         let joined = clicks.key_by(|c: &enrich::Click| c.user).temporal_join(changes);

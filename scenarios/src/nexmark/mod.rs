@@ -191,7 +191,7 @@ pub fn watermarks(source: &Source) -> WatermarkStrategy {
 
 /// The bids of an event stream.
 pub fn bids(events: Stream<Event>) -> Stream<Bid> {
-    events.flat_map(|e: Event| e.bid())
+    events.filter_map(Event::bid)
 }
 
 /// The bids of an input log (for references).
