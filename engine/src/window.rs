@@ -771,8 +771,11 @@ struct Session<A> {
     pane: Pane<A>,
     /// In a snapshot taken or restored (what the coverage map's session merge counts).
     checkpointed: bool,
-    /// Its end-of-window firing is still to come (a fire timer of this window is set).
+    /// Its end-of-window firing is still to come: a fire timer of this session is queued, at
+    /// its end or (if it grew since) before it.
     fire_pending: bool,
+    /// Names the session in its timers while its window grows and merges (not snapshotted).
+    id: u64,
 }
 
 /// Session windows: each record opens `[ts, ts + gap)`; overlapping or touching windows of a
@@ -788,11 +791,13 @@ pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     function: F,
     /// Per key, disjoint (not touching) sessions sorted by start.
     sessions: FastMap<K, Vec<Session<F::Acc>>>,
-    /// End-of-window and clean-up timers, `(time, (key, window))`; one whose session has
-    /// moved on (merged, grown, fired or cleared) is skipped when it comes up.
-    fire_timers: TimerQueue<(K, Window)>,
+    /// End-of-window and clean-up timers, `(time, (key, session id))`: one of each per
+    /// session, set when it opens. A session that grew since is re-armed at its new time when
+    /// its timer comes up; one merged away or cleared is gone, and its timers are skipped.
+    fire_timers: TimerQueue<(K, u64)>,
     early_timers: BTreeSet<(Timestamp, K, Window)>,
-    cleanup_timers: TimerQueue<(K, Window)>,
+    cleanup_timers: TimerQueue<(K, u64)>,
+    next_id: u64,
     watermark: Timestamp,
     scratch: Vec<F::Out>,
     _types: PhantomData<fn(T)>,
@@ -809,6 +814,7 @@ impl<T, K: Ord, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> 
             fire_timers: TimerQueue::default(),
             early_timers: BTreeSet::new(),
             cleanup_timers: TimerQueue::default(),
+            next_id: 0,
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             _types: PhantomData,
@@ -852,19 +858,21 @@ where
         }
         // As in Flink: the record joins the state of the session it falls into, and
         // accumulators merge only when it bridges two or more sessions. The first session of
-        // the run takes the others in, in place; their timers lapse (`fire_timers`).
+        // the run takes the others in, in place, and keeps its timers (`fire_timers`).
         let window = merged_window;
         let (watermark, trigger) = (self.watermark, self.settings.trigger);
         let early_timers = &mut self.early_timers;
-        let moved = if first == last {
-            let fresh = Session {
+        let fresh = first == last;
+        if fresh {
+            let session = Session {
                 window,
                 pane: Pane::default(),
                 checkpointed: false,
                 fire_pending: false,
+                id: self.next_id,
             };
-            sessions.insert(first, fresh);
-            true
+            self.next_id += 1;
+            sessions.insert(first, session);
         } else {
             let merged: SmallVec<[Session<F::Acc>; 1]> = sessions.drain(first + 1..last).collect();
             let target = &mut sessions[first];
@@ -885,8 +893,8 @@ where
                 }
                 Trigger::merge(&mut target.pane.trigger, session.pane.trigger);
             }
-            std::mem::replace(&mut target.window, window) != window
-        };
+            target.window = window;
+        }
         let session = &mut sessions[first];
         if let Some(timer) = pending_timer(window, &session.pane.trigger) {
             early_timers.insert((timer, key.clone(), window));
@@ -908,14 +916,15 @@ where
             // Within allowed lateness of an already-passed session end: a late firing.
             out.events.late_firings += 1;
         }
-        if moved {
-            // The session's window is new: its timers are set anew (the old ones lapse).
-            session.fire_pending = window.max_timestamp() > watermark;
-            if session.fire_pending {
-                self.fire_timers.push(window.max_timestamp(), (key.clone(), window));
-            }
+        // A pending fire has its timer queued at or before the end: it re-arms there. A
+        // session that had fired and now ends past the watermark (a late merge) fires again.
+        if window.max_timestamp() > watermark && !session.fire_pending {
+            session.fire_pending = true;
+            self.fire_timers.push(window.max_timestamp(), (key.clone(), session.id));
+        }
+        if fresh {
             let cleanup = window.max_timestamp().saturating_add(self.settings.allowed_lateness);
-            self.cleanup_timers.push(cleanup, (key.clone(), window));
+            self.cleanup_timers.push(cleanup, (key.clone(), session.id));
         }
         // A record at most L - 1 behind the watermark may touch a session already cleared:
         // the differential reference must replay it as of this watermark.
@@ -1045,16 +1054,23 @@ where
             );
         }
         let decision = trigger.on_window_end();
-        while let Some((_, (key, window))) = self.fire_timers.pop_due(watermark) {
+        while let Some((time, (key, id))) = self.fire_timers.pop_due(watermark) {
             let Some(session) = self
                 .sessions
                 .get_mut(&key)
-                .and_then(|sessions| session_of(sessions, window))
+                .and_then(|sessions| sessions.iter_mut().find(|s| s.id == id))
                 .filter(|s| s.fire_pending)
             else {
-                continue; // lapsed: the session grew, merged or fired
+                continue; // lapsed: the session was merged away or cleared
             };
+            let end = session.window.max_timestamp();
+            if end > time {
+                // It grew since: its end has not come yet (or comes later in this loop).
+                self.fire_timers.push(end, (key, id));
+                continue;
+            }
             session.fire_pending = false;
+            let window = session.window;
             act(
                 &self.function,
                 &key,
@@ -1065,15 +1081,20 @@ where
                 &mut results,
             );
         }
-        while let Some((_, (key, window))) = self.cleanup_timers.pop_due(watermark) {
+        let allowed_lateness = self.settings.allowed_lateness;
+        while let Some((time, (key, id))) = self.cleanup_timers.pop_due(watermark) {
             let Some(sessions) = self.sessions.get_mut(&key) else {
                 continue; // lapsed: the key's sessions are gone
             };
-            // A lapsed timer's window is no session's any more: nothing is removed.
-            let at = sessions.partition_point(|s| s.window.start < window.start);
-            if sessions.get(at).is_some_and(|s| s.window == window) {
-                sessions.remove(at);
+            let Some(at) = sessions.iter().position(|s| s.id == id) else {
+                continue; // lapsed: the session was merged away or cleared
+            };
+            let cleanup = sessions[at].window.max_timestamp().saturating_add(allowed_lateness);
+            if cleanup > time {
+                self.cleanup_timers.push(cleanup, (key, id));
+                continue;
             }
+            sessions.remove(at);
             if sessions.is_empty() {
                 self.sessions.remove(&key);
             }
@@ -1098,15 +1119,16 @@ where
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
         for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
+            let id = self.next_id;
+            self.next_id += 1;
             if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
                 if !fired {
-                    self.fire_timers.push(window.max_timestamp(), (key.clone(), window));
+                    self.fire_timers.push(window.max_timestamp(), (key.clone(), id));
                 }
                 if let Some(timer) = pending_timer(window, &pane.trigger) {
                     self.early_timers.insert((timer, key.clone(), window));
                 }
-                self.cleanup_timers
-                    .push(self.cleanup_time(window), (key.clone(), window));
+                self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
             }
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
@@ -1117,6 +1139,7 @@ where
                     pane,
                     checkpointed: true,
                     fire_pending: !fired,
+                    id,
                 },
             );
         }
