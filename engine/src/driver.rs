@@ -4,6 +4,8 @@
 //! interleavings with a seeded RNG while the job code stays the same. Processing time is a
 //! virtual clock advanced by `step_ms` per step; no real clock is read.
 
+use std::ops::ControlFlow;
+
 use crate::element::{CheckpointId, Timestamp};
 use crate::graph::JobGraph;
 use crate::job::{Action, Job, JobMetrics};
@@ -72,34 +74,7 @@ pub enum RunError {
 
 /// Runs `job` until every task ended.
 pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchConfig) -> Result<RunSummary, RunError> {
-    let mut actions = Vec::new();
-    let mut steps = 0u64;
-    let mut now: Timestamp = 0;
-    loop {
-        job.handle_processing_time(now);
-        job.ready_actions(&mut actions);
-        if actions.is_empty() {
-            if job.is_finished() {
-                break;
-            }
-            match job.next_processing_deadline() {
-                Some(deadline) if deadline > now => {
-                    now = deadline;
-                    continue;
-                }
-                _ => return Err(RunError::Stalled { steps }),
-            }
-        }
-        let choice = scheduler.choose(&actions);
-        job.perform(actions[choice], config.source_batch_size);
-        steps += 1;
-        if steps > config.max_steps {
-            return Err(RunError::StepBudgetExceeded {
-                max_steps: config.max_steps,
-            });
-        }
-        now += config.step_ms;
-    }
+    let (steps, now) = run_steps(job, scheduler, config, &mut |_| ControlFlow::Continue(()))?;
     // Batch mode has no store: its final checkpoint completes as soon as every (ended) task
     // has acknowledged, which is at once.
     let final_checkpoint = config.final_checkpoint.unwrap_or(job.last_checkpoint() + 1);
@@ -118,6 +93,48 @@ pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchCon
         metrics: job.metrics(),
         state_entries: job.state_entries(),
     })
+}
+
+/// The batch driver's loop without its final checkpoint: runs `job` until every task ended
+/// or `after_step`, called after each step (a checkpoint coordinator's turn, say), breaks.
+/// Returns the steps taken and the processing time reached.
+pub fn run_steps(
+    job: &mut Job,
+    scheduler: &mut dyn Scheduler,
+    config: &BatchConfig,
+    after_step: &mut dyn FnMut(&mut Job) -> ControlFlow<()>,
+) -> Result<(u64, Timestamp), RunError> {
+    let mut actions = Vec::new();
+    let mut steps = 0u64;
+    let mut now: Timestamp = 0;
+    loop {
+        job.handle_processing_time(now);
+        job.ready_actions(&mut actions);
+        if actions.is_empty() {
+            if job.is_finished() {
+                return Ok((steps, now));
+            }
+            match job.next_processing_deadline() {
+                Some(deadline) if deadline > now => {
+                    now = deadline;
+                    continue;
+                }
+                _ => return Err(RunError::Stalled { steps }),
+            }
+        }
+        let choice = scheduler.choose(&actions);
+        job.perform(actions[choice], config.source_batch_size);
+        steps += 1;
+        if steps > config.max_steps {
+            return Err(RunError::StepBudgetExceeded {
+                max_steps: config.max_steps,
+            });
+        }
+        now += config.step_ms;
+        if after_step(job).is_break() {
+            return Ok((steps, now));
+        }
+    }
 }
 
 /// Instantiates `graph` and runs it in order with the default configuration.

@@ -45,7 +45,7 @@ pub use checkpoint::{
     Recovery, RecoveryError, Retention, SnapshotStore, StoreError,
 };
 pub use dedup::Keep;
-pub use driver::{run_batch, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
+pub use driver::{run_batch, run_steps, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
 pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
 pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};

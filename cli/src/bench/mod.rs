@@ -17,6 +17,7 @@ mod direct;
 mod peer;
 mod restore;
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,8 +25,8 @@ use std::time::Instant;
 
 use clap::Args;
 use eddy::engine::{
-    CheckpointCoordinator, CheckpointOutcome, Committer, Job, MemorySnapshotStore, ObjectKey, SnapshotStore,
-    TaskSnapshot, TransactionId,
+    run_steps, BatchConfig, CheckpointCoordinator, CheckpointOutcome, Committer, InOrder, Job, MemorySnapshotStore,
+    ObjectKey, SnapshotStore, TaskSnapshot, TransactionId,
 };
 use eddy::scenarios::nexmark::{self, q5, q7};
 use eddy::scenarios::{dedup, enrich, pageviews, sessions};
@@ -614,8 +615,8 @@ enum Continue {
     No,
 }
 
-/// Runs a fresh job of `graph` in the batch driver's order (1,024 records per poll, 1 ms of
-/// processing time per step), triggering a checkpoint each time the sources have read
+/// Runs a fresh job of `graph` with the batch driver ([`run_steps`]: 1,024 records per poll,
+/// 1 ms of processing time per step), triggering a checkpoint each time the sources have read
 /// `every` more records; `completed` sees each completed checkpoint in the store (then
 /// discarded) and may stop the run.
 fn run_with_checkpoints(
@@ -623,49 +624,35 @@ fn run_with_checkpoints(
     every: u64,
     mut completed: impl FnMut(&MemorySnapshotStore, u64) -> Continue,
 ) {
-    const MAX_STEPS: u64 = 1_000_000_000;
     let mut job = Job::new(graph);
     let mut store = MemorySnapshotStore::new();
     let mut coordinator = CheckpointCoordinator::new(&store).expect("a memory store does not fail");
-    let mut actions = Vec::new();
-    let mut now = 0;
     let mut next_checkpoint_at = every;
-    for _ in 0..MAX_STEPS {
-        job.handle_processing_time(now);
-        job.ready_actions(&mut actions);
-        if actions.is_empty() {
-            if job.is_finished() {
-                return;
-            }
-            match job.next_processing_deadline() {
-                Some(deadline) if deadline > now => {
-                    now = deadline;
-                    continue;
-                }
-                _ => panic!("a benchmark job stalled"),
-            }
-        }
-        job.perform(actions[0], 1_024);
-        now += 1;
+    let config = BatchConfig {
+        max_steps: 1_000_000_000,
+        ..BatchConfig::default()
+    };
+    let mut after_step = |job: &mut Job| {
         let read = job.metrics().source_records;
         if read >= next_checkpoint_at && coordinator.pending().is_none() {
-            coordinator.trigger(&mut job);
+            coordinator.trigger(job);
             next_checkpoint_at = read + every;
         }
-        match coordinator.collect(&mut job, &mut store) {
+        match coordinator.collect(job, &mut store) {
             Some(CheckpointOutcome::Completed(checkpoint)) => {
                 let go_on = completed(&store, checkpoint);
                 job.notify_checkpoint_complete(checkpoint);
                 store.discard(checkpoint).expect("a memory store does not fail");
                 if go_on == Continue::No {
-                    return;
+                    return ControlFlow::Break(());
                 }
             }
             Some(failed) => panic!("a benchmark checkpoint failed: {failed:?}"),
             None => {}
         }
-    }
-    panic!("a benchmark job did not finish within {MAX_STEPS} steps")
+        ControlFlow::Continue(())
+    };
+    run_steps(&mut job, &mut InOrder, &config, &mut after_step).expect("a benchmark job finishes");
 }
 
 /// The stored bytes of `checkpoint`'s task snapshots, and the keyed state entries in them.
