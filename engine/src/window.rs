@@ -555,28 +555,33 @@ where
         let mut late = Vec::new();
         let mut behind = Vec::new();
         let allowed_lateness = self.settings.allowed_lateness;
-        let mut records = batch.into_records::<T>().into_iter().peekable();
+        // Read in place (a batch shared with the source is not copied): only late records,
+        // which go on, are cloned.
+        let mut rest = batch.as_slice::<T>();
         // Records of a batch come in runs with the same windows (timestamps close together):
         // assign and look the windows up once per run, not once per record.
-        while let Some(first) = records.next() {
+        while let Some(first) = rest.first() {
             self.assigned.clear();
             self.assigner.assign(first.ts, &mut self.assigned);
             let (from, until) = self.assigner.same_windows(first.ts, self.assigned[0]);
-            let run: Vec<Record<T>> = std::iter::once(first)
-                .chain(std::iter::from_fn(|| records.next_if(|r| from <= r.ts && r.ts < until)))
-                .collect();
+            let run_len = rest
+                .iter()
+                .position(|r| r.ts < from || r.ts >= until)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(run_len);
+            rest = after;
             // Windows end in assignment order, so the late ones are a prefix.
             let late_windows = self
                 .assigned
                 .partition_point(|&w| is_window_late(w, allowed_lateness, lateness_watermark));
             let whole_record = self.settings.lateness_rule == LatenessRule::WholeRecord;
             if late_windows == self.assigned.len() || (whole_record && late_windows > 0) {
-                late.extend(run);
+                late.extend_from_slice(run);
                 continue;
             }
             if late_windows > 0 {
                 // Partly late: the differential reference must skip the same windows.
-                behind.extend(run.iter().cloned());
+                behind.extend_from_slice(run);
             }
             let open = &self.assigned[late_windows..];
             for &window in open {
@@ -598,7 +603,7 @@ where
                 })
                 .collect();
             debug_assert_eq!(windows.len(), open.len(), "the assigned windows are adjacent");
-            for record in &run {
+            for record in run {
                 let key = (self.key_selector)(&record.value);
                 for (window, panes) in windows.iter_mut() {
                     let pane = match panes.panes.get_mut(&key) {
@@ -791,9 +796,11 @@ pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     function: F,
     /// Per key, disjoint (not touching) sessions sorted by start.
     sessions: FastMap<K, Vec<Session<F::Acc>>>,
-    /// End-of-window and clean-up timers, `(time, (key, session id))`: one of each per
-    /// session, set when it opens. A session that grew since is re-armed at its new time when
-    /// its timer comes up; one merged away or cleared is gone, and its timers are skipped.
+    /// End-of-window and clean-up timers, `(time, (key, session id))`. A session waits on one
+    /// at a time: its fire timer, set when it opens, then its clean-up timer, set when it fires
+    /// (so clean-up timers are set in time order, into the queue's FIFO). A session that grew
+    /// since is re-armed at its new time when its timer comes up; one merged away or cleared
+    /// is gone, and its timers are skipped.
     fire_timers: TimerQueue<(K, u64)>,
     early_timers: BTreeSet<(Timestamp, K, Window)>,
     cleanup_timers: TimerQueue<(K, u64)>,
@@ -833,19 +840,30 @@ where
         window.max_timestamp().saturating_add(self.settings.allowed_lateness)
     }
 
+    /// Adds `record` to its key's sessions, pushing any firing to `results`.
     fn add_record(
         &mut self,
         record: Record<T>,
         lateness_watermark: Timestamp,
+        results: &mut Vec<Record<F::Out>>,
         out: &mut Output,
-    ) -> AddOutcome<T, F::Out> {
-        let mut results = Vec::new();
+    ) -> AddOutcome<T> {
         let key = (self.key_selector)(&record.value);
         let own = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
         let sessions = self.sessions.entry(key.clone()).or_default();
         // Sessions overlapping or touching [ts, ts + gap) form a contiguous run of the list.
-        let first = sessions.partition_point(|s| s.window.end < own.start);
-        let last = sessions.partition_point(|s| s.window.start <= own.end);
+        let (first, last) = match sessions.last() {
+            // The common case, a record at or after the newest session's start: the older
+            // sessions end before the newest starts, so only the newest can touch it.
+            Some(newest) if newest.window.start <= own.start => {
+                let n = sessions.len();
+                (if newest.window.end >= own.start { n - 1 } else { n }, n)
+            }
+            _ => (
+                sessions.partition_point(|s| s.window.end < own.start),
+                sessions.partition_point(|s| s.window.start <= own.end),
+            ),
+        };
         let merged_window = sessions[first..last].iter().fold(own, |w, s| {
             Window::new(w.start.min(s.window.start), w.end.max(s.window.end))
         });
@@ -874,7 +892,12 @@ where
             self.next_id += 1;
             sessions.insert(first, session);
         } else {
-            let merged: SmallVec<[Session<F::Acc>; 1]> = sessions.drain(first + 1..last).collect();
+            // Usually the record only extends one session: nothing to take in.
+            let merged: SmallVec<[Session<F::Acc>; 1]> = if last > first + 1 {
+                sessions.drain(first + 1..last).collect()
+            } else {
+                SmallVec::new()
+            };
             let target = &mut sessions[first];
             for session in std::iter::once(&*target).chain(&merged) {
                 if let Some(timer) = pending_timer(session.window, &session.pane.trigger) {
@@ -910,7 +933,7 @@ where
             &mut session.pane,
             decision,
             &mut self.scratch,
-            &mut results,
+            results,
         );
         if window.max_timestamp() <= watermark && emitted {
             // Within allowed lateness of an already-passed session end: a late firing.
@@ -922,9 +945,10 @@ where
             session.fire_pending = true;
             self.fire_timers.push(window.max_timestamp(), (key.clone(), session.id));
         }
-        if fresh {
-            let cleanup = window.max_timestamp().saturating_add(self.settings.allowed_lateness);
-            self.cleanup_timers.push(cleanup, (key.clone(), session.id));
+        if fresh && !session.fire_pending {
+            // Opened past its end (within the allowed lateness): no fire timer to set it.
+            let id = session.id;
+            self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
         }
         // A record at most L - 1 behind the watermark may touch a session already cleared:
         // the differential reference must replay it as of this watermark.
@@ -934,7 +958,6 @@ where
             .saturating_sub(1)
             <= lateness_watermark;
         AddOutcome::Added {
-            results,
             behind: behind.then_some(record),
         }
     }
@@ -979,12 +1002,9 @@ fn session_of<A>(sessions: &mut [Session<A>], window: Window) -> Option<&mut Ses
     sessions.get_mut(at).filter(|s| s.window == window)
 }
 
-enum AddOutcome<T, O> {
+enum AddOutcome<T> {
     Late(Record<T>),
-    Added {
-        results: Vec<Record<O>>,
-        behind: Option<Record<T>>,
-    },
+    Added { behind: Option<Record<T>> },
 }
 
 impl<T, K, KS, F> Operator for SessionWindowOperator<T, K, KS, F>
@@ -999,12 +1019,9 @@ where
         let mut late = Vec::new();
         let mut behind = Vec::new();
         for record in batch.into_records::<T>() {
-            match self.add_record(record, self.watermark, out) {
+            match self.add_record(record, self.watermark, &mut results, out) {
                 AddOutcome::Late(record) => late.push(record),
-                AddOutcome::Added { results: r, behind: b } => {
-                    results.extend(r);
-                    behind.extend(b);
-                }
+                AddOutcome::Added { behind: b } => behind.extend(b),
             }
         }
         out.emit(MAIN, results);
@@ -1018,9 +1035,9 @@ where
         for record in batch.into_records::<T>() {
             let key = (self.key_selector)(&record.value);
             self.retire(&key, watermark, &mut results);
-            match self.add_record(record, self.watermark.max(watermark), out) {
-                AddOutcome::Late(record) => late.push(record),
-                AddOutcome::Added { results: r, .. } => results.extend(r),
+            if let AddOutcome::Late(record) = self.add_record(record, self.watermark.max(watermark), &mut results, out)
+            {
+                late.push(record);
             }
         }
         out.emit(MAIN, results);
@@ -1080,6 +1097,7 @@ where
                 &mut self.scratch,
                 &mut results,
             );
+            self.cleanup_timers.push(self.cleanup_time(window), (key, id));
         }
         let allowed_lateness = self.settings.allowed_lateness;
         while let Some((time, (key, id))) = self.cleanup_timers.pop_due(watermark) {
@@ -1122,13 +1140,14 @@ where
             let id = self.next_id;
             self.next_id += 1;
             if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
-                if !fired {
+                if fired {
+                    self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
+                } else {
                     self.fire_timers.push(window.max_timestamp(), (key.clone(), id));
                 }
                 if let Some(timer) = pending_timer(window, &pane.trigger) {
                     self.early_timers.insert((timer, key.clone(), window));
                 }
-                self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
             }
             let sessions = self.sessions.entry(key).or_default();
             let at = sessions.partition_point(|s| s.window.start < window.start);
@@ -1162,10 +1181,9 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        // Per session: its state, its clean-up timer and its fire timer while pending (the
-        // timers that lapsed are not state).
-        let sessions = self.sessions.values().flatten();
-        sessions.map(|s| 2 + usize::from(s.fire_pending)).sum::<usize>() + self.early_timers.len()
+        // Per session: its state and the timer it waits on, fire or clean-up (the timers that
+        // lapsed are not state).
+        2 * self.sessions.values().map(Vec::len).sum::<usize>() + self.early_timers.len()
     }
 }
 

@@ -77,10 +77,12 @@ const SEED_EVENTS: usize = 10_000;
 #[derive(Clone, Debug, Serialize)]
 pub struct Measured {
     pub variant: &'static str,
+    /// Of the median run ([`RUNS`] runs).
     pub events_per_s: f64,
     pub seconds: f64,
+    /// Of the results (the runs' distinct checksums, comma-separated, if they disagree).
     pub checksum: String,
-    /// Peak resident memory while the variant ran (VmHWM, reset before it), in MiB.
+    /// Peak resident memory while the variant ran (VmHWM, reset before its first run), in MiB.
     pub peak_mib: Option<f64>,
     /// Computes with other semantics than the engine (e.g. decides at once, right only for
     /// in-order input): not in `engine_over_*` nor in `checksums_agree`.
@@ -153,6 +155,11 @@ impl Checksum {
 
     fn get(&self) -> u64 {
         self.sum.load(Ordering::Relaxed)
+    }
+
+    /// The sum so far, starting the next run's from zero.
+    fn take(&self) -> u64 {
+        self.sum.swap(0, Ordering::Relaxed)
     }
 
     /// Attaches the checksum to `stream`, hashing each result with `hash`.
@@ -524,7 +531,7 @@ fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
     let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
     variants.push(timed("engine (batch)", events, || {
         eddy::run_to_end(&graph).expect("a benchmark run ends");
-        checksum.get()
+        checksum.take()
     }));
 
     // The simulator twice: reading as much per poll as batch mode (what simulating costs on
@@ -540,7 +547,7 @@ fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
             if let Some(violation) = simulate(&graph, &sim_options(0, events, poll_max)).violation {
                 eprintln!("{}: the simulated run failed: {violation:?}", workload.name());
             }
-            checksum.get()
+            checksum.take()
         }));
     }
 
@@ -722,16 +729,36 @@ fn seeds_per_second<W: Workload>(workload: &W, input: &[Record<W::Event>]) -> f6
     seeds as f64 / spent
 }
 
-fn timed(variant: &'static str, events: usize, run: impl FnOnce() -> u64) -> Measured {
+/// Runs of each variant: the median is reported, so that one run's page faults (the first
+/// touches its memory) or a neighbour's burst do not decide a ratio.
+const RUNS: usize = 5;
+
+/// Times `run` [`RUNS`] times; reports the median run, the peak memory of all, and the
+/// checksum (or every distinct one, if the runs disagree).
+fn timed(variant: &'static str, events: usize, mut run: impl FnMut() -> u64) -> Measured {
     reset_peak_memory();
-    let started = Instant::now();
-    let checksum = run();
-    let seconds = started.elapsed().as_secs_f64();
+    let mut seconds = Vec::with_capacity(RUNS);
+    let mut checksums: Vec<u64> = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let checksum = run();
+        seconds.push(started.elapsed().as_secs_f64());
+        if !checksums.contains(&checksum) {
+            checksums.push(checksum);
+        }
+    }
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds[RUNS / 2];
+    let checksum = checksums
+        .iter()
+        .map(|c| format!("{c:016x}"))
+        .collect::<Vec<_>>()
+        .join(",");
     Measured {
         variant,
-        events_per_s: events as f64 / seconds,
-        seconds,
-        checksum: format!("{checksum:016x}"),
+        events_per_s: events as f64 / median,
+        seconds: median,
+        checksum,
         peak_mib: peak_memory_mib(),
         shortcut: false,
     }
