@@ -687,6 +687,8 @@ where
             }
             if !panes.fired {
                 panes.fired = true;
+                // Usually one result per pane: room for them at once, not by doubling.
+                results.reserve(panes.panes.len());
                 let keys = panes.panes.iter_mut();
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let keys: Vec<_> = keys.collect();

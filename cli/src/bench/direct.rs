@@ -28,9 +28,11 @@ fn mix(mut x: u64) -> u64 {
 
 /// The hash of one result, given as its fields (every variant hashes the same fields).
 pub fn result_hash(fields: &[u64]) -> u64 {
-    fields
-        .iter()
-        .fold(0x9e37_79b9_7f4a_7c15, |hash, &field| mix(hash ^ field))
+    hash_words(fields.iter().copied())
+}
+
+fn hash_words(words: impl Iterator<Item = u64>) -> u64 {
+    words.fold(0x9e37_79b9_7f4a_7c15, |hash, word| mix(hash ^ word))
 }
 
 /// Runs `D` as a plain loop: a watermark of `max ts − bound − 1` every `interval` records,
@@ -270,9 +272,9 @@ pub fn profile_hash(profile: Option<&eddy::scenarios::enrich::Profile>) -> u64 {
     })
 }
 
+/// [`result_hash`] of the text's bytes as words.
 fn text_hash(text: &str) -> u64 {
-    let words: Vec<u64> = text.bytes().map(u64::from).collect();
-    result_hash(&words)
+    hash_words(text.bytes().map(u64::from))
 }
 
 /// The hash of one enriched click.
