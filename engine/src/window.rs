@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
+use indexmap::map::RawEntryApiV1;
 use indexmap::IndexMap;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -606,10 +607,12 @@ where
             for record in run {
                 let key = (self.key_selector)(&record.value);
                 for (window, panes) in windows.iter_mut() {
-                    let pane = match panes.panes.get_mut(&key) {
-                        Some(pane) => pane,
-                        None => panes.panes.entry(key.clone()).or_default(),
-                    };
+                    // One hash and probe, hit or miss; the key is cloned only for a new pane.
+                    let (_, pane) = panes
+                        .panes
+                        .raw_entry_mut_v1()
+                        .from_key(&key)
+                        .or_insert_with(|| (key.clone(), Pane::default()));
                     let (decision, timer) =
                         add_to_pane(&self.function, &self.settings.trigger, pane, *window, record, watermark);
                     if let Some(timer) = timer {

@@ -34,6 +34,14 @@ pub struct HighestBids {
 }
 
 impl HighestBids {
+    /// A copy (bids are `Copy`: one slice copy, where the derived `Clone` goes bid by bid).
+    fn copied(&self) -> HighestBids {
+        HighestBids {
+            price: self.price,
+            bids: SmallVec::from_slice(&self.bids),
+        }
+    }
+
     fn offer(&mut self, bid: &Bid) {
         if bid.price > self.price || self.bids.is_empty() {
             self.price = bid.price;
@@ -64,7 +72,7 @@ impl AggregateFunction<Bid> for MaxBid {
         }
     }
     fn result(&self, acc: &HighestBids) -> HighestBids {
-        acc.clone()
+        acc.copied()
     }
 }
 
@@ -89,7 +97,7 @@ impl AggregateFunction<Windowed<u64, HighestBids>> for MaxOfMax {
         }
     }
     fn result(&self, acc: &HighestBids) -> HighestBids {
-        let mut highest = acc.clone();
+        let mut highest = acc.copied();
         highest.bids.sort_unstable();
         highest
     }
