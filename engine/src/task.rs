@@ -157,7 +157,7 @@ impl Task {
 
     /// Whether an operator of the task has registered a processing-time timer.
     pub fn uses_processing_time(&self) -> bool {
-        self.operators().any(|(_, operator)| operator.uses_processing_time())
+        self.operators().any(|operator| operator.uses_processing_time())
     }
 
     /// Chains `operator` (of node `node`) behind member `from`: output port `port` of that
@@ -185,18 +185,13 @@ impl Task {
         1 + self.chained.len()
     }
 
-    /// The operators of the task with their member index (a source head has none).
-    fn operators(&self) -> impl Iterator<Item = (usize, &dyn Operator)> + '_ {
+    /// The operators of the task, head first (a source head has none).
+    fn operators(&self) -> impl Iterator<Item = &dyn Operator> + '_ {
         let head = match &self.body {
-            TaskBody::Operator(operator) => Some((0, operator.as_ref())),
+            TaskBody::Operator(operator) => Some(operator.as_ref()),
             TaskBody::Source { .. } => None,
         };
-        head.into_iter().chain(
-            self.chained
-                .iter()
-                .enumerate()
-                .map(|(k, c)| (k + 1, c.operator.as_ref())),
-        )
+        head.into_iter().chain(self.chained.iter().map(|c| c.operator.as_ref()))
     }
 
     /// Member `member`'s operator.
@@ -256,7 +251,7 @@ impl Task {
     }
 
     pub fn state_entries(&self) -> usize {
-        self.operators().map(|(_, operator)| operator.state_entries()).sum()
+        self.operators().map(|operator| operator.state_entries()).sum()
     }
 
     /// Appends `message` to the mailbox of input channel `channel`.
@@ -396,7 +391,7 @@ impl Task {
             TaskBody::Operator(_) => None,
         };
         self.operators()
-            .filter_map(|(_, operator)| operator.next_processing_deadline())
+            .filter_map(|operator| operator.next_processing_deadline())
             .chain(source)
             .min()
     }

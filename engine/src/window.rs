@@ -896,13 +896,20 @@ where
             };
             self.next_id += 1;
             sessions.insert(first, session);
+        } else if last == first + 1 {
+            // The common case: the record falls into or extends one session.
+            let target = &mut sessions[first];
+            if target.window != window {
+                if let Some(timer) = pending_timer(target.window, &target.pane.trigger) {
+                    early_timers.remove(&(timer, key.clone(), target.window));
+                }
+                target.window = window;
+            }
+            if target.checkpointed {
+                out.events.checkpointed_session_merges += 1;
+            }
         } else {
-            // Usually the record only extends one session: nothing to take in.
-            let merged: SmallVec<[Session<F::Acc>; 1]> = if last > first + 1 {
-                sessions.drain(first + 1..last).collect()
-            } else {
-                SmallVec::new()
-            };
+            let merged: SmallVec<[Session<F::Acc>; 2]> = sessions.drain(first + 1..last).collect();
             let target = &mut sessions[first];
             for session in std::iter::once(&*target).chain(&merged) {
                 if let Some(timer) = pending_timer(session.window, &session.pane.trigger) {
