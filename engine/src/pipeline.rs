@@ -406,63 +406,45 @@ impl<T: Data> Stream<T> {
         format!("{kind}-{}", self.draft.borrow().nodes.len())
     }
 
-    fn stateless<U: Data>(self, kind: &str, factory: OperatorFactory) -> Stream<U> {
+    /// Adds a stateless operator, made by `make` for each task.
+    fn stateless<U: Data, O: Operator + 'static>(self, kind: &str, make: impl Fn() -> O + Send + 'static) -> Stream<U> {
+        let factory: OperatorFactory = Box::new(move |_| Box::new(make()));
         let id = self.add_operator(kind, self.edges(0), factory);
         Stream::new(&self.draft, vec![(id, MAIN)])
     }
 
     pub fn map<U: Data, F: FnMut(T) -> U + Clone + Send + 'static>(self, f: F) -> Stream<U> {
-        self.stateless(
-            "map",
-            Box::new(move |_| {
-                Box::new(Map {
-                    f: f.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        )
+        self.stateless("map", move || Map {
+            f: f.clone(),
+            _types: PhantomData,
+        })
     }
 
     pub fn filter<F: FnMut(&T) -> bool + Clone + Send + 'static>(self, f: F) -> Stream<T> {
-        self.stateless(
-            "filter",
-            Box::new(move |_| {
-                Box::new(Filter {
-                    f: f.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        )
+        self.stateless("filter", move || Filter {
+            f: f.clone(),
+            _types: PhantomData,
+        })
     }
 
     pub fn flat_map<U: Data, I: IntoIterator<Item = U> + 'static, F: FnMut(T) -> I + Clone + Send + 'static>(
         self,
         f: F,
     ) -> Stream<U> {
-        self.stateless(
-            "flat_map",
-            Box::new(move |_| {
-                Box::new(FlatMap {
-                    f: f.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        )
+        self.stateless("flat_map", move || FlatMap {
+            f: f.clone(),
+            _types: PhantomData,
+        })
     }
 
     /// What `f` makes of each record, where it makes something: a flat map of at most one
     /// result that reads its input by reference, so that chained to a source it reads the
     /// log in place (no record is copied to be looked at).
     pub fn filter_map<U: Data, F: FnMut(&T) -> Option<U> + Clone + Send + 'static>(self, f: F) -> Stream<U> {
-        self.stateless(
-            "filter_map",
-            Box::new(move |_| {
-                Box::new(FilterMap {
-                    f: f.clone(),
-                    _types: PhantomData,
-                }) as Box<dyn Operator>
-            }),
-        )
+        self.stateless("filter_map", move || FilterMap {
+            f: f.clone(),
+            _types: PhantomData,
+        })
     }
 
     /// Partitions the stream by key: records with equal keys reach the same task.
