@@ -308,8 +308,17 @@ pub trait WindowFunction<K, T>: Clone + Send + 'static {
     fn create(&self) -> Self::Acc;
     fn add(&self, acc: &mut Self::Acc, ts: Timestamp, value: &T);
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-    /// Mutable: an evictor removes records from the window as it fires.
-    fn emit(&self, key: &K, window: Window, acc: &mut Self::Acc, out: &mut Vec<Self::Out>);
+    /// Pushes the firing's results to `out`, stamped with the window's max timestamp
+    /// (`scratch`: room for a process function's values, empty before and after). Mutable: an
+    /// evictor removes records from the window as it fires.
+    fn emit(
+        &self,
+        key: &K,
+        window: Window,
+        acc: &mut Self::Acc,
+        scratch: &mut Vec<Self::Out>,
+        out: &mut Vec<Record<Self::Out>>,
+    );
 }
 
 #[derive(Clone)]
@@ -327,12 +336,20 @@ impl<K: Key, T, A: AggregateFunction<T>> WindowFunction<K, T> for Aggregating<A>
     fn merge(&self, acc: &mut A::Acc, other: A::Acc) {
         self.0.merge(acc, other)
     }
-    fn emit(&self, key: &K, window: Window, acc: &mut A::Acc, out: &mut Vec<Self::Out>) {
-        out.push(Windowed {
+    fn emit(
+        &self,
+        key: &K,
+        window: Window,
+        acc: &mut A::Acc,
+        _: &mut Vec<Self::Out>,
+        out: &mut Vec<Record<Self::Out>>,
+    ) {
+        let value = Windowed {
             key: key.clone(),
             window,
             value: self.0.result(acc),
-        });
+        };
+        out.push(Record::new(window.max_timestamp(), value));
     }
 }
 
@@ -359,13 +376,21 @@ impl<K: Key, T: Data, F: Fn(T, &T) -> T + Clone + Send + 'static> WindowFunction
             });
         }
     }
-    fn emit(&self, key: &K, window: Window, acc: &mut Option<T>, out: &mut Vec<Self::Out>) {
+    fn emit(
+        &self,
+        key: &K,
+        window: Window,
+        acc: &mut Option<T>,
+        _: &mut Vec<Self::Out>,
+        out: &mut Vec<Record<Self::Out>>,
+    ) {
         if let Some(value) = acc {
-            out.push(Windowed {
+            let value = Windowed {
                 key: key.clone(),
                 window,
                 value: value.clone(),
-            });
+            };
+            out.push(Record::new(window.max_timestamp(), value));
         }
     }
 }
@@ -389,8 +414,9 @@ where
     fn merge(&self, acc: &mut Vec<T>, other: Vec<T>) {
         acc.extend(other);
     }
-    fn emit(&self, key: &K, window: Window, acc: &mut Vec<T>, out: &mut Vec<O>) {
-        (self.0)(key, window, acc, out)
+    fn emit(&self, key: &K, window: Window, acc: &mut Vec<T>, scratch: &mut Vec<O>, out: &mut Vec<Record<O>>) {
+        (self.0)(key, window, acc, scratch);
+        out.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
     }
 }
 
@@ -416,13 +442,20 @@ impl<K: Key, T: Data, F: WindowFunction<K, T>> WindowFunction<K, T> for Evicting
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
         acc.extend(other);
     }
-    fn emit(&self, key: &K, window: Window, acc: &mut Self::Acc, out: &mut Vec<F::Out>) {
+    fn emit(
+        &self,
+        key: &K,
+        window: Window,
+        acc: &mut Self::Acc,
+        scratch: &mut Vec<F::Out>,
+        out: &mut Vec<Record<F::Out>>,
+    ) {
         self.evictor.evict(acc);
         let mut inner = self.function.create();
         for (ts, value) in acc.iter() {
             self.function.add(&mut inner, *ts, value);
         }
-        self.function.emit(key, window, &mut inner, out);
+        self.function.emit(key, window, &mut inner, scratch, out);
     }
 }
 
@@ -460,8 +493,7 @@ fn act<K, T, F: WindowFunction<K, T>>(
     let Some(acc) = pane.acc.as_mut() else {
         return false;
     };
-    function.emit(key, window, acc, scratch);
-    results.extend(scratch.drain(..).map(|v| Record::new(window.max_timestamp(), v)));
+    function.emit(key, window, acc, scratch, results);
     if decision.purge {
         pane.acc = None;
     }
@@ -505,6 +537,10 @@ struct WindowPanes<K, A> {
     fired: bool,
 }
 
+/// How many emptied pane maps a window operator keeps for reuse: about as many windows as
+/// one watermark step clears.
+const MAX_SPARE_PANE_MAPS: usize = 16;
+
 /// Tumbling and sliding windows (assigners that never merge).
 pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     assigner: WindowAssigner,
@@ -519,6 +555,8 @@ pub(crate) struct WindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     assigned: Vec<Window>,
     /// The most keys a window has had: new windows' maps start that large.
     keys_per_window: usize,
+    /// Maps of cleared windows, emptied, for new windows to reuse (no allocation per window).
+    spare_panes: Vec<IndexMap<K, Pane<F::Acc>, rustc_hash::FxBuildHasher>>,
     scratch: Vec<F::Out>,
     _types: PhantomData<fn(T)>,
 }
@@ -536,6 +574,7 @@ impl<T, K, KS, F: WindowFunction<K, T>> WindowOperator<T, K, KS, F> {
             watermark: NO_WATERMARK,
             assigned: Vec::new(),
             keys_per_window: 0,
+            spare_panes: Vec::new(),
             scratch: Vec::new(),
             _types: PhantomData,
         }
@@ -587,13 +626,15 @@ where
             let open = &self.assigned[late_windows..];
             for &window in open {
                 if !self.windows.contains_key(&window) {
-                    let panes = IndexMap::with_capacity_and_hasher(self.keys_per_window, Default::default());
+                    let panes = self.spare_panes.pop().unwrap_or_else(|| {
+                        IndexMap::with_capacity_and_hasher(self.keys_per_window, Default::default())
+                    });
                     self.windows.insert(window, WindowPanes { panes, fired: false });
                 }
             }
             let (earliest, latest) = (open[0], open[open.len() - 1]);
             let watermark = self.watermark;
-            let mut windows: Vec<_> = self
+            let mut windows: SmallVec<[_; 4]> = self
                 .windows
                 .range_mut(earliest..=latest)
                 .map(|(&window, panes)| {
@@ -734,7 +775,11 @@ where
                 break;
             }
             debug_assert!(entry.get().fired, "a window is cleared only after it fired");
-            entry.remove();
+            let mut panes = entry.remove().panes;
+            if self.spare_panes.len() < MAX_SPARE_PANE_MAPS {
+                panes.clear();
+                self.spare_panes.push(panes);
+            }
         }
         out.emit(MAIN, results);
     }
@@ -781,11 +826,36 @@ struct Session<A> {
     pane: Pane<A>,
     /// In a snapshot taken or restored (what the coverage map's session merge counts).
     checkpointed: bool,
-    /// Its end-of-window firing is still to come: a fire timer of this session is queued, at
-    /// its end or (if it grew since) before it.
+    /// Its end-of-window firing is still to come.
     fire_pending: bool,
-    /// Names the session in its timers while its window grows and merges (not snapshotted).
-    id: u64,
+}
+
+/// What a session waits for next: its end-of-window firing, or else its clean-up.
+fn session_due<A>(session: &Session<A>, allowed_lateness: i64) -> Timestamp {
+    let end = session.window.max_timestamp();
+    if session.fire_pending {
+        end
+    } else {
+        end.saturating_add(allowed_lateness)
+    }
+}
+
+/// A key's sessions and the one timer the key waits on.
+struct KeySessions<A> {
+    /// Disjoint (not touching) sessions sorted by start.
+    list: Vec<Session<A>>,
+    /// The time of the key's queued timer: at or before every session's next firing or
+    /// clean-up (a session that grew or fired since is due later, not earlier).
+    armed: Option<Timestamp>,
+}
+
+impl<A> Default for KeySessions<A> {
+    fn default() -> Self {
+        KeySessions {
+            list: Vec::new(),
+            armed: None,
+        }
+    }
 }
 
 /// Session windows: each record opens `[ts, ts + gap)`; overlapping or touching windows of a
@@ -799,17 +869,14 @@ pub(crate) struct SessionWindowOperator<T, K, KS, F: WindowFunction<K, T>> {
     settings: WindowSettings,
     key_selector: KS,
     function: F,
-    /// Per key, disjoint (not touching) sessions sorted by start.
-    sessions: FastMap<K, Vec<Session<F::Acc>>>,
-    /// End-of-window and clean-up timers, `(time, (key, session id))`. A session waits on one
-    /// at a time: its fire timer, set when it opens, then its clean-up timer, set when it fires
-    /// (so clean-up timers are set in time order, into the queue's FIFO). A session that grew
-    /// since is re-armed at its new time when its timer comes up; one merged away or cleared
-    /// is gone, and its timers are skipped.
-    fire_timers: TimerQueue<(K, u64)>,
+    sessions: FastMap<K, KeySessions<F::Acc>>,
+    /// One timer per key, not per session, at the key's earliest due firing or clean-up:
+    /// when it comes up, everything of the key due by the watermark is done at once and the
+    /// key is re-armed at its next. A session that grows (most records) re-arms nothing, and
+    /// a key with several sessions ending within one watermark step is visited once. A timer
+    /// whose key has been re-armed or cleared since is skipped (lazy deletion).
+    timers: TimerQueue<K>,
     early_timers: BTreeSet<(Timestamp, K, Window)>,
-    cleanup_timers: TimerQueue<(K, u64)>,
-    next_id: u64,
     watermark: Timestamp,
     scratch: Vec<F::Out>,
     _types: PhantomData<fn(T)>,
@@ -823,10 +890,8 @@ impl<T, K: Ord, KS, F: WindowFunction<K, T>> SessionWindowOperator<T, K, KS, F> 
             key_selector,
             function,
             sessions: fast_map(),
-            fire_timers: TimerQueue::default(),
+            timers: TimerQueue::default(),
             early_timers: BTreeSet::new(),
-            cleanup_timers: TimerQueue::default(),
-            next_id: 0,
             watermark: NO_WATERMARK,
             scratch: Vec::new(),
             _types: PhantomData,
@@ -841,21 +906,18 @@ where
     KS: Fn(&T) -> K + Send,
     F: WindowFunction<K, T>,
 {
-    fn cleanup_time(&self, window: Window) -> Timestamp {
-        window.max_timestamp().saturating_add(self.settings.allowed_lateness)
-    }
-
     /// Adds `record` to its key's sessions, pushing any firing to `results`.
     fn add_record(
         &mut self,
-        record: Record<T>,
+        record: &Record<T>,
         lateness_watermark: Timestamp,
         results: &mut Vec<Record<F::Out>>,
         out: &mut Output,
-    ) -> AddOutcome<T> {
+    ) -> AddOutcome {
         let key = (self.key_selector)(&record.value);
         let own = Window::new(record.ts, record.ts.saturating_add(self.gap_ms));
-        let sessions = self.sessions.entry(key.clone()).or_default();
+        let entry = self.sessions.entry(key.clone()).or_default();
+        let sessions = &mut entry.list;
         // Sessions overlapping or touching [ts, ts + gap) form a contiguous run of the list.
         let (first, last) = match sessions.last() {
             // The common case, a record at or after the newest session's start: the older
@@ -877,7 +939,7 @@ where
             if sessions.is_empty() {
                 self.sessions.remove(&key);
             }
-            return AddOutcome::Late(record);
+            return AddOutcome::Late;
         }
         // As in Flink: the record joins the state of the session it falls into, and
         // accumulators merge only when it bridges two or more sessions. The first session of
@@ -892,9 +954,7 @@ where
                 pane: Pane::default(),
                 checkpointed: false,
                 fire_pending: false,
-                id: self.next_id,
             };
-            self.next_id += 1;
             sessions.insert(first, session);
         } else if last == first + 1 {
             // The common case: the record falls into or extends one session.
@@ -934,7 +994,7 @@ where
         if let Some(timer) = pending_timer(window, &session.pane.trigger) {
             early_timers.insert((timer, key.clone(), window));
         }
-        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut session.pane, window, &record, watermark);
+        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut session.pane, window, record, watermark);
         if let Some(timer) = timer {
             early_timers.insert((timer, key.clone(), window));
         }
@@ -951,16 +1011,14 @@ where
             // Within allowed lateness of an already-passed session end: a late firing.
             out.events.late_firings += 1;
         }
-        // A pending fire has its timer queued at or before the end: it re-arms there. A
-        // session that had fired and now ends past the watermark (a late merge) fires again.
-        if window.max_timestamp() > watermark && !session.fire_pending {
-            session.fire_pending = true;
-            self.fire_timers.push(window.max_timestamp(), (key.clone(), session.id));
-        }
-        if fresh && !session.fire_pending {
-            // Opened past its end (within the allowed lateness): no fire timer to set it.
-            let id = session.id;
-            self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
+        // A session ending past the watermark fires at its end: a new one, and one that had
+        // fired and grew past the watermark by a late merge (it fires again). One opened
+        // past its end (within the allowed lateness) waits only for its clean-up.
+        session.fire_pending |= window.max_timestamp() > watermark;
+        let due = session_due(session, self.settings.allowed_lateness);
+        if entry.armed.is_none_or(|armed| due < armed) {
+            entry.armed = Some(due);
+            self.timers.push(due, key);
         }
         // A record at most L - 1 behind the watermark may touch a session already cleared:
         // the differential reference must replay it as of this watermark.
@@ -969,15 +1027,13 @@ where
             .saturating_add(self.settings.allowed_lateness)
             .saturating_sub(1)
             <= lateness_watermark;
-        AddOutcome::Added {
-            behind: behind.then_some(record),
-        }
+        AddOutcome::Added { behind }
     }
 
     /// Fires (as the window's end would) and clears `key`'s sessions whose clean-up time is
     /// at or before `watermark`: what the checked run had done by then.
     fn retire(&mut self, key: &K, watermark: Timestamp, results: &mut Vec<Record<F::Out>>) {
-        let Some(sessions) = self.sessions.get_mut(key) else {
+        let Some(KeySessions { list: sessions, .. }) = self.sessions.get_mut(key) else {
             return;
         };
         let allowed_lateness = self.settings.allowed_lateness;
@@ -1002,7 +1058,7 @@ where
                 );
             }
         }
-        if self.sessions.get(key).is_some_and(Vec::is_empty) {
+        if self.sessions.get(key).is_some_and(|k| k.list.is_empty()) {
             self.sessions.remove(key);
         }
     }
@@ -1014,9 +1070,13 @@ fn session_of<A>(sessions: &mut [Session<A>], window: Window) -> Option<&mut Ses
     sessions.get_mut(at).filter(|s| s.window == window)
 }
 
-enum AddOutcome<T> {
-    Late(Record<T>),
-    Added { behind: Option<Record<T>> },
+/// What became of a record (the caller copies it on only if it goes on).
+enum AddOutcome {
+    Late,
+    /// `behind`: the differential reference must replay it (see `add_record`).
+    Added {
+        behind: bool,
+    },
 }
 
 impl<T, K, KS, F> Operator for SessionWindowOperator<T, K, KS, F>
@@ -1030,10 +1090,12 @@ where
         let mut results = Vec::new();
         let mut late = Vec::new();
         let mut behind = Vec::new();
-        for record in batch.into_records::<T>() {
+        // Read in place (a batch shared with the source is not copied).
+        for record in batch.as_slice::<T>() {
             match self.add_record(record, self.watermark, &mut results, out) {
-                AddOutcome::Late(record) => late.push(record),
-                AddOutcome::Added { behind: b } => behind.extend(b),
+                AddOutcome::Late => late.push(record.clone()),
+                AddOutcome::Added { behind: true } => behind.push(record.clone()),
+                AddOutcome::Added { behind: false } => {}
             }
         }
         out.emit(MAIN, results);
@@ -1044,12 +1106,11 @@ where
     fn handle_records_behind(&mut self, _input: usize, batch: Batch, watermark: Timestamp, out: &mut Output) {
         let mut results = Vec::new();
         let mut late = Vec::new();
-        for record in batch.into_records::<T>() {
+        for record in batch.as_slice::<T>() {
             let key = (self.key_selector)(&record.value);
             self.retire(&key, watermark, &mut results);
-            if let AddOutcome::Late(record) = self.add_record(record, self.watermark.max(watermark), &mut results, out)
-            {
-                late.push(record);
+            if let AddOutcome::Late = self.add_record(record, self.watermark.max(watermark), &mut results, out) {
+                late.push(record.clone());
             }
         }
         out.emit(MAIN, results);
@@ -1066,7 +1127,7 @@ where
             let session = self
                 .sessions
                 .get_mut(&key)
-                .and_then(|sessions| session_of(sessions, window))
+                .and_then(|k| session_of(&mut k.list, window))
                 .expect("an early timer always has its session");
             let (decision, next) = trigger.on_timer(time, window, &mut session.pane.trigger);
             if let Some(next) = next {
@@ -1083,62 +1144,53 @@ where
             );
         }
         let decision = trigger.on_window_end();
-        while let Some((time, (key, id))) = self.fire_timers.pop_due(watermark) {
-            let Some(session) = self
-                .sessions
-                .get_mut(&key)
-                .and_then(|sessions| sessions.iter_mut().find(|s| s.id == id))
-                .filter(|s| s.fire_pending)
-            else {
-                continue; // lapsed: the session was merged away or cleared
-            };
-            let end = session.window.max_timestamp();
-            if end > time {
-                // It grew since: its end has not come yet (or comes later in this loop).
-                self.fire_timers.push(end, (key, id));
-                continue;
-            }
-            session.fire_pending = false;
-            let window = session.window;
-            act(
-                &self.function,
-                &key,
-                window,
-                &mut session.pane,
-                decision,
-                &mut self.scratch,
-                &mut results,
-            );
-            self.cleanup_timers.push(self.cleanup_time(window), (key, id));
-        }
         let allowed_lateness = self.settings.allowed_lateness;
-        while let Some((time, (key, id))) = self.cleanup_timers.pop_due(watermark) {
-            let Some(sessions) = self.sessions.get_mut(&key) else {
-                continue; // lapsed: the key's sessions are gone
+        let firings_from = results.len();
+        while let Some((time, key)) = self.timers.pop_due(watermark) {
+            let Some(entry) = self.sessions.get_mut(&key).filter(|k| k.armed == Some(time)) else {
+                continue; // lapsed: the key was re-armed, or its sessions are gone
             };
-            let Some(at) = sessions.iter().position(|s| s.id == id) else {
-                continue; // lapsed: the session was merged away or cleared
-            };
-            let cleanup = sessions[at].window.max_timestamp().saturating_add(allowed_lateness);
-            if cleanup > time {
-                self.cleanup_timers.push(cleanup, (key, id));
-                continue;
+            for session in entry.list.iter_mut() {
+                if session.fire_pending && session.window.max_timestamp() <= watermark {
+                    session.fire_pending = false;
+                    act(
+                        &self.function,
+                        &key,
+                        session.window,
+                        &mut session.pane,
+                        decision,
+                        &mut self.scratch,
+                        &mut results,
+                    );
+                }
             }
-            sessions.remove(at);
-            if sessions.is_empty() {
-                self.sessions.remove(&key);
+            entry
+                .list
+                .retain(|s| !is_window_late(s.window, allowed_lateness, watermark));
+            entry.armed = entry.list.iter().map(|s| session_due(s, allowed_lateness)).min();
+            match entry.armed {
+                Some(next) => self.timers.push(next, key),
+                None => {
+                    self.sessions.remove(&key);
+                }
             }
+        }
+        // Keys fire in the order their timers came up, a key's sessions at once: put the
+        // firings in time order, as per-session timers would have them (Flink's).
+        let firings = &mut results[firings_from..];
+        if !firings.is_sorted_by_key(|r| r.ts) {
+            firings.sort_unstable_by_key(|r| r.ts);
         }
         out.emit(MAIN, results);
     }
 
     fn snapshot_state(&mut self, _checkpoint: CheckpointId, max_parallelism: usize) -> OperatorState {
-        for session in self.sessions.values_mut().flatten() {
+        for session in self.sessions.values_mut().flat_map(|k| &mut k.list) {
             session.checkpointed = true;
         }
         let mut sessions: Vec<(&K, Window, bool, &Pane<F::Acc>)> = Vec::new();
         for (key, key_sessions) in &self.sessions {
-            for session in key_sessions {
+            for session in &key_sessions.list {
                 sessions.push((key, session.window, !session.fire_pending, &session.pane));
             }
         }
@@ -1149,19 +1201,12 @@ where
     fn restore_state(&mut self, context: &RestoreContext<'_>) -> Result<(), SnapshotError> {
         self.watermark = context.watermark;
         for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
-            let id = self.next_id;
-            self.next_id += 1;
-            if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
-                if fired {
-                    self.cleanup_timers.push(self.cleanup_time(window), (key.clone(), id));
-                } else {
-                    self.fire_timers.push(window.max_timestamp(), (key.clone(), id));
-                }
-                if let Some(timer) = pending_timer(window, &pane.trigger) {
+            if let Some(timer) = pending_timer(window, &pane.trigger) {
+                if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
                     self.early_timers.insert((timer, key.clone(), window));
                 }
             }
-            let sessions = self.sessions.entry(key).or_default();
+            let sessions = &mut self.sessions.entry(key).or_default().list;
             let at = sessions.partition_point(|s| s.window.start < window.start);
             sessions.insert(
                 at,
@@ -1170,13 +1215,30 @@ where
                     pane,
                     checkpointed: true,
                     fire_pending: !fired,
-                    id,
                 },
             );
+        }
+        // Each key's timer, set in time order (not the map's).
+        let allowed_lateness = self.settings.allowed_lateness;
+        let mut timers: Vec<(Timestamp, &K)> = Vec::new();
+        for (key, k) in self.sessions.iter_mut() {
+            let due = k.list.iter().map(|s| session_due(s, allowed_lateness)).min();
+            if crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
+                // The planted bug: the key believes it waits on a timer that is not there.
+                k.armed = Some(Timestamp::MAX);
+                continue;
+            }
+            k.armed = due;
+            timers.extend(due.map(|due| (due, key)));
+        }
+        timers.sort_unstable();
+        for (due, key) in timers {
+            self.timers.push(due, key.clone());
         }
         // Merging relies on each key's sessions being disjoint (found by fuzz/snapshot_decode).
         for sessions in self.sessions.values() {
             if let Some(pair) = sessions
+                .list
                 .windows(2)
                 .find(|pair| pair[0].window.end >= pair[1].window.start)
             {
@@ -1193,9 +1255,10 @@ where
     }
 
     fn state_entries(&self) -> usize {
-        // Per session: its state and the timer it waits on, fire or clean-up (the timers that
-        // lapsed are not state).
-        2 * self.sessions.values().map(Vec::len).sum::<usize>() + self.early_timers.len()
+        // Per session its state, per key the timer it waits on (the timers that lapsed are not
+        // state).
+        let sessions: usize = self.sessions.values().map(|k| k.list.len()).sum();
+        sessions + self.sessions.len() + self.early_timers.len()
     }
 }
 
@@ -1259,6 +1322,65 @@ mod tests {
     #[test]
     fn session_window_is_ts_plus_gap() {
         assert_eq!(windows_of(WindowAssigner::session(30), -5), vec![(-5, 25)]);
+    }
+
+    /// Counts per `(key, session)` of a session operator with gap 10 and allowed lateness 5.
+    fn sessions() -> SessionWindowOperator<(u8, i64), u8, fn(&(u8, i64)) -> u8, Aggregating<Count>> {
+        let settings = WindowSettings {
+            allowed_lateness: 5,
+            ..WindowSettings::default()
+        };
+        SessionWindowOperator::new(10, settings, |click: &(u8, i64)| click.0, Aggregating(Count))
+    }
+
+    fn fired(out: &mut Output) -> Vec<(Timestamp, u8, Window, u64)> {
+        out.take::<Windowed<u8, u64>>(MAIN)
+            .into_iter()
+            .map(|r| (r.ts, r.value.key, r.value.window, r.value.value))
+            .collect()
+    }
+
+    #[test]
+    fn sessions_of_several_keys_fire_in_time_order_within_one_watermark() {
+        // Key 1 has sessions ending at 15 and 65, key 2 one ending at 34 that grew from 25:
+        // one timer per key, yet the results come in the order of the sessions' ends.
+        let mut operator = sessions();
+        let clicks = [(1u8, 5i64), (2, 15), (1, 55), (2, 24)];
+        let batch = Batch::new(clicks.iter().map(|&(key, ts)| Record::new(ts, (key, ts))).collect());
+        let mut out = Output::default();
+        operator.handle_records(0, batch, &mut out);
+        assert_eq!(operator.state_entries(), 3 + 2, "three sessions, one timer per key");
+        operator.handle_watermark(100, &mut out);
+        assert_eq!(
+            fired(&mut out),
+            vec![
+                (14, 1, Window::new(5, 15), 1),
+                (33, 2, Window::new(15, 34), 2),
+                (64, 1, Window::new(55, 65), 1),
+            ]
+        );
+        assert_eq!(operator.state_entries(), 0, "cleared at max_timestamp + 5");
+    }
+
+    #[test]
+    fn a_session_fires_at_its_end_and_is_cleared_at_its_cleanup_time() {
+        let mut operator = sessions();
+        let mut out = Output::default();
+        operator.handle_records(0, Batch::new(vec![Record::new(0, (7u8, 0i64))]), &mut out);
+        operator.handle_watermark(8, &mut out);
+        operator.handle_records(0, Batch::new(vec![Record::new(6, (7u8, 6i64))]), &mut out);
+        operator.handle_watermark(14, &mut out);
+        assert!(fired(&mut out).is_empty(), "grew to [0,16): its end is 15");
+        operator.handle_watermark(15, &mut out);
+        assert_eq!(fired(&mut out), vec![(15, 7, Window::new(0, 16), 2)]);
+        assert_eq!(operator.state_entries(), 2, "kept for the allowed lateness");
+        // A late record within the allowed lateness fires the session again at once.
+        operator.handle_records(0, Batch::new(vec![Record::new(3, (7u8, 3i64))]), &mut out);
+        assert_eq!(fired(&mut out), vec![(15, 7, Window::new(0, 16), 3)]);
+        operator.handle_watermark(19, &mut out);
+        assert_eq!(operator.state_entries(), 2, "clean-up at 20");
+        operator.handle_watermark(20, &mut out);
+        assert_eq!(operator.state_entries(), 0);
     }
 
     #[test]
