@@ -92,6 +92,12 @@ impl Trigger {
         self.purging
     }
 
+    /// Whether a record that arrives before its window's end never fires the window nor sets
+    /// a timer (the event-time trigger's, purging or not): the operator may just add it.
+    pub(crate) fn is_quiet_before_end(&self) -> bool {
+        self.kind == TriggerKind::EventTime
+    }
+
     /// Why this trigger cannot work, if it cannot (checked by the pipeline builder).
     pub fn validate(&self) -> Result<(), String> {
         match self.kind {

@@ -645,6 +645,7 @@ where
                 })
                 .collect();
             debug_assert_eq!(windows.len(), open.len(), "the assigned windows are adjacent");
+            let quiet = self.settings.trigger.is_quiet_before_end();
             for record in run {
                 let key = (self.key_selector)(&record.value);
                 for (window, panes) in windows.iter_mut() {
@@ -654,6 +655,12 @@ where
                         .raw_entry_mut_v1()
                         .from_key(&key)
                         .or_insert_with(|| (key.clone(), Pane::default()));
+                    if quiet && !panes.fired {
+                        // Before the window's end the trigger has nothing to say: just add.
+                        let acc = pane.acc.get_or_insert_with(|| self.function.create());
+                        self.function.add(acc, record.ts, &record.value);
+                        continue;
+                    }
                     let (decision, timer) =
                         add_to_pane(&self.function, &self.settings.trigger, pane, *window, record, watermark);
                     if let Some(timer) = timer {
@@ -991,25 +998,31 @@ where
             target.window = window;
         }
         let session = &mut sessions[first];
-        if let Some(timer) = pending_timer(window, &session.pane.trigger) {
-            early_timers.insert((timer, key.clone(), window));
-        }
-        let (decision, timer) = add_to_pane(&self.function, &trigger, &mut session.pane, window, record, watermark);
-        if let Some(timer) = timer {
-            early_timers.insert((timer, key.clone(), window));
-        }
-        let emitted = act(
-            &self.function,
-            &key,
-            window,
-            &mut session.pane,
-            decision,
-            &mut self.scratch,
-            results,
-        );
-        if window.max_timestamp() <= watermark && emitted {
-            // Within allowed lateness of an already-passed session end: a late firing.
-            out.events.late_firings += 1;
+        if trigger.is_quiet_before_end() && window.max_timestamp() > watermark {
+            // Before the session's end the trigger has nothing to say: just add.
+            let acc = session.pane.acc.get_or_insert_with(|| self.function.create());
+            self.function.add(acc, record.ts, &record.value);
+        } else {
+            if let Some(timer) = pending_timer(window, &session.pane.trigger) {
+                early_timers.insert((timer, key.clone(), window));
+            }
+            let (decision, timer) = add_to_pane(&self.function, &trigger, &mut session.pane, window, record, watermark);
+            if let Some(timer) = timer {
+                early_timers.insert((timer, key.clone(), window));
+            }
+            let emitted = act(
+                &self.function,
+                &key,
+                window,
+                &mut session.pane,
+                decision,
+                &mut self.scratch,
+                results,
+            );
+            if window.max_timestamp() <= watermark && emitted {
+                // Within allowed lateness of an already-passed session end: a late firing.
+                out.events.late_firings += 1;
+            }
         }
         // A session ending past the watermark fires at its end: a new one, and one that had
         // fired and grew past the watermark by a late merge (it fires again). One opened
