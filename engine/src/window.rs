@@ -1337,8 +1337,10 @@ mod tests {
         assert_eq!(windows_of(WindowAssigner::session(30), -5), vec![(-5, 25)]);
     }
 
+    type ClickSessions = SessionWindowOperator<(u8, i64), u8, fn(&(u8, i64)) -> u8, Aggregating<Count>>;
+
     /// Counts per `(key, session)` of a session operator with gap 10 and allowed lateness 5.
-    fn sessions() -> SessionWindowOperator<(u8, i64), u8, fn(&(u8, i64)) -> u8, Aggregating<Count>> {
+    fn sessions() -> ClickSessions {
         let settings = WindowSettings {
             allowed_lateness: 5,
             ..WindowSettings::default()
