@@ -239,11 +239,14 @@ impl<T: Data, U: Data, F: FnMut(&T) -> Option<U> + Send> Operator for FilterMap<
     fn handle_records(&mut self, _input: usize, batch: Batch, out: &mut Output) {
         // Reads its input in place, owned or shared with the source's log: nothing is copied
         // but what `f` makes.
-        let produced: Vec<Record<U>> = batch
-            .as_slice::<T>()
-            .iter()
-            .filter_map(|r| (self.f)(&r.value).map(|u| Record::new(r.ts, u)))
-            .collect();
+        let records = batch.as_slice::<T>();
+        // Room for one output per input (as most filter maps give): no regrowth, each a copy.
+        let mut produced = Vec::with_capacity(records.len());
+        produced.extend(
+            records
+                .iter()
+                .filter_map(|r| (self.f)(&r.value).map(|u| Record::new(r.ts, u))),
+        );
         out.emit(MAIN, produced);
     }
     crate::stateless!();

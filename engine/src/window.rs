@@ -732,14 +732,16 @@ where
             );
         }
         let decision = self.settings.trigger.on_window_end();
+        // Usually one result per pane: room for every window ending now at once, not by
+        // doubling (each a copy of the results so far).
+        let ending = self.windows.iter().take_while(|(w, _)| w.max_timestamp() <= watermark);
+        results.reserve(ending.filter(|(_, p)| !p.fired).map(|(_, p)| p.panes.len()).sum());
         for (&window, panes) in self.windows.iter_mut() {
             if window.max_timestamp() > watermark {
                 break;
             }
             if !panes.fired {
                 panes.fired = true;
-                // Usually one result per pane: room for them at once, not by doubling.
-                results.reserve(panes.panes.len());
                 let keys = panes.panes.iter_mut();
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let keys: Vec<_> = keys.collect();
