@@ -509,9 +509,14 @@ fn add_to_pane<K, T, F: WindowFunction<K, T>>(
     record: &Record<T>,
     watermark: Timestamp,
 ) -> (TriggerResult, Option<Timestamp>) {
+    add_to_contents(function, pane, record);
+    trigger.on_element(record.ts, window, watermark, &mut pane.trigger)
+}
+
+/// Adds a record to a pane's contents only (what a quiet trigger needs before the end).
+fn add_to_contents<K, T, F: WindowFunction<K, T>>(function: &F, pane: &mut Pane<F::Acc>, record: &Record<T>) {
     let acc = pane.acc.get_or_insert_with(|| function.create());
     function.add(acc, record.ts, &record.value);
-    trigger.on_element(record.ts, window, watermark, &mut pane.trigger)
 }
 
 /// The early-firing timer a restored pane had pending (a continuous trigger's next firing
@@ -657,8 +662,7 @@ where
                         .or_insert_with(|| (key.clone(), Pane::default()));
                     if quiet && !panes.fired {
                         // Before the window's end the trigger has nothing to say: just add.
-                        let acc = pane.acc.get_or_insert_with(|| self.function.create());
-                        self.function.add(acc, record.ts, &record.value);
+                        add_to_contents(&self.function, pane, record);
                         continue;
                     }
                     let (decision, timer) =
@@ -1002,8 +1006,7 @@ where
         let session = &mut sessions[first];
         if trigger.is_quiet_before_end() && window.max_timestamp() > watermark {
             // Before the session's end the trigger has nothing to say: just add.
-            let acc = session.pane.acc.get_or_insert_with(|| self.function.create());
-            self.function.add(acc, record.ts, &record.value);
+            add_to_contents(&self.function, &mut session.pane, record);
         } else {
             if let Some(timer) = pending_timer(window, &session.pane.trigger) {
                 early_timers.insert((timer, key.clone(), window));
