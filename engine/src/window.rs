@@ -862,6 +862,13 @@ struct KeySessions<A> {
     armed: Option<Timestamp>,
 }
 
+impl<A> KeySessions<A> {
+    /// When the key next has something to do: its sessions' earliest firing or clean-up.
+    fn next_due(&self, allowed_lateness: i64) -> Option<Timestamp> {
+        self.list.iter().map(|s| session_due(s, allowed_lateness)).min()
+    }
+}
+
 impl<A> Default for KeySessions<A> {
     fn default() -> Self {
         KeySessions {
@@ -1185,7 +1192,7 @@ where
             entry
                 .list
                 .retain(|s| !is_window_late(s.window, allowed_lateness, watermark));
-            entry.armed = entry.list.iter().map(|s| session_due(s, allowed_lateness)).min();
+            entry.armed = entry.next_due(allowed_lateness);
             match entry.armed {
                 Some(next) => self.timers.push(next, key),
                 None => {
@@ -1240,7 +1247,7 @@ where
         let allowed_lateness = self.settings.allowed_lateness;
         let mut timers: Vec<(Timestamp, &K)> = Vec::new();
         for (key, k) in self.sessions.iter_mut() {
-            let due = k.list.iter().map(|s| session_due(s, allowed_lateness)).min();
+            let due = k.next_due(allowed_lateness);
             if crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
                 // The planted bug: the key believes it waits on a timer that is not there.
                 k.armed = Some(Timestamp::MAX);
