@@ -84,6 +84,8 @@ pub struct Measured {
     pub checksum: String,
     /// Peak resident memory while the variant ran (VmHWM, reset before its first run), in MiB.
     pub peak_mib: Option<f64>,
+    /// Simulator variants: the checkpoints one run completed (the cadence it really had).
+    pub checkpoints: Option<u64>,
     /// Computes with other semantics than the engine (e.g. decides at once, right only for
     /// in-order input): not in `engine_over_*` nor in `checksums_agree`.
     pub shortcut: bool,
@@ -543,12 +545,17 @@ fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
     ] {
         let checksum = Checksum::new(true);
         let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
-        variants.push(timed(variant, events, || {
-            if let Some(violation) = simulate(&graph, &sim_options(0, events, poll_max)).violation {
+        let mut checkpoints = 0;
+        let mut measured = timed(variant, events, || {
+            let outcome = simulate(&graph, &sim_options(0, events, poll_max));
+            if let Some(violation) = outcome.violation {
                 eprintln!("{}: the simulated run failed: {violation:?}", workload.name());
             }
+            checkpoints = outcome.stats.checkpoints_completed;
             checksum.take()
-        }));
+        });
+        measured.checkpoints = Some(checkpoints);
+        variants.push(measured);
     }
 
     variants.push(timed("hand-written loop", events, || {
@@ -760,6 +767,7 @@ fn timed(variant: &'static str, events: usize, mut run: impl FnMut() -> u64) -> 
         seconds: median,
         checksum,
         peak_mib: peak_memory_mib(),
+        checkpoints: None,
         shortcut: false,
     }
 }
@@ -798,6 +806,15 @@ fn print_workload(result: &WorkloadResult) {
         "  simulator: {:.0} seeds/s ({} events, a checkpoint every {} records)",
         result.sim_seeds_per_s, SEED_EVENTS, CHECKPOINT_EVERY
     );
+    for m in &result.variants {
+        if let Some(checkpoints) = m.checkpoints {
+            println!(
+                "  {}: {} checkpoints completed per run",
+                m.variant,
+                thousands(checkpoints as f64)
+            );
+        }
+    }
     let state = &result.state;
     println!(
         "  state: largest of {} checkpoints {} bytes, {} keyed entries, {} bytes per entry",
