@@ -204,6 +204,7 @@ proptest! {
             checkpoint_schedule: None,
             checkpoint_every_records: None,
             poll_max: None,
+            channel_capacity: None,
             keep_trace: false,
             tap_late: false,
             database: None,

@@ -253,3 +253,63 @@ fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_lin
     let again = again.downcast_ref::<String>().expect("a formatted panic");
     assert!(again.contains("fails again"), "{again}");
 }
+
+/// Bounded channels (backpressure, `SimOptions::channel_capacity`): the sources cannot run
+/// far ahead of a barrier, so checkpoints asked for every 500 records come about that often
+/// (unbounded, a backlog grows in front of each barrier and most triggers find one in
+/// flight); and under crashes the committed results still match the reference.
+#[test]
+fn bounded_channels_keep_the_checkpoint_cadence_and_exactly_once_under_crashes() {
+    use eddy::sim::{simulate, FaultKind, FaultSet, SimOptions};
+    use rand::SeedableRng;
+    let (mut bounded, mut unbounded) = (0, 0);
+    for seed in 0..12u64 {
+        let input = PageViews.generate(5_000, &mut ChaCha8Rng::seed_from_u64(seed));
+        let graph = || PageViews.build(Log::round_robin(input.clone(), Workload::partitions(&PageViews)));
+        let faults = if seed % 2 == 0 {
+            FaultSet::of(&[])
+        } else {
+            FaultSet::of(&[
+                FaultKind::Crash,
+                FaultKind::CrashBeforeCommit,
+                FaultKind::LostNotification,
+            ])
+        };
+        let options = SimOptions {
+            seed,
+            faults: faults.clone(),
+            fault_schedule: None,
+            checkpoint_schedule: None,
+            checkpoint_every_records: Some(500),
+            poll_max: Some(50),
+            channel_capacity: Some(1 + seed as usize % 8),
+            keep_trace: false,
+            tap_late: false,
+            max_steps: 1_000_000,
+            database: None,
+            chaining: None,
+        };
+        let (job, sinks) = graph();
+        let outcome = simulate(&job, &options);
+        assert!(outcome.violation.is_none(), "seed {seed}: {:?}", outcome.violation);
+        let checked = PageViews.check(&input, &sinks);
+        assert!(checked.violation.is_none(), "seed {seed}: {:?}", checked.violation);
+        if faults.is_empty() {
+            // Ten asked for, and the final one.
+            let completed = outcome.stats.checkpoints_completed;
+            assert!(completed >= 8, "seed {seed}: {:?}", outcome.stats);
+            bounded += completed;
+            let free = SimOptions {
+                channel_capacity: None,
+                ..options
+            };
+            unbounded += simulate(&graph().0, &free).stats.checkpoints_completed;
+        } else {
+            assert!(outcome.stats.crashes > 0, "seed {seed}: {:?}", outcome.stats);
+        }
+    }
+    assert!(
+        bounded > 2 * unbounded,
+        "checkpoints completed: {bounded} bounded, {unbounded} unbounded"
+    );
+}

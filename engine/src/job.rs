@@ -51,6 +51,10 @@ pub enum Action {
 pub struct Job {
     tasks: Vec<Task>,
     channels: Vec<Channel>,
+    /// Per task, the `(task, input)` ends of the channels it sends on.
+    outputs: Vec<Vec<(usize, usize)>>,
+    /// Messages an input channel holds before its sender waits ([`Job::bound_channels`]).
+    channel_capacity: usize,
     /// Per node: name and parallelism (what a manifest records).
     nodes: Vec<(String, usize)>,
     max_parallelism: usize,
@@ -185,9 +189,15 @@ impl Job {
             .zip(parallelism)
             .map(|(n, p)| (n.name.clone(), *p))
             .collect();
+        let mut outputs = vec![Vec::new(); tasks.len()];
+        for channel in &channels {
+            outputs[channel.from].push((channel.to, channel.to_input));
+        }
         Job {
             tasks,
             channels,
+            outputs,
+            channel_capacity: usize::MAX,
             nodes,
             max_parallelism: graph.max_parallelism,
             last_checkpoint: 0,
@@ -348,6 +358,9 @@ impl Job {
     pub fn ready_actions(&self, actions: &mut Vec<Action>) {
         actions.clear();
         for (task, t) in self.tasks.iter().enumerate() {
+            if self.backpressured(task) {
+                continue;
+            }
             for input in 0..t.input_channels() {
                 if t.is_ready(input) {
                     actions.push(Action::Deliver { task, input });
@@ -355,7 +368,7 @@ impl Job {
             }
         }
         for (task, t) in self.tasks.iter().enumerate() {
-            if t.is_source() && !t.is_ended() {
+            if t.is_source() && !t.is_ended() && !self.backpressured(task) {
                 actions.push(Action::PollSource { task });
             }
         }
@@ -395,6 +408,24 @@ impl Job {
 
     pub fn state_entries(&self) -> usize {
         self.tasks.iter().map(Task::state_entries).sum()
+    }
+
+    /// Each input channel holds `capacity` messages before its sender waits, as Flink's
+    /// credit-based flow control gives each channel a few network buffers: a task with a
+    /// full output channel is not ready to act, so backpressure reaches the sources and
+    /// what is in flight in front of a barrier stays bounded. A step may still push past the
+    /// bound: a task emits a barrier on all its outputs at once, so no alignment waits on a
+    /// full channel. Unbounded unless called.
+    pub fn bound_channels(&mut self, capacity: usize) {
+        self.channel_capacity = capacity;
+    }
+
+    /// Whether one of `task`'s output channels is full ([`Job::bound_channels`]).
+    fn backpressured(&self, task: usize) -> bool {
+        self.channel_capacity != usize::MAX
+            && self.outputs[task]
+                .iter()
+                .any(|&(to, input)| self.tasks[to].queued_on(input) >= self.channel_capacity)
     }
 
     /// Every task records what its operator sends to late outputs ([`crate::tap`]).

@@ -198,26 +198,35 @@ mod keyed_bytes {
 }
 
 impl OperatorState {
-    /// Groups `entries` by the key group of `key_of(entry)`; each group encoded on its own.
+    /// Groups `entries` by the key group of `key_of(entry)`, in their order within a group;
+    /// each group encoded on its own (as a sequence of its entries).
     pub fn from_keyed<E: Serialize, K: std::hash::Hash + ?Sized>(
         entries: impl IntoIterator<Item = E>,
         key_of: impl Fn(&E) -> &K,
         max_parallelism: usize,
     ) -> Self {
-        let mut groups: BTreeMap<KeyGroup, Vec<E>> = BTreeMap::new();
-        for entry in entries {
-            groups
-                .entry(key_group_of(key_of(&entry), max_parallelism))
-                .or_default()
-                .push(entry);
-        }
+        // One stable sort and a run per group: a map of vectors cost as much as encoding.
+        let mut entries: Vec<(KeyGroup, E)> = entries
+            .into_iter()
+            .map(|entry| (key_group_of(key_of(&entry), max_parallelism), entry))
+            .collect();
+        entries.sort_by_key(|(group, _)| *group);
         OperatorState {
-            keyed: groups
-                .into_iter()
-                .map(|(g, entries)| (g, encode_payload(&entries)))
+            keyed: entries
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|run| (run[0].0, encode_payload(&GroupEntries(run))))
                 .collect(),
             operator: Vec::new(),
         }
+    }
+}
+
+/// One key group's entries, encoded as the sequence `Vec<E>` would be.
+struct GroupEntries<'a, E>(&'a [(KeyGroup, E)]);
+
+impl<E: Serialize> Serialize for GroupEntries<'_, E> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(_, entry)| entry))
     }
 }
 

@@ -271,6 +271,11 @@ impl Task {
         self.inputs[channel].mailbox.front()
     }
 
+    /// Messages waiting on input channel `channel`.
+    pub fn queued_on(&self, channel: usize) -> usize {
+        self.inputs[channel].mailbox.len()
+    }
+
     pub fn queued(&self) -> usize {
         self.inputs.iter().map(|i| i.mailbox.len()).sum()
     }

@@ -675,6 +675,7 @@ fn run_once<W: Workload>(
         checkpoint_schedule,
         checkpoint_every_records: None,
         poll_max,
+        channel_capacity: None,
         keep_trace: config.keep_trace,
         tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,

@@ -80,6 +80,9 @@ pub struct SimOptions {
     pub checkpoint_every_records: Option<u64>,
     /// At most this many records per source read, instead of the drawn amount.
     pub poll_max: Option<usize>,
+    /// Messages each channel holds before its sender waits (backpressure,
+    /// [`Job::bound_channels`]); `None`: unbounded, as seeded scenarios run.
+    pub channel_capacity: Option<usize>,
     pub keep_trace: bool,
     /// Record what operators send to late outputs, as the committed execution has it (the
     /// differential oracle's input).
@@ -169,6 +172,7 @@ struct Simulation<'a, D> {
     checkpoint_every_records: Option<u64>,
     checkpoint_steps: Vec<u64>,
     poll_max: Option<usize>,
+    channel_capacity: Option<usize>,
     tap_late: bool,
     /// Late records of executions that no restore can discard any more.
     late_committed: Vec<LateRecord>,
@@ -233,6 +237,9 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
     if options.tap_late {
         job.tap_late_outputs();
     }
+    if let Some(capacity) = options.channel_capacity {
+        job.bound_channels(capacity);
+    }
     let mut sim = Simulation {
         graph,
         faults: &options.faults,
@@ -254,6 +261,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         checkpoint_every_records: options.checkpoint_every_records,
         checkpoint_steps: Vec::new(),
         poll_max: options.poll_max,
+        channel_capacity: options.channel_capacity,
         tap_late: options.tap_late,
         late_committed: Vec::new(),
         parallelism,
@@ -755,6 +763,9 @@ impl<D: Decisions> Simulation<'_, D> {
         }
         if self.tap_late {
             self.job.tap_late_outputs();
+        }
+        if let Some(capacity) = self.channel_capacity {
+            self.job.bound_channels(capacity);
         }
         self.restored = recovery.checkpoint.is_some();
         self.late_firings_committed = 0;

@@ -2,7 +2,7 @@
 //!
 //! For each workload, on one pre-generated input (generation is not timed), single-threaded:
 //! the engine in batch mode at parallelism 1; the same pipeline under the simulator with a
-//! checkpoint every 1,000 records and no faults; a hand-written loop computing the same
+//! checkpoint every 10,000 records, bounded channels and no faults; a hand-written loop computing the same
 //! results ([`direct`]); and timely dataflow with one worker ([`peer`], behind the `bench`
 //! feature). Every variant's result checksum must agree. A workload may add *shortcut*
 //! variants that compute with other semantics (dedup decided at once, right only for
@@ -68,8 +68,14 @@ const WATERMARK_EVERY: usize = 1_024;
 /// Records per source poll in batch mode (`BatchConfig::default`), and in the simulator
 /// variant that reads as much.
 const BATCH_POLL: usize = 1_024;
-/// The simulator variant checkpoints each time the sources read this many more records.
-const CHECKPOINT_EVERY: u64 = 1_000;
+/// The simulator variant checkpoints each time the sources read this many more records:
+/// 200 checkpoints in a 2,000,000-event run (docs/performance.md, "The simulator's
+/// checkpoint cadence").
+const CHECKPOINT_EVERY: u64 = 10_000;
+/// Messages each simulator channel holds before its sender waits. With backpressure the
+/// sources cannot run ahead of a barrier, so checkpoints come at the cadence asked for;
+/// unbounded, a backlog grew in front of each barrier and a run completed about ten.
+const CHANNEL_CAPACITY: usize = 8;
 /// Events per seed in the seeds/s measurement.
 const SEED_EVENTS: usize = 10_000;
 
@@ -112,7 +118,7 @@ pub struct WorkloadResult {
     pub workload: &'static str,
     pub events: usize,
     pub variants: Vec<Measured>,
-    /// Simulated 10,000-event runs per second (checkpoints every 1,000 records, no faults).
+    /// Simulated 10,000-event runs per second (the simulator variant's options, no faults).
     pub sim_seeds_per_s: f64,
     pub engine_over_limit: f64,
     pub engine_over_timely: Option<f64>,
@@ -712,6 +718,7 @@ fn sim_options(seed: u64, events: usize, poll_max: Option<usize>) -> SimOptions 
         checkpoint_schedule: None,
         checkpoint_every_records: Some(CHECKPOINT_EVERY),
         poll_max,
+        channel_capacity: Some(CHANNEL_CAPACITY),
         keep_trace: false,
         tap_late: false,
         max_steps: 10_000 + 200 * events as u64,
