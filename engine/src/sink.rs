@@ -20,7 +20,7 @@ use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::graph::TaskInfo;
 use crate::operator::{Operator, Output};
 use crate::prepared::PreparedTransactions;
-use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
+use crate::snapshot::{decode_payload, encode_after, OperatorState, RestoreContext, SnapshotError};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.
 pub trait Sink<T>: Clone + Send + 'static {
@@ -150,6 +150,8 @@ pub(crate) struct TwoPhaseCommitSink<T, C> {
     open: Vec<Record<T>>,
     /// Closed at a barrier, part of the snapshot, committed on completion or restore.
     staged: BTreeMap<TransactionId, Vec<Record<T>>>,
+    /// The length of the last snapshot's encoding: the next is sized like it.
+    encoded_len: usize,
 }
 
 impl<T, C> TwoPhaseCommitSink<T, C> {
@@ -159,6 +161,7 @@ impl<T, C> TwoPhaseCommitSink<T, C> {
             subtask,
             open: Vec::new(),
             staged: BTreeMap::new(),
+            encoded_len: 0,
         }
     }
 }
@@ -189,9 +192,11 @@ impl<T: Data, C: Committer<T>> Operator for TwoPhaseCommitSink<T, C> {
                 self.staged.insert(id, records);
             }
         }
+        let operator = encode_after(Vec::with_capacity(self.encoded_len), &self.staged);
+        self.encoded_len = operator.len();
         OperatorState {
             keyed: BTreeMap::new(),
-            operator: encode_payload(&self.staged),
+            operator,
         }
     }
 

@@ -129,7 +129,7 @@ pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// `value`'s encoding appended to `bytes`.
-fn encode_after<T: Serialize>(bytes: Vec<u8>, value: &T) -> Vec<u8> {
+pub(crate) fn encode_after<T: Serialize>(bytes: Vec<u8>, value: &T) -> Vec<u8> {
     postcard::serialize_with_flavor(value, Bytes(bytes)).expect("snapshot state always serialises")
 }
 
@@ -211,10 +211,17 @@ impl OperatorState {
             .map(|entry| (key_group_of(key_of(&entry), max_parallelism), entry))
             .collect();
         entries.sort_by_key(|(group, _)| *group);
+        // Each group is encoded into one scratch buffer and copied out at its exact size,
+        // instead of growing a vector of its own.
+        let mut scratch = Vec::new();
         OperatorState {
             keyed: entries
                 .chunk_by(|a, b| a.0 == b.0)
-                .map(|run| (run[0].0, encode_payload(&GroupEntries(run))))
+                .map(|run| {
+                    scratch.clear();
+                    scratch = encode_after(std::mem::take(&mut scratch), &GroupEntries(run));
+                    (run[0].0, scratch.clone())
+                })
                 .collect(),
             operator: Vec::new(),
         }
