@@ -25,6 +25,9 @@ pub struct FailureFile {
     /// Where the sinks kept their transactions (`staged` if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// Messages each channel held before its sender waited (unbounded if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_capacity: Option<usize>,
     pub property: String,
     pub message: String,
 }
@@ -128,12 +131,19 @@ pub fn failure_config(
                 .map_err(|reason| FileError::Field { field: "with", reason })?,
         );
     }
+    if failure.channel_capacity == Some(0) {
+        return Err(FileError::Field {
+            field: "channel_capacity",
+            reason: "a channel must hold at least 1 message".to_string(),
+        });
+    }
     let config = RunConfig {
         events: events.or(failure.events),
         bug,
         oracle,
         aim: FaultSet::of(&with),
         sink,
+        channel_capacity: failure.channel_capacity,
         ..RunConfig::new(failure.seed, profile)
     };
     Ok((scenario, config))
@@ -150,6 +160,7 @@ pub fn case_config(case: &Case) -> Result<(&'static dyn Scenario, RunConfig), Fi
         oracle: case.oracle.clone(),
         with: Vec::new(),
         sink: case.sink.clone(),
+        channel_capacity: case.channel_capacity,
         property: String::new(),
         message: String::new(),
     };

@@ -206,6 +206,11 @@ struct ExploreArgs {
     /// Default: staged; postgres-model with `--bug commit-prepared-of-later-checkpoint`.
     #[arg(long, value_name = "SINK")]
     sink: Option<SinkModel>,
+    /// Bound every channel to N messages: a task whose output channel is full waits
+    /// (backpressure, as Flink's credit-based flow control), so sources cannot run far ahead
+    /// of a barrier. Unbounded if not given. Failure files and shrunk cases record it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    channel_capacity: Option<u32>,
     /// Print, per scenario, how many runs reached each moment that matters (a crash
     /// mid-alignment, a restore at another parallelism (`rescale`), a record on a `boundary`,
     /// ...), and the moments no run reached (docs/testing.md).
@@ -261,6 +266,9 @@ struct ReplayArgs {
     /// file's, or staged).
     #[arg(long, value_name = "SINK")]
     sink: Option<SinkModel>,
+    /// Bound every channel to N messages (default: the file's, or unbounded).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    channel_capacity: Option<u32>,
 }
 
 /// Bad usage or input: the message names the problem; exit code 2.
@@ -360,6 +368,9 @@ fn replay_command(report: &Report, events: Option<usize>, oracle: Oracle, aim: &
     if let Some(sink) = &report.sink {
         command.push_str(&format!(" --sink {sink}"));
     }
+    if let Some(capacity) = report.channel_capacity {
+        command.push_str(&format!(" --channel-capacity {capacity}"));
+    }
     command
 }
 
@@ -417,6 +428,7 @@ fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     oracle: args.oracle,
                     aim: aim.clone(),
                     sink: args.sink.unwrap_or(SinkModel::for_bug(args.bug)),
+                    channel_capacity: args.channel_capacity.map(|n| n as usize),
                     ..RunConfig::new(seed, args.faults)
                 };
                 let report = scenario.run(&config).report;
@@ -694,6 +706,7 @@ fn write_failure_file(
         oracle: (oracle != Oracle::default()).then(|| oracle.to_string()),
         with: aim.names().into_iter().map(String::from).collect(),
         sink: report.sink.clone(),
+        channel_capacity: report.channel_capacity,
         property: violation.property.clone(),
         message: violation.message.clone(),
     };
@@ -994,6 +1007,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 check_determinism: true,
                 oracle: args.oracle.unwrap_or(config.oracle),
                 sink: args.sink.unwrap_or(config.sink),
+                channel_capacity: args.channel_capacity.map(|n| n as usize).or(config.channel_capacity),
                 keep_trace: args.timeline.is_some(),
                 ..config
             };
@@ -1047,6 +1061,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
         keep_trace: args.trace.is_some() || args.timeline.is_some(),
         oracle: args.oracle.unwrap_or(config.oracle),
         sink: args.sink.unwrap_or(config.sink),
+        channel_capacity: args.channel_capacity.map(|n| n as usize).or(config.channel_capacity),
         aim: if args.with.is_empty() {
             config.aim
         } else {

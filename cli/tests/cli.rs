@@ -137,6 +137,78 @@ fn replay_prints_the_trace_hash_and_writes_the_trace() {
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
 }
 
+/// `--channel-capacity` bounds every channel (backpressure): another schedule, so another
+/// trace hash; a failure found with it records it, and replaying or shrinking the failure
+/// file runs with it again.
+#[test]
+fn bounded_channels_are_another_run_and_failure_files_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("trace-hash: "))
+            .map(String::from)
+            .unwrap_or_else(|| panic!("a trace-hash line: {out}"))
+    };
+    let seed = ["replay", "--scenario", "pageviews", "--seed", "3", "--faults", "all"];
+    let (code, unbounded) = eddy(&seed);
+    assert_eq!(code, 0, "{unbounded}");
+    let (code, bounded) = eddy(&[&seed[..], &["--channel-capacity", "2"]].concat());
+    assert_eq!(code, 0, "{bounded}");
+    assert!(bounded.contains("channels: 2 messages"), "{bounded}");
+    assert_ne!(hash(&unbounded), hash(&bounded));
+
+    let failures = dir.path().join("failures");
+    let (code, out) = eddy(&[
+        "explore",
+        "--scenario",
+        "pageviews",
+        "--bug",
+        "windows-closed-interval",
+        "--seeds",
+        "8",
+        "--channel-capacity",
+        "2",
+        "--fail-fast",
+        "--out",
+        failures.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "the planted bug is caught: {out}");
+    assert!(out.contains("--channel-capacity 2"), "the replay line keeps it: {out}");
+    let file = std::fs::read_dir(&failures).unwrap().next().unwrap().unwrap().path();
+    let failure: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(failure["channel_capacity"], 2, "{failure}");
+    let (code, replayed) = eddy(&["replay", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{replayed}");
+    assert!(replayed.contains("channels: 2 messages"), "{replayed}");
+    let min = dir.path().join("min.json");
+    let (code, out) = eddy(&[
+        "shrink",
+        file.to_str().unwrap(),
+        "--max-runs",
+        "300",
+        "-o",
+        min.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let case: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&min).unwrap()).unwrap();
+    assert_eq!(case["channel_capacity"], 2, "{case}");
+    let (code, out) = eddy(&["replay", min.to_str().unwrap()]);
+    assert_eq!(code, 1, "the shrunk case still fails: {out}");
+
+    let zero = dir.path().join("zero.json");
+    std::fs::write(
+        &zero,
+        r#"{"scenario":"pageviews","seed":3,"profile":"all","events":null,"channel_capacity":0,"property":"x","message":"y"}"#,
+    )
+    .unwrap();
+    let (code, out) = eddy(&["replay", zero.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("zero.json") && out.contains("channel_capacity"), "{out}");
+    let (code, out) = eddy(&["explore", "--channel-capacity", "0"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--channel-capacity"), "{out}");
+}
+
 #[test]
 fn bad_input_exits_2_with_a_message_that_names_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -33,6 +33,9 @@ pub struct Report {
     /// Where the sinks kept their transactions, if not staged (`postgres-model`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// Messages each channel held before its sender waited, if bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_capacity: Option<usize>,
     /// The fault kinds this run had on.
     pub faults: Vec<String>,
     pub passed: bool,
@@ -67,6 +70,9 @@ impl fmt::Display for Report {
         )?;
         if let Some(sink) = &self.sink {
             write!(f, "  sink: {sink}")?;
+        }
+        if let Some(capacity) = self.channel_capacity {
+            write!(f, "  channels: {capacity} messages")?;
         }
         match &self.bug {
             Some(bug) => writeln!(f, "  planted bug: {bug}")?,

@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub aim: FaultSet,
     /// Where the two-phase-commit sinks keep their transactions.
     pub sink: SinkModel,
+    /// Messages each channel holds before its sender waits (backpressure,
+    /// `SimOptions::channel_capacity`); unbounded if `None`.
+    pub channel_capacity: Option<usize>,
 }
 
 /// Where a simulated run's two-phase-commit sinks keep a checkpoint's transaction until it
@@ -146,6 +149,7 @@ impl RunConfig {
             oracle: Oracle::default(),
             aim: FaultSet::default(),
             sink: SinkModel::default(),
+            channel_capacity: None,
         }
     }
 }
@@ -183,6 +187,9 @@ pub struct Case {
     /// Where the sinks keep their transactions (`staged` if absent, [`SinkModel`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// Messages each channel holds before its sender waits (unbounded if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_capacity: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -424,6 +431,7 @@ impl<W: Workload> Scenario for W {
             poll_max: None,
             oracle: (config.oracle != Oracle::default()).then(|| config.oracle.name().to_string()),
             sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
+            channel_capacity: config.channel_capacity,
         };
         (run, case)
     }
@@ -675,7 +683,7 @@ fn run_once<W: Workload>(
         checkpoint_schedule,
         checkpoint_every_records: None,
         poll_max,
-        channel_capacity: None,
+        channel_capacity: config.channel_capacity,
         keep_trace: config.keep_trace,
         tap_late: differential,
         max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
@@ -788,6 +796,7 @@ fn run_once<W: Workload>(
         profile: config.profile.name().to_string(),
         bug: config.bug.map(|b| b.name().to_string()),
         sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
+        channel_capacity: config.channel_capacity,
         faults: faults.names().into_iter().map(String::from).collect(),
         passed: violation.is_none(),
         steps: stats.steps,
