@@ -417,6 +417,7 @@ impl Job {
     /// bound: a task emits a barrier on all its outputs at once, so no alignment waits on a
     /// full channel. Unbounded unless called.
     pub fn bound_channels(&mut self, capacity: usize) {
+        assert!(capacity > 0, "a channel holds at least one message");
         self.channel_capacity = capacity;
     }
 

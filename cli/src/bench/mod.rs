@@ -2,11 +2,12 @@
 //!
 //! For each workload, on one pre-generated input (generation is not timed), single-threaded:
 //! the engine in batch mode at parallelism 1; the same pipeline under the simulator with a
-//! checkpoint every 10,000 records, bounded channels and no faults; a hand-written loop computing the same
-//! results ([`direct`]); and timely dataflow with one worker ([`peer`], behind the `bench`
-//! feature). Every variant's result checksum must agree. A workload may add *shortcut*
-//! variants that compute with other semantics (dedup decided at once, right only for
-//! in-order input): reported, but left out of the ratios and the checksum agreement.
+//! checkpoint every 10,000 records, bounded channels and no faults; a hand-written loop
+//! computing the same results ([`direct`]); and timely dataflow with one worker ([`peer`],
+//! behind the `bench` feature). Every variant's result checksum must agree. A workload may
+//! add *shortcut* variants that compute with other semantics (dedup decided at once, right
+//! only for in-order input): reported, but left out of the ratios and the checksum
+//! agreement.
 //!
 //! Besides speed: the state a checkpoint holds (bytes per keyed state entry, from an
 //! untimed run that checkpoints as the simulator variant does), and with `--restore-keys`
