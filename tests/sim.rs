@@ -266,7 +266,8 @@ fn bounded_channels_keep_the_checkpoint_cadence_and_exactly_once_under_crashes()
     for seed in 0..12u64 {
         let input = PageViews.generate(5_000, &mut ChaCha8Rng::seed_from_u64(seed));
         let graph = || PageViews.build(Log::round_robin(input.clone(), Workload::partitions(&PageViews)));
-        let faults = if seed % 2 == 0 {
+        // Faults by `seed / 2`: the simulator chains even seeds, so both layouts get both.
+        let faults = if (seed / 2) % 2 == 0 {
             FaultSet::of(&[])
         } else {
             FaultSet::of(&[
