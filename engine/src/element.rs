@@ -130,10 +130,9 @@ fn clone_records<T: Data>(records: &(dyn Any + Send)) -> Box<dyn Any + Send> {
     Box::new(cloned)
 }
 
-/// The bytes that identify a record's value: equal values encode equally.
-pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_allocvec(value).expect("record values serialise")
-}
+/// The bytes that identify a record's value (equal values encode equally): the snapshot
+/// encoding.
+pub use crate::snapshot::encode_value;
 
 fn retain_records<T: Data>(records: &mut Box<ErasedRecords>, keep: Keep<'_>) -> usize {
     let mut kept = typed::<T>(records.as_ref()).as_slice().to_vec();

@@ -14,6 +14,7 @@ pub mod bugs;
 pub mod cdc;
 pub mod changelog;
 pub mod checkpoint;
+pub mod codec;
 pub mod dedup;
 pub mod driver;
 pub mod element;

@@ -123,46 +123,15 @@ pub(crate) fn encode_payload<T: Serialize>(value: &T) -> Vec<u8> {
     encode_value(value)
 }
 
-/// The compact encoding snapshot payloads use (postcard), for any serde value.
+/// The compact encoding snapshot payloads use (postcard's format), for any serde value.
 pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     encode_after(Vec::new(), value)
 }
 
 /// `value`'s encoding appended to `bytes`.
-pub(crate) fn encode_after<T: Serialize>(bytes: Vec<u8>, value: &T) -> Vec<u8> {
-    postcard::serialize_with_flavor(value, Bytes(bytes)).expect("snapshot state always serialises")
-}
-
-/// postcard's output into a `Vec`, as its own `AllocVec` but for short writes: a field is a
-/// varint of one to ten bytes, and copying it with `extend_from_slice` (a `memcpy` call per
-/// field) was about an eighth of the simulator's samples on `dedup`.
-struct Bytes(Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Bytes {
-    type Output = Vec<u8>;
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if data.len() <= 16 {
-            self.0.reserve(data.len());
-            for &byte in data {
-                self.0.push(byte);
-            }
-        } else {
-            self.0.extend_from_slice(data);
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.0.push(byte);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
-    }
+pub(crate) fn encode_after<T: Serialize>(mut bytes: Vec<u8>, value: &T) -> Vec<u8> {
+    crate::codec::encode_into(&mut bytes, value).expect("snapshot state always serialises");
+    bytes
 }
 
 /// An operator's state at a checkpoint: keyed state per key group, and the operator's own
@@ -205,35 +174,52 @@ impl OperatorState {
         key_of: impl Fn(&E) -> &K,
         max_parallelism: usize,
     ) -> Self {
-        // One stable sort and a run per group: a map of vectors cost as much as encoding.
-        let mut entries: Vec<(KeyGroup, E)> = entries
-            .into_iter()
-            .map(|entry| (key_group_of(key_of(&entry), max_parallelism), entry))
+        let entries: Vec<E> = entries.into_iter().collect();
+        let groups: Vec<u32> = entries
+            .iter()
+            .map(|entry| key_group_of(key_of(entry), max_parallelism).0)
             .collect();
-        entries.sort_by_key(|(group, _)| *group);
+        // A counting sort of the entries' indices by key group (stable, and no entry moves):
+        // a sort of the entries themselves cost as much as encoding them.
+        let mut starts = vec![0; max_parallelism + 1];
+        for &group in &groups {
+            starts[group as usize + 1] += 1;
+        }
+        for group in 0..max_parallelism {
+            starts[group + 1] += starts[group];
+        }
+        let mut next = starts.clone();
+        let mut by_group = vec![0; entries.len()];
+        for (index, &group) in groups.iter().enumerate() {
+            by_group[next[group as usize]] = index;
+            next[group as usize] += 1;
+        }
         // Each group is encoded into one scratch buffer and copied out at its exact size,
         // instead of growing a vector of its own.
         let mut scratch = Vec::new();
+        let mut keyed = BTreeMap::new();
+        for group in 0..max_parallelism {
+            let run = &by_group[starts[group]..starts[group + 1]];
+            if !run.is_empty() {
+                scratch.clear();
+                scratch = encode_after(std::mem::take(&mut scratch), &GroupEntries(&entries, run));
+                keyed.insert(KeyGroup(group as u32), scratch.clone());
+            }
+        }
         OperatorState {
-            keyed: entries
-                .chunk_by(|a, b| a.0 == b.0)
-                .map(|run| {
-                    scratch.clear();
-                    scratch = encode_after(std::mem::take(&mut scratch), &GroupEntries(run));
-                    (run[0].0, scratch.clone())
-                })
-                .collect(),
+            keyed,
             operator: Vec::new(),
         }
     }
 }
 
-/// One key group's entries, encoded as the sequence `Vec<E>` would be.
-struct GroupEntries<'a, E>(&'a [(KeyGroup, E)]);
+/// One key group's entries (indices into all entries), encoded as the sequence `Vec<E>`
+/// would be.
+struct GroupEntries<'a, E>(&'a [E], &'a [usize]);
 
 impl<E: Serialize> Serialize for GroupEntries<'_, E> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|(_, entry)| entry))
+        serializer.collect_seq(self.1.iter().map(|&index| &self.0[index]))
     }
 }
 
