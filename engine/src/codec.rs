@@ -27,14 +27,21 @@ impl ser::Error for EncodeError {
 
 /// `value` encoded as postcard would, appended to `bytes`.
 pub fn encode_into<T: Serialize + ?Sized>(bytes: &mut Vec<u8>, value: &T) -> Result<(), EncodeError> {
-    value.serialize(&mut Encoder { bytes })
+    // The encoder owns the vector while it writes, rather than holding a `&mut Vec`: the
+    // simulator ran `pageviews` 2-3% faster so (three pairs).
+    let mut encoder = Encoder {
+        bytes: std::mem::take(bytes),
+    };
+    let result = value.serialize(&mut encoder);
+    *bytes = encoder.bytes;
+    result
 }
 
-struct Encoder<'a> {
-    bytes: &'a mut Vec<u8>,
+struct Encoder {
+    bytes: Vec<u8>,
 }
 
-impl Encoder<'_> {
+impl Encoder {
     /// LEB128, as postcard writes every integer wider than a byte.
     #[inline(always)]
     fn varint(&mut self, mut value: u64) {
@@ -72,7 +79,7 @@ fn zig_zag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
-impl<'a> ser::Serializer for &mut Encoder<'a> {
+impl ser::Serializer for &mut Encoder {
     type Ok = ();
     type Error = EncodeError;
     type SerializeSeq = Self;
@@ -276,7 +283,7 @@ impl<'a> ser::Serializer for &mut Encoder<'a> {
 /// Compound values: postcard writes their elements one after another, with nothing between.
 macro_rules! elements {
     ($($trait:ident :: $method:ident ($($name:ident)?)),* $(,)?) => {$(
-        impl ser::$trait for &mut Encoder<'_> {
+        impl ser::$trait for &mut Encoder {
             type Ok = ();
             type Error = EncodeError;
 
@@ -302,7 +309,7 @@ elements!(
     SerializeStructVariant::serialize_field(_field),
 );
 
-impl ser::SerializeMap for &mut Encoder<'_> {
+impl ser::SerializeMap for &mut Encoder {
     type Ok = ();
     type Error = EncodeError;
 
