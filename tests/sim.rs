@@ -254,6 +254,47 @@ fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_lin
     assert!(again.contains("fails again"), "{again}");
 }
 
+/// `CheckConfig::channel_capacity` runs a user's check with bounded channels: the failure
+/// report says so, the saved case records the bound, and the saved case replays with it
+/// even when the next run's config has none.
+#[test]
+fn check_with_bounded_channels_saves_cases_that_replay_with_their_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = eddy::sim::CheckConfig {
+        seeds: 200,
+        profile: Profile::All,
+        shrink_time: std::time::Duration::from_secs(5),
+        regressions: eddy::sim::Regressions::In(dir.path().to_path_buf()),
+        channel_capacity: Some(2),
+        ..Default::default()
+    };
+    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config.clone())).expect_err("caught");
+    let message = panic.downcast_ref::<String>().expect("a formatted panic");
+    assert!(message.contains("channels: 2 messages"), "{message}");
+    let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains(r#""channel_capacity":2"#), "{saved}");
+    let unbounded = eddy::sim::CheckConfig {
+        channel_capacity: None,
+        ..config
+    };
+    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, unbounded.clone())).expect_err("caught");
+    let again = again.downcast_ref::<String>().expect("a formatted panic");
+    assert!(
+        again.contains("fails again") && again.contains("channels: 2 messages"),
+        "{again}"
+    );
+    // A hand-edited bound of 0 is refused, naming the file and line.
+    let zero = saved.replace(r#""channel_capacity":2"#, r#""channel_capacity":0"#);
+    std::fs::write(&file, zero).unwrap();
+    let refused = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, unbounded)).expect_err("refused");
+    let refused = refused.downcast_ref::<String>().expect("a formatted panic");
+    assert!(
+        refused.contains(&file.display().to_string()) && refused.contains("channel_capacity is 0"),
+        "{refused}"
+    );
+}
+
 /// Bounded channels (backpressure, `SimOptions::channel_capacity`): the sources cannot run
 /// far ahead of a barrier, so checkpoints asked for every 500 records come about that often
 /// (unbounded, a backlog grows in front of each barrier and most triggers find one in

@@ -44,6 +44,10 @@ pub struct CheckConfig {
     /// How long a failing case may shrink.
     pub shrink_time: Duration,
     pub regressions: Regressions,
+    /// Messages each channel holds before its sender waits (backpressure,
+    /// `SimOptions::channel_capacity`); unbounded if `None`. A saved case runs with the bound
+    /// it was found with.
+    pub channel_capacity: Option<usize>,
 }
 
 /// Where failing cases are saved, and replayed from before the seeds run.
@@ -68,6 +72,7 @@ impl Default for CheckConfig {
             oracle: Oracle::default(),
             shrink_time: Duration::from_secs(30),
             regressions: Regressions::BesideTest,
+            channel_capacity: None,
         }
     }
 }
@@ -121,14 +126,25 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         Regressions::In(dir) => Some(dir.join(format!("{}.json", test.replace("::", "-")))),
         Regressions::Off => None,
     };
-    let run_config = |seed: u64, profile: Profile| RunConfig {
+    assert!(
+        config.channel_capacity != Some(0),
+        "a channel holds at least one message"
+    );
+    let run_config = |seed: u64, profile: Profile, channel_capacity: Option<usize>| RunConfig {
         events: config.events,
         check_determinism: config.check_determinism,
         oracle: config.oracle,
+        channel_capacity,
         ..RunConfig::new(seed, profile)
     };
     if let Some(file) = &file {
         for (line, case) in saved_cases(file) {
+            if case.channel_capacity == Some(0) {
+                panic!(
+                    "{}:{line}: the saved case's channel_capacity is 0: a channel holds at least one message",
+                    file.display()
+                );
+            }
             let profile = case.profile.parse().unwrap_or(config.profile);
             // A determinism failure shows only in some runs: give it several tries.
             let tries = if case.property.as_deref() == Some("determinism") {
@@ -139,7 +155,7 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             let failed = (0..tries)
                 .map(|_| {
                     scenario
-                        .run_case(&run_config(case.seed, profile), &case)
+                        .run_case(&run_config(case.seed, profile, case.channel_capacity), &case)
                         .unwrap_or_else(|e| {
                             panic!(
                                 "{}:{line}: the saved case does not fit the pipeline: {e}",
@@ -165,7 +181,7 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         }
     };
     for seed in seeds {
-        let run_config = run_config(seed, config.profile);
+        let run_config = run_config(seed, config.profile, config.channel_capacity);
         let report = scenario.run(&run_config).report;
         let Some(violation) = report.violation.clone() else {
             continue;
