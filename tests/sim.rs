@@ -254,11 +254,24 @@ fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_lin
     assert!(again.contains("fails again"), "{again}");
 }
 
-/// `CheckConfig::channel_capacity` runs a user's check with bounded channels: the failure
-/// report says so, the saved case records the bound, and the saved case replays with it
-/// even when the next run's config has none.
+/// `CheckConfig`'s channel bound and sink model reach a user's check: a good pipeline passes
+/// with its transactions prepared in the PostgreSQL model under the database faults; a bad
+/// one's report names both, the saved case records both, and it replays with them even
+/// when the next run's config has neither.
 #[test]
-fn check_with_bounded_channels_saves_cases_that_replay_with_their_bound() {
+fn check_runs_with_its_channel_bound_and_sink_and_saved_cases_replay_with_theirs() {
+    use eddy::sim::SinkModel;
+    eddy::sim::check(
+        &PageViews,
+        eddy::sim::CheckConfig {
+            seeds: 8,
+            profile: Profile::All,
+            sink: SinkModel::PostgresModel,
+            channel_capacity: Some(3),
+            regressions: eddy::sim::Regressions::Off,
+            ..Default::default()
+        },
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = eddy::sim::CheckConfig {
         seeds: 200,
@@ -266,33 +279,51 @@ fn check_with_bounded_channels_saves_cases_that_replay_with_their_bound() {
         shrink_time: std::time::Duration::from_secs(5),
         regressions: eddy::sim::Regressions::In(dir.path().to_path_buf()),
         channel_capacity: Some(2),
+        sink: SinkModel::PostgresModel,
         ..Default::default()
     };
     let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config.clone())).expect_err("caught");
     let message = panic.downcast_ref::<String>().expect("a formatted panic");
     assert!(message.contains("channels: 2 messages"), "{message}");
+    assert!(message.contains("sink: postgres-model"), "{message}");
     let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
     let saved = std::fs::read_to_string(&file).unwrap();
     assert!(saved.contains(r#""channel_capacity":2"#), "{saved}");
-    let unbounded = eddy::sim::CheckConfig {
+    assert!(saved.contains(r#""sink":"postgres-model""#), "{saved}");
+    let plain = eddy::sim::CheckConfig {
         channel_capacity: None,
+        sink: SinkModel::Staged,
         ..config
     };
-    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, unbounded.clone())).expect_err("caught");
+    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, plain.clone())).expect_err("caught");
     let again = again.downcast_ref::<String>().expect("a formatted panic");
+    assert!(again.contains("fails again"), "{again}");
     assert!(
-        again.contains("fails again") && again.contains("channels: 2 messages"),
+        again.contains("channels: 2 messages") && again.contains("sink: postgres-model"),
         "{again}"
     );
-    // A hand-edited bound of 0 is refused, naming the file and line.
-    let zero = saved.replace(r#""channel_capacity":2"#, r#""channel_capacity":0"#);
-    std::fs::write(&file, zero).unwrap();
-    let refused = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, unbounded)).expect_err("refused");
-    let refused = refused.downcast_ref::<String>().expect("a formatted panic");
-    assert!(
-        refused.contains(&file.display().to_string()) && refused.contains("channel_capacity is 0"),
-        "{refused}"
-    );
+    // A hand-edited bound of 0 or an unknown sink is refused, naming the file and line.
+    for (from, to, says) in [
+        (
+            r#""channel_capacity":2"#,
+            r#""channel_capacity":0"#,
+            "channel_capacity is 0",
+        ),
+        (
+            r#""sink":"postgres-model""#,
+            r#""sink":"mysql""#,
+            "unknown sink `mysql`",
+        ),
+    ] {
+        std::fs::write(&file, saved.replace(from, to)).unwrap();
+        let refused =
+            std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, plain.clone())).expect_err("refused");
+        let refused = refused.downcast_ref::<String>().expect("a formatted panic");
+        assert!(
+            refused.contains(&format!("{}:2", file.display())) && refused.contains(says),
+            "{refused}"
+        );
+    }
 }
 
 /// Bounded channels (backpressure, `SimOptions::channel_capacity`): the sources cannot run

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::faults::Profile;
-use crate::scenario::{Case, Oracle, RunConfig, Scenario};
+use crate::scenario::{Case, Oracle, RunConfig, Scenario, SinkModel};
 use crate::shrink::{shrink_until, DETERMINISM_TRIES};
 
 #[derive(Clone, Debug)]
@@ -45,9 +45,12 @@ pub struct CheckConfig {
     pub shrink_time: Duration,
     pub regressions: Regressions,
     /// Messages each channel holds before its sender waits (backpressure,
-    /// `SimOptions::channel_capacity`); unbounded if `None`. A saved case runs with the bound
-    /// it was found with.
+    /// `SimOptions::channel_capacity`); unbounded if `None`.
     pub channel_capacity: Option<usize>,
+    /// Where the two-phase-commit sinks keep a checkpoint's transaction: staged in their
+    /// snapshot (the default), or prepared in the model of PostgreSQL, into which the database
+    /// faults are injected (a failed prepare, a lost commit answer, a restart).
+    pub sink: SinkModel,
 }
 
 /// Where failing cases are saved, and replayed from before the seeds run.
@@ -73,6 +76,7 @@ impl Default for CheckConfig {
             shrink_time: Duration::from_secs(30),
             regressions: Regressions::BesideTest,
             channel_capacity: None,
+            sink: SinkModel::Staged,
         }
     }
 }
@@ -130,22 +134,19 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         config.channel_capacity != Some(0),
         "a channel holds at least one message"
     );
-    let run_config = |seed: u64, profile: Profile, channel_capacity: Option<usize>| RunConfig {
+    let run_config = RunConfig {
         events: config.events,
         check_determinism: config.check_determinism,
         oracle: config.oracle,
-        channel_capacity,
-        ..RunConfig::new(seed, profile)
+        channel_capacity: config.channel_capacity,
+        sink: config.sink,
+        ..RunConfig::new(0, config.profile)
     };
     if let Some(file) = &file {
         for (line, case) in saved_cases(file) {
-            if case.channel_capacity == Some(0) {
-                panic!(
-                    "{}:{line}: the saved case's channel_capacity is 0: a channel holds at least one message",
-                    file.display()
-                );
-            }
-            let profile = case.profile.parse().unwrap_or(config.profile);
+            // A saved case runs as it was found: its bound, sink and oracles.
+            let case_config =
+                saved_config(&run_config, &case).unwrap_or_else(|reason| panic!("{}:{line}: {reason}", file.display()));
             // A determinism failure shows only in some runs: give it several tries.
             let tries = if case.property.as_deref() == Some("determinism") {
                 DETERMINISM_TRIES
@@ -154,14 +155,12 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             };
             let failed = (0..tries)
                 .map(|_| {
-                    scenario
-                        .run_case(&run_config(case.seed, profile, case.channel_capacity), &case)
-                        .unwrap_or_else(|e| {
-                            panic!(
-                                "{}:{line}: the saved case does not fit the pipeline: {e}",
-                                file.display()
-                            )
-                        })
+                    scenario.run_case(&case_config, &case).unwrap_or_else(|e| {
+                        panic!(
+                            "{}:{line}: the saved case does not fit the pipeline: {e}",
+                            file.display()
+                        )
+                    })
                 })
                 .find(|run| !run.report.passed);
             if let Some(run) = failed {
@@ -181,7 +180,10 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         }
     };
     for seed in seeds {
-        let run_config = run_config(seed, config.profile, config.channel_capacity);
+        let run_config = RunConfig {
+            seed,
+            ..run_config.clone()
+        };
         let report = scenario.run(&run_config).report;
         let Some(violation) = report.violation.clone() else {
             continue;
@@ -222,6 +224,22 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             shrunk.runs
         );
     }
+}
+
+/// How a saved case runs: as `config` (the check's), with the case's seed, and the profile,
+/// channel bound, sink and oracles it records.
+fn saved_config(config: &RunConfig, case: &Case) -> Result<RunConfig, String> {
+    if case.channel_capacity == Some(0) {
+        return Err("the saved case's channel_capacity is 0: a channel holds at least one message".to_string());
+    }
+    Ok(RunConfig {
+        seed: case.seed,
+        profile: case.profile.parse().unwrap_or(config.profile),
+        channel_capacity: case.channel_capacity,
+        sink: case.sink.as_deref().map_or(Ok(SinkModel::Staged), str::parse)?,
+        oracle: case.oracle.as_deref().map_or(Ok(Oracle::default()), str::parse)?,
+        ..config.clone()
+    })
 }
 
 /// The cases saved in `file`, with their line numbers (none if there is no file).
