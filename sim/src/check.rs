@@ -132,7 +132,7 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
     };
     assert!(
         config.channel_capacity != Some(0),
-        "a channel holds at least one message"
+        "CheckConfig::channel_capacity is 0: a channel holds at least one message"
     );
     let run_config = RunConfig {
         events: config.events,
