@@ -222,6 +222,23 @@ fn a_sink_that_writes_on_receipt_is_caught_and_replays() {
     assert_eq!(replayed, failing);
 }
 
+/// Enough seeds to catch `EagerPageViews`, a short shrink, cases saved in `dir`.
+fn catching(dir: &std::path::Path) -> eddy::sim::CheckConfig {
+    eddy::sim::CheckConfig {
+        seeds: 200,
+        profile: Profile::All,
+        shrink_time: std::time::Duration::from_secs(5),
+        regressions: eddy::sim::Regressions::In(dir.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+/// The message `check` panics with on `EagerPageViews` (a sink that writes on receipt).
+fn failing_check(config: eddy::sim::CheckConfig) -> String {
+    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config)).expect_err("check fails");
+    panic.downcast_ref::<String>().expect("a formatted panic").clone()
+}
+
 #[test]
 fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_line_on_a_bad_one() {
     eddy::sim::check(
@@ -232,15 +249,8 @@ fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_lin
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = eddy::sim::CheckConfig {
-        seeds: 200,
-        profile: Profile::All,
-        shrink_time: std::time::Duration::from_secs(5),
-        regressions: eddy::sim::Regressions::In(dir.path().to_path_buf()),
-        ..Default::default()
-    };
-    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config.clone())).expect_err("caught");
-    let message = panic.downcast_ref::<String>().expect("a formatted panic");
+    let config = catching(dir.path());
+    let message = failing_check(config.clone());
     assert!(message.contains("verdict: FAIL"), "{message}");
     assert!(message.contains("shrunk to "), "{message}");
     assert!(message.contains("replay: EDDY_SEED="), "{message}");
@@ -249,8 +259,7 @@ fn check_passes_a_good_pipeline_and_panics_with_a_shrunk_case_and_the_replay_lin
     // The shrunk case was saved, and the next run replays it before any seed.
     let saved = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(saved, 1);
-    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config)).expect_err("caught again");
-    let again = again.downcast_ref::<String>().expect("a formatted panic");
+    let again = failing_check(config);
     assert!(again.contains("fails again"), "{again}");
 }
 
@@ -274,16 +283,11 @@ fn check_runs_with_its_channel_bound_and_sink_and_saved_cases_replay_with_theirs
     );
     let dir = tempfile::tempdir().unwrap();
     let config = eddy::sim::CheckConfig {
-        seeds: 200,
-        profile: Profile::All,
-        shrink_time: std::time::Duration::from_secs(5),
-        regressions: eddy::sim::Regressions::In(dir.path().to_path_buf()),
         channel_capacity: Some(2),
         sink: SinkModel::PostgresModel,
-        ..Default::default()
+        ..catching(dir.path())
     };
-    let panic = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, config.clone())).expect_err("caught");
-    let message = panic.downcast_ref::<String>().expect("a formatted panic");
+    let message = failing_check(config.clone());
     assert!(message.contains("channels: 2 messages"), "{message}");
     assert!(message.contains("sink: postgres-model"), "{message}");
     let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
@@ -295,8 +299,7 @@ fn check_runs_with_its_channel_bound_and_sink_and_saved_cases_replay_with_theirs
         sink: SinkModel::Staged,
         ..config
     };
-    let again = std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, plain.clone())).expect_err("caught");
-    let again = again.downcast_ref::<String>().expect("a formatted panic");
+    let again = failing_check(plain.clone());
     assert!(again.contains("fails again"), "{again}");
     assert!(
         again.contains("channels: 2 messages") && again.contains("sink: postgres-model"),
@@ -316,9 +319,7 @@ fn check_runs_with_its_channel_bound_and_sink_and_saved_cases_replay_with_theirs
         ),
     ] {
         std::fs::write(&file, saved.replace(from, to)).unwrap();
-        let refused =
-            std::panic::catch_unwind(|| eddy::sim::check(&EagerPageViews, plain.clone())).expect_err("refused");
-        let refused = refused.downcast_ref::<String>().expect("a formatted panic");
+        let refused = failing_check(plain.clone());
         assert!(
             refused.contains(&format!("{}:2", file.display())) && refused.contains(says),
             "{refused}"
