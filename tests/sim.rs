@@ -4,7 +4,7 @@
 use eddy::engine::{CommitLog, Record, Sink, TransactionId};
 use eddy::engine::{Count, JobGraph, Log, Pipeline, WatermarkStrategy, WindowAssigner, Windowed};
 use eddy::scenarios::pageviews::{self, PageView, PageViews};
-use eddy::sim::{Checked, FaultEvent, Profile, RunConfig, Scenario, SinkModel, Workload};
+use eddy::sim::{Checked, FaultEvent, Profile, Recorded, RunConfig, Scenario, SinkModel, Workload};
 use rand_chacha::ChaCha8Rng;
 
 #[test]
@@ -198,7 +198,7 @@ impl Workload for EagerPageViews {
         });
         (pipeline.build().unwrap(), sinks)
     }
-    fn check(&self, input: &[Record<PageView>], sinks: &pageviews::Sinks) -> Checked {
+    fn check(&self, input: &[Record<PageView>], _recorded: &Recorded, sinks: &pageviews::Sinks) -> Checked {
         PageViews.check(input, sinks)
     }
     fn output_lines(&self, sinks: &pageviews::Sinks) -> Vec<String> {
@@ -366,7 +366,7 @@ fn bounded_channels_keep_the_checkpoint_cadence_and_exactly_once_under_crashes()
         let (job, sinks) = graph();
         let outcome = simulate(&job, &options);
         assert!(outcome.violation.is_none(), "seed {seed}: {:?}", outcome.violation);
-        let checked = PageViews.check(&input, &sinks);
+        let checked = PageViews.check(&input, &Recorded::default(), &sinks);
         assert!(checked.violation.is_none(), "seed {seed}: {:?}", checked.violation);
         if faults.is_empty() {
             // Ten asked for, and the final one.

@@ -984,17 +984,26 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
-/// With `--timeline`, draws the run as a page.
-fn write_timeline(args: &ReplayArgs, run: &eddy::sim::Run) -> Result<(), UsageError> {
-    let Some(path) = &args.timeline else {
-        return Ok(());
-    };
-    let timeline = run
-        .timeline
-        .as_ref()
-        .expect("a run that keeps its trace has a timeline");
-    write_file(path, eddy::timeline::timeline_html(&run.report, timeline).as_bytes())?;
-    println!("timeline: {}", path.display());
+/// With `--timeline`, draws the run as a page; with `--trace`, writes its steps as JSON
+/// lines. Both are written whatever the verdict: a failing run is the one to look at.
+fn write_run_files(args: &ReplayArgs, run: &eddy::sim::Run) -> Result<(), UsageError> {
+    if let Some(path) = &args.timeline {
+        let timeline = run
+            .timeline
+            .as_ref()
+            .expect("a run that keeps its trace has a timeline");
+        write_file(path, eddy::timeline::timeline_html(&run.report, timeline).as_bytes())?;
+        println!("timeline: {}", path.display());
+    }
+    if let Some(path) = &args.trace {
+        let mut lines = Vec::new();
+        for event in run.trace.events() {
+            serde_json::to_writer(&mut lines, event).expect("trace events serialise");
+            lines.push(b'\n');
+        }
+        write_file(path, &lines)?;
+        println!("trace: {}", path.display());
+    }
     Ok(())
 }
 
@@ -1008,7 +1017,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
                 oracle: args.oracle.unwrap_or(config.oracle),
                 sink: args.sink.unwrap_or(config.sink),
                 channel_capacity: args.channel_capacity.map(|n| n as usize).or(config.channel_capacity),
-                keep_trace: args.timeline.is_some(),
+                keep_trace: args.trace.is_some() || args.timeline.is_some(),
                 ..config
             };
             // A determinism failure shows only in some runs: give it several tries.
@@ -1030,7 +1039,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
             }
             let run = run.expect("at least one try");
             println!("{}", run.report);
-            write_timeline(args, &run)?;
+            write_run_files(args, &run)?;
             return Ok(if run.report.passed {
                 ExitCode::SUCCESS
             } else {
@@ -1071,15 +1080,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode, UsageError> {
     };
     let run = scenario.run(&config);
     println!("{}", run.report);
-    write_timeline(args, &run)?;
-    if let Some(path) = &args.trace {
-        let mut lines = Vec::new();
-        for event in run.trace.events() {
-            serde_json::to_writer(&mut lines, event).expect("trace events serialise");
-            lines.push(b'\n');
-        }
-        write_file(path, &lines)?;
-    }
+    write_run_files(args, &run)?;
     let mut passed = run.report.passed;
     if args.check_determinism {
         let again = scenario.run(&config).report;

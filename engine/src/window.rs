@@ -540,6 +540,12 @@ struct WindowPanes<K, A> {
     panes: IndexMap<K, Pane<A>, rustc_hash::FxBuildHasher>,
     /// The watermark has reached the window's end (its end-of-window firing is done).
     fired: bool,
+    /// While `fired` is false: the keys whose end-of-window firing is done all the same. A
+    /// restore at another parallelism can merge panes of an old task that had fired the
+    /// window with panes of one that had not; as with Flink's per-key timers, only the
+    /// others fire at the end, and a fired key fires again only if a record came since.
+    /// Empty (no allocation) otherwise.
+    fired_keys: BTreeSet<K>,
 }
 
 /// How many emptied pane maps a window operator keeps for reuse: about as many windows as
@@ -634,7 +640,14 @@ where
                     let panes = self.spare_panes.pop().unwrap_or_else(|| {
                         IndexMap::with_capacity_and_hasher(self.keys_per_window, Default::default())
                     });
-                    self.windows.insert(window, WindowPanes { panes, fired: false });
+                    self.windows.insert(
+                        window,
+                        WindowPanes {
+                            panes,
+                            fired: false,
+                            fired_keys: BTreeSet::new(),
+                        },
+                    );
                 }
             }
             let (earliest, latest) = (open[0], open[open.len() - 1]);
@@ -660,6 +673,10 @@ where
                         .raw_entry_mut_v1()
                         .from_key(&key)
                         .or_insert_with(|| (key.clone(), Pane::default()));
+                    if !panes.fired_keys.is_empty() {
+                        // A record since its firing: this key fires at the end again.
+                        panes.fired_keys.remove(&key);
+                    }
                     if quiet && !panes.fired {
                         // Before the window's end the trigger has nothing to say: just add.
                         add_to_contents(&self.function, pane, record);
@@ -746,7 +763,8 @@ where
             }
             if !panes.fired {
                 panes.fired = true;
-                let keys = panes.panes.iter_mut();
+                let fired_keys = std::mem::take(&mut panes.fired_keys);
+                let keys = panes.panes.iter_mut().filter(|(key, _)| !fired_keys.contains(*key));
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let keys: Vec<_> = keys.collect();
                     let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
@@ -805,7 +823,7 @@ where
                 panes
                     .panes
                     .iter()
-                    .map(move |(key, pane)| (key, window, panes.fired, pane))
+                    .map(move |(key, pane)| (key, window, panes.fired || panes.fired_keys.contains(key), pane))
             })
             .collect();
         panes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -821,9 +839,17 @@ where
             let panes = self.windows.entry(window).or_insert_with(|| WindowPanes {
                 panes: IndexMap::default(),
                 fired,
+                fired_keys: BTreeSet::new(),
             });
-            // Panes of one window restored from two old tasks: fire what either had not.
-            panes.fired &= fired;
+            // Panes of one window restored from two old tasks, one of which had fired it:
+            // fire at the end only the panes that had not fired (see `fired_keys`).
+            if panes.fired && !fired {
+                panes.fired_keys.extend(panes.panes.keys().cloned());
+                panes.fired = false;
+            }
+            if fired && !panes.fired {
+                panes.fired_keys.insert(key.clone());
+            }
             panes.panes.insert(key, pane);
         }
         Ok(())

@@ -11,7 +11,7 @@ use eddy_engine::cdc::{ChangeEvent, Op, SourceInfo};
 use eddy_engine::{
     CommitLog, JobGraph, JoinKind, KeyedStream, Log, Pipeline, Record, RetractableAggregate, Row, WatermarkStrategy,
 };
-use eddy_sim::{changelog_line, Checked, EventSource, LineCommitter, LineParser, OutputTable, Workload};
+use eddy_sim::{changelog_line, Checked, EventSource, LineCommitter, LineParser, OutputTable, Recorded, Workload};
 
 use crate::live::RecordLines;
 use rand::Rng;
@@ -362,7 +362,7 @@ impl Workload for CdcOrders {
         rows.len() + customers.len().max(join_keys.len()) + REGIONS.len() + 1
     }
 
-    fn check(&self, input: &[Record<Change>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Change>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.totals.records();
         let verdict = compare_changelog("totals", &sinks.totals, reference_totals(input));
         outcome::<_, Change>(&committed, &[], verdict)

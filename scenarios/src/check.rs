@@ -170,6 +170,27 @@ pub fn lateness_soundness<T: PartialEq + std::fmt::Debug>(
     None
 }
 
+/// Lateness, exactly: each record on a late output, with the watermark the run recorded when
+/// its operator sent it there, was late by Flink's rule at that watermark: `late_at(ts)`, the
+/// smallest watermark at which a record of that time is late, is at or below it.
+pub fn late_at_recorded_watermark(
+    late: impl IntoIterator<Item = (i64, i64)>,
+    late_at: impl Fn(i64) -> i64,
+) -> Result<(), Violation> {
+    for (ts, watermark) in late {
+        if watermark < late_at(ts) {
+            return Err(Violation::new(
+                "lateness",
+                format!(
+                    "a record at {ts} went to the late output at watermark {watermark}, but is late only from {}",
+                    late_at(ts)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A digest of committed output in commit order (folded into the trace hash, so that an
 /// order that differs between runs of one seed shows as non-determinism).
 pub fn digest<T: Serialize>(records: &[Record<T>]) -> u64 {
@@ -342,65 +363,133 @@ pub fn final_sessions<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>
         .collect()
 }
 
-/// Exactly-once for session windows under Flink's rules: the committed final sessions of
-/// each key (by `(key, start, end)`) against the sessions of the `accepted` records. A
-/// reference session may come out split in several (a record that touched a session only
-/// after the watermark had cleared it starts its own, as in Flink), but only if some record
-/// of it could have arrived after the watermark passed one part's end plus the allowed
-/// lateness (`could_arrive_after(record, watermark)`); the parts' counts add up to the
-/// reference's either way.
-pub fn check_sessions<T, K: Ord + Clone + std::fmt::Debug>(
+/// The committed session results as an upsert table: the last value per `(key, start, end)`.
+pub fn session_upserts<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>>]) -> BTreeMap<(K, i64, i64), V> {
+    results
+        .iter()
+        .map(|r| {
+            let w = &r.value;
+            ((w.key.clone(), w.window.start, w.window.end), w.value.clone())
+        })
+        .collect()
+}
+
+/// Exactly-once for session windows under Flink's rules, exactly, reading the schedule the
+/// run recorded. Where a record meets a session decides the result: Flink clears a session
+/// once the watermark passes `end - 1 + L`, and a record that arrives after that starts a
+/// session of its own, even where a batch run would have merged the two. Only a record at
+/// least `L - 1` behind the watermark can touch a cleared session (docs/semantics.md), and
+/// the run records each such record with the watermark it came at (`behind`, in arrival
+/// order). So: the sessions of the other accepted records, as in a batch run; then each
+/// behind record in turn: clear its key's sessions whose `end - 1 + L` the watermark
+/// reached (their results are final), merge it with the touching sessions left (`[s, e)`
+/// and `[t, t + gap)` merge when `s <= t + gap && t <= e`), and require the merged session
+/// not to be late (else the record belonged on the late output).
+///
+/// `committed` is the upsert table of results ([`session_upserts`]). Every session of that
+/// computation must be committed with its count; any other committed row must be covered by
+/// one of them (a session that fired and then grew by a merge: Flink retracts nothing).
+pub fn check_sessions<T: Serialize, K: Ord + Clone + std::fmt::Debug>(
     accepted: &[Record<T>],
+    behind: impl IntoIterator<Item = (i64, Vec<u8>, i64)>,
     key: impl Fn(&Record<T>) -> K,
     committed: &BTreeMap<(K, i64, i64), u64>,
     gap_ms: i64,
     allowed_lateness_ms: i64,
-    could_arrive_after: impl Fn(&Record<T>, i64) -> bool,
 ) -> Result<(), Violation> {
-    let expected = reference_sessions(accepted.iter().map(|r| (key(r), r.ts)), gap_ms);
-    // Per reference session, the committed sessions inside it: `(start, end, count)`.
-    type Parts = Vec<(i64, i64, u64)>;
-    let mut parts: BTreeMap<&(K, i64, i64), Parts> = BTreeMap::new();
-    for ((k, start, end), count) in committed {
-        let whole = expected
-            .keys()
-            .find(|(ek, es, ee)| ek == k && es <= start && end <= ee)
-            .ok_or_else(|| {
-                Violation::new(
-                    "exactly-once",
-                    format!("({k:?}, {start}, {end}): committed {count}, in no session of the accepted records"),
-                )
-            })?;
-        parts.entry(whole).or_default().push((*start, *end, *count));
+    // Each behind record is one occurrence of an accepted record: find it by encoding.
+    let mut by_encoding: BTreeMap<(i64, Vec<u8>), Vec<usize>> = BTreeMap::new();
+    for (index, r) in accepted.iter().enumerate().rev() {
+        by_encoding
+            .entry((r.ts, eddy_engine::encode_value(&r.value)))
+            .or_default()
+            .push(index);
     }
-    for (session, count) in &expected {
-        let found = parts.get(session).map(Vec::as_slice).unwrap_or_default();
-        let total: u64 = found.iter().map(|p| p.2).sum();
-        if total != *count {
+    let mut arrivals = Vec::new();
+    for (ts, value, watermark) in behind {
+        let index = by_encoding.get_mut(&(ts, value)).and_then(Vec::pop).ok_or_else(|| {
+            Violation::new(
+                "conservation",
+                format!("a record at {ts} was accepted behind watermark {watermark} more often than it was accepted"),
+            )
+        })?;
+        arrivals.push((index, watermark));
+    }
+    let late_arrivals: std::collections::BTreeSet<usize> = arrivals.iter().map(|a| a.0).collect();
+    let in_batch = accepted
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !late_arrivals.contains(index))
+        .map(|(_, r)| (key(r), r.ts));
+    let mut open: BTreeMap<K, Vec<(i64, i64, u64)>> = BTreeMap::new();
+    for ((k, start, end), count) in reference_sessions(in_batch, gap_ms) {
+        open.entry(k).or_default().push((start, end, count));
+    }
+    let mut expected: BTreeMap<(K, i64, i64), u64> = BTreeMap::new();
+    for (index, watermark) in arrivals {
+        let record = &accepted[index];
+        let k = key(record);
+        let sessions = open.entry(k.clone()).or_default();
+        let (cleared, kept): (Vec<_>, Vec<_>) = std::mem::take(sessions)
+            .into_iter()
+            .partition(|&(_, end, _)| end - 1 + allowed_lateness_ms <= watermark);
+        for (start, end, count) in cleared {
+            expected.insert((k.clone(), start, end), count);
+        }
+        let (mut start, mut end, mut count) = (record.ts, record.ts + gap_ms, 1);
+        for (s, e, c) in kept {
+            if s <= record.ts + gap_ms && record.ts <= e {
+                (start, end, count) = (start.min(s), end.max(e), count + c);
+            } else {
+                sessions.push((s, e, c));
+            }
+        }
+        if end - 1 + allowed_lateness_ms <= watermark {
             return Err(Violation::new(
-                "exactly-once",
-                format!("{session:?}: expected {count}, committed {total} in {found:?}"),
+                "lateness",
+                format!(
+                    "({k:?}, {}) was accepted at watermark {watermark} into session [{start}, {end}), \
+                     which that watermark had expired: it belonged on the late output",
+                    record.ts
+                ),
             ));
         }
-        if found == [(session.1, session.2, *count)] {
+        sessions.push((start, end, count));
+    }
+    for (k, sessions) in open {
+        for (start, end, count) in sessions {
+            expected.insert((k.clone(), start, end), count);
+        }
+    }
+    for (session, count) in &expected {
+        match committed.get(session) {
+            Some(got) if got == count => {}
+            got => {
+                let (k, start, end) = session;
+                let found: Vec<_> = committed
+                    .iter()
+                    .filter(|((ck, cs, ce), _)| ck == k && cs < end && start < ce)
+                    .map(|((_, s, e), c)| (*s, *e, *c))
+                    .collect();
+                return Err(Violation::new(
+                    "exactly-once",
+                    format!(
+                        "{session:?}: expected {count}, committed {} (sessions of the key committed around it: {found:?})",
+                        got.map_or("nothing".to_string(), |c| c.to_string())
+                    ),
+                ));
+            }
+        }
+    }
+    for ((k, start, end), count) in committed {
+        if expected.contains_key(&(k.clone(), *start, *end)) {
             continue;
         }
-        let (k, start, end) = session;
-        let justified = accepted
-            .iter()
-            .filter(|r| key(r) == *k && *start <= r.ts && r.ts < *end)
-            .any(|r| {
-                found
-                    .iter()
-                    .any(|p| could_arrive_after(r, p.1 - 1 + allowed_lateness_ms))
-            });
-        if !justified {
+        let covered = expected.keys().any(|(ek, es, ee)| ek == k && es <= start && end <= ee);
+        if !covered {
             return Err(Violation::new(
                 "exactly-once",
-                format!(
-                    "{session:?}: expected one session of {count}, committed {found:?}, \
-                     but no watermark could have cleared a part before the rest arrived"
-                ),
+                format!("({k:?}, {start}, {end}): committed {count}, in no session of the accepted records"),
             ));
         }
     }
@@ -481,31 +570,50 @@ mod tests {
         assert_eq!(sessions, expected);
     }
 
+    fn session_table(rows: &[(u32, i64, i64, u64)]) -> BTreeMap<(u32, i64, i64), u64> {
+        rows.iter().map(|&(k, s, e, c)| ((k, s, e), c)).collect()
+    }
+
+    fn behind(records: &[(i64, u32, i64)]) -> Vec<(i64, Vec<u8>, i64)> {
+        records
+            .iter()
+            .map(|&(ts, v, watermark)| (ts, eddy_engine::encode_value(&v), watermark))
+            .collect()
+    }
+
     #[test]
-    fn split_sessions_need_a_watermark_that_cleared_the_first() {
-        // gap 10, L 0: [0,10) was cleared at W9 and 5 came later: Flink's two sessions.
-        let input = records(&[(0, 1), (30, 1), (5, 1)]);
-        let accepted = input.clone();
-        let committed: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 10), 1), ((1, 5, 15), 1), ((1, 30, 40), 1)]
-            .into_iter()
-            .collect();
-        let check = |partitions| {
-            check_sessions(
-                &accepted,
-                |r| r.value,
-                &committed,
-                10,
-                0,
-                |r, w| could_arrive_after(&input, partitions, 0, r, w),
-            )
+    fn sessions_split_where_the_recorded_watermark_had_cleared_one() {
+        // gap 10, L 2 (nexmark-q11 seed 184 in small): 1 made [1,11); 6 came at W12, when
+        // [1,11) was cleared (10 + 2 <= 12): it opens [6,16) alone, and 0, at W13, merges
+        // with it. Flink commits [1,11) = 1 and [0,16) = 2, not one session of 3.
+        let accepted = records(&[(1, 7), (6, 7), (0, 7)]);
+        let arrivals = behind(&[(6, 7, 12), (0, 7, 13)]);
+        let check = |committed: &[(u32, i64, i64, u64)], arrivals: Vec<(i64, Vec<u8>, i64)>| {
+            check_sessions(&accepted, arrivals, |r| r.value, &session_table(committed), 10, 2)
         };
+        assert_eq!(check(&[(7, 1, 11, 1), (7, 0, 16, 2)], arrivals.clone()), Ok(()));
+        let one = check(&[(7, 0, 16, 3)], arrivals.clone()).unwrap_err();
         assert!(
-            check(1).is_ok(),
-            "30 came before 5 in its partition: W29 cleared [0,10)"
+            one.message.contains("(7, 1, 11): expected 1, committed nothing"),
+            "{}",
+            one.message
         );
-        assert!(check(3).is_err(), "alone in its partition, 5 could not arrive after W9");
-        let lost: BTreeMap<(u32, i64, i64), u64> = [((1, 0, 10), 1), ((1, 30, 40), 1)].into_iter().collect();
-        assert!(check_sessions(&accepted, |r| r.value, &lost, 10, 0, |_, _| true).is_err());
+        // One millisecond earlier, W11 had not cleared [1,11): one session of 3.
+        let not_cleared = behind(&[(6, 7, 11), (0, 7, 13)]);
+        assert_eq!(check(&[(7, 1, 11, 1), (7, 0, 16, 3)], not_cleared.clone()), Ok(()));
+        assert!(check(&[(7, 1, 11, 1), (7, 0, 16, 2)], not_cleared).is_err());
+        // A record accepted into a session its watermark had expired was late: 0 at W18 would
+        // merge into [0,16), whose end - 1 + L = 17 <= 18.
+        let expired = check(&[(7, 1, 11, 1), (7, 0, 16, 2)], behind(&[(6, 7, 12), (0, 7, 17)])).unwrap_err();
+        assert_eq!(expired.property, "lateness", "{}", expired.message);
+        assert!(check(&[(7, 1, 11, 1), (7, 0, 16, 2)], behind(&[(6, 7, 12), (0, 7, 16)])).is_ok());
+        // Without behind records it is one batch session; a result of it fired before a merge
+        // may stay committed (covered), a result outside it may not.
+        assert!(check(&[(7, 0, 16, 3), (7, 1, 11, 1)], Vec::new()).is_ok());
+        assert!(check(&[(7, 0, 16, 3), (7, 20, 30, 1)], Vec::new()).is_err());
+        assert!(check(&[(7, 0, 16, 2)], Vec::new()).is_err());
+        // A behind record that was not accepted breaks conservation.
+        assert_eq!(check(&[], behind(&[(5, 7, 20)])).unwrap_err().property, "conservation");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Workload};
+use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -137,7 +137,7 @@ impl Workload for Dedup {
         })
     }
 
-    fn check(&self, input: &[Record<Click>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Click>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let kept = sinks.kept.records();
         let verdict = (|| {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_engine::{Change, CommitLog, JobGraph, Log, Pipeline, Record, WatermarkStrategy};
-use eddy_sim::{Checked, OutputTable, Violation, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Violation, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -263,7 +263,7 @@ impl Workload for Enrich {
             .collect()
     }
 
-    fn check(&self, input: &[Record<EnrichEvent>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<EnrichEvent>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let enriched = sinks.enriched.records();
         let late_clicks = sinks.late_clicks.records();
         let late_changes = sinks.late_changes.records();
@@ -481,7 +481,7 @@ mod tests {
             })
         }
 
-        fn check(&self, input: &[Record<EnrichEvent>], sinks: &Sinks) -> Checked {
+        fn check(&self, input: &[Record<EnrichEvent>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
             Enrich.check(input, sinks)
         }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Workload};
+use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -163,7 +163,7 @@ impl Workload for PageViews {
         })
     }
 
-    fn check(&self, input: &[Record<PageView>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<PageView>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.counts.records();
         let verdict = (|| {

@@ -2,12 +2,14 @@
 //! a late side output).
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, check_sessions, could_arrive_after, counts_grow, final_sessions, outcome, values};
+use crate::check::{
+    accepted, check_sessions, counts_grow, final_sessions, late_at_recorded_watermark, outcome, session_upserts, values,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {
@@ -109,25 +111,27 @@ impl Workload for SessionsClicks {
             .collect()
     }
 
-    fn check(&self, input: &[Record<UserClick>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<UserClick>], recorded: &Recorded, sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.sessions.records();
         let verdict = (|| {
             // A click is late only when its merged session, so its own window [ts, ts + gap),
             // has expired: ts + gap - 1 + allowed lateness <= watermark.
+            let late_at = |ts: i64| ts + GAP_MS - 1 + ALLOWED_LATENESS_MS;
             let accepted = accepted(input, input, &late, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {
-                r.ts + GAP_MS - 1 + ALLOWED_LATENESS_MS
+                late_at(r.ts)
             })?;
+            late_at_recorded_watermark(recorded.late().map(|(ts, _, w)| (ts, w)), late_at)?;
             counts_grow(committed.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))?;
-            // Reference: the sessions of the accepted clicks, per user, split only where the
-            // watermark could have cleared a session before a click touching it arrived.
+            // Reference: the sessions of the accepted clicks, per user, split where the run's
+            // recorded watermarks had cleared a session before a click touching it arrived.
             check_sessions(
                 &accepted,
+                recorded.behind().map(|(ts, value, w)| (ts, value.to_vec(), w)),
                 |r| r.value.user,
-                &final_sessions(&committed),
+                &session_upserts(&committed),
                 GAP_MS,
                 ALLOWED_LATENESS_MS,
-                |r, watermark| could_arrive_after(input, self.partitions(), OUT_OF_ORDERNESS_MS, r, watermark),
             )
         })();
         outcome(&committed, &late, verdict)

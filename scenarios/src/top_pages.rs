@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use eddy_engine::{CommitLog, CountRows, JobGraph, Log, Pipeline, Record, Row, WatermarkStrategy};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -132,7 +132,7 @@ impl Workload for TopPages {
         pages.len() + sites.len()
     }
 
-    fn check(&self, input: &[Record<View>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<View>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.top.records();
         let verdict = compare_changelog("top", &sinks.top, reference_top(input));
         outcome::<_, View>(&committed, &[], verdict)

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use eddy_engine::{
     CommitLog, Count, JobGraph, Log, Pipeline, Record, Sum, WatermarkStrategy, WindowAssigner, Windowed,
 };
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,7 @@ impl Workload for OddWindows {
         lines.into_values().collect()
     }
 
-    fn check(&self, input: &[Record<Reading>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Reading>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let (counts, sums) = (sinks.counts.records(), sinks.sums.records());
         let (late_counts, late_sums) = (sinks.late_counts.records(), sinks.late_sums.records());
         let verdict = (|| {

@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::check::{check, CheckConfig};
 use crate::faults::Profile;
 use crate::report::Violation;
-use crate::scenario::{Checked, Workload};
+use crate::scenario::{Checked, Recorded, Workload};
 
 /// One output's committed contents, in a form any two runs of a pipeline compare by: each
 /// key and value as its JSON text.
@@ -693,7 +693,7 @@ impl<E: Data> Workload for Differential<E> {
         false
     }
 
-    fn check(&self, _input: &[Record<E>], sinks: &Outputs) -> Checked {
+    fn check(&self, _input: &[Record<E>], _recorded: &Recorded, sinks: &Outputs) -> Checked {
         let tables = sinks.tables();
         Checked {
             events_out: tables.iter().map(|t| t.len() as u64).sum(),

@@ -39,8 +39,8 @@ pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
 pub use report::{Report, Violation};
 pub use scenario::{
-    divergence, parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Run, RunConfig,
-    Scenario, SinkModel, Workload,
+    divergence, parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Recorded, Run,
+    RunConfig, Scenario, SinkModel, Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

@@ -2,7 +2,7 @@
 //! the cost of moving records (source, a parallel map, a transactional sink).
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 
 use super::{bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{compare_multisets, outcome};
@@ -71,7 +71,7 @@ impl Workload for Q0 {
         bid_lines(sinks.bids.records())
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.bids.records();
         let verdict = compare_multisets("exactly-once", input_bids(input), committed.clone());
         outcome::<Bid, Bid>(&committed, &[], verdict)

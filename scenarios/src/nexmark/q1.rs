@@ -3,7 +3,7 @@
 //! to euro cents, in integers (`price * 908 / 1000`, rounded down).
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 
 use super::q0::bid_lines;
 use super::{bids, input_bids, watermarks, Bid, Event, Source, SOURCE};
@@ -59,7 +59,7 @@ impl Workload for Q1 {
         bid_lines(sinks.bids.records())
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.bids.records();
         let expected = input_bids(input)
             .into_iter()

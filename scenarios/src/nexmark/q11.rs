@@ -3,11 +3,13 @@
 //! or merge sessions, whose results are then upserts.
 
 use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{accepted, check_sessions, could_arrive_after, final_sessions, outcome, values};
+use crate::check::{
+    accepted, check_sessions, final_sessions, late_at_recorded_watermark, outcome, session_upserts, values,
+};
 
 pub const GAP_MS: i64 = 10_000;
 pub const ALLOWED_LATENESS_MS: i64 = 2_000;
@@ -86,30 +88,33 @@ impl Workload for Q11 {
             .collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.sessions.records();
         let late = sinks.late.records();
         let verdict = (|| {
             // A session bid is late only when its merged session, so its own window
             // [ts, ts + gap), has expired: ts + gap - 1 + allowed lateness <= watermark.
+            let late_at = |ts: i64| ts + GAP_MS - 1 + ALLOWED_LATENESS_MS;
             let accepted = accepted(
                 input,
                 &as_events(&input_bids(input)),
                 &as_events(&late),
                 self.partitions(),
                 self.source.out_of_orderness_ms,
-                |r| r.ts + GAP_MS - 1 + ALLOWED_LATENESS_MS,
+                |r| late_at(r.ts),
             )?;
-            let bids: Vec<Record<Event>> = accepted.into_iter().filter(|r| r.value.bid().is_some()).collect();
+            late_at_recorded_watermark(recorded.late().map(|(ts, _, w)| (ts, w)), late_at)?;
+            let bids: Vec<Record<Bid>> = accepted
+                .into_iter()
+                .filter_map(|r| Some(Record::new(r.ts, r.value.bid()?)))
+                .collect();
             check_sessions(
                 &bids,
-                |r| r.value.bid().expect("bids only").bidder,
-                &final_sessions(&committed),
+                recorded.behind().map(|(ts, value, w)| (ts, value.to_vec(), w)),
+                |r| r.value.bidder,
+                &session_upserts(&committed),
                 GAP_MS,
                 ALLOWED_LATENESS_MS,
-                |r, watermark| {
-                    could_arrive_after(input, self.partitions(), self.source.out_of_orderness_ms, r, watermark)
-                },
             )
         })();
         outcome(&committed, &late, verdict)

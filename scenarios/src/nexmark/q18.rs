@@ -4,7 +4,7 @@
 //! (the interval's last bid, stamped with the interval's end − 1), so state stays bounded.
 
 use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -79,7 +79,7 @@ impl Workload for Q18 {
             .collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.last.records();
         let late = sinks.late.records();
         let verdict = (|| {

@@ -3,7 +3,7 @@
 //! dozen auctions.
 
 use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -67,7 +67,7 @@ impl Workload for Q2 {
         selected.iter().map(|r| line(&r.value)).collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.selected.records();
         let expected = input_bids(input)
             .into_iter()

@@ -13,7 +13,7 @@
 use eddy_engine::{
     CommitLog, JobGraph, KeyedProcessFunction, ListState, Log, Pipeline, ProcessContext, Record, TimeDomain, Timestamp,
 };
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Auction, Event, Person, Source, SOURCE};
@@ -211,7 +211,7 @@ impl Workload for Q3 {
         suggestions.iter().map(|r| line(&r.value)).collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.suggestions.records();
         let late = sinks.late.records();
         let verdict = (|| {

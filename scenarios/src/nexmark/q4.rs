@@ -5,7 +5,7 @@
 //! lowest closing price per category, whose retracted minimum must fall back to the next.
 
 use eddy_engine::{AvgRows, CommitLog, JobGraph, Log, MinRows, Pipeline, Record, Row};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 
 use super::q9::{reference_winners, winners, Winner};
 use super::{watermarks, Event, Source, SOURCE};
@@ -82,7 +82,7 @@ impl Workload for Q4 {
         2 * categories.len()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.averages.records();
         let late = sinks.late.records();
         let verdict = (|| {

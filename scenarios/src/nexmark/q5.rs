@@ -12,7 +12,7 @@ use eddy_engine::{
     AggregateFunction, CommitLog, Count, JobGraph, LatenessRule, Log, Pipeline, Record, Window, WindowAssigner,
     Windowed,
 };
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -153,7 +153,7 @@ impl Workload for Q5 {
             .collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.hot.records();
         let late = sinks.late.records();
         let verdict = (|| {

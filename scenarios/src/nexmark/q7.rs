@@ -9,7 +9,7 @@
 //! maximum would need the earlier one retracted.
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, Window, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -178,7 +178,7 @@ impl Workload for Q7 {
             .collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.highest.records();
         let late = sinks.late.records();
         let verdict = (|| {

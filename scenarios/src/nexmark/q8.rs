@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::{AggregateFunction, CommitLog, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Event, Source, SOURCE};
@@ -152,7 +152,7 @@ impl Workload for Q8 {
             .collect()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.new_users.records();
         let late = sinks.late.records();
         let verdict = (|| {

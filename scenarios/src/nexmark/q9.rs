@@ -8,7 +8,7 @@ use eddy_engine::{
     CommitLog, JobGraph, KeyedProcessFunction, ListState, Log, Pipeline, ProcessContext, Record, Row, RowKind, Stream,
     TimeDomain, ValueState, WithLate,
 };
-use eddy_sim::{Checked, OutputTable, Workload};
+use eddy_sim::{Checked, OutputTable, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{watermarks, Auction, Bid, Event, Source, SOURCE};
@@ -221,7 +221,7 @@ impl Workload for Q9 {
         OutputTable::committed_changelog("winners", &sinks.winners).lines()
     }
 
-    fn check(&self, input: &[Record<Event>], sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
         let committed = sinks.winners.records();
         let late = sinks.late.records();
         let verdict = (|| {
