@@ -37,6 +37,8 @@ pub struct OperatorEvents {
     pub checkpointed_session_merges: u64,
     /// A dedup interval closed as the watermark passed its end.
     pub dedup_intervals_closed: u64,
+    /// A trigger fired a window before its end (continuous event time, count).
+    pub early_firings: u64,
 }
 
 impl std::ops::AddAssign for OperatorEvents {
@@ -44,6 +46,7 @@ impl std::ops::AddAssign for OperatorEvents {
         self.late_firings += other.late_firings;
         self.checkpointed_session_merges += other.checkpointed_session_merges;
         self.dedup_intervals_closed += other.dedup_intervals_closed;
+        self.early_firings += other.early_firings;
     }
 }
 

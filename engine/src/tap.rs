@@ -45,6 +45,14 @@ pub fn late_input(port: usize) -> Option<usize> {
     }
 }
 
+/// The late output of logical input `input` (the inverse of [`late_input`]).
+pub(crate) fn late_port(input: usize) -> usize {
+    match input {
+        0 => LATE,
+        _ => LATE_CHANGES,
+    }
+}
+
 type DropKey = (NodeId, usize, Timestamp, Vec<u8>);
 /// Per held record, its occurrences' watermarks and places in the checked run's order.
 type Holds = BTreeMap<DropKey, VecDeque<(Timestamp, usize)>>;

@@ -604,9 +604,29 @@ impl Task {
     /// Member `member`'s operator takes `batch` on its logical input `input` (minus what the
     /// tap's drops remove), and what it emits goes on.
     fn deliver(&mut self, member: usize, input: usize, mut batch: Batch) {
+        let mut out = Output::default();
         if let Some(drops) = &self.drops {
             let node = self.nodes().nth(member).expect("a member of this task");
-            batch.retain_encoded(&mut |ts, value| !drops.take(node, input, ts, value));
+            // What the checked run sent to this operator's late output goes to the same late
+            // output here, unseen by the operator: a late output the user registered holds
+            // the same records in both runs.
+            let whole = batch.clone();
+            let mut dropped = Vec::new();
+            batch.retain_encoded(&mut |ts, value| {
+                let drop = drops.take(node, input, ts, value);
+                dropped.push(drop);
+                !drop
+            });
+            if dropped.contains(&true) {
+                let mut late = whole;
+                let mut at = 0;
+                late.retain_encoded(&mut |_, _| {
+                    at += 1;
+                    dropped[at - 1]
+                });
+                out.late_records += late.len() as u64;
+                out.emit_batch(crate::tap::late_port(input), late);
+            }
             let mut holds = Vec::new();
             let whole = batch.clone();
             batch.retain_encoded(&mut |ts, value| {
@@ -625,7 +645,6 @@ impl Task {
                 self.held.push((watermark, member, input, one));
             }
         }
-        let mut out = Output::default();
         self.operator_of(member).handle_records(input, batch, &mut out);
         self.route(member, out);
     }

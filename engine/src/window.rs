@@ -698,6 +698,8 @@ where
                     );
                     if emitted && window.max_timestamp() <= watermark {
                         out.events.late_firings += 1;
+                    } else if emitted {
+                        out.events.early_firings += 1;
                     }
                 }
             }
@@ -742,7 +744,7 @@ where
             if let Some(next) = next {
                 self.early_timers.insert((next, key.clone(), window));
             }
-            act(
+            if act(
                 &self.function,
                 &key,
                 window,
@@ -750,7 +752,9 @@ where
                 decision,
                 &mut self.scratch,
                 &mut results,
-            );
+            ) {
+                out.events.early_firings += 1;
+            }
         }
         let decision = self.settings.trigger.on_window_end();
         // Usually one result per pane: room for every window ending now at once, not by
@@ -1060,6 +1064,8 @@ where
             if window.max_timestamp() <= watermark && emitted {
                 // Within allowed lateness of an already-passed session end: a late firing.
                 out.events.late_firings += 1;
+            } else if emitted {
+                out.events.early_firings += 1;
             }
         }
         // A session ending past the watermark fires at its end: a new one, and one that had
@@ -1184,7 +1190,7 @@ where
             if let Some(next) = next {
                 self.early_timers.insert((next, key.clone(), window));
             }
-            act(
+            if act(
                 &self.function,
                 &key,
                 window,
@@ -1192,7 +1198,9 @@ where
                 decision,
                 &mut self.scratch,
                 &mut results,
-            );
+            ) {
+                out.events.early_firings += 1;
+            }
         }
         let decision = trigger.on_window_end();
         let allowed_lateness = self.settings.allowed_lateness;

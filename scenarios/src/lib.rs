@@ -12,6 +12,7 @@ pub mod nexmark;
 pub mod pageviews;
 pub mod sessions;
 pub mod top_pages;
+pub mod triggers;
 pub mod windows;
 
 pub use eddy_sim as sim;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &enrich::Enrich,
         &windows::OddWindows,
         &top_pages::TopPages,
+        &*triggers::TRIGGERS,
         &cdc_orders::CdcOrders,
         &nexmark::q0::NEXMARK_Q0,
         &nexmark::q1::NEXMARK_Q1,

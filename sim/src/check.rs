@@ -142,8 +142,10 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
         sink: config.sink,
         ..RunConfig::new(0, config.profile)
     };
+    let mut saved = 0;
     if let Some(file) = &file {
         for (line, case) in saved_cases(file) {
+            saved += 1;
             // A saved case runs as it was found: its bound, sink and oracles.
             let case_config =
                 saved_config(&run_config, &case).unwrap_or_else(|reason| panic!("{}:{line}: {reason}", file.display()));
@@ -179,13 +181,15 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             (config.start_seed..config.start_seed + count).collect()
         }
     };
-    for seed in seeds {
+    let mut passed = Passed::default();
+    for &seed in &seeds {
         let run_config = RunConfig {
             seed,
             ..run_config.clone()
         };
         let report = scenario.run(&run_config).report;
         let Some(violation) = report.violation.clone() else {
+            passed.add(&report);
             continue;
         };
         let replay = format!("replay: EDDY_SEED={seed} cargo test {test}");
@@ -223,6 +227,50 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             shrunk.faults_before,
             shrunk.runs
         );
+    }
+    println!("{}", passed.summary(&test, &run_config, saved));
+}
+
+/// What the passing seeds of a check went through, for its one-line summary.
+#[derive(Default)]
+struct Passed {
+    seeds: u64,
+    crashes: u64,
+    restores: u64,
+    checkpoints: u64,
+    late: u64,
+}
+
+impl Passed {
+    fn add(&mut self, report: &crate::report::Report) {
+        self.seeds += 1;
+        self.crashes += report.crashes;
+        self.restores += report.restores;
+        self.checkpoints += report.checkpoints_completed;
+        self.late += report.late;
+    }
+
+    /// `eddy check NAME: 64 seeds passed (swarm faults): ...`: what ran, and what held.
+    fn summary(&self, test: &str, config: &RunConfig, saved: usize) -> String {
+        let mut held = vec!["exactly-once", "conservation", "lateness", "bounded-state"];
+        if config.check_determinism {
+            held.push("determinism");
+        }
+        format!(
+            "eddy check {test}: {} seeds passed ({} faults{}), {saved} saved case(s) replayed: \
+             {} crashes, {} restores, {} checkpoints completed, {} late records; held: {}",
+            self.seeds,
+            config.profile.name(),
+            match config.sink {
+                SinkModel::Staged => String::new(),
+                sink => format!(", {sink} sink"),
+            },
+            self.crashes,
+            self.restores,
+            self.checkpoints,
+            self.late,
+            held.join(", ")
+        )
     }
 }
 

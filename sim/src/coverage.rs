@@ -43,10 +43,13 @@ pub enum Moment {
     DedupCloseAtCheckpoint,
     /// A task's input went idle: an idle source stopped holding the watermark back.
     InputIdle,
+    /// A window trigger fired before the window's end (continuous event time, count), with a
+    /// restore since the job started: early results a restore must not repeat or lose.
+    TriggerEarlyFiringAfterRestore,
 }
 
 /// How many moments there are.
-pub const MOMENTS: usize = 15;
+pub const MOMENTS: usize = 16;
 
 impl Moment {
     pub const ALL: [Moment; MOMENTS] = [
@@ -65,6 +68,7 @@ impl Moment {
         Moment::WatermarkStalled,
         Moment::DedupCloseAtCheckpoint,
         Moment::InputIdle,
+        Moment::TriggerEarlyFiringAfterRestore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +88,7 @@ impl Moment {
             Moment::WatermarkStalled => "watermark-stalled",
             Moment::DedupCloseAtCheckpoint => "dedup-close-at-checkpoint",
             Moment::InputIdle => "input-idle",
+            Moment::TriggerEarlyFiringAfterRestore => "trigger-early-firing-after-restore",
         }
     }
 
@@ -106,6 +111,7 @@ impl Moment {
             Moment::WatermarkStalled => &[ChannelDelay, LateEvents],
             Moment::DedupCloseAtCheckpoint => &[Crash, CrashMidCheckpoint],
             Moment::InputIdle => &[SourceStall],
+            Moment::TriggerEarlyFiringAfterRestore => &[Crash, CrashMidCheckpoint],
         }
     }
 

@@ -545,6 +545,7 @@ type Build<E> = Box<dyn Fn(&Pipeline, Stream<E>, &mut Outputs) + Send + Sync>;
 /// ```
 pub struct Differential<E> {
     name: &'static str,
+    description: &'static str,
     generate: Generate<E>,
     build: Build<E>,
     watermarks: WatermarkStrategy,
@@ -565,6 +566,7 @@ impl<E: Data> Differential<E> {
     ) -> Self {
         Differential {
             name,
+            description: "a pipeline checked against its own batch run",
             generate: Box::new(generate),
             build: Box::new(build),
             watermarks: WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50),
@@ -600,6 +602,12 @@ impl<E: Data> Differential<E> {
     /// The source's watermark strategy (default: 1 s out of orderness, every 50 ms).
     pub fn watermarks(mut self, watermarks: WatermarkStrategy) -> Self {
         self.watermarks = watermarks;
+        self
+    }
+
+    /// What `eddy list` says of it (default: "a pipeline checked against its own batch run").
+    pub fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
         self
     }
 
@@ -657,7 +665,7 @@ impl<E: Data> Workload for Differential<E> {
     }
 
     fn description(&self) -> &'static str {
-        "a pipeline checked against its own batch run"
+        self.description
     }
 
     fn out_of_orderness_ms(&self) -> i64 {

@@ -804,6 +804,10 @@ impl<D: Decisions> Simulation<'_, D> {
         if self.restored && events.late_firings > 0 {
             self.moments.add(Moment::LateAcceptedAfterRestore, events.late_firings);
         }
+        if self.restored && events.early_firings > 0 {
+            self.moments
+                .add(Moment::TriggerEarlyFiringAfterRestore, events.early_firings);
+        }
         self.moments
             .add(Moment::SessionMergeAcrossCheckpoint, events.checkpointed_session_merges);
     }
