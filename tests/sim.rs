@@ -198,8 +198,8 @@ impl Workload for EagerPageViews {
         });
         (pipeline.build().unwrap(), sinks)
     }
-    fn check(&self, input: &[Record<PageView>], _recorded: &Recorded, sinks: &pageviews::Sinks) -> Checked {
-        PageViews.check(input, sinks)
+    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, sinks: &pageviews::Sinks) -> Checked {
+        PageViews.check(input, recorded, sinks)
     }
     fn output_lines(&self, sinks: &pageviews::Sinks) -> Vec<String> {
         PageViews.output_lines(sinks)

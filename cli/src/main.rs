@@ -790,6 +790,12 @@ fn shrink(args: &ShrinkArgs) -> Result<ExitCode, UsageError> {
         shrunk.faults_before,
         shrunk.case.faults.len()
     );
+    if !shrunk.fixpoint {
+        println!(
+            "shrink: stopped at its budget after {} runs, before a round changed nothing: the case may shrink further",
+            shrunk.runs
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

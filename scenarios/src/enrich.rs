@@ -481,8 +481,8 @@ mod tests {
             })
         }
 
-        fn check(&self, input: &[Record<EnrichEvent>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-            Enrich.check(input, sinks)
+        fn check(&self, input: &[Record<EnrichEvent>], recorded: &Recorded, sinks: &Sinks) -> Checked {
+            Enrich.check(input, recorded, sinks)
         }
 
         fn output_lines(&self, sinks: &Sinks) -> Vec<String> {

@@ -220,12 +220,17 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             None => "not saved (regressions are off)".to_string(),
         };
         panic!(
-            "{report}\n\nshrunk to {} events and {} faults (from {} and {}, {} runs):\n{case_line}\n{saved}\n{replay}",
+            "{report}\n\nshrunk to {} events and {} faults (from {} and {}, {} runs{}):\n{case_line}\n{saved}\n{replay}",
             shrunk.case.input.len(),
             shrunk.case.faults.len(),
             shrunk.events_before,
             shrunk.faults_before,
-            shrunk.runs
+            shrunk.runs,
+            if shrunk.fixpoint {
+                ""
+            } else {
+                "; stopped by EDDY_SHRINK_SECONDS before a fixpoint, it may shrink further"
+            }
         );
     }
     println!("{}", passed.summary(&test, &run_config, saved));

@@ -365,7 +365,7 @@ pub trait Workload: Send + Sync {
     fn build(&self, log: Log<Self::Event>) -> (JobGraph, Self::Sinks);
     /// Compares the committed output with a reference computed from `input` (the whole log,
     /// duplicates included), independently of the engine.
-    fn check(&self, input: &[Record<Self::Event>], _recorded: &Recorded, sinks: &Self::Sinks) -> Checked;
+    fn check(&self, input: &[Record<Self::Event>], recorded: &Recorded, sinks: &Self::Sinks) -> Checked;
     /// Whether [`Workload::check`] compares with a hand-written reference (a
     /// [`Differential`](crate::differential::Differential) has none: only the differential
     /// oracle judges it).

@@ -21,6 +21,9 @@ pub struct Shrunk {
     pub faults_before: usize,
     /// Simulated runs the shrinker spent.
     pub runs: usize,
+    /// Whether a last round changed nothing; false when the budget ran out first (the case
+    /// may shrink further).
+    pub fixpoint: bool,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -57,6 +60,7 @@ pub fn shrink_until(
     let mut case = case;
     // Until a round changes nothing (or the budget is spent); then again with the costlier
     // pass that drops single records and moves checkpoint triggers with them.
+    let mut fixpoint = true;
     for thorough in [false, true] {
         loop {
             let before = (case.input.len(), case.faults.clone());
@@ -78,7 +82,11 @@ pub fn shrink_until(
             if thorough && (case.input.len(), case.faults.clone()) == before {
                 shrinker.drop_records_reanchoring(&mut case);
             }
-            if (case.input.len(), case.faults.clone()) == before || (shrinker.out_of_budget)(shrinker.runs) {
+            if (case.input.len(), case.faults.clone()) == before {
+                break;
+            }
+            if (shrinker.out_of_budget)(shrinker.runs) {
+                fixpoint = false;
                 break;
             }
         }
@@ -92,6 +100,7 @@ pub fn shrink_until(
         events_before,
         faults_before,
         runs: shrinker.runs,
+        fixpoint: fixpoint && !(shrinker.out_of_budget)(shrinker.runs),
     }
 }
 
