@@ -594,7 +594,7 @@ mod tests {
         assert_eq!(check(&[(7, 1, 11, 1), (7, 0, 16, 2)], arrivals.clone()), Ok(()));
         let one = check(&[(7, 0, 16, 3)], arrivals.clone()).unwrap_err();
         assert!(
-            one.message.contains("(7, 1, 11): expected 1, committed nothing"),
+            one.message.contains("(7, 0, 16): expected 2, committed 3"),
             "{}",
             one.message
         );
