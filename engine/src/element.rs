@@ -85,7 +85,7 @@ impl<T: Clone> Records<T> {
 /// A record's timestamp, value encoding ([`encode_value`]) and debug text.
 pub type DescribedRecord = (Timestamp, Vec<u8>, String);
 type ErasedRecords = dyn Any + Send;
-type Keep<'a> = &'a mut dyn FnMut(Timestamp, &[u8]) -> bool;
+pub(crate) type Keep<'a> = &'a mut dyn FnMut(Timestamp, &[u8]) -> bool;
 
 /// What a batch can do without knowing its record type, one static table per type.
 struct BatchVtable {

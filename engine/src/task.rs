@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::element::{Batch, CheckpointId, Message, Timestamp};
+use crate::element::{Batch, CheckpointId, Keep, Message, Timestamp};
 use crate::graph::NodeId;
 use crate::operator::{Operator, OperatorEvents, Output};
 use crate::partition::Partitioner;
@@ -602,7 +602,7 @@ impl Task {
     }
 
     /// Member `member`'s operator takes `batch` on its logical input `input` (minus what the
-    /// tap's drops remove), and what it emits goes on.
+    /// tap's drops remove or hold back), and what it emits goes on.
     fn deliver(&mut self, member: usize, input: usize, mut batch: Batch) {
         let mut out = Output::default();
         if let Some(drops) = &self.drops {
@@ -610,38 +610,19 @@ impl Task {
             // What the checked run sent to this operator's late output goes to the same late
             // output here, unseen by the operator: a late output the user registered holds
             // the same records in both runs.
-            let whole = batch.clone();
-            let mut dropped = Vec::new();
-            batch.retain_encoded(&mut |ts, value| {
-                let drop = drops.take(node, input, ts, value);
-                dropped.push(drop);
-                !drop
-            });
-            if dropped.contains(&true) {
-                let mut late = whole;
-                let mut at = 0;
-                late.retain_encoded(&mut |_, _| {
-                    at += 1;
-                    dropped[at - 1]
-                });
-                out.late_records += late.len() as u64;
-                out.emit_batch(crate::tap::late_port(input), late);
-            }
-            let mut holds = Vec::new();
-            let whole = batch.clone();
-            batch.retain_encoded(&mut |ts, value| {
+            let late = split_off(&mut batch, &mut |ts, value| drops.take(node, input, ts, value));
+            out.late_records += late.len() as u64;
+            out.emit_batch(crate::tap::late_port(input), late);
+            let mut watermarks = Vec::new();
+            let mut held = split_off(&mut batch, &mut |ts, value| {
                 let hold = drops.take_behind(node, input, ts, value);
-                holds.push(hold);
-                hold.is_none()
+                watermarks.extend(hold);
+                hold.is_some()
             });
-            for (index, watermark) in holds.iter().enumerate() {
-                let Some(watermark) = *watermark else { continue };
-                let mut one = whole.clone();
-                let mut at = 0;
-                one.retain_encoded(&mut |_, _| {
-                    at += 1;
-                    at - 1 == index
-                });
+            // Each held record replays on its own, as of its own watermark.
+            for watermark in watermarks {
+                let mut first = true;
+                let one = split_off(&mut held, &mut |_, _| std::mem::take(&mut first));
                 self.held.push((watermark, member, input, one));
             }
         }
@@ -741,4 +722,22 @@ impl Task {
             outbox.push_back((channels[index], Message::Records(part)));
         });
     }
+}
+
+/// Removes the records `pick` chooses from `batch` and returns them, in order, as a batch of
+/// their own (empty if none).
+fn split_off(batch: &mut Batch, pick: Keep<'_>) -> Batch {
+    let mut picked = batch.clone();
+    let mut chosen = Vec::with_capacity(batch.len());
+    batch.retain_encoded(&mut |ts, value| {
+        let take = pick(ts, value);
+        chosen.push(take);
+        !take
+    });
+    let mut at = 0;
+    picked.retain_encoded(&mut |_, _| {
+        at += 1;
+        chosen[at - 1]
+    });
+    picked
 }

@@ -389,9 +389,9 @@ pub fn session_upserts<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V
 /// `committed` is the upsert table of results ([`session_upserts`]). Every session of that
 /// computation must be committed with its count; any other committed row must be covered by
 /// one of them (a session that fired and then grew by a merge: Flink retracts nothing).
-pub fn check_sessions<T: Serialize, K: Ord + Clone + std::fmt::Debug>(
+pub fn check_sessions<'b, T: Serialize, K: Ord + Clone + std::fmt::Debug>(
     accepted: &[Record<T>],
-    behind: impl IntoIterator<Item = (i64, Vec<u8>, i64)>,
+    behind: impl IntoIterator<Item = (i64, &'b [u8], i64)>,
     key: impl Fn(&Record<T>) -> K,
     committed: &BTreeMap<(K, i64, i64), u64>,
     gap_ms: i64,
@@ -407,12 +407,12 @@ pub fn check_sessions<T: Serialize, K: Ord + Clone + std::fmt::Debug>(
     }
     let mut arrivals = Vec::new();
     for (ts, value, watermark) in behind {
-        let index = by_encoding.get_mut(&(ts, value)).and_then(Vec::pop).ok_or_else(|| {
-            Violation::new(
+        let Some(index) = by_encoding.get_mut(&(ts, value.to_vec())).and_then(Vec::pop) else {
+            return Err(Violation::new(
                 "conservation",
                 format!("a record at {ts} was accepted behind watermark {watermark} more often than it was accepted"),
-            )
-        })?;
+            ));
+        };
         arrivals.push((index, watermark));
     }
     let late_arrivals: std::collections::BTreeSet<usize> = arrivals.iter().map(|a| a.0).collect();
@@ -589,6 +589,7 @@ mod tests {
         let accepted = records(&[(1, 7), (6, 7), (0, 7)]);
         let arrivals = behind(&[(6, 7, 12), (0, 7, 13)]);
         let check = |committed: &[(u32, i64, i64, u64)], arrivals: Vec<(i64, Vec<u8>, i64)>| {
+            let arrivals = arrivals.iter().map(|(ts, value, w)| (*ts, value.as_slice(), *w));
             check_sessions(&accepted, arrivals, |r| r.value, &session_table(committed), 10, 2)
         };
         assert_eq!(check(&[(7, 1, 11, 1), (7, 0, 16, 2)], arrivals.clone()), Ok(()));

@@ -127,7 +127,7 @@ impl Workload for SessionsClicks {
             // recorded watermarks had cleared a session before a click touching it arrived.
             check_sessions(
                 &accepted,
-                recorded.behind().map(|(ts, value, w)| (ts, value.to_vec(), w)),
+                recorded.behind(),
                 |r| r.value.user,
                 &session_upserts(&committed),
                 GAP_MS,

@@ -331,17 +331,18 @@ impl Recorded<'_> {
     /// may touch a session already cleared), in arrival order: `(ts, value's encoding,
     /// watermark)` ([`eddy_engine::encode_value`]).
     pub fn behind(&self) -> impl Iterator<Item = (i64, &[u8], i64)> {
-        self.late
-            .iter()
-            .filter(|r| r.behind)
-            .map(|r| (r.ts, r.value.as_slice(), r.watermark))
+        self.tapped(true)
     }
 
     /// The records sent to late outputs with the watermark that made them late.
     pub fn late(&self) -> impl Iterator<Item = (i64, &[u8], i64)> {
+        self.tapped(false)
+    }
+
+    fn tapped(&self, behind: bool) -> impl Iterator<Item = (i64, &[u8], i64)> {
         self.late
             .iter()
-            .filter(|r| !r.behind)
+            .filter(move |r| r.behind == behind)
             .map(|r| (r.ts, r.value.as_slice(), r.watermark))
     }
 }
@@ -745,7 +746,6 @@ fn run_once<W: Workload>(
     });
     drop(planted);
     let mut injected = (Vec::new(), Vec::new());
-    let mut late_tapped = 0;
     let mut tapped = Vec::new();
     let mut moments = Moments::default();
     moments.add_boundaries(&placed);
@@ -754,7 +754,6 @@ fn run_once<W: Workload>(
         Ok((outcome, judged)) => {
             timeline = outcome.timeline;
             injected = (outcome.injected, outcome.checkpoint_steps);
-            late_tapped = outcome.late.iter().filter(|r| !r.behind).count() as u64;
             tapped = outcome.late;
             for moment in Moment::ALL {
                 moments.add(moment, outcome.moments.get(moment));
@@ -791,8 +790,9 @@ fn run_once<W: Workload>(
             ms: s.ms,
         }),
     );
+    let recorded = Recorded { late: &tapped };
     let mut checked = if violation.is_none() {
-        this.check(&log, &Recorded { late: &tapped }, &sinks)
+        this.check(&log, &recorded, &sinks)
     } else {
         Checked::default()
     };
@@ -813,7 +813,7 @@ fn run_once<W: Workload>(
             }
         }
     } else {
-        checked.late = late_tapped;
+        checked.late = recorded.late().count() as u64;
     }
     violation = violation.or(judged.and_then(Result::err));
     if let Some(database) = database.filter(|_| violation.is_none()) {

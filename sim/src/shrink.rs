@@ -100,6 +100,8 @@ pub fn shrink_until(
         events_before,
         faults_before,
         runs: shrinker.runs,
+        // A try the budget refused counts as "still passes", so a round that ran out of budget
+        // midway can look unchanged: only a budget left at the end makes it a fixpoint.
         fixpoint: fixpoint && !(shrinker.out_of_budget)(shrinker.runs),
     }
 }

@@ -110,7 +110,7 @@ impl Workload for Q11 {
                 .collect();
             check_sessions(
                 &bids,
-                recorded.behind().map(|(ts, value, w)| (ts, value.to_vec(), w)),
+                recorded.behind(),
                 |r| r.value.bidder,
                 &session_upserts(&committed),
                 GAP_MS,
