@@ -22,7 +22,7 @@ pub use eddy_engine::{
     Record, Scripted, Sink, Stream, Sum, TimeDomain, Trigger, ValueState, WatermarkStrategy, Window, WindowAssigner,
     Windowed, WithLate,
 };
-pub use eddy_sim::{Differential, Outputs};
+pub use eddy_sim::{Committed, Differential, Outputs};
 
 /// The README's example compiles and runs as a doctest.
 #[doc = include_str!("../README.md")]

@@ -5,7 +5,7 @@
 use eddy::engine::{Log, Record};
 use eddy::scenarios::pageviews::{PageView, PageViews, ALLOWED_LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS};
 use eddy::sim::input::{inject, Boundaries, BoundaryKind};
-use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Profile, RunConfig, Workload};
+use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Profile, RunConfig, Scenario, Workload};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -80,7 +80,14 @@ fn every_moment_is_reached_by_a_campaign_over_the_scenarios() {
             coverage.record(&report.moments);
         }
     }
-    assert_eq!(coverage.unreached(), Vec::<Moment>::new(), "moments no run reached");
+    // Still rare (once in about 3 000 default seeds): the window tasks' watermarks differ at
+    // a checkpoint only when idleness makes them depend on the order their inputs came in.
+    // Counted, and reached by the seed that found the bug it guards (pageviews 478).
+    let rare = [Moment::RestorePartlyFiredWindow];
+    let unreached: Vec<Moment> = coverage.unreached().into_iter().filter(|m| !rare.contains(m)).collect();
+    assert_eq!(unreached, Vec::<Moment>::new(), "moments no run reached");
+    let seed_478 = PageViews.run(&RunConfig::new(478, Profile::Swarm)).report;
+    assert!(seed_478.moments.get(Moment::RestorePartlyFiredWindow) > 0, "{seed_478}");
 }
 
 /// Regression: a rescaled source task resumed at the highest watermark of the old source

@@ -378,7 +378,8 @@ impl<L, R> Default for JoinState<L, R> {
 /// changes. With a TTL per side (event time), a row matches the other side's rows up to
 /// `ttl` after its timestamp: `l` and `r` pair when `l.ts <= r.ts < l.ts + ttl_left` or
 /// `r.ts < l.ts < r.ts + ttl_right`; rows are cleared once the watermark passes
-/// `ts + ttl`, and a row at or below the watermark goes to the late side output.
+/// `ts + ttl` (in a left outer join, a right row only with the last left row it matched),
+/// and a row at or below the watermark goes to the late side output.
 #[derive(Clone)]
 pub struct ChangelogJoin<L, R> {
     pub(crate) kind: JoinKind,
@@ -486,12 +487,17 @@ impl<K: Key, L: Data + PartialEq, R: Data + PartialEq> KeyedProcessFunction<K, S
             .into_iter()
             .filter(|l| l.ts.saturating_add(ttl_left) > now)
             .collect();
+        // A right row past its TTL stays while a left row it matched does, in a left outer
+        // join: that left row had a match, so a new match must not retract `(left, null)`
+        // (found by the `ratings` scenario: the run retracted a null row it never emitted).
+        // It can pair with no new on-time row, and goes with the last left row it matched.
+        let outer = self.kind == JoinKind::LeftOuter;
         let right: Vec<_> = ctx
             .state()
             .right
             .take()
             .into_iter()
-            .filter(|r| r.ts.saturating_add(ttl_right) > now)
+            .filter(|r| r.ts.saturating_add(ttl_right) > now || (outer && left.iter().any(|l| self.pair(l.ts, r.ts))))
             .collect();
         restore_list(&mut ctx.state().left, left);
         restore_list(&mut ctx.state().right, right);

@@ -39,6 +39,9 @@ pub struct OperatorEvents {
     pub dedup_intervals_closed: u64,
     /// A trigger fired a window before its end (continuous event time, count).
     pub early_firings: u64,
+    /// A window fired at its end holding panes restored from an old task that had fired it
+    /// and from one that had not (a restore at another parallelism).
+    pub partly_fired_windows: u64,
 }
 
 impl std::ops::AddAssign for OperatorEvents {
@@ -47,6 +50,7 @@ impl std::ops::AddAssign for OperatorEvents {
         self.checkpointed_session_merges += other.checkpointed_session_merges;
         self.dedup_intervals_closed += other.dedup_intervals_closed;
         self.early_firings += other.early_firings;
+        self.partly_fired_windows += other.partly_fired_windows;
     }
 }
 

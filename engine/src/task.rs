@@ -246,6 +246,12 @@ impl Task {
         }
     }
 
+    /// Whether input `channel` is idle at exactly the task's combined watermark
+    /// ([`WatermarkTracker::idle_at_combined`]).
+    pub fn idle_at_watermark(&self, channel: usize) -> bool {
+        matches!(self.body, TaskBody::Operator(_)) && self.watermarks.idle_at_combined(channel)
+    }
+
     pub fn metrics(&self) -> TaskMetrics {
         self.metrics
     }

@@ -185,6 +185,13 @@ impl WatermarkTracker {
         self.current
     }
 
+    /// Whether `input` is idle with its watermark exactly the combined one: turning active
+    /// now, it counts again at once (the edge of `mark_active`'s alignment rule).
+    pub fn idle_at_combined(&self, input: usize) -> bool {
+        let slot = &self.inputs[input];
+        slot.idle && slot.watermark == self.current
+    }
+
     /// Whether every input is idle (the task then is too).
     pub fn is_idle(&self) -> bool {
         self.idle

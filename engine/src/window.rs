@@ -768,6 +768,9 @@ where
             if !panes.fired {
                 panes.fired = true;
                 let fired_keys = std::mem::take(&mut panes.fired_keys);
+                if !fired_keys.is_empty() {
+                    out.events.partly_fired_windows += 1;
+                }
                 let keys = panes.panes.iter_mut().filter(|(key, _)| !fired_keys.contains(*key));
                 if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
                     let keys: Vec<_> = keys.collect();

@@ -21,7 +21,7 @@ pub fn compare_changelog<T: eddy_engine::Data + PartialEq>(
         return Err(Violation::new("changelog", problem));
     }
     let want = eddy_sim::OutputTable::append(name, expected);
-    eddy_sim::differential::compare_outputs(&[want], &[table])
+    eddy_sim::output::compare_outputs(&[want], &[table])
 }
 
 /// The committed values of `log`, in commit order (what an upsert output table folds).
@@ -374,6 +374,34 @@ pub fn session_upserts<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V
         .collect()
 }
 
+/// Which accepted records a window operator accepted behind its watermark, and at which
+/// watermark: `(index into accepted, watermark)` in arrival order. Each tapped record is one
+/// occurrence of an accepted record, found by its timestamp and encoding; one that is not
+/// there was accepted more often than it was.
+pub fn behind_arrivals<'b, T: Serialize>(
+    accepted: &[Record<T>],
+    behind: impl IntoIterator<Item = (i64, &'b [u8], i64)>,
+) -> Result<Vec<(usize, i64)>, Violation> {
+    let mut by_encoding: BTreeMap<(i64, Vec<u8>), Vec<usize>> = BTreeMap::new();
+    for (index, r) in accepted.iter().enumerate().rev() {
+        by_encoding
+            .entry((r.ts, eddy_engine::encode_value(&r.value)))
+            .or_default()
+            .push(index);
+    }
+    let mut arrivals = Vec::new();
+    for (ts, value, watermark) in behind {
+        let Some(index) = by_encoding.get_mut(&(ts, value.to_vec())).and_then(Vec::pop) else {
+            return Err(Violation::new(
+                "conservation",
+                format!("a record at {ts} was accepted behind watermark {watermark} more often than it was accepted"),
+            ));
+        };
+        arrivals.push((index, watermark));
+    }
+    Ok(arrivals)
+}
+
 /// Exactly-once for session windows under Flink's rules, exactly, reading the schedule the
 /// run recorded. Where a record meets a session decides the result: Flink clears a session
 /// once the watermark passes `end - 1 + L`, and a record that arrives after that starts a
@@ -397,24 +425,7 @@ pub fn check_sessions<'b, T: Serialize, K: Ord + Clone + std::fmt::Debug>(
     gap_ms: i64,
     allowed_lateness_ms: i64,
 ) -> Result<(), Violation> {
-    // Each behind record is one occurrence of an accepted record: find it by encoding.
-    let mut by_encoding: BTreeMap<(i64, Vec<u8>), Vec<usize>> = BTreeMap::new();
-    for (index, r) in accepted.iter().enumerate().rev() {
-        by_encoding
-            .entry((r.ts, eddy_engine::encode_value(&r.value)))
-            .or_default()
-            .push(index);
-    }
-    let mut arrivals = Vec::new();
-    for (ts, value, watermark) in behind {
-        let Some(index) = by_encoding.get_mut(&(ts, value.to_vec())).and_then(Vec::pop) else {
-            return Err(Violation::new(
-                "conservation",
-                format!("a record at {ts} was accepted behind watermark {watermark} more often than it was accepted"),
-            ));
-        };
-        arrivals.push((index, watermark));
-    }
+    let arrivals = behind_arrivals(accepted, behind)?;
     let late_arrivals: std::collections::BTreeSet<usize> = arrivals.iter().map(|a| a.0).collect();
     let in_batch = accepted
         .iter()
@@ -547,6 +558,24 @@ mod tests {
 
     fn records(items: &[(i64, u32)]) -> Vec<Record<u32>> {
         items.iter().map(|&(ts, v)| Record::new(ts, v)).collect()
+    }
+
+    /// Each lateness check at its own boundary: one millisecond looser must be caught.
+    #[test]
+    fn lateness_checks_hold_at_the_boundary_and_fail_one_millisecond_past_it() {
+        // One partition, bound 100: before the record at 50 came 1 000, so the watermark
+        // could have been at most 1 000 - 100 - 1 = 899 when it arrived.
+        let input = records(&[(1_000, 1), (50, 2)]);
+        let late = records(&[(50, 2)]);
+        assert_eq!(highest_watermark_at(&input, 1, 100, &late[0]), Some(899));
+        assert!(lateness_soundness(&input, 1, 100, &late, |_| 899).is_none());
+        assert!(lateness_soundness(&input, 1, 100, &late, |_| 900).is_some());
+        // Two partitions: the record's own partition had nothing before it.
+        assert!(lateness_soundness(&input, 2, 100, &late, |_| 0).is_some());
+        // At the recorded watermark: late from `late_at(ts)` on, not a millisecond before.
+        let late_at = |ts: i64| ts + 10 - 1 + 5; // a window [ts, ts + 10), lateness 5
+        assert!(late_at_recorded_watermark([(50, 64)], late_at).is_ok());
+        assert!(late_at_recorded_watermark([(50, 63)], late_at).is_err());
     }
 
     #[test]

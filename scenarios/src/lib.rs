@@ -10,6 +10,7 @@ pub mod enrich;
 pub mod live;
 pub mod nexmark;
 pub mod pageviews;
+pub mod ratings;
 pub mod sessions;
 pub mod top_pages;
 pub mod triggers;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &windows::OddWindows,
         &top_pages::TopPages,
         &*triggers::TRIGGERS,
+        &*ratings::RATINGS,
         &cdc_orders::CdcOrders,
         &nexmark::q0::NEXMARK_Q0,
         &nexmark::q1::NEXMARK_Q1,

@@ -13,7 +13,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, compare_tables, counts_grow, highest_watermark_at, outcome, values};
+use crate::check::{accepted, behind_arrivals, compare_tables, counts_grow, highest_watermark_at, outcome, values};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Reading {
@@ -162,14 +162,16 @@ impl Workload for OddWindows {
         lines.into_values().collect()
     }
 
-    fn check(&self, input: &[Record<Reading>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<Reading>], recorded: &Recorded, sinks: &Sinks) -> Checked {
         let (counts, sums) = (sinks.counts.records(), sinks.sums.records());
         let (late_counts, late_sums) = (sinks.late_counts.records(), sinks.late_sums.records());
         let verdict = (|| {
-            // Sliding, Flink's rule: a record joins those of its windows still open and is
-            // late only once its latest-ending window is. So judged per window: a record not
-            // on the late output counts in each of its windows, except in those that could
-            // already be late when it arrived (its earliest-ending ones).
+            // Sliding, Flink's rule, exactly: a record joins those of its windows still open
+            // when it arrives and is late only once its latest-ending window is. A record
+            // not behind the watermark joins all its windows; one the run recorded accepting
+            // behind it (partly late) skips exactly the windows that watermark had expired,
+            // `start + size - 1 + L <= watermark`. That watermark must be one the input
+            // allows when the record came, and must have expired some of its windows.
             let latest_end = |ts: i64| {
                 let starts = window_starts(ts, SLIDING_SIZE_MS, SLIDING_SLIDE_MS, SLIDING_OFFSET_MS);
                 starts.iter().max().expect("every record is in a window") + SLIDING_SIZE_MS
@@ -182,16 +184,37 @@ impl Workload for OddWindows {
                 OUT_OF_ORDERNESS_MS,
                 |r| latest_end(r.ts) - 1 + SLIDING_LATENESS_MS,
             )?;
-            // Per (sensor, window start): the records that must count, and those that may.
-            let mut bounds: BTreeMap<(u8, i64), (u64, u64)> = BTreeMap::new();
-            for r in &counted {
-                let highest = highest_watermark_at(input, self.partitions(), OUT_OF_ORDERNESS_MS, r);
+            let mut arrived_at: BTreeMap<usize, i64> = BTreeMap::new();
+            for (index, watermark) in behind_arrivals(&counted, recorded.behind())? {
+                let record = &counted[index];
+                let earliest_late_at = window_starts(record.ts, SLIDING_SIZE_MS, SLIDING_SLIDE_MS, SLIDING_OFFSET_MS)
+                    .into_iter()
+                    .min()
+                    .expect("every record is in a window")
+                    + SLIDING_SIZE_MS
+                    - 1
+                    + SLIDING_LATENESS_MS;
+                let highest = highest_watermark_at(input, self.partitions(), OUT_OF_ORDERNESS_MS, record);
+                if watermark < earliest_late_at || highest.is_none_or(|highest| watermark > highest) {
+                    return Err(eddy_sim::Violation::new(
+                        "lateness",
+                        format!(
+                            "{record:?} was accepted behind watermark {watermark}, which expired none of its \
+                             windows (the earliest at {earliest_late_at}) or which the input did not allow \
+                             (at most {highest:?})"
+                        ),
+                    ));
+                }
+                arrived_at.insert(index, watermark);
+            }
+            let mut expected: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+            for (index, r) in counted.iter().enumerate() {
                 for start in window_starts(r.ts, SLIDING_SIZE_MS, SLIDING_SLIDE_MS, SLIDING_OFFSET_MS) {
                     let late_at = start + SLIDING_SIZE_MS - 1 + SLIDING_LATENESS_MS;
-                    let may_skip = highest.is_some_and(|highest| late_at <= highest);
-                    let (must, may) = bounds.entry((r.value.sensor, start)).or_default();
-                    *must += u64::from(!may_skip);
-                    *may += 1;
+                    if arrived_at.get(&index).is_some_and(|&watermark| late_at <= watermark) {
+                        continue;
+                    }
+                    *expected.entry((r.value.sensor, start)).or_default() += 1;
                 }
             }
             counts_grow(counts.iter().map(|r| ((r.value.key, r.value.window), r.value.value)))?;
@@ -199,23 +222,7 @@ impl Workload for OddWindows {
             for r in &counts {
                 actual.insert((r.value.key, r.value.window.start), r.value.value);
             }
-            for (window, (must, may)) in &bounds {
-                let got = actual.get(window).copied().unwrap_or(0);
-                if got < *must || got > *may {
-                    return Err(eddy_sim::Violation::new(
-                        "exactly-once",
-                        format!(
-                            "{window:?}: committed {got}, expected between {must} (records that could not be late for it) and {may}"
-                        ),
-                    ));
-                }
-            }
-            if let Some((window, got)) = actual.iter().find(|(window, _)| !bounds.contains_key(window)) {
-                return Err(eddy_sim::Violation::new(
-                    "exactly-once",
-                    format!("{window:?}: committed {got}, expected nothing"),
-                ));
-            }
+            compare_tables("exactly-once", &expected, &actual)?;
             // Tumbling with an offset, no allowed lateness.
             let start_of = |ts: i64| window_starts(ts, TUMBLING_SIZE_MS, TUMBLING_SIZE_MS, TUMBLING_OFFSET_MS)[0];
             let summed = accepted(input, input, &late_sums, self.partitions(), OUT_OF_ORDERNESS_MS, |r| {

@@ -209,6 +209,7 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             started.elapsed() > shrink_time
         });
         let case_line = serde_json::to_string(&shrunk.case).expect("cases serialise");
+        let shrunk_verdict = shrunk_verdict(scenario, &run_config, &shrunk.case);
         let saved = match &file {
             Some(file) => match save_case(file, &case_line) {
                 Ok(()) => format!(
@@ -220,7 +221,7 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             None => "not saved (regressions are off)".to_string(),
         };
         panic!(
-            "{report}\n\nshrunk to {} events and {} faults (from {} and {}, {} runs{}):\n{case_line}\n{saved}\n{replay}",
+            "{report}\n\nshrunk to {} events and {} faults (from {} and {}, {} runs{}):\n{case_line}\n{shrunk_verdict}\n{saved}\n{replay}",
             shrunk.case.input.len(),
             shrunk.case.faults.len(),
             shrunk.events_before,
@@ -233,7 +234,31 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             }
         );
     }
-    println!("{}", passed.summary(&test, &run_config, saved));
+    println!(
+        "{}",
+        passed.summary(&test, &run_config, saved, &scenario.property_names())
+    );
+}
+
+/// The shrunk case's own verdict, from a run of it: its message names its own records,
+/// which the original's may not have.
+fn shrunk_verdict(scenario: &dyn Scenario, config: &RunConfig, case: &Case) -> String {
+    let tries = if case.property.as_deref() == Some("determinism") {
+        DETERMINISM_TRIES
+    } else {
+        1
+    };
+    let mut last = None;
+    for _ in 0..tries {
+        match scenario.run_case(config, case) {
+            Ok(run) => match run.report.violation {
+                Some(v) => return format!("the shrunk case: FAIL {}: {}", v.property, v.message),
+                None => last = Some("the shrunk case passed when run again".to_string()),
+            },
+            Err(e) => return format!("the shrunk case does not run: {e}"),
+        }
+    }
+    last.unwrap_or_default()
 }
 
 /// What the passing seeds of a check went through, for its one-line summary.
@@ -256,11 +281,12 @@ impl Passed {
     }
 
     /// `eddy check NAME: 64 seeds passed (swarm faults): ...`: what ran, and what held.
-    fn summary(&self, test: &str, config: &RunConfig, saved: usize) -> String {
+    fn summary(&self, test: &str, config: &RunConfig, saved: usize, properties: &[&str]) -> String {
         let mut held = vec!["exactly-once", "conservation", "lateness", "bounded-state"];
         if config.check_determinism {
             held.push("determinism");
         }
+        held.extend(properties);
         format!(
             "eddy check {test}: {} seeds passed ({} faults{}), {saved} saved case(s) replayed: \
              {} crashes, {} restores, {} checkpoints completed, {} late records; held: {}",

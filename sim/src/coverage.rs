@@ -46,10 +46,18 @@ pub enum Moment {
     /// A window trigger fired before the window's end (continuous event time, count), with a
     /// restore since the job started: early results a restore must not repeat or lose.
     TriggerEarlyFiringAfterRestore,
+    /// A window fired at its end holding panes of an old task that had fired it and of one
+    /// that had not (a restore at another parallelism merged them): only the unfired fire.
+    RestorePartlyFiredWindow,
+    /// A restore from a checkpoint some task had been told completed: its sinks' transactions
+    /// were committed, and the restore commits them again (the committer must ignore them).
+    CommitRepeatedAfterRestore,
+    /// An idle input turned active with its watermark exactly the task's combined one.
+    IdleActiveAtWatermark,
 }
 
 /// How many moments there are.
-pub const MOMENTS: usize = 16;
+pub const MOMENTS: usize = 19;
 
 impl Moment {
     pub const ALL: [Moment; MOMENTS] = [
@@ -69,6 +77,9 @@ impl Moment {
         Moment::DedupCloseAtCheckpoint,
         Moment::InputIdle,
         Moment::TriggerEarlyFiringAfterRestore,
+        Moment::RestorePartlyFiredWindow,
+        Moment::CommitRepeatedAfterRestore,
+        Moment::IdleActiveAtWatermark,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +100,9 @@ impl Moment {
             Moment::DedupCloseAtCheckpoint => "dedup-close-at-checkpoint",
             Moment::InputIdle => "input-idle",
             Moment::TriggerEarlyFiringAfterRestore => "trigger-early-firing-after-restore",
+            Moment::RestorePartlyFiredWindow => "restore-partly-fired-window",
+            Moment::CommitRepeatedAfterRestore => "commit-repeated-after-restore",
+            Moment::IdleActiveAtWatermark => "idle-active-at-watermark",
         }
     }
 
@@ -112,6 +126,9 @@ impl Moment {
             Moment::DedupCloseAtCheckpoint => &[Crash, CrashMidCheckpoint],
             Moment::InputIdle => &[SourceStall],
             Moment::TriggerEarlyFiringAfterRestore => &[Crash, CrashMidCheckpoint],
+            Moment::RestorePartlyFiredWindow => &[Rescale, Crash, CrashMidCheckpoint, ChannelDelay],
+            Moment::CommitRepeatedAfterRestore => &[Crash, CrashMidCheckpoint],
+            Moment::IdleActiveAtWatermark => &[SourceStall],
         }
     }
 

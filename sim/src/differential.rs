@@ -19,310 +19,41 @@
 //! [`Differential`] is a user's pipeline as a [`Workload`] with no hand-written reference:
 //! an input generator, a pipeline closure that registers its [`Outputs`], and `check()`.
 
-use std::collections::BTreeMap;
-use std::hash::Hasher;
+use std::sync::Arc;
 
 use eddy_engine::{
-    run_batch, BatchConfig, CommitLog, Committer, Data, InOrder, InputDrops, Job, JobGraph, Key, LateRecord, Log,
-    Pipeline, Record, Row, RowKind, Stream, WatermarkStrategy, Window, Windowed,
+    run_batch, BatchConfig, Data, InOrder, InputDrops, Job, JobGraph, LateRecord, Log, Pipeline, Record, Stream,
+    WatermarkStrategy,
 };
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
 use crate::check::{check, CheckConfig};
 use crate::faults::Profile;
+use crate::output::{compare_outputs, digest_of, first_difference, json, Committed, OutputTable, Outputs, Rows};
 use crate::report::Violation;
-use crate::scenario::{Checked, Recorded, Workload};
-
-/// One output's committed contents, in a form any two runs of a pipeline compare by: each
-/// key and value as its JSON text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutputTable {
-    pub name: String,
-    pub rows: Rows,
-    /// A hash of the records in the order they were committed (part of the trace hash, so
-    /// that an output order that differs between two runs of a seed fails determinism).
-    pub digest: u64,
-    /// What is wrong with the output in itself (a changelog that retracts a row it never
-    /// had), whatever the reference says.
-    pub problem: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rows {
-    /// The last committed value per key.
-    Upsert(BTreeMap<String, String>),
-    /// Every committed record, with its multiplicity.
-    Append(BTreeMap<String, usize>),
-}
-
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("outputs serialise to JSON")
-}
-
-fn digest_of<'a>(items: impl IntoIterator<Item = &'a String>) -> u64 {
-    let mut hasher = rustc_hash::FxHasher::default();
-    for item in items {
-        hasher.write(item.as_bytes());
-        hasher.write_u8(0xff);
-    }
-    hasher.finish()
-}
-
-impl OutputTable {
-    /// `values` in commit order as an upsert table: the last value per `key` wins.
-    pub fn upsert<T: Serialize, K: Serialize>(
-        name: &str,
-        values: impl IntoIterator<Item = T>,
-        key: impl Fn(&T) -> K,
-    ) -> Self {
-        let mut table = BTreeMap::new();
-        let mut order = Vec::new();
-        for value in values {
-            let (k, v) = (json(&key(&value)), json(&value));
-            order.push(v.clone());
-            table.insert(k, v);
-        }
-        OutputTable {
-            name: name.to_string(),
-            digest: digest_of(&order),
-            rows: Rows::Upsert(table),
-            problem: None,
-        }
-    }
-
-    /// Session window results in commit order: an upsert table by key and window, where a
-    /// session that a merged session of the same key covers is superseded (a record within
-    /// the allowed lateness merged it into a bigger one; like Flink, the engine retracts
-    /// nothing, so the smaller session's result stays committed).
-    pub fn sessions<K: Serialize + Ord + Clone, V: Serialize>(
-        name: &str,
-        values: impl IntoIterator<Item = Windowed<K, V>>,
-    ) -> Self {
-        let values: Vec<Windowed<K, V>> = values.into_iter().collect();
-        let mut windows: BTreeMap<&K, Vec<Window>> = BTreeMap::new();
-        for w in &values {
-            windows.entry(&w.key).or_default().push(w.window);
-        }
-        let superseded = |w: &Windowed<K, V>| {
-            windows[&w.key]
-                .iter()
-                .any(|o| o.start <= w.window.start && w.window.end <= o.end && *o != w.window)
-        };
-        let live: Vec<&Windowed<K, V>> = values.iter().filter(|w| !superseded(w)).collect();
-        let mut table = Self::upsert(name, live, |w| (&w.key, w.window));
-        table.digest = Self::append(name, &values).digest;
-        table
-    }
-
-    /// `items` in commit order as a multiset.
-    pub fn append<T: Serialize>(name: &str, items: impl IntoIterator<Item = T>) -> Self {
-        let order: Vec<String> = items.into_iter().map(|item| json(&item)).collect();
-        let mut table = BTreeMap::new();
-        for item in &order {
-            *table.entry(item.clone()).or_default() += 1;
-        }
-        OutputTable {
-            name: name.to_string(),
-            digest: digest_of(&order),
-            rows: Rows::Append(table),
-            problem: None,
-        }
-    }
-
-    /// A committed changelog materialised into the table it describes: each `+I`/`+U` adds
-    /// its row, each `-U`/`-D` removes one (the rows as a multiset). A retraction of a row
-    /// the table does not hold, or an update-before without its update-after in the same
-    /// transaction, is a [`problem`](Self::problem). `transactions` in commit order.
-    pub fn changelog<T: Serialize>(name: &str, transactions: impl IntoIterator<Item = Vec<Row<T>>>) -> Self {
-        Self::changelog_of_texts(
-            name,
-            transactions
-                .into_iter()
-                .map(|rows| rows.iter().map(|r| (r.kind, json(&r.row))).collect()),
-        )
-    }
-
-    /// A changelog in its line form, `+I ROW` (the row kind, a space, the row as JSON: what a
-    /// live run of a changelog scenario writes, [`changelog_line`]), materialised as
-    /// [`OutputTable::changelog`] does, all lines as one transaction. A line that is not in
-    /// that form is an error naming its index.
-    pub fn changelog_lines(name: &str, lines: &[String]) -> Result<Self, (usize, String)> {
-        let rows = lines
-            .iter()
-            .enumerate()
-            .map(|(index, line)| {
-                let (kind, row) = line.split_once(' ').unwrap_or((line, ""));
-                let kind = RowKind::from_short(kind)
-                    .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
-                let row: serde_json::Value =
-                    serde_json::from_str(row).map_err(|e| (index, format!("the row is not JSON: {e}")))?;
-                Ok((kind, json(&row)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::changelog_of_texts(name, [rows]))
-    }
-
-    fn changelog_of_texts(name: &str, transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>) -> Self {
-        let mut table: BTreeMap<String, usize> = BTreeMap::new();
-        let mut order = Vec::new();
-        let mut problem = None;
-        for (index, transaction) in transactions.into_iter().enumerate() {
-            let mut open_updates = 0usize;
-            for (kind, text) in transaction {
-                let kind = &kind;
-                order.push(format!("{}{text}", kind.short()));
-                match kind {
-                    RowKind::Insert | RowKind::UpdateAfter => {
-                        if *kind == RowKind::UpdateAfter {
-                            open_updates = open_updates.saturating_sub(1);
-                        }
-                        *table.entry(text).or_default() += 1;
-                    }
-                    RowKind::UpdateBefore | RowKind::Delete => {
-                        if *kind == RowKind::UpdateBefore {
-                            open_updates += 1;
-                        }
-                        match table.get_mut(&text) {
-                            Some(n) => {
-                                *n -= 1;
-                                if *n == 0 {
-                                    table.remove(&text);
-                                }
-                            }
-                            None => {
-                                problem.get_or_insert_with(|| {
-                                    format!(
-                                        "output `{name}`: {} {text} retracts a row the table does not hold (its count would go negative)",
-                                        kind.short()
-                                    )
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            if open_updates > 0 {
-                problem.get_or_insert_with(|| {
-                    format!(
-                        "output `{name}`: committed transaction {index} has an update-before without its update-after"
-                    )
-                });
-            }
-        }
-        OutputTable {
-            name: name.to_string(),
-            digest: digest_of(&order),
-            rows: Rows::Append(table),
-            problem,
-        }
-    }
-
-    /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
-    pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
-        Self::changelog(
-            name,
-            log.by_transaction()
-                .into_iter()
-                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-        )
-    }
-
-    /// The table's rows as JSON lines, each as often as it holds it (what `eddy run` prints
-    /// of a changelog output).
-    pub fn lines(&self) -> Vec<String> {
-        match &self.rows {
-            Rows::Append(rows) => rows
-                .iter()
-                .flat_map(|(row, n)| std::iter::repeat_n(row.clone(), *n))
-                .collect(),
-            Rows::Upsert(rows) => rows.values().cloned().collect(),
-        }
-    }
-
-    /// Rows in the table (an append stream counts each occurrence).
-    pub fn len(&self) -> usize {
-        match &self.rows {
-            Rows::Upsert(table) => table.len(),
-            Rows::Append(table) => table.values().sum(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A changelog row as one line, `+U ["eu",[1200,3]]`: what a live run of a changelog
-/// scenario appends to its output ([`OutputTable::changelog_lines`] materialises them).
-pub fn changelog_line<T: Serialize>(row: &Row<T>) -> String {
-    format!("{} {}", row.kind.short(), json(&row.row))
-}
-
-/// The first difference between the reference's outputs and the committed ones.
-pub fn compare_outputs(expected: &[OutputTable], committed: &[OutputTable]) -> Result<(), Violation> {
-    let differs = |message: String| Err(Violation::new("exactly-once", message));
-    for table in committed.iter().chain(expected) {
-        if let Some(problem) = &table.problem {
-            return Err(Violation::new("changelog", problem.clone()));
-        }
-    }
-    for (want, got) in expected.iter().zip(committed) {
-        let name = &want.name;
-        match (&want.rows, &got.rows) {
-            (Rows::Upsert(want), Rows::Upsert(got)) => {
-                for (key, value) in want {
-                    match got.get(key) {
-                        None => {
-                            return differs(format!(
-                                "output `{name}`, key {key}: expected {value}, nothing committed"
-                            ))
-                        }
-                        Some(other) if other != value => {
-                            return differs(format!(
-                                "output `{name}`, key {key}: expected {value}, committed {other}"
-                            ))
-                        }
-                        Some(_) => {}
-                    }
-                }
-                if let Some((key, value)) = got.iter().find(|(key, _)| !want.contains_key(*key)) {
-                    return differs(format!(
-                        "output `{name}`, key {key}: committed {value}, expected nothing"
-                    ));
-                }
-            }
-            (Rows::Append(want), Rows::Append(got)) => {
-                let keys: std::collections::BTreeSet<&String> = want.keys().chain(got.keys()).collect();
-                for record in keys {
-                    let (w, g) = (want.get(record).unwrap_or(&0), got.get(record).unwrap_or(&0));
-                    if w != g {
-                        return differs(format!(
-                            "output `{name}`: {record} expected {w} time(s), committed {g} time(s)"
-                        ));
-                    }
-                }
-            }
-            _ => unreachable!("both runs register the same outputs"),
-        }
-    }
-    Ok(())
-}
+use crate::scenario::{Checked, InputTree, Recorded, Workload};
 
 /// Checks a simulated run of `workload` against its batch reference: `log` is the whole input
 /// log, `outputs` the run's committed outputs, `late` the committed execution's late records,
-/// `state_entries` the state its job held at the end.
+/// `state_entries` the state its job held at the end. With `twice`, the reference is built
+/// and run a second time, and a difference between the two is a `determinism` failure.
 pub(crate) fn judge<W: Workload>(
     workload: &W,
     log: &[Record<W::Event>],
     outputs: &[OutputTable],
     late: &[LateRecord],
     state_entries: usize,
+    twice: bool,
 ) -> Result<(), Violation> {
-    let (graph, reference_sinks) = workload.build(Log::round_robin(log.to_vec(), workload.partitions()));
+    let Reference {
+        graph,
+        job,
+        drops,
+        outputs: expected,
+    } = reference(workload, log, late)?;
     let operator = |node: usize| graph.nodes[node].name.clone();
     lateness_soundness(
         log,
@@ -331,17 +62,6 @@ pub(crate) fn judge<W: Workload>(
         late,
         &operator,
     )?;
-    let mut job = Job::new(&graph);
-    let drops = InputDrops::new(late);
-    job.drop_inputs(&drops);
-    // No watermark before the end (processing time stands still): nothing is late in the
-    // reference but what it drops.
-    let config = BatchConfig {
-        step_ms: 0,
-        ..BatchConfig::default()
-    };
-    run_batch(&mut job, &mut InOrder, &config)
-        .map_err(|e| Violation::new("reference", format!("the batch run of the same input failed: {e}")))?;
     if let Some(task) = job.processing_time_tasks().first() {
         return Err(Violation::new(
             "unsupported",
@@ -369,7 +89,11 @@ pub(crate) fn judge<W: Workload>(
             ),
         ));
     }
-    compare_outputs(&workload.outputs(log, &reference_sinks), outputs)?;
+    if twice {
+        let again = reference(workload, log, late)?.outputs;
+        reference_determinism(&expected, &again)?;
+    }
+    compare_outputs(&expected, outputs)?;
     let expected_state = job.state_entries();
     if state_entries > expected_state {
         return Err(Violation::new(
@@ -378,6 +102,61 @@ pub(crate) fn judge<W: Workload>(
                 "{state_entries} state entries are left after the end of input, \
                  where the batch run of the same records keeps {expected_state}"
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// The batch reference of a run: its graph, its job after the end, the records it dropped
+/// and its outputs.
+struct Reference {
+    graph: JobGraph,
+    job: Job,
+    drops: InputDrops,
+    outputs: Vec<OutputTable>,
+}
+
+/// Builds the pipeline again and runs it once by the batch driver over `log`, dropping the
+/// `late` records at their operators.
+fn reference<W: Workload>(workload: &W, log: &[Record<W::Event>], late: &[LateRecord]) -> Result<Reference, Violation> {
+    let (graph, sinks) = workload.build(Log::round_robin(log.to_vec(), workload.partitions()));
+    let mut job = Job::new(&graph);
+    let drops = InputDrops::new(late);
+    job.drop_inputs(&drops);
+    // No watermark before the end (processing time stands still): nothing is late in the
+    // reference but what it drops.
+    let config = BatchConfig {
+        step_ms: 0,
+        ..BatchConfig::default()
+    };
+    run_batch(&mut job, &mut InOrder, &config)
+        .map_err(|e| Violation::new("reference", format!("the batch run of the same input failed: {e}")))?;
+    let outputs = workload.outputs(log, &sinks);
+    Ok(Reference {
+        graph,
+        job,
+        drops,
+        outputs,
+    })
+}
+
+/// Two batch runs of the same pipeline over the same records must commit the same outputs
+/// in the same order: where they do not, the pipeline itself is not deterministic (a wall
+/// clock, a `HashMap`'s order), and no run of it can be judged.
+fn reference_determinism(first: &[OutputTable], second: &[OutputTable]) -> Result<(), Violation> {
+    let nondeterministic = |what: String| {
+        Err(Violation::new(
+            "determinism",
+            format!("two batch runs of the pipeline over the same input differ: {what}"),
+        ))
+    };
+    if let Some(what) = first_difference(first, second, ["the first committed", "the second"]) {
+        return nondeterministic(what);
+    }
+    if let Some((a, b)) = first.iter().zip(second).find(|(a, b)| a.digest != b.digest) {
+        return nondeterministic(format!(
+            "output `{}` committed the same records in another order (digest {:016x}, then {:016x})",
+            a.name, a.digest, b.digest
         ));
     }
     Ok(())
@@ -425,105 +204,11 @@ fn lateness_soundness<E>(
     Ok(())
 }
 
-type Reader = Box<dyn Fn() -> OutputTable + Send + Sync>;
-
-/// The outputs a pipeline registers to be checked, each read back after a run.
-#[derive(Default)]
-pub struct Outputs {
-    readers: Vec<Reader>,
-}
-
-impl Outputs {
-    /// Checks `stream` as an upsert table: the last committed value per `key` wins (window
-    /// results by key and window, a running total by key). The stream goes by key into a
-    /// two-phase-commit sink, so a key's updates keep their order.
-    pub fn upsert<T, K, F>(&mut self, name: &str, stream: Stream<T>, key: F)
-    where
-        T: Data + PartialEq,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-    {
-        let log = CommitLog::new();
-        self.upsert_with(name, stream, key, log.clone(), move || {
-            log.records().into_iter().map(|r| r.value).collect()
-        });
-    }
-
-    /// Checks the results of session windows: by key and window, a session superseded by a
-    /// merged one dropped ([`OutputTable::sessions`]).
-    pub fn sessions<K: Key, V: Data + PartialEq>(&mut self, name: &str, stream: Stream<Windowed<K, V>>) {
-        let log = CommitLog::new();
-        stream
-            .key_by(|w: &Windowed<K, V>| w.key.clone())
-            .sink_transactional(log.clone());
-        let name = name.to_string();
-        self.readers.push(Box::new(move || {
-            OutputTable::sessions(&name, log.records().into_iter().map(|r| r.value))
-        }));
-    }
-
-    /// Checks a changelog: the committed rows materialised into a table
-    /// ([`OutputTable::changelog`]). The stream goes by `key` (the rows' primary key) into a
-    /// two-phase-commit sink, so that an update's `-U` and `+U` commit together.
-    pub fn changelog<T, K, F>(&mut self, name: &str, stream: Stream<Row<T>>, key: F)
-    where
-        T: Data + PartialEq,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-    {
-        let log = CommitLog::new();
-        stream
-            .key_by(move |r: &Row<T>| key(&r.row))
-            .sink_transactional(log.clone());
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::committed_changelog(&name, &log)));
-    }
-
-    /// Checks `stream` as an append stream: the committed records as a multiset.
-    pub fn append<T: Data + PartialEq>(&mut self, name: &str, stream: Stream<T>) {
-        let log = stream.collect_committed();
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::append(&name, log.records())));
-    }
-
-    /// An upsert output written by your own committer (a database table, a file): `read`
-    /// returns what the external system holds, as a test would read the real table.
-    pub fn upsert_with<T, K, F, C, R>(&mut self, name: &str, stream: Stream<T>, key: F, committer: C, read: R)
-    where
-        T: Data,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-        C: Committer<T>,
-        R: Fn() -> Vec<T> + Send + Sync + 'static,
-    {
-        stream.key_by(key.clone()).sink_transactional(committer);
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::upsert(&name, read(), &key)));
-    }
-
-    /// An append output written by your own committer; `read` returns the rows it holds.
-    pub fn append_with<T, C, R>(&mut self, name: &str, stream: Stream<T>, committer: C, read: R)
-    where
-        T: Data,
-        C: Committer<T>,
-        R: Fn() -> Vec<T> + Send + Sync + 'static,
-    {
-        stream.sink_transactional(committer);
-        let name = name.to_string();
-        self.readers.push(Box::new(move || OutputTable::append(&name, read())));
-    }
-
-    /// Every output as it stands now.
-    pub fn tables(&self) -> Vec<OutputTable> {
-        self.readers.iter().map(|read| read()).collect()
-    }
-}
-
 type Generate<E> = Box<dyn Fn(&mut ChaCha8Rng, usize) -> Vec<Record<E>> + Send + Sync>;
 type Build<E> = Box<dyn Fn(&Pipeline, Stream<E>, &mut Outputs) + Send + Sync>;
+type DrawTree<E> = Arc<dyn Fn(&mut ChaCha8Rng) -> InputTree<E> + Send + Sync>;
+type Simpler<E> = Box<dyn Fn(&E) -> Vec<E> + Send + Sync>;
+type Property<E> = Box<dyn Fn(&[Record<E>], &Committed) -> Result<(), String> + Send + Sync>;
 
 /// A user's pipeline, checked against its own batch run under the simulator's faults.
 ///
@@ -553,6 +238,9 @@ pub struct Differential<E> {
     partitions: usize,
     events: usize,
     config: CheckConfig,
+    properties: Vec<(&'static str, Property<E>)>,
+    input_tree: Option<DrawTree<E>>,
+    simpler: Option<Simpler<E>>,
 }
 
 impl<E: Data> Differential<E> {
@@ -577,26 +265,47 @@ impl<E: Data> Differential<E> {
                 check_determinism: true,
                 ..CheckConfig::default()
             },
+            properties: Vec::new(),
+            input_tree: None,
+            simpler: None,
         }
     }
 
-    /// The input drawn from a proptest strategy, seeded by the run's seed.
-    pub fn from_strategy(
+    /// The input drawn from a proptest strategy, seeded by the run's seed. A failure shrinks
+    /// through the strategy (its value tree) before records and faults are dropped, so that
+    /// a shrunk input is one the strategy can make.
+    pub fn from_strategy<S>(
         name: &'static str,
-        strategy: impl Strategy<Value = Vec<Record<E>>> + Send + Sync + 'static,
+        strategy: S,
         build: impl Fn(&Pipeline, Stream<E>, &mut Outputs) + Send + Sync + 'static,
-    ) -> Self {
-        let generate = move |rng: &mut ChaCha8Rng, _events: usize| {
+    ) -> Self
+    where
+        S: Strategy<Value = Vec<Record<E>>> + Send + Sync + 'static,
+        S::Tree: 'static,
+    {
+        let tree = Arc::new(move |rng: &mut ChaCha8Rng| -> InputTree<E> {
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
             let mut runner =
                 TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-            strategy
-                .new_tree(&mut runner)
-                .expect("the input strategy draws a value")
-                .current()
-        };
-        Differential::new(name, generate, build)
+            Box::new(
+                strategy
+                    .new_tree(&mut runner)
+                    .expect("the input strategy draws a value"),
+            )
+        });
+        let draw = Arc::clone(&tree);
+        let mut differential = Differential::new(name, move |rng, _events| draw(rng).current(), build);
+        differential.input_tree = Some(tree);
+        differential
+    }
+
+    /// Simpler events to try in place of each input event while shrinking (without it, and
+    /// without a strategy, a failure shrinks by dropping records and faults only: the
+    /// shrinker never makes a value the generator could not).
+    pub fn shrink_values(mut self, simpler: impl Fn(&E) -> Vec<E> + Send + Sync + 'static) -> Self {
+        self.simpler = Some(Box::new(simpler));
+        self
     }
 
     /// The source's watermark strategy (default: 1 s out of orderness, every 50 ms).
@@ -644,6 +353,21 @@ impl<E: Data> Differential<E> {
     /// Everything else `check` takes (start seed, determinism, shrink time, regressions).
     pub fn config(mut self, config: CheckConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// States what must hold of every run: `holds(input, committed)` gets the input log the
+    /// run read (duplicates and disorder included) and what its outputs committed, and
+    /// returns why it does not hold. It is checked on every seed after the batch reference,
+    /// and a violation (property `name`) shrinks like any other. This is what catches a
+    /// mistake the batch run shares (a wrong threshold of the pipeline's own): state
+    /// conservation (nothing counted twice or lost) or a bound (docs/guide.md).
+    pub fn property(
+        mut self,
+        name: &'static str,
+        holds: impl Fn(&[Record<E>], &Committed) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.properties.push((name, Box::new(holds)));
         self
     }
 
@@ -701,14 +425,36 @@ impl<E: Data> Workload for Differential<E> {
         false
     }
 
-    fn check(&self, _input: &[Record<E>], _recorded: &Recorded, sinks: &Outputs) -> Checked {
+    fn check(&self, input: &[Record<E>], _recorded: &Recorded, sinks: &Outputs) -> Checked {
         let tables = sinks.tables();
+        let committed = Committed::new(&tables);
+        let violation = self.properties.iter().find_map(|(name, holds)| {
+            holds(input, &committed)
+                .err()
+                .map(|why| Violation::new(name, format!("property `{name}` does not hold: {why}")))
+        });
         Checked {
             events_out: tables.iter().map(|t| t.len() as u64).sum(),
             late: 0,
             digest: digest_of(&tables.iter().map(|t| t.digest.to_string()).collect::<Vec<_>>()),
-            violation: None,
+            violation,
         }
+    }
+
+    fn property_names(&self) -> Vec<&'static str> {
+        self.properties.iter().map(|(name, _)| *name).collect()
+    }
+
+    fn input_tree(&self, _events: usize, rng: &mut ChaCha8Rng) -> Option<InputTree<E>> {
+        self.input_tree.as_ref().map(|tree| tree(rng))
+    }
+
+    fn shrinks_values(&self) -> bool {
+        false
+    }
+
+    fn simpler_values(&self, event: &E) -> Vec<E> {
+        self.simpler.as_ref().map_or_else(Vec::new, |simpler| simpler(event))
     }
 
     fn outputs(&self, _input: &[Record<E>], sinks: &Outputs) -> Vec<OutputTable> {
@@ -730,5 +476,57 @@ impl<E: Data> Workload for Differential<E> {
             }
         }
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn late(ts: i64, watermark: i64) -> LateRecord {
+        LateRecord {
+            node: 1,
+            input: 0,
+            ts,
+            value: Vec::new(),
+            debug: format!("a record at {ts}"),
+            watermark,
+            behind: false,
+            after_checkpoint: 0,
+        }
+    }
+
+    /// Lateness soundness at its own boundaries: a late record at its watermark passes, a
+    /// millisecond above fails; a watermark at the highest the input allows passes, a
+    /// millisecond above fails.
+    #[test]
+    fn lateness_soundness_fails_one_millisecond_past_each_boundary() {
+        // Two partitions, bound 100: partition 0 reads 1 000, partition 1 reads 2 000, so no
+        // watermark exceeds 2 000 - 100 - 1 = 1 899.
+        let log = vec![Record::new(1_000, ()), Record::new(2_000, ())];
+        let judge = |record: LateRecord| lateness_soundness(&log, 2, 100, &[record], &|n| format!("node {n}"));
+        assert!(judge(late(500, 500)).is_ok());
+        assert!(judge(late(501, 500)).is_err());
+        assert!(judge(late(500, 1_899)).is_ok());
+        assert!(judge(late(500, 1_900)).is_err());
+    }
+
+    /// Two batch runs that differ in a row, or only in their order, are a determinism failure.
+    #[test]
+    fn two_batch_runs_that_differ_are_a_determinism_failure() {
+        let a = [OutputTable::upsert("counts", [(1u8, 2u64)], |r| r.0)];
+        let b = [OutputTable::upsert("counts", [(1u8, 3u64)], |r| r.0)];
+        let reordered = [OutputTable::append("seen", [1u8, 2])];
+        let original = [OutputTable::append("seen", [2u8, 1])];
+        assert!(reference_determinism(&a, &a).is_ok());
+        let differs = reference_determinism(&a, &b).unwrap_err();
+        assert_eq!(differs.property, "determinism");
+        assert!(
+            differs.message.contains("the first committed [1,2], the second [1,3]"),
+            "{}",
+            differs.message
+        );
+        let order = reference_determinism(&original, &reordered).unwrap_err();
+        assert!(order.message.contains("in another order"), "{}", order.message);
     }
 }

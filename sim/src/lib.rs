@@ -18,7 +18,9 @@ pub mod differential;
 pub mod faults;
 pub mod input;
 pub mod live;
+pub mod output;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
@@ -34,13 +36,15 @@ pub use rand_chacha::ChaCha8Rng;
 pub use check::{check, CheckConfig, Regressions};
 pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
-pub use differential::{changelog_line, Differential, OutputTable, Outputs, Rows};
+pub use differential::Differential;
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
+pub use output::{changelog_line, Committed, OutputTable, Outputs, Rows};
 pub use report::{Report, Violation};
+pub use run::divergence;
 pub use scenario::{
-    divergence, parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Recorded, Run,
-    RunConfig, Scenario, SinkModel, Workload,
+    parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Recorded, Run, RunConfig, Scenario,
+    SinkModel, Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

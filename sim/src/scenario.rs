@@ -4,29 +4,21 @@
 //! Write a [`Workload`] (typed: events, sinks, reference check); every workload is a
 //! [`Scenario`] (erased: what the CLI lists and runs).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use eddy_engine::bugs::{self, Bug};
-use eddy_engine::{
-    Committer, Data, JobGraph, LateRecord, Log, MemoryDatabase, PreparedTransactions, Record, Stall, TaskInfo,
-    TransactionId,
-};
+use eddy_engine::bugs::Bug;
+use eddy_engine::{Committer, Data, JobGraph, LateRecord, Log, PreparedTransactions, Record, TaskInfo, TransactionId};
+use proptest::strategy::ValueTree;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::coverage::{Moment, Moments};
-use crate::decide::Tape;
-use crate::differential::{judge, OutputTable};
-use crate::faults::{FaultKind, FaultSet, Profile};
-use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
+use crate::faults::{FaultSet, Profile};
 use crate::live::{EventSource, LiveInput, LiveTable};
+use crate::output::OutputTable;
 use crate::report::{Report, Violation};
-use crate::seed::{rng, Concern};
-use crate::shrink::DETERMINISM_TRIES;
-use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
-use crate::timeline::{first_divergence, Timeline};
-use crate::trace::{Trace, TraceEvent};
+use crate::simulator::FaultEvent;
+use crate::timeline::Timeline;
+use crate::trace::Trace;
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,7 +199,7 @@ pub const MAX_JUMP_MS: i64 = 86_400_000;
 
 /// Rejects faults no run could have injected: a jump must move the clock ahead, by at most
 /// [`MAX_JUMP_MS`] (found by the `failure_file_decode` fuzz target: `i64::MAX` overflowed).
-fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
+pub(crate) fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
     for (index, fault) in faults.iter().enumerate() {
         if let FaultEvent::Jump { ms, .. } = fault {
             if !(1..=MAX_JUMP_MS).contains(ms) {
@@ -255,6 +247,26 @@ pub trait Scenario: Send + Sync {
     /// The table of its live result lines in a database ([`Workload::live_table`]).
     fn live_table(&self) -> Option<LiveTable> {
         None
+    }
+    /// The names of the properties a user stated of the pipeline
+    /// ([`Workload::property_names`]).
+    fn property_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// For an input drawn from a proptest strategy ([`Workload::input_tree`]): shrinks the
+    /// seed's input through the strategy's value tree, each simpler input run with the
+    /// seed's faults, and returns the case of the simplest that `still_fails`.
+    fn shrink_through_input(&self, _config: &RunConfig, _still_fails: &mut dyn FnMut(&Case) -> bool) -> Option<Case> {
+        None
+    }
+    /// Whether the shrinker may rewrite field values and timestamps of the input
+    /// ([`Workload::shrinks_values`]).
+    fn shrinks_values(&self) -> bool {
+        true
+    }
+    /// Simpler values of one input event (a case record's `value`), to try in its place.
+    fn simpler_values(&self, _value: &serde_json::Value) -> Vec<serde_json::Value> {
+        Vec::new()
     }
 }
 
@@ -373,6 +385,31 @@ pub trait Workload: Send + Sync {
     fn has_reference(&self) -> bool {
         true
     }
+    /// The names of the properties a user stated of the pipeline
+    /// ([`Differential::property`](crate::differential::Differential::property)): without
+    /// a hand-written reference, [`Workload::check`] judges them, under either oracle.
+    fn property_names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// The seed's input as a proptest value tree, for a workload whose input a strategy
+    /// draws: its `current()` is what [`Workload::generate`] returns for the same `rng`, and
+    /// the shrinker simplifies through it, so that every input it tries is one the strategy
+    /// can make. `None` (the default): the input is not shrunk through a strategy.
+    fn input_tree(&self, _events: usize, _rng: &mut ChaCha8Rng) -> Option<InputTree<Self::Event>> {
+        None
+    }
+    /// Whether the shrinker may renumber the input's integer fields by rank and move its
+    /// timestamps by whole hours (true: a hand-written reference takes any value). A user's
+    /// generator may never make such values, so a pipeline checked against its own batch
+    /// run says false, and shrinks by dropping records and faults, by its strategy, or by
+    /// [`Workload::simpler_values`].
+    fn shrinks_values(&self) -> bool {
+        true
+    }
+    /// Simpler events to try in place of `event` while shrinking (a user's shrink function).
+    fn simpler_values(&self, _event: &Self::Event) -> Vec<Self::Event> {
+        Vec::new()
+    }
     /// The outputs the differential oracle compares with the batch run's: the main results,
     /// as upsert tables or append streams (late outputs are checked by their own rules).
     /// `input` is the whole log (a workload may leave out rows no batch run can decide).
@@ -418,132 +455,6 @@ pub trait Workload: Send + Sync {
     }
 }
 
-/// Steps before a run counts as not terminating (liveness).
-const STEPS_PER_EVENT: u64 = 200;
-
-impl<W: Workload> Scenario for W {
-    fn name(&self) -> &'static str {
-        Workload::name(self)
-    }
-
-    fn description(&self) -> &'static str {
-        Workload::description(self)
-    }
-
-    fn partitions(&self) -> usize {
-        Workload::partitions(self)
-    }
-
-    fn run(&self, config: &RunConfig) -> Run {
-        let first = run_once(self, config, None, None).run;
-        with_determinism(config, first, |config| run_once(self, config, None, None).run)
-    }
-
-    fn record_case(&self, config: &RunConfig) -> (Run, Case) {
-        let OneRun {
-            run,
-            input,
-            faults,
-            checkpoints,
-        } = run_once(self, config, None, None);
-        let run = with_determinism(config, run, |config| run_once(self, config, None, None).run);
-        let case = Case {
-            scenario: Workload::name(self).to_string(),
-            seed: config.seed,
-            profile: config.profile.name().to_string(),
-            bug: config.bug.map(|b| b.name().to_string()),
-            property: run.report.violation.as_ref().map(|v| v.property.clone()),
-            input: input
-                .iter()
-                .map(|r| serde_json::to_value(r).expect("events serialise"))
-                .collect(),
-            faults,
-            checkpoints,
-            poll_max: None,
-            oracle: (config.oracle != Oracle::default()).then(|| config.oracle.name().to_string()),
-            sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
-            channel_capacity: config.channel_capacity,
-        };
-        (run, case)
-    }
-
-    fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String> {
-        let events = events.unwrap_or_else(|| self.default_events());
-        let generated = self.generate(events, &mut rng(seed, Concern::Input));
-        generated.iter().map(|r| self.event_line(r)).collect()
-    }
-
-    fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
-        let (graph, sinks) = self.build(parse_lines(self, input)?);
-        eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
-        Ok(self.output_lines(&sinks))
-    }
-
-    fn supports_live(&self) -> bool {
-        let empty = EventSource::Log(Log::round_robin(Vec::new(), self.partitions()));
-        self.build_live(empty, LineCommitter::discard()).is_some()
-    }
-
-    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
-        let source = match input {
-            LiveInput::Lines(lines) => EventSource::Log(parse_lines(self, &lines)?),
-            LiveInput::Follow(feed) => EventSource::Follow {
-                feed,
-                partitions: self.partitions(),
-                parse: self.line_parser(),
-            },
-        };
-        Ok(self.build_live(source, output))
-    }
-
-    fn live_table(&self) -> Option<LiveTable> {
-        Workload::live_table(self)
-    }
-
-    fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError> {
-        check_faults(&case.faults)?;
-        let mut input = Vec::with_capacity(case.input.len());
-        for (index, value) in case.input.iter().enumerate() {
-            let record = serde_json::from_value::<Record<W::Event>>(value.clone()).map_err(|e| CaseError::Input {
-                index,
-                reason: e.to_string(),
-            })?;
-            input.push(record);
-        }
-        let explicit = (input, case.faults.clone(), case.checkpoints.clone(), case.poll_max);
-        let first = run_once(self, config, Some(explicit.clone()), None).run;
-        Ok(with_determinism(config, first, |config| {
-            run_once(self, config, Some(explicit.clone()), None).run
-        }))
-    }
-
-    fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run {
-        let first = run_once(self, config, None, Some(tape)).run;
-        with_determinism(config, first, |config| run_once(self, config, None, Some(tape)).run)
-    }
-}
-
-thread_local! {
-    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with the panic hook silent on this thread (other threads print as before).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_RUN.with(|in_run| in_run.get()) {
-                previous(info);
-            }
-        }));
-    });
-    let was = IN_RUN.with(|in_run| in_run.replace(true));
-    let result = f();
-    IN_RUN.with(|in_run| in_run.set(was));
-    result
-}
-
 /// Reads one input line into an event (the message of an error names what is wrong).
 pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
 
@@ -554,7 +465,7 @@ pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
 
 /// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions
 /// round-robin.
-fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Event>, CaseError> {
+pub(crate) fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Event>, CaseError> {
     let mut log = Vec::with_capacity(input.len());
     let parse = workload.line_parser();
     for (index, line) in input.iter().enumerate() {
@@ -564,296 +475,5 @@ fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Eve
     Ok(Log::round_robin(log, workload.partitions()))
 }
 
-/// After a run that ended, no transaction may be left prepared in the database: a sink that
-/// forgets one holds its locks and rows back forever.
-fn left_prepared(database: &MemoryDatabase) -> Option<Violation> {
-    let prepared = database.prepared();
-    let (node, first) = prepared.first()?;
-    Some(Violation::new(
-        "prepared-left",
-        format!(
-            "{} transactions left prepared in the database after the end, the first of sink node {node}: \
-             checkpoint {}, sink task {}",
-            prepared.len(),
-            first.checkpoint,
-            first.sink_task
-        ),
-    ))
-}
-
-/// With the determinism check on, runs the seed `again` and fails `first` if the hashes
-/// differ; then runs it twice more keeping every step, to name the first step where the two
-/// runs diverge.
-fn with_determinism(config: &RunConfig, first: Run, again: impl Fn(&RunConfig) -> Run) -> Run {
-    if !(config.check_determinism && first.report.passed) {
-        return first;
-    }
-    let second = again(config);
-    if second.report.trace_hash == first.report.trace_hash {
-        return first;
-    }
-    let divergence = divergence(config, again);
-    let mut report = first.report;
-    report.passed = false;
-    report.violation = Some(Violation::new(
-        "determinism",
-        format!(
-            "the same seed gave trace-hash {} then {}; {divergence}",
-            report.trace_hash, second.report.trace_hash
-        ),
-    ));
-    Run {
-        report,
-        trace: first.trace,
-        timeline: first.timeline,
-    }
-}
-
-/// Runs `config`'s seed in pairs, keeping every step, until two runs differ (at most
-/// `DETERMINISM_TRIES` pairs), and names the first step where they diverge.
-pub fn divergence(config: &RunConfig, run: impl Fn(&RunConfig) -> Run) -> String {
-    let traced = RunConfig {
-        keep_trace: true,
-        check_determinism: false,
-        ..config.clone()
-    };
-    (0..DETERMINISM_TRIES)
-        .find_map(|_| {
-            let (a, b) = (run(&traced), run(&traced));
-            first_divergence(
-                a.timeline.as_ref()?,
-                b.timeline.as_ref()?,
-                a.trace.events(),
-                b.trace.events(),
-            )
-        })
-        .unwrap_or_else(|| "the traced reruns did not diverge again".to_string())
-}
-
-/// A run with the input it read and the faults and checkpoints it had (a replayable case).
-struct OneRun<E> {
-    run: Run,
-    input: Vec<Record<E>>,
-    faults: Vec<FaultEvent>,
-    checkpoints: Vec<u64>,
-}
-
-/// An explicit input log, fault schedule and checkpoint schedule.
-type Explicit<E> = (Vec<Record<E>>, Vec<FaultEvent>, Vec<u64>, Option<usize>);
-
-/// One simulated run; with `explicit`, of that input and fault schedule instead of the
-/// seed's; with `tape`, the simulator's choices come from it instead of the seed. Returns
-/// the run, its input log and the faults it injected.
-fn run_once<W: Workload>(
-    this: &W,
-    config: &RunConfig,
-    explicit: Option<Explicit<W::Event>>,
-    tape: Option<&[u8]>,
-) -> OneRun<W::Event> {
-    let faults = config.profile.faults(config.seed).union(&config.aim);
-    // Database faults need the database model: without it they are not even drawn.
-    let faults = match config.sink {
-        SinkModel::Staged => faults.without(&FaultKind::DATABASE),
-        SinkModel::PostgresModel => faults,
-    };
-    let mut placed = BoundaryCounts::default();
-    let (log, duplicates, fault_schedule, checkpoint_schedule, poll_max) = match explicit {
-        Some((log, faults, checkpoints, poll_max)) => (log, 0, Some(faults), Some(checkpoints), poll_max),
-        None => {
-            let events = config.events.unwrap_or_else(|| this.default_events());
-            let generated = this.generate(events, &mut rng(config.seed, Concern::Input));
-            let generated_len = generated.len();
-            // The boundaries come from the job graph (an empty log's: only its shape counts).
-            let boundaries = if faults.contains(FaultKind::Boundary) {
-                Boundaries::of(&this.build(Log::round_robin(Vec::new(), this.partitions())).0)
-            } else {
-                Boundaries::default()
-            };
-            let (log, on_boundaries) = input::inject(
-                generated,
-                this.out_of_orderness_ms(),
-                &faults,
-                &boundaries,
-                this.partitions(),
-                &|a: &W::Event, b: &W::Event| this.keep_order(a, b),
-                &mut rng(config.seed, Concern::InputFaults),
-            );
-            placed = on_boundaries;
-            let duplicates = log.len().saturating_sub(generated_len) as u64;
-            (log, duplicates, None, None, None)
-        }
-    };
-    let stalls: Vec<Stall> = match &fault_schedule {
-        Some(schedule) => schedule
-            .iter()
-            .filter_map(|f| match *f {
-                FaultEvent::Stall { partition, offset, ms } => Some(Stall { partition, offset, ms }),
-                _ => None,
-            })
-            .collect(),
-        None if faults.contains(FaultKind::SourceStall) => {
-            input::stalls(log.len(), this.partitions(), &mut rng(config.seed, Concern::Stalls))
-        }
-        None => Vec::new(),
-    };
-    let (mut graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
-    let database = (config.sink == SinkModel::PostgresModel).then(MemoryDatabase::new);
-    if let Some(database) = &database {
-        graph.use_database(database);
-    }
-    // Records on window starts and ends count however they got there.
-    let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);
-    placed[BoundaryKind::WindowStart as usize] = window_starts;
-    placed[BoundaryKind::WindowEnd as usize] = window_ends;
-    let differential = config.oracle != Oracle::Reference || !this.has_reference();
-    let hand_written = config.oracle != Oracle::Differential && this.has_reference();
-    let options = SimOptions {
-        seed: config.seed,
-        faults: faults.clone(),
-        fault_schedule,
-        checkpoint_schedule,
-        checkpoint_every_records: None,
-        poll_max,
-        channel_capacity: config.channel_capacity,
-        keep_trace: config.keep_trace,
-        // Both oracles read the tap: the reference for the watermarks records met.
-        tap_late: true,
-        max_steps: 10_000 + STEPS_PER_EVENT * log.len() as u64,
-        database: database.clone(),
-        chaining: None,
-    };
-    // A panic inside the engine is a bug in eddy: report it as a failed run (quietly: the
-    // report carries its message, and a shrinker may run thousands of such runs). The
-    // reference runs on the same engine, planted bug included, as a user's would.
-    let planted = bugs::plant(config.bug);
-    let outcome = quietly(|| {
-        catch_unwind(AssertUnwindSafe(|| {
-            let outcome = match tape {
-                Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
-                None => simulate(&graph, &options),
-            };
-            let judged = (differential && outcome.violation.is_none()).then(|| {
-                judge(
-                    this,
-                    &log,
-                    &this.outputs(&log, &sinks),
-                    &outcome.late,
-                    outcome.state_entries,
-                )
-            });
-            (outcome, judged)
-        }))
-    });
-    drop(planted);
-    let mut injected = (Vec::new(), Vec::new());
-    let mut tapped = Vec::new();
-    let mut moments = Moments::default();
-    moments.add_boundaries(&placed);
-    let mut timeline = None;
-    let (stats, mut trace, mut violation, state_entries, judged) = match outcome {
-        Ok((outcome, judged)) => {
-            timeline = outcome.timeline;
-            injected = (outcome.injected, outcome.checkpoint_steps);
-            tapped = outcome.late;
-            for moment in Moment::ALL {
-                moments.add(moment, outcome.moments.get(moment));
-            }
-            (
-                outcome.stats,
-                outcome.trace,
-                outcome.violation,
-                outcome.state_entries,
-                judged,
-            )
-        }
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "a panic without a message".into());
-            (
-                Default::default(),
-                Trace::new(false),
-                Some(Violation::new("panic", message)),
-                0,
-                None,
-            )
-        }
-    };
-    // The stalls were applied to the log: they come first in the explicit case.
-    injected.0.splice(
-        0..0,
-        stalls.iter().map(|s| FaultEvent::Stall {
-            partition: s.partition,
-            offset: s.offset,
-            ms: s.ms,
-        }),
-    );
-    let recorded = Recorded { late: &tapped };
-    let mut checked = if violation.is_none() {
-        this.check(&log, &recorded, &sinks)
-    } else {
-        Checked::default()
-    };
-    if hand_written {
-        violation = violation.or(checked.violation.clone());
-        if violation.is_none() {
-            let live = this.live_state_entries(&log, &sinks);
-            if state_entries > live {
-                let expected = if live == 0 {
-                    String::new()
-                } else {
-                    format!(" (at most {live} live table rows expected)")
-                };
-                violation = Some(Violation::new(
-                    "bounded-state",
-                    format!("{state_entries} state entries (window panes, keys, timers) are left after the end of input{expected}"),
-                ));
-            }
-        }
-    } else {
-        checked.late = recorded.late().count() as u64;
-    }
-    violation = violation.or(judged.and_then(Result::err));
-    if let Some(database) = database.filter(|_| violation.is_none()) {
-        violation = left_prepared(&database);
-    }
-    trace.record(TraceEvent::Output { digest: checked.digest });
-    if let (Some(timeline), Some(violation)) = (&mut timeline, &violation) {
-        timeline.highlight(violation);
-    }
-    let report = Report {
-        scenario: this.name().to_string(),
-        seed: config.seed,
-        profile: config.profile.name().to_string(),
-        bug: config.bug.map(|b| b.name().to_string()),
-        sink: (config.sink != SinkModel::default()).then(|| config.sink.name().to_string()),
-        channel_capacity: config.channel_capacity,
-        faults: faults.names().into_iter().map(String::from).collect(),
-        passed: violation.is_none(),
-        steps: stats.steps,
-        virtual_duration_ms: stats.virtual_duration_ms,
-        events_in: log.len() as u64,
-        events_out: checked.events_out,
-        late: checked.late,
-        duplicates,
-        checkpoints_started: stats.checkpoints_started,
-        checkpoints_completed: stats.checkpoints_completed,
-        restores: stats.restores,
-        crashes: stats.crashes,
-        trace_hash: format!("{:016x}", trace.hash()),
-        moments,
-        violation,
-    };
-    OneRun {
-        run: Run {
-            report,
-            trace,
-            timeline,
-        },
-        input: log,
-        faults: injected.0,
-        checkpoints: injected.1,
-    }
-}
+/// A seed's input as a proptest value tree ([`Workload::input_tree`]).
+pub type InputTree<E> = Box<dyn ValueTree<Value = Vec<Record<E>>>>;

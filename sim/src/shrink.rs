@@ -1,13 +1,18 @@
 //! Shrinking: from a failing case to a small one that fails the same property.
 //!
-//! Greedy delta debugging, each step kept only if the case still fails with the same
-//! property: drop faults, anchor crashes to a checkpoint's progress, read fewer records per
+//! Greedy delta debugging, each step kept only if the case still
+//! fails with the same property: drop faults, anchor crashes to a checkpoint's progress, read fewer records per
 //! poll, drop chunks of input records (halves, then quarters, ... then single records), move
 //! faults and checkpoint triggers earlier, drop checkpoint triggers; repeated until a round
 //! changes nothing, then repeated with a costlier pass that drops single records (or rounds)
 //! and moves the later checkpoint triggers with them. Then move every timestamp by the same
 //! whole number of hours towards 0 (window boundaries of every scenario stay where they
-//! were), and renumber keys and other integer fields by rank.
+//! were), and renumber keys and other integer fields by rank, for a scenario whose
+//! reference takes any value (not a user's pipeline checked against its batch run: its
+//! generator may never make such values); then try the scenario's simpler values of each
+//! record (a user's shrink function).
+//! An input a proptest strategy draws is also shrunk through the strategy's value tree, with
+//! the seed's faults, and then reduced the same way: the smaller case wins.
 //! Scheduling and checkpoint timing keep coming from the seed, so every try is deterministic.
 
 use std::collections::BTreeMap;
@@ -49,6 +54,12 @@ pub fn shrink_until(
     property: &str,
     out_of_budget: &dyn Fn(usize) -> bool,
 ) -> Shrunk {
+    // The failing run was shown to repeat (or it is the determinism failure itself): the
+    // tries need no second run each, which a failure would take many of.
+    let config = &RunConfig {
+        check_determinism: config.check_determinism && property == "determinism",
+        ..config.clone()
+    };
     let mut shrinker = Shrinker {
         scenario,
         config,
@@ -57,42 +68,22 @@ pub fn shrink_until(
         out_of_budget,
     };
     let (events_before, faults_before) = (case.input.len(), case.faults.len());
-    let mut case = case;
-    // Until a round changes nothing (or the budget is spent); then again with the costlier
-    // pass that drops single records and moves checkpoint triggers with them.
-    let mut fixpoint = true;
-    for thorough in [false, true] {
-        loop {
-            let before = (case.input.len(), case.faults.clone());
-            // Faults first: there are few, and a crash anchored to a checkpoint's progress
-            // stays where it matters while records go.
-            shrinker.drop_faults(&mut case);
-            shrinker.anchor_crashes(&mut case);
-            shrinker.read_slowly(&mut case);
-            shrinker.drop_records(&mut case);
-            if thorough {
-                shrinker.drop_records_moving_triggers(&mut case, 1);
-                let partitions = shrinker.scenario.partitions();
-                if partitions > 1 {
-                    shrinker.drop_records_moving_triggers(&mut case, partitions);
-                }
-            }
-            shrinker.move_faults_earlier(&mut case);
-            shrinker.simplify_checkpoints(&mut case);
-            if thorough && (case.input.len(), case.faults.clone()) == before {
-                shrinker.drop_records_reanchoring(&mut case);
-            }
-            if (case.input.len(), case.faults.clone()) == before {
-                break;
-            }
-            if (shrinker.out_of_budget)(shrinker.runs) {
-                fixpoint = false;
-                break;
-            }
+    let (mut case, mut fixpoint) = shrinker.reduce(case);
+    // An input drawn from a strategy shrinks through it too (each value it tries is one the
+    // strategy can make), then is reduced the same way; the smaller of the two wins, the
+    // strategy's on a tie (its values are the simpler).
+    let through_input = scenario.shrink_through_input(config, &mut |c| shrinker.still_fails(c));
+    if let Some(simpler) = through_input {
+        let (simpler, simpler_fixpoint) = shrinker.reduce(simpler);
+        if simpler.input.len() <= case.input.len() {
+            (case, fixpoint) = (simpler, simpler_fixpoint);
         }
     }
-    shrinker.shift_time(&mut case);
-    shrinker.renumber_fields(&mut case);
+    if scenario.shrinks_values() {
+        shrinker.shift_time(&mut case);
+        shrinker.renumber_fields(&mut case);
+    }
+    shrinker.simplify_values(&mut case);
     // The replay of a determinism case retries it (`DETERMINISM_TRIES`): say what it fails.
     case.property = Some(property.to_string());
     Shrunk {
@@ -115,6 +106,45 @@ struct Shrinker<'a> {
 }
 
 impl Shrinker<'_> {
+    /// Drops faults and records, anchors crashes, reads slowly and simplifies checkpoints
+    /// until a round changes nothing (or the budget is spent); then again with the costlier
+    /// pass that drops single records and moves checkpoint triggers with them. Returns the
+    /// case and whether it reached a fixpoint.
+    fn reduce(&mut self, mut case: Case) -> (Case, bool) {
+        let mut fixpoint = true;
+        for thorough in [false, true] {
+            loop {
+                let before = (case.input.len(), case.faults.clone());
+                // Faults first: there are few, and a crash anchored to a checkpoint's progress
+                // stays where it matters while records go.
+                self.drop_faults(&mut case);
+                self.anchor_crashes(&mut case);
+                self.read_slowly(&mut case);
+                self.drop_records(&mut case);
+                if thorough {
+                    self.drop_records_moving_triggers(&mut case, 1);
+                    let partitions = self.scenario.partitions();
+                    if partitions > 1 {
+                        self.drop_records_moving_triggers(&mut case, partitions);
+                    }
+                }
+                self.move_faults_earlier(&mut case);
+                self.simplify_checkpoints(&mut case);
+                if thorough && (case.input.len(), case.faults.clone()) == before {
+                    self.drop_records_reanchoring(&mut case);
+                }
+                if (case.input.len(), case.faults.clone()) == before {
+                    break;
+                }
+                if (self.out_of_budget)(self.runs) {
+                    fixpoint = false;
+                    break;
+                }
+            }
+        }
+        (case, fixpoint)
+    }
+
     /// Whether `case` still fails the property. A determinism failure shows only in some
     /// runs (two orders may agree): the case is kept if any of `DETERMINISM_TRIES` runs
     /// fails, as a replay gives it that many tries.
@@ -388,6 +418,26 @@ impl Shrinker<'_> {
             }
             if self.still_fails(&renumbered) {
                 *case = renumbered;
+            }
+        }
+    }
+
+    /// Each record's value replaced by the first simpler one (the scenario's) that still
+    /// fails, until none does.
+    fn simplify_values(&mut self, case: &mut Case) {
+        let mut changed = true;
+        while changed && !(self.out_of_budget)(self.runs) {
+            changed = false;
+            for index in 0..case.input.len() {
+                for simpler in self.scenario.simpler_values(&case.input[index]["value"]) {
+                    let mut candidate = case.clone();
+                    candidate.input[index]["value"] = simpler;
+                    if self.still_fails(&candidate) {
+                        *case = candidate;
+                        changed = true;
+                        break;
+                    }
+                }
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::report::Violation;
 use crate::seed::Concern;
 use crate::timeline::{Mark, Timeline, RECORDS_PER_MARK};
 use crate::trace::{Trace, TraceEvent};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_engine::{
     recover_at, Action, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, LateRecord, Layout,
@@ -186,6 +186,8 @@ struct Simulation<'a, D> {
     restored: bool,
     /// Late firings of the running job when its sinks last committed.
     late_firings_committed: u64,
+    /// Checkpoints some task was told completed.
+    notified: BTreeSet<CheckpointId>,
     /// The lowest operator watermark, and since which step it stands.
     watermark_since: (i64, u64),
     /// With `keep_trace`: the timeline, the virtual time of each step, failed-write steps.
@@ -270,6 +272,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         moments: Moments::default(),
         restored: false,
         late_firings_committed: 0,
+        notified: BTreeSet::new(),
         watermark_since: (NO_WATERMARK, 0),
         timeline: options.keep_trace.then(Timeline::default),
         time_of_step: vec![0],
@@ -647,6 +650,7 @@ impl<D: Decisions> Simulation<'_, D> {
             return false;
         }
         self.job.notify_checkpoint_complete(checkpoint);
+        self.notified.insert(checkpoint);
         self.late_firings_committed = self.job.metrics().events.late_firings;
         self.coordinator.notified(checkpoint, &mut self.store);
         self.trace.record(TraceEvent::Notified {
@@ -746,6 +750,9 @@ impl<D: Decisions> Simulation<'_, D> {
             if self.checkpoint_parallelism.get(&checkpoint) != Some(&self.parallelism) {
                 self.moments.add(Moment::RestoreRescaled, 1);
             }
+            if self.notified.contains(&checkpoint) {
+                self.moments.add(Moment::CommitRepeatedAfterRestore, 1);
+            }
         }
         self.trace.record(TraceEvent::Restored {
             step: self.step,
@@ -810,6 +817,8 @@ impl<D: Decisions> Simulation<'_, D> {
         }
         self.moments
             .add(Moment::SessionMergeAcrossCheckpoint, events.checkpointed_session_merges);
+        self.moments
+            .add(Moment::RestorePartlyFiredWindow, events.partly_fired_windows);
     }
 
     /// Counts a stretch of `STALL_STEPS` steps in which the lowest operator watermark stood.
@@ -868,7 +877,12 @@ impl<D: Decisions> Simulation<'_, D> {
                         self.moments.add(Moment::InputIdle, 1);
                         ("idle", 0)
                     }
-                    Some(Message::Active) => ("active", 0),
+                    Some(Message::Active) => {
+                        if self.job.tasks()[task].idle_at_watermark(input) {
+                            self.moments.add(Moment::IdleActiveAtWatermark, 1);
+                        }
+                        ("active", 0)
+                    }
                     Some(Message::EndOfInput) | None => ("end", 0),
                 };
                 self.trace.record(TraceEvent::Deliver {

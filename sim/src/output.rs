@@ -1,0 +1,435 @@
+//! What a run committed, in a form any two runs of a pipeline compare by ([`OutputTable`]),
+//! the outputs a pipeline registers to be checked ([`Outputs`]), and a typed view of them
+//! for a user's properties ([`Committed`]).
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+
+use eddy_engine::{CommitLog, Committer, Data, Key, Row, RowKind, Stream, Table, Window, Windowed};
+use serde::Serialize;
+
+use crate::report::Violation;
+
+/// One output's committed contents, in a form any two runs of a pipeline compare by: each
+/// key and value as its JSON text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputTable {
+    pub name: String,
+    pub rows: Rows,
+    /// A hash of the records in the order they were committed (part of the trace hash, so
+    /// that an output order that differs between two runs of a seed fails determinism).
+    pub digest: u64,
+    /// What is wrong with the output in itself (a changelog that retracts a row it never
+    /// had), whatever the reference says.
+    pub problem: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// The last committed value per key.
+    Upsert(BTreeMap<String, String>),
+    /// Every committed record, with its multiplicity.
+    Append(BTreeMap<String, usize>),
+}
+
+pub(crate) fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("outputs serialise to JSON")
+}
+
+pub(crate) fn digest_of<'a>(items: impl IntoIterator<Item = &'a String>) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    for item in items {
+        hasher.write(item.as_bytes());
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
+}
+
+impl OutputTable {
+    /// `values` in commit order as an upsert table: the last value per `key` wins.
+    pub fn upsert<T: Serialize, K: Serialize>(
+        name: &str,
+        values: impl IntoIterator<Item = T>,
+        key: impl Fn(&T) -> K,
+    ) -> Self {
+        let mut table = BTreeMap::new();
+        let mut order = Vec::new();
+        for value in values {
+            let (k, v) = (json(&key(&value)), json(&value));
+            order.push(v.clone());
+            table.insert(k, v);
+        }
+        OutputTable {
+            name: name.to_string(),
+            digest: digest_of(&order),
+            rows: Rows::Upsert(table),
+            problem: None,
+        }
+    }
+
+    /// Session window results in commit order: an upsert table by key and window, where a
+    /// session that a merged session of the same key covers is superseded (a record within
+    /// the allowed lateness merged it into a bigger one; like Flink, the engine retracts
+    /// nothing, so the smaller session's result stays committed).
+    pub fn sessions<K: Serialize + Ord + Clone, V: Serialize>(
+        name: &str,
+        values: impl IntoIterator<Item = Windowed<K, V>>,
+    ) -> Self {
+        let values: Vec<Windowed<K, V>> = values.into_iter().collect();
+        let mut windows: BTreeMap<&K, Vec<Window>> = BTreeMap::new();
+        for w in &values {
+            windows.entry(&w.key).or_default().push(w.window);
+        }
+        let superseded = |w: &Windowed<K, V>| {
+            windows[&w.key]
+                .iter()
+                .any(|o| o.start <= w.window.start && w.window.end <= o.end && *o != w.window)
+        };
+        let live: Vec<&Windowed<K, V>> = values.iter().filter(|w| !superseded(w)).collect();
+        let mut table = Self::upsert(name, live, |w| (&w.key, w.window));
+        table.digest = Self::append(name, &values).digest;
+        table
+    }
+
+    /// `items` in commit order as a multiset.
+    pub fn append<T: Serialize>(name: &str, items: impl IntoIterator<Item = T>) -> Self {
+        let order: Vec<String> = items.into_iter().map(|item| json(&item)).collect();
+        let mut table = BTreeMap::new();
+        for item in &order {
+            *table.entry(item.clone()).or_default() += 1;
+        }
+        OutputTable {
+            name: name.to_string(),
+            digest: digest_of(&order),
+            rows: Rows::Append(table),
+            problem: None,
+        }
+    }
+
+    /// A committed changelog materialised into the table it describes: each `+I`/`+U` adds
+    /// its row, each `-U`/`-D` removes one (the rows as a multiset). A retraction of a row
+    /// the table does not hold, or an update-before without its update-after in the same
+    /// transaction, is a [`problem`](Self::problem). `transactions` in commit order.
+    pub fn changelog<T: Serialize>(name: &str, transactions: impl IntoIterator<Item = Vec<Row<T>>>) -> Self {
+        Self::changelog_of_texts(
+            name,
+            transactions
+                .into_iter()
+                .map(|rows| rows.iter().map(|r| (r.kind, json(&r.row))).collect()),
+        )
+    }
+
+    /// A changelog in its line form, `+I ROW` (the row kind, a space, the row as JSON: what a
+    /// live run of a changelog scenario writes, [`changelog_line`]), materialised as
+    /// [`OutputTable::changelog`] does, all lines as one transaction. A line that is not in
+    /// that form is an error naming its index.
+    pub fn changelog_lines(name: &str, lines: &[String]) -> Result<Self, (usize, String)> {
+        let rows = lines
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                let (kind, row) = line.split_once(' ').unwrap_or((line, ""));
+                let kind = RowKind::from_short(kind)
+                    .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
+                let row: serde_json::Value =
+                    serde_json::from_str(row).map_err(|e| (index, format!("the row is not JSON: {e}")))?;
+                Ok((kind, json(&row)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::changelog_of_texts(name, [rows]))
+    }
+
+    fn changelog_of_texts(name: &str, transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>) -> Self {
+        let mut table: BTreeMap<String, usize> = BTreeMap::new();
+        let mut order = Vec::new();
+        let mut problem = None;
+        for (index, transaction) in transactions.into_iter().enumerate() {
+            let mut open_updates = 0usize;
+            for (kind, text) in transaction {
+                let kind = &kind;
+                order.push(format!("{}{text}", kind.short()));
+                match kind {
+                    RowKind::Insert | RowKind::UpdateAfter => {
+                        if *kind == RowKind::UpdateAfter {
+                            open_updates = open_updates.saturating_sub(1);
+                        }
+                        *table.entry(text).or_default() += 1;
+                    }
+                    RowKind::UpdateBefore | RowKind::Delete => {
+                        if *kind == RowKind::UpdateBefore {
+                            open_updates += 1;
+                        }
+                        match table.get_mut(&text) {
+                            Some(n) => {
+                                *n -= 1;
+                                if *n == 0 {
+                                    table.remove(&text);
+                                }
+                            }
+                            None => {
+                                problem.get_or_insert_with(|| {
+                                    format!(
+                                        "output `{name}`: {} {text} retracts a row the table does not hold (its count would go negative)",
+                                        kind.short()
+                                    )
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            if open_updates > 0 {
+                problem.get_or_insert_with(|| {
+                    format!(
+                        "output `{name}`: committed transaction {index} has an update-before without its update-after"
+                    )
+                });
+            }
+        }
+        OutputTable {
+            name: name.to_string(),
+            digest: digest_of(&order),
+            rows: Rows::Append(table),
+            problem,
+        }
+    }
+
+    /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
+    pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
+        Self::changelog(
+            name,
+            log.by_transaction()
+                .into_iter()
+                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
+        )
+    }
+
+    /// The table's rows as JSON lines, each as often as it holds it (what `eddy run` prints
+    /// of a changelog output).
+    pub fn lines(&self) -> Vec<String> {
+        match &self.rows {
+            Rows::Append(rows) => rows
+                .iter()
+                .flat_map(|(row, n)| std::iter::repeat_n(row.clone(), *n))
+                .collect(),
+            Rows::Upsert(rows) => rows.values().cloned().collect(),
+        }
+    }
+
+    /// Rows in the table (an append stream counts each occurrence).
+    pub fn len(&self) -> usize {
+        match &self.rows {
+            Rows::Upsert(table) => table.len(),
+            Rows::Append(table) => table.values().sum(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A changelog row as one line, `+U ["eu",[1200,3]]`: what a live run of a changelog
+/// scenario appends to its output ([`OutputTable::changelog_lines`] materialises them).
+pub fn changelog_line<T: Serialize>(row: &Row<T>) -> String {
+    format!("{} {}", row.kind.short(), json(&row.row))
+}
+
+/// The first difference between the reference's outputs and the committed ones.
+pub fn compare_outputs(expected: &[OutputTable], committed: &[OutputTable]) -> Result<(), Violation> {
+    for table in committed.iter().chain(expected) {
+        if let Some(problem) = &table.problem {
+            return Err(Violation::new("changelog", problem.clone()));
+        }
+    }
+    match first_difference(expected, committed, ["expected", "committed"]) {
+        Some(difference) => Err(Violation::new("exactly-once", difference)),
+        None => Ok(()),
+    }
+}
+
+/// The first difference between two sets of outputs, `a` and `b` as the `labels` name them.
+pub(crate) fn first_difference(a: &[OutputTable], b: &[OutputTable], [la, lb]: [&str; 2]) -> Option<String> {
+    for (want, got) in a.iter().zip(b) {
+        let name = &want.name;
+        match (&want.rows, &got.rows) {
+            (Rows::Upsert(want), Rows::Upsert(got)) => {
+                let keys: std::collections::BTreeSet<&String> = want.keys().chain(got.keys()).collect();
+                for key in keys {
+                    let [w, g] = [want.get(key), got.get(key)].map(|v| v.map_or("nothing", String::as_str));
+                    if w != g {
+                        return Some(format!("output `{name}`, key {key}: {la} {w}, {lb} {g}"));
+                    }
+                }
+            }
+            (Rows::Append(want), Rows::Append(got)) => {
+                let keys: std::collections::BTreeSet<&String> = want.keys().chain(got.keys()).collect();
+                for record in keys {
+                    let (w, g) = (want.get(record).unwrap_or(&0), got.get(record).unwrap_or(&0));
+                    if w != g {
+                        return Some(format!("output `{name}`: {record} {la} {w} time(s), {lb} {g} time(s)"));
+                    }
+                }
+            }
+            _ => unreachable!("both runs register the same outputs"),
+        }
+    }
+    None
+}
+
+type Reader = Box<dyn Fn() -> OutputTable + Send + Sync>;
+
+/// The outputs a pipeline registers to be checked, each read back after a run.
+#[derive(Default)]
+pub struct Outputs {
+    readers: Vec<Reader>,
+}
+
+impl Outputs {
+    /// Checks `stream` as an upsert table: the last committed value per `key` wins (window
+    /// results by key and window, a running total by key). The stream goes by key into a
+    /// two-phase-commit sink, so a key's updates keep their order.
+    pub fn upsert<T, K, F>(&mut self, name: &str, stream: Stream<T>, key: F)
+    where
+        T: Data + PartialEq,
+        K: Key,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        let log = CommitLog::new();
+        self.upsert_with(name, stream, key, log.clone(), move || {
+            log.records().into_iter().map(|r| r.value).collect()
+        });
+    }
+
+    /// Checks the results of session windows: by key and window, a session superseded by a
+    /// merged one dropped ([`OutputTable::sessions`]).
+    pub fn sessions<K: Key, V: Data + PartialEq>(&mut self, name: &str, stream: Stream<Windowed<K, V>>) {
+        let log = CommitLog::new();
+        stream
+            .key_by(|w: &Windowed<K, V>| w.key.clone())
+            .sink_transactional(log.clone());
+        let name = name.to_string();
+        self.readers.push(Box::new(move || {
+            OutputTable::sessions(&name, log.records().into_iter().map(|r| r.value))
+        }));
+    }
+
+    /// Checks a changelog: the committed rows materialised into a table
+    /// ([`OutputTable::changelog`]). The stream goes by `key` (the rows' primary key) into a
+    /// two-phase-commit sink, so that an update's `-U` and `+U` commit together.
+    pub fn changelog<T, K, F>(&mut self, name: &str, stream: Stream<Row<T>>, key: F)
+    where
+        T: Data + PartialEq,
+        K: Key,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        let log = CommitLog::new();
+        stream
+            .key_by(move |r: &Row<T>| key(&r.row))
+            .sink_transactional(log.clone());
+        let name = name.to_string();
+        self.readers
+            .push(Box::new(move || OutputTable::committed_changelog(&name, &log)));
+    }
+
+    /// Checks `stream` as an append stream: the committed records as a multiset.
+    pub fn append<T: Data + PartialEq>(&mut self, name: &str, stream: Stream<T>) {
+        let log = stream.collect_committed();
+        let name = name.to_string();
+        self.readers
+            .push(Box::new(move || OutputTable::append(&name, log.records())));
+    }
+
+    /// Checks a table written by [`Stream::sink_table`] or [`Stream::sink_upsert`]: its
+    /// committed rows by primary key, and what its changelog did wrong (a retraction of a row
+    /// the table does not hold) as a problem of the output.
+    pub fn table<K, V, F>(&mut self, name: &str, table: Table<K, V, F>)
+    where
+        K: Key,
+        V: Data + PartialEq,
+        F: Fn(&V) -> K + Clone + Send + Sync + 'static,
+    {
+        let name = name.to_string();
+        self.readers.push(Box::new(move || {
+            let rows: BTreeMap<String, String> = table.rows().iter().map(|(key, row)| (json(key), json(row))).collect();
+            OutputTable {
+                name: name.clone(),
+                digest: digest_of(rows.iter().flat_map(|(key, row)| [key, row])),
+                rows: Rows::Upsert(rows),
+                problem: table
+                    .problems()
+                    .into_iter()
+                    .next()
+                    .map(|p| format!("output `{name}`: {p}")),
+            }
+        }));
+    }
+
+    /// An upsert output written by your own committer (a database table, a file): `read`
+    /// returns what the external system holds, as a test would read the real table.
+    pub fn upsert_with<T, K, F, C, R>(&mut self, name: &str, stream: Stream<T>, key: F, committer: C, read: R)
+    where
+        T: Data,
+        K: Key,
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+        C: Committer<T>,
+        R: Fn() -> Vec<T> + Send + Sync + 'static,
+    {
+        stream.key_by(key.clone()).sink_transactional(committer);
+        let name = name.to_string();
+        self.readers
+            .push(Box::new(move || OutputTable::upsert(&name, read(), &key)));
+    }
+
+    /// An append output written by your own committer; `read` returns the rows it holds.
+    pub fn append_with<T, C, R>(&mut self, name: &str, stream: Stream<T>, committer: C, read: R)
+    where
+        T: Data,
+        C: Committer<T>,
+        R: Fn() -> Vec<T> + Send + Sync + 'static,
+    {
+        stream.sink_transactional(committer);
+        let name = name.to_string();
+        self.readers.push(Box::new(move || OutputTable::append(&name, read())));
+    }
+
+    /// Every output as it stands now.
+    pub fn tables(&self) -> Vec<OutputTable> {
+        self.readers.iter().map(|read| read()).collect()
+    }
+}
+
+/// What a run committed, by the names its outputs were registered under: what a user's
+/// [`property`](crate::Differential::property) reads.
+pub struct Committed<'a> {
+    tables: &'a [OutputTable],
+}
+
+impl<'a> Committed<'a> {
+    pub fn new(tables: &'a [OutputTable]) -> Self {
+        Committed { tables }
+    }
+
+    /// The rows output `name` holds, each as often as it holds it: an upsert table's last
+    /// value per key (in key order), an append stream's records (as `Record<T>`, with their
+    /// timestamps), a changelog's or a table's rows. Panics, naming the registered outputs, if there is none called `name`, and if
+    /// a row does not read as a `T` (both mistakes of the test, not of the pipeline).
+    pub fn rows<T: serde::de::DeserializeOwned>(&self, name: &str) -> Vec<T> {
+        let table = self.tables.iter().find(|t| t.name == name).unwrap_or_else(|| {
+            let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+            panic!("no output is registered as `{name}`; the outputs are {names:?}")
+        });
+        table
+            .lines()
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| {
+                    panic!(
+                        "a row of output `{name}` does not read as {}: {e}: {line}",
+                        std::any::type_name::<T>()
+                    )
+                })
+            })
+            .collect()
+    }
+}
