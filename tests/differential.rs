@@ -15,33 +15,8 @@ use eddy::{
     AggregateFunction, KeyedProcessFunction, Pipeline, ProcessContext, Record, Stream, ValueState, WindowAssigner,
     Windowed,
 };
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use support::{caught_and_shrunk, failure_of};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Click {
-    user: u32,
-    page: u32,
-}
-
-/// Clicks 0 to 100 ms apart, by 8 users over 4 pages.
-fn clicks(rng: &mut ChaCha8Rng, events: usize) -> Vec<Record<Click>> {
-    let mut ts = 0;
-    (0..events)
-        .map(|_| {
-            ts += rng.gen_range(0..100);
-            Record::new(
-                ts,
-                Click {
-                    user: rng.gen_range(0..8),
-                    page: rng.gen_range(0..4),
-                },
-            )
-        })
-        .collect()
-}
+use support::{caught_and_shrunk, clicks, failure_of, Click};
 
 // ---- The pipeline a user writes, and its test in a few lines --------------------------------
 

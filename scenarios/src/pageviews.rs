@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted_with_idleness, compare_tables, counts_grow, outcome, values};
+use crate::check::{accepted_with_idleness, compare_tables, counts_grow, late_at_recorded_watermark, outcome, values};
 use crate::live::FinalRows;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -163,10 +163,25 @@ impl Workload for PageViews {
         })
     }
 
-    fn check(&self, input: &[Record<PageView>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, sinks: &Sinks) -> Checked {
         let late = sinks.late.records();
         let committed = sinks.counts.records();
         let verdict = (|| {
+            // Idle partitions let the watermark run ahead of a partition that stalled, so
+            // which records were late depends on the schedule: each is judged at the
+            // watermark the run recorded for it (late once its window's end - 1 + L is
+            // reached), and no watermark may pass what the whole input allows.
+            let late_at = |ts: i64| ts.div_euclid(WINDOW_MS) * WINDOW_MS + WINDOW_MS - 1 + ALLOWED_LATENESS_MS;
+            late_at_recorded_watermark(recorded.late().map(|(ts, _, watermark)| (ts, watermark)), late_at)?;
+            let highest = input.iter().map(|r| r.ts).max().map(|ts| ts - OUT_OF_ORDERNESS_MS - 1);
+            if let Some((ts, _, watermark)) = recorded.late().find(|&(_, _, w)| highest.is_none_or(|h| w > h)) {
+                return Err(eddy_sim::Violation::new(
+                    "lateness",
+                    format!(
+                        "a view at {ts} went late at watermark {watermark}, above any the input allows ({highest:?})"
+                    ),
+                ));
+            }
             let accepted = accepted_with_idleness(input, &late)?;
             // Reference: count per (page, window start) over accepted records.
             let mut expected: BTreeMap<(u16, i64), u64> = BTreeMap::new();

@@ -333,24 +333,35 @@ impl Shrinker<'_> {
     /// A crash anchored to a checkpoint's progress counts acknowledgements, and fewer records
     /// change how many tasks have acknowledged when the moment that matters comes (found on
     /// `commit-at-barrier`: stuck at 186 records, 10 fail with the crash 2 acknowledgements
-    /// later). When nothing else shrinks, records are dropped again with each such crash at
-    /// other counts, and the smallest failing case is kept.
+    /// later); a crash at a step moves relative to the records the same way. When nothing
+    /// else shrinks, records are dropped again with each crash at other counts or steps, and
+    /// the smallest failing case is kept.
     fn drop_records_reanchoring(&mut self, case: &mut Case) {
         for index in 0..case.faults.len() {
-            let FaultEvent::CrashMidCheckpoint {
-                checkpoint,
-                acknowledged,
-            } = case.faults[index]
-            else {
-                continue;
+            // The same crash elsewhere: another acknowledgement count of its checkpoint, or
+            // (a crash at a step that no checkpoint's progress anchors) steps before or after.
+            let others: Vec<FaultEvent> = match case.faults[index] {
+                FaultEvent::CrashMidCheckpoint {
+                    checkpoint,
+                    acknowledged,
+                } => (0..=acknowledged + 4)
+                    .filter(|&a| a != acknowledged)
+                    .map(|acknowledged| FaultEvent::CrashMidCheckpoint {
+                        checkpoint,
+                        acknowledged,
+                    })
+                    .collect(),
+                FaultEvent::Crash { step } => [-32i64, -16, -8, -4, -2, -1, 1, 2, 4]
+                    .into_iter()
+                    .filter_map(|delta| step.checked_add_signed(delta))
+                    .map(|step| FaultEvent::Crash { step })
+                    .collect(),
+                _ => continue,
             };
             let mut best: Option<Case> = None;
-            for other in (0..=acknowledged + 4).filter(|&a| a != acknowledged) {
+            for other in others {
                 let mut candidate = case.clone();
-                candidate.faults[index] = FaultEvent::CrashMidCheckpoint {
-                    checkpoint,
-                    acknowledged: other,
-                };
+                candidate.faults[index] = other;
                 self.drop_records(&mut candidate);
                 let smallest = best.as_ref().map_or(case.input.len(), |b| b.input.len());
                 if candidate.input.len() < smallest && self.still_fails(&candidate) {

@@ -1,6 +1,32 @@
 //! What the tests of a user's check share.
 
-use eddy::sim::{CheckConfig, Differential, Regressions};
+use eddy::sim::{ChaCha8Rng, CheckConfig, Differential, Regressions};
+use eddy::Record;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Click {
+    pub user: u32,
+    pub page: u32,
+}
+
+/// Clicks 0 to 100 ms apart, by 8 users over 4 pages.
+pub fn clicks(rng: &mut ChaCha8Rng, events: usize) -> Vec<Record<Click>> {
+    let mut ts = 0;
+    (0..events)
+        .map(|_| {
+            ts += rng.gen_range(0..100);
+            Record::new(
+                ts,
+                Click {
+                    user: rng.gen_range(0..8),
+                    page: rng.gen_range(0..4),
+                },
+            )
+        })
+        .collect()
+}
 
 /// Runs `differential` with regressions saved in a scratch folder; returns the failure
 /// message, or `None` if every seed passed.
