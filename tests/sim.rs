@@ -403,6 +403,7 @@ fn the_campaign_regressions_of_2026_12_07_pass_under_each_oracle() {
     // (scenario, seed, whether it fails only through a crash)
     for (name, seed, crashes) in [
         ("pageviews", 478, true),
+        ("pageviews", 2336, true),
         ("nexmark-q11", 184, true),
         ("ratings", 0, false),
     ] {

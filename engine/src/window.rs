@@ -640,11 +640,13 @@ where
                     let panes = self.spare_panes.pop().unwrap_or_else(|| {
                         IndexMap::with_capacity_and_hasher(self.keys_per_window, Default::default())
                     });
+                    // A window created past its end (within the allowed lateness) has had its
+                    // end: only late firings are left for it.
                     self.windows.insert(
                         window,
                         WindowPanes {
                             panes,
-                            fired: false,
+                            fired: window.max_timestamp() <= self.watermark,
                             fired_keys: BTreeSet::new(),
                         },
                     );
@@ -652,15 +654,13 @@ where
             }
             let (earliest, latest) = (open[0], open[open.len() - 1]);
             let watermark = self.watermark;
+            // A window that exists unfired past its end was restored so (its end firing comes
+            // at the next watermark): marking it fired here would lose the panes that never
+            // fired (found by pageviews seed 2336, restored at another parallelism).
             let mut windows: SmallVec<[_; 4]> = self
                 .windows
                 .range_mut(earliest..=latest)
-                .map(|(&window, panes)| {
-                    // A window created past its end (within the allowed lateness) has had its
-                    // end: only late firings are left for it.
-                    panes.fired |= window.max_timestamp() <= watermark;
-                    (window, panes)
-                })
+                .map(|(&window, panes)| (window, panes))
                 .collect();
             debug_assert_eq!(windows.len(), open.len(), "the assigned windows are adjacent");
             let quiet = self.settings.trigger.is_quiet_before_end();
