@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::faults::Profile;
-use crate::scenario::{Case, Oracle, RunConfig, Scenario, SinkModel};
+use crate::scenario::{Case, CaseError, Oracle, Run, RunConfig, Scenario, SinkModel};
 use crate::shrink::{shrink_until, DETERMINISM_TRIES};
 
 #[derive(Clone, Debug)]
@@ -149,22 +149,12 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
             // A saved case runs as it was found: its bound, sink and oracles.
             let case_config =
                 saved_config(&run_config, &case).unwrap_or_else(|reason| panic!("{}:{line}: {reason}", file.display()));
-            // A determinism failure shows only in some runs: give it several tries.
-            let tries = if case.property.as_deref() == Some("determinism") {
-                DETERMINISM_TRIES
-            } else {
-                1
-            };
-            let failed = (0..tries)
-                .map(|_| {
-                    scenario.run_case(&case_config, &case).unwrap_or_else(|e| {
-                        panic!(
-                            "{}:{line}: the saved case does not fit the pipeline: {e}",
-                            file.display()
-                        )
-                    })
-                })
-                .find(|run| !run.report.passed);
+            let failed = replay_failure(scenario, &case_config, &case).unwrap_or_else(|e| {
+                panic!(
+                    "{}:{line}: the saved case does not fit the pipeline: {e}",
+                    file.display()
+                )
+            });
             if let Some(run) = failed {
                 panic!(
                     "{}\n\nthe case saved in {}:{line} fails again.\nreplay: cargo test {test}",
@@ -243,22 +233,31 @@ pub fn check(scenario: &dyn Scenario, config: CheckConfig) {
 /// The shrunk case's own verdict, from a run of it: its message names its own records,
 /// which the original's may not have.
 fn shrunk_verdict(scenario: &dyn Scenario, config: &RunConfig, case: &Case) -> String {
+    match replay_failure(scenario, config, case) {
+        Ok(Some(run)) => {
+            let v = run.report.violation.expect("a failing run has its violation");
+            format!("the shrunk case: FAIL {}: {}", v.property, v.message)
+        }
+        Ok(None) => "the shrunk case passed when run again".to_string(),
+        Err(e) => format!("the shrunk case does not run: {e}"),
+    }
+}
+
+/// Runs `case` until it fails: once, or up to `DETERMINISM_TRIES` times for a determinism
+/// failure, which shows only in some runs. The first failing run, if any.
+fn replay_failure(scenario: &dyn Scenario, config: &RunConfig, case: &Case) -> Result<Option<Run>, CaseError> {
     let tries = if case.property.as_deref() == Some("determinism") {
         DETERMINISM_TRIES
     } else {
         1
     };
-    let mut last = None;
     for _ in 0..tries {
-        match scenario.run_case(config, case) {
-            Ok(run) => match run.report.violation {
-                Some(v) => return format!("the shrunk case: FAIL {}: {}", v.property, v.message),
-                None => last = Some("the shrunk case passed when run again".to_string()),
-            },
-            Err(e) => return format!("the shrunk case does not run: {e}"),
+        let run = scenario.run_case(config, case)?;
+        if !run.report.passed {
+            return Ok(Some(run));
         }
     }
-    last.unwrap_or_default()
+    Ok(None)
 }
 
 /// What the passing seeds of a check went through, for its one-line summary.
