@@ -34,7 +34,6 @@ pub mod tap;
 pub mod task;
 pub mod time;
 pub mod timer;
-pub mod trigger;
 pub mod window;
 
 pub use changelog::{
@@ -66,5 +65,4 @@ pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;
-pub use trigger::{Evictor, Trigger};
-pub use window::{AggregateFunction, Count, LatenessRule, Sum, Window, WindowAssigner, Windowed};
+pub use window::{AggregateFunction, Count, Evictor, LatenessRule, Sum, Trigger, Window, WindowAssigner, Windowed};

@@ -26,10 +26,9 @@ use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, Table, 
 use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
-use crate::trigger::{Evictor, Trigger};
 use crate::window::{
-    AggregateFunction, Aggregating, Evicting, LatenessRule, Processing, Reducing, SessionWindowOperator, Window,
-    WindowAssigner, WindowFunction, WindowOperator, WindowSettings, Windowed,
+    AggregateFunction, Aggregating, Evicting, Evictor, LatenessRule, Processing, Reducing, SessionWindowOperator,
+    Trigger, Window, WindowAssigner, WindowFunction, WindowOperator, WindowSettings, Windowed,
 };
 
 struct EdgeDraft {

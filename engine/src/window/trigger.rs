@@ -1,5 +1,5 @@
-//! Triggers and evictors: when a window's contents are emitted, and which records a firing
-//! sees (Flink's `Trigger` and `Evictor`, docs/semantics.md, "Triggers and evictors").
+//! Triggers: when a window's contents are emitted (Flink's `Trigger`, docs/semantics.md,
+//! "Triggers and evictors").
 //!
 //! A trigger here is a value, not code: the window operators ask it what to do when a record
 //! arrives, when one of its timers is reached and when the watermark reaches the window's
@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::assigner::Window;
 use crate::element::Timestamp;
-use crate::window::Window;
 
 /// When a window fires (Flink's `EventTimeTrigger`, `ContinuousEventTimeTrigger`,
 /// `CountTrigger`, and `PurgingTrigger` around any of them).
@@ -193,56 +193,6 @@ impl Trigger {
     }
 }
 
-/// Removes records from a window before its function sees them, when it fires (Flink's
-/// `CountEvictor` and `TimeEvictor`, evicting before the function). Evicted records are gone
-/// from the window for later firings too. A window with an evictor keeps its records, not an
-/// accumulator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Evictor {
-    /// Keeps the last `keep` records, in arrival order.
-    Count { keep: usize },
-    /// Keeps the records with a timestamp within `keep_ms` of the window's latest record:
-    /// evicts those with `ts <= max ts − keep_ms`.
-    Time { keep_ms: i64 },
-}
-
-impl Evictor {
-    pub fn count(keep: usize) -> Self {
-        Evictor::Count { keep }
-    }
-
-    pub fn time(keep_ms: i64) -> Self {
-        Evictor::Time { keep_ms }
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
-        match *self {
-            Evictor::Count { keep: 0 } => Err("evictor count must be positive, got 0".to_string()),
-            Evictor::Time { keep_ms } if keep_ms < 0 => {
-                Err(format!("evictor time must not be negative, got {keep_ms} ms"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Evicts from `records` (in arrival order).
-    pub(crate) fn evict<T>(&self, records: &mut Vec<(Timestamp, T)>) {
-        match *self {
-            Evictor::Count { keep } => {
-                let excess = records.len().saturating_sub(keep);
-                records.drain(..excess);
-            }
-            Evictor::Time { keep_ms } => {
-                let Some(latest) = records.iter().map(|r| r.0).max() else {
-                    return;
-                };
-                let cutoff = latest.saturating_sub(keep_ms);
-                records.retain(|r| r.0 > cutoff);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,15 +241,5 @@ mod tests {
         );
         assert_eq!(state.count, 0);
         assert!(!trigger.on_window_end().fire);
-    }
-
-    #[test]
-    fn evictors_keep_the_last_records_or_the_recent_ones() {
-        let mut records = vec![(5, 'a'), (1, 'b'), (9, 'c'), (7, 'd')];
-        Evictor::count(2).evict(&mut records);
-        assert_eq!(records, vec![(9, 'c'), (7, 'd')]);
-        let mut records = vec![(5, 'a'), (1, 'b'), (9, 'c'), (7, 'd')];
-        Evictor::time(4).evict(&mut records);
-        assert_eq!(records, vec![(9, 'c'), (7, 'd')], "5 <= 9 - 4 is evicted");
     }
 }
