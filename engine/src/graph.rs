@@ -6,7 +6,6 @@
 
 use crate::operator::Operator;
 use crate::partition::{Partitioner, Partitioning};
-use crate::prepared::{DatabaseHook, MemoryDatabase};
 use crate::source::SourceReader;
 use crate::state::KeyGroupRange;
 use crate::time::WatermarkStrategy;
@@ -26,6 +25,8 @@ pub struct TaskInfo {
 pub(crate) type OperatorFactory = Box<dyn Fn(&TaskInfo) -> Box<dyn Operator> + Send>;
 pub(crate) type SourceFactory = Box<dyn Fn(&TaskInfo) -> Box<dyn SourceReader> + Send>;
 /// Called with the job's max parallelism, once per sending task.
+/// A node's rebuilding recipe, opaque to the graph: only the store that made it looks inside.
+pub(crate) type Rebind = Box<dyn std::any::Any + Send>;
 pub(crate) type PartitionerFactory = Box<dyn Fn(usize) -> Box<dyn Partitioner> + Send>;
 
 pub(crate) enum NodeBody {
@@ -43,8 +44,9 @@ pub struct Node {
     /// Where the operator's behaviour turns on a record's timestamp, if anywhere.
     pub time_rule: Option<TimeRule>,
     pub(crate) body: NodeBody,
-    /// A two-phase-commit sink's operators over a database model ([`JobGraph::use_database`]).
-    pub(crate) database: Option<DatabaseHook>,
+    /// What a driver needs to rebuild a two-phase-commit sink over a transaction store of
+    /// its own (the simulator's database model, `MemoryDatabase::attach`).
+    pub(crate) rebind: Option<Rebind>,
 }
 
 /// The event-time parameters of an operator: where its behaviour changes with a record's
@@ -106,20 +108,6 @@ impl std::fmt::Debug for JobGraph {
 }
 
 impl JobGraph {
-    /// Makes every two-phase-commit sink prepare its transactions in `database` (a model of
-    /// PostgreSQL's prepared transactions, [`crate::prepared`]) and commit them there; each
-    /// sink node is one table, named by its node id. Returns how many sinks it changed.
-    pub fn use_database(&mut self, database: &MemoryDatabase) -> usize {
-        let mut sinks = 0;
-        for (id, node) in self.nodes.iter_mut().enumerate() {
-            if let Some(hook) = &node.database {
-                node.body = NodeBody::Operator(hook(database, id));
-                sinks += 1;
-            }
-        }
-        sinks
-    }
-
     /// The layout as built: the graph's parallelism and chaining.
     pub fn layout(&self) -> Layout {
         Layout {

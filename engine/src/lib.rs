@@ -21,6 +21,7 @@ pub mod element;
 pub mod graph;
 pub mod job;
 pub mod join;
+pub mod memory_database;
 pub mod operator;
 pub mod partition;
 pub mod pipeline;
@@ -34,6 +35,7 @@ pub mod tap;
 pub mod task;
 pub mod time;
 pub mod timer;
+pub mod transaction;
 pub mod window;
 
 pub use changelog::{
@@ -50,14 +52,13 @@ pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record,
 pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
+pub use memory_database::MemoryDatabase;
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
-pub use prepared::{
-    plan_recovery, DatabaseError, MemoryDatabase, PreparedCommitSink, PreparedTransactions, RecoveryPlan,
-};
+pub use prepared::{plan_recovery, PreparedCommitSink, RecoveryPlan};
 pub use process::{KeyedProcessFunction, ProcessContext};
-pub use sink::{CollectSink, Collected, CommitLog, Committer, Sink, Table, TableMode, TransactionId, UpsertSink};
+pub use sink::{CollectSink, Collected, CommitLog, Sink, Table, TableMode, UpsertSink};
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
 pub use source::{read_split, Log, Scripted, SourceReader, Stall};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
@@ -65,4 +66,5 @@ pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;
+pub use transaction::{Committer, DatabaseError, PreparedTransactions, TransactionId};
 pub use window::{AggregateFunction, Count, Evictor, LatenessRule, Sum, Trigger, Window, WindowAssigner, Windowed};

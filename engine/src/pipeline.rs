@@ -13,19 +13,22 @@ use crate::changelog::{
 };
 use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
+use crate::graph::Rebind;
 use crate::graph::{
     BuildError, Edge, JobGraph, Node, NodeBody, NodeId, OperatorFactory, PartitionerFactory, SourceFactory, TaskInfo,
     TimeRule,
 };
 use crate::join::{Change, TemporalJoinOperator};
+use crate::memory_database::database_hook;
 use crate::operator::{Filter, FilterMap, FlatMap, Map, Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, HashPartitioner, Partitioning, RebalancePartitioner};
-use crate::prepared::{database_hook, DatabaseHook, PreparedCommitSink};
+use crate::prepared::PreparedCommitSink;
 use crate::process::{KeyedProcessFunction, ProcessOperator};
-use crate::sink::{CollectSink, CommitLog, Committer, Sink, SinkOperator, Table, TableMode, TwoPhaseCommitSink};
+use crate::sink::{CollectSink, CommitLog, Sink, SinkOperator, Table, TableMode, TwoPhaseCommitSink};
 use crate::source::{Log, LogReader, ScriptReader, Scripted, SourceReader};
 use crate::state::{KeyedStateBackend, DEFAULT_MAX_PARALLELISM};
 use crate::time::WatermarkStrategy;
+use crate::transaction::Committer;
 use crate::window::{
     AggregateFunction, Aggregating, Evicting, Evictor, LatenessRule, Processing, Reducing, SessionWindowOperator,
     Trigger, Window, WindowAssigner, WindowFunction, WindowOperator, WindowSettings, Windowed,
@@ -46,8 +49,9 @@ struct NodeDraft {
     inputs: Vec<EdgeDraft>,
     time_rule: Option<TimeRule>,
     body: NodeBody,
-    /// A transactional sink's operators over a database model instead (`use_database`).
-    database: Option<DatabaseHook>,
+    /// How a transactional sink's operators are rebuilt over a database model
+    /// (`MemoryDatabase::attach`).
+    rebind: Option<Rebind>,
 }
 
 #[derive(Default)]
@@ -159,7 +163,7 @@ impl Pipeline {
             inputs: Vec::new(),
             time_rule: None,
             body: NodeBody::Source { factory, watermarks },
-            database: None,
+            rebind: None,
         });
         let id = draft.nodes.len() - 1;
         drop(draft);
@@ -191,7 +195,7 @@ impl Pipeline {
                 factory: Box::new(move |info: &TaskInfo| Box::new(ScriptReader::new(script.clone(), info.subtask))),
                 watermarks: WatermarkStrategy::bounded_out_of_orderness(0).with_interval(1),
             },
-            database: None,
+            rebind: None,
         });
         let id = draft.nodes.len() - 1;
         drop(draft);
@@ -262,7 +266,7 @@ impl Pipeline {
                 inputs,
                 time_rule: node.time_rule,
                 body: node.body,
-                database: node.database,
+                rebind: node.rebind,
             });
         }
         Ok(JobGraph {
@@ -388,7 +392,7 @@ impl<T: Data> Stream<T> {
             inputs,
             time_rule: None,
             body: NodeBody::Operator(factory),
-            database: None,
+            rebind: None,
         });
         id
     }
@@ -464,7 +468,7 @@ impl<T: Data> Stream<T> {
     /// and handed to `committer` once the checkpoint completed (exactly-once).
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
         let node = self.add_operator("sink", self.edges(0), transactional_sink_factory(committer.clone()));
-        self.draft.borrow_mut().nodes[node].database = Some(database_hook(committer));
+        self.draft.borrow_mut().nodes[node].rebind = Some(Box::new(database_hook(committer)));
     }
 
     /// Writes the stream through a two-phase-commit sink into a [`CommitLog`] and returns it.
@@ -752,7 +756,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
     /// Writes the stream, partitioned by key, through a two-phase-commit sink.
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
         let node = self.keyed_operator("sink", Vec::new(), transactional_sink_factory(committer.clone()));
-        self.stream.draft.borrow_mut().nodes[node].database = Some(database_hook(committer));
+        self.stream.draft.borrow_mut().nodes[node].rebind = Some(Box::new(database_hook(committer)));
     }
 
     /// Sets the parallelism of the operator that produced the stream being keyed.

@@ -12,15 +12,12 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use crate::bugs::{self, Bug};
 use crate::changelog::{Row, RowKind};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
-use crate::graph::TaskInfo;
 use crate::operator::{Operator, Output};
-use crate::prepared::PreparedTransactions;
 use crate::snapshot::{decode_payload, encode_after, OperatorState, RestoreContext, SnapshotError};
+use crate::transaction::{Committer, TransactionId};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.
 pub trait Sink<T>: Clone + Send + 'static {
@@ -117,29 +114,6 @@ impl<T: Data, S: Sink<T>> Operator for SinkOperator<T, S> {
         self.sink.finish();
     }
     crate::stateless!();
-}
-
-/// Identifies a sink transaction: the checkpoint whose barrier closed it and the sink task
-/// that staged it. Commits are idempotent per transaction id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TransactionId {
-    pub checkpoint: CheckpointId,
-    pub sink_task: usize,
-}
-
-/// The external system behind a two-phase-commit sink.
-pub trait Committer<T>: Clone + Send + 'static {
-    /// Makes a staged transaction visible. May be called again for the same id (after a
-    /// restore, or a lost notification): the second call must change nothing.
-    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<T>>);
-
-    /// If the external system keeps prepared transactions (a database): sink task `task`'s
-    /// view of them. The sink then prepares each checkpoint's records there at the barrier
-    /// ([`PreparedCommitSink`](crate::prepared::PreparedCommitSink)) instead of staging them
-    /// in its snapshot, and `commit` is not called. `None` (the default): staged.
-    fn prepared_transactions(&self, _task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<T>>> {
-        None
-    }
 }
 
 /// Stages records per checkpoint and commits them when the checkpoint completes.

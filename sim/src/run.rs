@@ -368,7 +368,7 @@ fn run_once<W: Workload>(
     let (mut graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
     let database = (config.sink == SinkModel::PostgresModel).then(MemoryDatabase::new);
     if let Some(database) = &database {
-        graph.use_database(database);
+        database.attach(&mut graph);
     }
     // Records on window starts and ends count however they got there.
     let [window_starts, window_ends] = Boundaries::of(&graph).on_windows(&log);

@@ -89,7 +89,7 @@ pub struct SimOptions {
     pub tap_late: bool,
     /// A run longer than this is a liveness failure.
     pub max_steps: u64,
-    /// The database model the job's two-phase-commit sinks prepare in (`use_database`):
+    /// The database model the job's two-phase-commit sinks prepare in (`MemoryDatabase::attach`):
     /// the database fault kinds are injected into it.
     pub database: Option<MemoryDatabase>,
     /// Whether operators are chained (where the pipeline allows it); `None`: even seeds
