@@ -38,13 +38,12 @@ pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::Differential;
 pub use faults::{FaultKind, FaultSet, Profile};
-pub use live::{ColumnType, EventSource, LineFeed, LiveInput, LiveTable};
+pub use live::{parse_record_line, ColumnType, EventSource, LineFeed, LineParser, LiveInput, LiveTable};
 pub use output::{changelog_line, Committed, OutputTable, Outputs, Rows};
 pub use report::{Report, Violation};
 pub use run::divergence;
 pub use scenario::{
-    parse_record_line, Case, CaseError, Checked, LineCommitter, LineParser, Oracle, Recorded, Run, RunConfig, Scenario,
-    SinkModel, Workload,
+    Case, CaseError, Checked, LineCommitter, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel, Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

@@ -11,11 +11,18 @@ use std::sync::{Arc, Mutex};
 
 use eddy_engine::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
 
-use crate::scenario::LineParser;
 use eddy_engine::{
     read_split, Data, Log, Output, Pipeline, Record, SourceReader, SourceWatermark, SplitActivity, SplitWatermark,
     Stream, TaskInfo, Timestamp, WatermarkStrategy,
 };
+
+/// Reads one input line into an event (the message of an error names what is wrong).
+pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
+
+/// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
+pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
+    serde_json::from_str(line).map_err(|e| e.to_string())
+}
 
 /// New lines of a growing input, delivered by the driver (which does the I/O).
 pub trait LineFeed: Send + Sync {
@@ -305,7 +312,7 @@ mod tests {
             .collect();
         let followed = Arc::new(Mutex::new(Followed::<u64> {
             feed: Arc::new(Lines(Mutex::new(lines))),
-            parse: crate::scenario::parse_record_line,
+            parse: parse_record_line,
             partitions: (0..2).map(|_| Partition::default()).collect(),
             lines: 0,
             failed: false,

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultSet, Profile};
-use crate::live::{EventSource, LiveInput, LiveTable};
+use crate::live::{parse_record_line, EventSource, LineParser, LiveInput, LiveTable};
 use crate::output::OutputTable;
 use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
@@ -453,14 +453,6 @@ pub trait Workload: Send + Sync {
     fn live_table(&self) -> Option<LiveTable> {
         None
     }
-}
-
-/// Reads one input line into an event (the message of an error names what is wrong).
-pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
-
-/// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
-pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
-    serde_json::from_str(line).map_err(|e| e.to_string())
 }
 
 /// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions
