@@ -1,17 +1,23 @@
 //! eddy: a Flink-style stream processing engine whose every execution can be simulated
 //! deterministically.
 //!
-//! This facade re-exports the layers: [`engine`] (dataflow, state, event time, windows),
-//! [`sim`] (the deterministic simulator) and [`scenarios`] (named workloads with their
-//! reference computations). The engine's user-facing types are also at the top level.
+//! This facade re-exports the layers: [`engine`] (dataflow, state, event time, windows) and
+//! [`sim`] (the deterministic simulator and the differential check). What a pipeline and its
+//! property suite are written with is also at the top level. Behind features (the `eddy` CLI
+//! turns them on): `scenarios`, the named workloads with their reference computations, and
+//! `live`, the runtime on tokio with files and PostgreSQL.
 #![forbid(unsafe_code)]
 
 pub use eddy_engine as engine;
+#[cfg(feature = "scenarios")]
 pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;
 
+#[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "live")]
 pub mod postgres;
+#[cfg(feature = "scenarios")]
 pub mod replay_file;
 pub mod store;
 pub mod timeline;
@@ -22,7 +28,7 @@ pub use eddy_engine::{
     Record, Scripted, Sink, Stream, Sum, TimeDomain, Trigger, ValueState, WatermarkStrategy, Window, WindowAssigner,
     Windowed, WithLate,
 };
-pub use eddy_sim::{Committed, Differential, Outputs};
+pub use eddy_sim::{check, ChaCha8Rng, CheckConfig, Committed, Differential, Outputs, Profile, Regressions};
 
 /// The README's example compiles and runs as a doctest.
 #[doc = include_str!("../README.md")]
