@@ -14,7 +14,10 @@ use eddy::engine::{Job, MemorySnapshotStore, ObjectKey, SnapshotStore};
 use eddy::{Count, Log, Pipeline, Record, WindowAssigner};
 use serde::Serialize;
 
-use super::{checkpoint_size, run_with_checkpoints, thousands, watermarks, Checksum, Continue};
+use super::checksum::Checksum;
+use super::report::thousands;
+use super::settings::watermarks;
+use super::state::{checkpoint_size, run_with_checkpoints, Continue};
 
 /// Records after the `N` distinct keys (more than a poll, so the source has not ended when
 /// the checkpoint is taken).

@@ -1,0 +1,156 @@
+//! `eddy run`: a scenario's pipeline once in batch mode, or with `--live` as a live job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use eddy::engine::SnapshotStore;
+use eddy::scenarios;
+use eddy::sim::Scenario;
+
+use crate::args::RunArgs;
+use crate::common::{find_scenario, input_error, read_lines, write_file, UsageError};
+
+pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
+    let scenario = find_scenario(&args.scenario)?;
+    if args.live {
+        return run_live(scenario, args);
+    }
+    // Blank lines are skipped; `numbers[i]` is the file's line number of input line `i`.
+    let (input, numbers, source) = match &args.input {
+        Some(path) => read_lines(path)?,
+        None => (
+            scenario.generate_lines(args.seed, args.events),
+            Vec::new(),
+            String::new(),
+        ),
+    };
+    if let Some(path) = &args.emit_input {
+        write_file(
+            path,
+            (input.join("\n") + if input.is_empty() { "" } else { "\n" }).as_bytes(),
+        )?;
+    }
+    let output = scenario
+        .run_lines(&input)
+        .map_err(|e| input_error(e, &numbers, &source))?;
+    let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
+    match &args.output {
+        Some(path) => write_file(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `eddy run --live`: see docs/live.md.
+fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
+    if !scenario.supports_live() {
+        let live: Vec<&str> = scenarios::all()
+            .iter()
+            .filter(|s| s.supports_live())
+            .map(|s| s.name())
+            .collect();
+        return Err(UsageError(format!(
+            "scenario `{}` has no live form; live scenarios: {}",
+            scenario.name(),
+            live.join(", ")
+        )));
+    }
+    // The database first: a server that cannot take the output is the thing to fix.
+    let output = match &args.postgres {
+        Some(url) => {
+            let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
+            let schema = scenario.live_table().ok_or_else(|| {
+                UsageError(format!(
+                    "scenario `{}` has no table form for --postgres",
+                    scenario.name()
+                ))
+            })?;
+            let database =
+                eddy::postgres::PostgresOutput::connect(url, &table, &schema).map_err(|e| UsageError(e.to_string()))?;
+            eddy::live::LiveOutput::Postgres(database)
+        }
+        None => {
+            let (Some(output_path), Some(_)) = (&args.output, &args.state_dir) else {
+                return Err(UsageError(
+                    "--live needs --state-dir, and --output (or --postgres)".into(),
+                ));
+            };
+            eddy::live::LiveOutput::File(
+                eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?,
+            )
+        }
+    };
+    let Some(state_dir) = &args.state_dir else {
+        return Err(UsageError("--live needs --state-dir: where its checkpoints go".into()));
+    };
+    let store = eddy::store::FsSnapshotStore::open(state_dir)
+        .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let _lock = store
+        .lock()
+        .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+    let generated = PathBuf::new();
+    let input = args.input.as_ref().unwrap_or(&generated);
+    let from_stdin = input.as_os_str() == "-";
+    if from_stdin {
+        let stored = store
+            .checkpoints()
+            .map_err(|e| UsageError(format!("--state-dir {}: {e}", state_dir.display())))?;
+        if !stored.is_empty() {
+            return Err(UsageError(format!(
+                "--input -: stdin is not restorable (it cannot be rewound to checkpoint {}'s offsets); \
+                 use a file, or a fresh --state-dir",
+                stored[stored.len() - 1]
+            )));
+        }
+        eprintln!("live: reading stdin: a restart cannot rewind it, so this run is not restorable");
+    }
+    let (graph, followed) = if args.follow {
+        if from_stdin {
+            return Err(UsageError("--follow needs a file, not stdin".into()));
+        }
+        if args.input.is_none() {
+            return Err(UsageError("--follow needs --input FILE".into()));
+        }
+        let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), output.committer())
+            .map_err(|e| UsageError(e.to_string()))?;
+        (graph, Some(feed))
+    } else {
+        let (lines, numbers, source) = match &args.input {
+            Some(input) => read_lines(input)?,
+            None => (
+                scenario.generate_lines(args.seed, args.events),
+                Vec::new(),
+                String::new(),
+            ),
+        };
+        let graph = scenario
+            .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
+            .map_err(|e| input_error(e, &numbers, &source))?;
+        (graph, None)
+    };
+    let graph = graph.expect("supports_live was checked");
+    let config = eddy::live::LiveConfig {
+        checkpoint_interval: std::time::Duration::from_millis(args.checkpoint_interval),
+        rate: args.rate,
+        progress_interval: (!args.quiet).then_some(std::time::Duration::from_secs(1)),
+        ..eddy::live::LiveConfig::default()
+    };
+    let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let written = match (&output, &args.output) {
+        (eddy::live::LiveOutput::Postgres(database), _) => format!(
+            "table {} ({} transactions committed)",
+            database.table(),
+            summary.output_len
+        ),
+        (eddy::live::LiveOutput::File(_), Some(path)) => format!("{} ({} bytes)", path.display(), summary.output_len),
+        (eddy::live::LiveOutput::File(_), None) => unreachable!("a file output has a path"),
+    };
+    eprintln!(
+        "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {written}",
+        summary.records_read, summary.late_records, summary.checkpoints_completed, summary.final_checkpoint,
+    );
+    Ok(ExitCode::SUCCESS)
+}
