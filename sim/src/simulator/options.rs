@@ -1,0 +1,125 @@
+//! What a simulation is given and what it returns: the fault events of an explicit schedule,
+//! the run's options, its statistics and its outcome. Plain data, and the leaf of the
+//! simulator's modules: it imports none of them (they all import it), and runs nothing.
+
+use crate::coverage::Moments;
+use crate::faults::FaultSet;
+use crate::report::Violation;
+use crate::timeline::Timeline;
+use crate::trace::Trace;
+
+use eddy_engine::{JobGraph, LateRecord, MemoryDatabase};
+use serde::{Deserialize, Serialize};
+
+/// One injected fault, as data: what a run recorded, or what an explicit case prescribes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum FaultEvent {
+    /// The job crashes at this step.
+    Crash { step: u64 },
+    /// The job crashes once checkpoint `checkpoint` is in flight and `acknowledged` tasks have
+    /// acknowledged it: anchored to checkpoint progress, which stays put when a shrinker
+    /// removes records (only explicit cases have it; random runs record steps).
+    CrashMidCheckpoint { checkpoint: u64, acknowledged: usize },
+    /// Processing time jumps ahead by `ms` at this step.
+    Jump { step: u64, ms: i64 },
+    /// The next store write after this step fails.
+    FailedWrite { step: u64 },
+    /// Stored object number `object` of `checkpoint` is damaged when it completes: bit flip
+    /// (`xor` at `byte`) or, if `truncate` is set, cut to that length.
+    Corrupt {
+        checkpoint: u64,
+        object: usize,
+        byte: usize,
+        xor: u8,
+        truncate: Option<usize>,
+    },
+    /// The job crashes after `checkpoint` completed, before the tasks were notified.
+    CrashBeforeCommit { checkpoint: u64 },
+    /// The tasks are never told that `checkpoint` completed.
+    LostNotification { checkpoint: u64 },
+    /// The job runs at `parallelism` (one per node) from this step's crash on; at step 0,
+    /// from the start.
+    Rescale { step: u64, parallelism: Vec<usize> },
+    /// Source partition `partition` pauses for `ms` of processing time at `offset` (applied
+    /// to the input log: [`eddy_engine::Stall`]).
+    Stall { partition: usize, offset: usize, ms: i64 },
+    /// The database refuses the next `PREPARE TRANSACTION` after this step.
+    FailedPrepare { step: u64 },
+    /// The answer to the next `COMMIT PREPARED` after this step is lost (it commits).
+    LostCommitReply { step: u64 },
+    /// The database restarts after the next statement: that one takes effect, its answer and
+    /// the next `unanswered - 1` statements' are lost.
+    DatabaseRestart { step: u64, unanswered: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub seed: u64,
+    /// The fault kinds on; with `fault_schedule`, only `channel-delay` of them still matters.
+    pub faults: FaultSet,
+    /// An explicit fault schedule replacing the random fault decisions.
+    pub fault_schedule: Option<Vec<FaultEvent>>,
+    /// Explicit steps at which checkpoints are triggered, replacing the seeded timing.
+    pub checkpoint_schedule: Option<Vec<u64>>,
+    /// A checkpoint each time the sources have read this many more records, replacing the
+    /// seeded timing (what `eddy bench` measures).
+    pub checkpoint_every_records: Option<u64>,
+    /// At most this many records per source read, instead of the drawn amount.
+    pub poll_max: Option<usize>,
+    /// Messages each channel holds before its sender waits (backpressure,
+    /// [`Job::bound_channels`](eddy_engine::Job::bound_channels)); `None`: unbounded, as seeded scenarios run.
+    pub channel_capacity: Option<usize>,
+    pub keep_trace: bool,
+    /// Record what operators send to late outputs, as the committed execution has it (the
+    /// differential oracle's input).
+    pub tap_late: bool,
+    /// A run longer than this is a liveness failure.
+    pub max_steps: u64,
+    /// The database model the job's two-phase-commit sinks prepare in (`MemoryDatabase::attach`):
+    /// the database fault kinds are injected into it.
+    pub database: Option<MemoryDatabase>,
+    /// Whether operators are chained (where the pipeline allows it); `None`: even seeds
+    /// chained, odd seeds not, so that every suite and campaign runs both ways.
+    pub chaining: Option<bool>,
+}
+
+impl SimOptions {
+    /// Whether this run chains `graph`'s operators.
+    pub fn chains(&self, graph: &JobGraph) -> bool {
+        graph.chaining && self.chaining.unwrap_or(self.seed.is_multiple_of(2))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub steps: u64,
+    pub virtual_duration_ms: i64,
+    pub crashes: u64,
+    pub restores: u64,
+    pub checkpoints_started: u64,
+    pub checkpoints_completed: u64,
+    pub checkpoints_failed: u64,
+    pub lost_notifications: u64,
+    pub corrupted: u64,
+}
+
+pub struct SimOutcome {
+    pub stats: SimStats,
+    /// The faults this run injected, in order (an explicit schedule that replays them).
+    pub injected: Vec<FaultEvent>,
+    /// The steps at which checkpoints were triggered (the final one excluded).
+    pub checkpoint_steps: Vec<u64>,
+    /// State entries the job's operators hold after the end (the bounded-state check).
+    pub state_entries: usize,
+    pub trace: Trace,
+    /// With `tap_late`: every record the committed execution sent to a late output (those
+    /// of executions a restore discarded are rolled back).
+    pub late: Vec<LateRecord>,
+    /// The moments the run reached (its input's boundaries are counted by the caller).
+    pub moments: Moments,
+    /// With `keep_trace`: the run lane by task, for `eddy replay --timeline`.
+    pub timeline: Option<Timeline>,
+    /// `liveness` if the job did not finish within the step budget.
+    pub violation: Option<Violation>,
+}

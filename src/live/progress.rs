@@ -1,0 +1,70 @@
+//! Progress: the counters the tasks publish, and the line printed from them on stderr
+//! (`events/s, watermark, last checkpoint`). It only reads what others publish: nothing here
+//! changes the run.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::checkpoint::Coordinator;
+use crate::engine::{END_OF_TIME, NO_WATERMARK};
+
+/// What tasks publish for the progress line.
+pub(super) struct Progress {
+    pub(super) records_read: Vec<AtomicU64>,
+    pub(super) late_records: Vec<AtomicU64>,
+    pub(super) watermarks: Vec<AtomicI64>,
+}
+
+pub(super) fn sum(counters: &[AtomicU64]) -> u64 {
+    counters.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+}
+
+/// Prints `events/s, watermark, last checkpoint` on stderr.
+pub(super) struct ProgressLine {
+    started: Instant,
+    last_at: Instant,
+    last_read: u64,
+}
+
+impl ProgressLine {
+    pub(super) fn new(started: Instant) -> Self {
+        ProgressLine {
+            started,
+            last_at: started,
+            last_read: 0,
+        }
+    }
+
+    pub(super) fn print(&mut self, progress: &Progress, coordinator: &Coordinator<'_>) {
+        let now = Instant::now();
+        let read = sum(&progress.records_read);
+        let seconds = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
+        let rate = (read - self.last_read.min(read)) as f64 / seconds;
+        (self.last_at, self.last_read) = (now, read);
+        // The job's watermark: the lowest over its tasks.
+        let watermark = progress
+            .watermarks
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(NO_WATERMARK);
+        let watermark = match watermark {
+            NO_WATERMARK => "none".to_string(),
+            END_OF_TIME => "end of input".to_string(),
+            w => format!("{w} ms"),
+        };
+        let checkpoint = match coordinator.last_completed {
+            Some(id) => format!(
+                "{id} ({:.1} s ago)",
+                now.duration_since(coordinator.last_completed_at).as_secs_f64()
+            ),
+            None => "none".to_string(),
+        };
+        eprintln!(
+            "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, {}",
+            now.duration_since(self.started).as_secs_f64(),
+            sum(&progress.late_records),
+            coordinator.output.describe_len(),
+        );
+    }
+}
