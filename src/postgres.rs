@@ -6,7 +6,9 @@
 //! 'eddy:JOB:CHECKPOINT:TASK'`); when the checkpoint completes it runs `COMMIT PREPARED`.
 //! After a restore it lists the job's prepared transactions (`pg_prepared_xacts`) and lets
 //! the protocol decide each. Upsert outputs (a table with a primary key) write with
-//! `INSERT ... ON CONFLICT ... DO UPDATE`, append outputs insert.
+//! `INSERT ... ON CONFLICT ... DO UPDATE`, append outputs insert. Lines are rows, or changes of
+//! rows (`+I ROW`, `-U ROW`, `+U ROW`, `-D ROW`): with a primary key, `-D` deletes its key's row
+//! and `-U` is replaced by the `+U` that follows it; a table without one takes inserts only.
 //!
 //! The `postgres` client runs its own small runtime, which must not be entered from a tokio
 //! worker: every statement runs on a scoped thread of its own.
@@ -57,6 +59,8 @@ struct Shared {
     job: String,
     /// The statement that writes one transaction's lines (`$1`: a JSON array of them).
     insert: String,
+    /// Deletes the rows whose primary key is in a JSON array of rows (`None` without a key).
+    delete: Option<String>,
     /// Key columns: lines of one transaction with the same key keep the last.
     primary_key: Vec<String>,
     /// The first failed statement: the run stops before it stores the next checkpoint, or
@@ -184,12 +188,20 @@ impl PostgresOutput {
                 format!("DO UPDATE SET {}", updates.join(", "))
             });
         }
+        let delete = (!primary_key.is_empty()).then(|| {
+            let key = primary_key.join(", ");
+            format!(
+                "DELETE FROM {table} WHERE ({key}) IN \
+                 (SELECT {key} FROM json_populate_recordset(NULL::{table}, $1::text::json))"
+            )
+        });
         Ok(PostgresOutput {
             shared: Arc::new(Shared {
                 config,
                 job: table.clone(),
                 table,
                 insert,
+                delete,
                 primary_key,
                 failure: Mutex::new(None),
                 committed: AtomicU64::new(0),
@@ -320,18 +332,23 @@ impl SinkConnection {
 
 impl PreparedTransactions<String> for SinkConnection {
     fn prepare(&mut self, id: TransactionId, records: &[Record<String>]) -> Result<(), DatabaseError> {
-        let rows = rows_json(records, &self.shared.primary_key).map_err(|reason| {
-            let message = format!("an output line is not a JSON object: {reason}");
+        let (rows, deleted) = rows_json(records, &self.shared.primary_key).map_err(|reason| {
+            let message = format!("an output line cannot be written: {reason}");
             let mut failure = self.shared.failure.lock().expect("postgres failure poisoned");
             failure.get_or_insert_with(|| message.clone());
             DatabaseError::Refused(message)
         })?;
         let insert = self.shared.insert.clone();
+        let delete = self.shared.delete.clone();
         let prepare = format!("PREPARE TRANSACTION '{}'", self.gid(id));
         self.run(&prepare.clone(), move |client| {
             client.batch_execute("BEGIN")?;
-            let written = client
-                .execute(insert.as_str(), &[&rows])
+            let deleted = match (&delete, deleted) {
+                (Some(delete), Some(deleted)) => client.execute(delete.as_str(), &[&deleted]).map(|_| ()),
+                _ => Ok(()),
+            };
+            let written = deleted
+                .and_then(|_| client.execute(insert.as_str(), &[&rows]))
                 .and_then(|_| client.batch_execute(&prepare));
             if written.is_err() {
                 let _ = client.batch_execute("ROLLBACK");
@@ -379,30 +396,51 @@ fn parse_gid(gid: &str) -> Option<TransactionId> {
     Some(TransactionId { checkpoint, sink_task })
 }
 
-/// The lines as one JSON array; with a primary key, the last line per key only (one
-/// statement cannot update a row twice).
-fn rows_json(records: &[Record<String>], primary_key: &[String]) -> Result<String, String> {
-    let mut rows: Vec<serde_json::Value> = Vec::with_capacity(records.len());
+/// The changelog lines of one transaction as the rows to write (one JSON array) and the
+/// rows whose keys to delete first (`None` if none). With a primary key, only each key's
+/// last change counts (one statement cannot update a row twice): a row, or its deletion.
+fn rows_json(records: &[Record<String>], primary_key: &[String]) -> Result<(String, Option<String>), String> {
+    let mut last: Vec<(bool, serde_json::Value)> = Vec::with_capacity(records.len());
     let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
     for record in records {
-        let row: serde_json::Value = serde_json::from_str(&record.value).map_err(|e| e.to_string())?;
+        let line = record.value.as_str();
+        let (kind, row) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("`{line}` is not a changelog line"))?;
+        let written = match kind {
+            "+I" | "+U" => true,
+            // The `+U` that follows replaces the row.
+            "-U" if !primary_key.is_empty() => continue,
+            "-D" if !primary_key.is_empty() => false,
+            "-U" | "-D" => return Err(format!("`{line}` retracts a row of a table without a primary key")),
+            _ => return Err(format!("`{kind}` is not a row kind (+I, -U, +U or -D) in `{line}`")),
+        };
+        let row: serde_json::Value = serde_json::from_str(row).map_err(|e| format!("`{row}`: {e}"))?;
         if !row.is_object() {
-            return Err(format!("`{}`", record.value));
+            return Err(format!("`{row}` is not a JSON object"));
         }
         if primary_key.is_empty() {
-            rows.push(row);
+            last.push((written, row));
             continue;
         }
         let key: Vec<String> = primary_key.iter().map(|c| row[c.as_str()].to_string()).collect();
         match by_key.get(&key.join("\u{1f}")) {
-            Some(&at) => rows[at] = row,
+            Some(&at) => last[at] = (written, row),
             None => {
-                by_key.insert(key.join("\u{1f}"), rows.len());
-                rows.push(row);
+                by_key.insert(key.join("\u{1f}"), last.len());
+                last.push((written, row));
             }
         }
     }
-    Ok(serde_json::Value::Array(rows).to_string())
+    // Every key written or deleted here loses its old row first; then the rows go in.
+    let touched: Vec<serde_json::Value> = if primary_key.is_empty() {
+        Vec::new()
+    } else {
+        last.iter().map(|(_, row)| row.clone()).collect()
+    };
+    let rows: Vec<serde_json::Value> = last.into_iter().filter(|(w, _)| *w).map(|(_, row)| row).collect();
+    let deleted = (!touched.is_empty()).then(|| serde_json::Value::Array(touched).to_string());
+    Ok((serde_json::Value::Array(rows).to_string(), deleted))
 }
 
 #[cfg(test)]
@@ -420,17 +458,28 @@ mod tests {
         );
         assert_eq!(parse_gid("eddy:other"), None);
         let line = |s: &str| Record::new(0, s.to_string());
-        let rows = rows_json(
+        let (rows, deleted) = rows_json(
             &[
-                line(r#"{"k":1,"v":1}"#),
-                line(r#"{"k":2,"v":1}"#),
-                line(r#"{"k":1,"v":2}"#),
+                line(r#"+I {"k":1,"v":1}"#),
+                line(r#"+I {"k":2,"v":1}"#),
+                line(r#"-U {"k":1,"v":1}"#),
+                line(r#"+U {"k":1,"v":2}"#),
+                line(r#"+I {"k":3,"v":1}"#),
+                line(r#"-D {"k":3,"v":1}"#),
             ],
             &["k".to_string()],
         )
         .unwrap();
         assert_eq!(rows, r#"[{"k":1,"v":2},{"k":2,"v":1}]"#);
-        assert!(rows_json(&[line("[1]")], &[]).is_err());
+        assert_eq!(
+            deleted.as_deref(),
+            Some(r#"[{"k":1,"v":2},{"k":2,"v":1},{"k":3,"v":1}]"#)
+        );
+        let (rows, deleted) = rows_json(&[line(r#"+I {"k":1}"#), line(r#"+I {"k":1}"#)], &[]).unwrap();
+        assert_eq!((rows.as_str(), deleted), (r#"[{"k":1},{"k":1}]"#, None));
+        assert!(rows_json(&[line("+I [1]")], &[]).is_err());
+        assert_eq!(rows_json(&[line(r#"{"k":1}"#)], &[]).unwrap().0, r#"[{"k":1}]"#);
+        assert!(rows_json(&[line(r#"-D {"k":1}"#)], &[]).is_err());
         assert!(is_identifier("page_views") && !is_identifier("1x") && !is_identifier("a;drop"));
     }
 }

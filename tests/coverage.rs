@@ -5,20 +5,26 @@
 use eddy::engine::{Log, Record};
 use eddy::scenarios::pageviews::{PageView, PageViews, ALLOWED_LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS};
 use eddy::sim::input::{inject, Boundaries, BoundaryKind};
-use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Profile, RunConfig, Scenario, Workload};
+use eddy::sim::{Coverage, EventSource, FaultKind, FaultSet, Moment, Outputs, Profile, RunConfig, Scenario, Workload};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 #[test]
 fn boundaries_come_from_the_job_graph() {
-    let (graph, _) = PageViews.build(Log::round_robin(Vec::new(), 4));
+    let graph = PageViews.build(
+        EventSource::Log(Log::round_robin(Vec::new(), 4)),
+        &mut Outputs::default(),
+    );
     let boundaries = Boundaries::of(&graph);
     assert_eq!(boundaries.windows, vec![(WINDOW_MS, WINDOW_MS, 0)]);
     assert_eq!(boundaries.lateness, vec![ALLOWED_LATENESS_MS]);
     assert_eq!(boundaries.bound_ms, OUT_OF_ORDERNESS_MS);
     assert!(boundaries.session_gaps.is_empty() && boundaries.dedup_ttls.is_empty());
     let dedup = eddy::scenarios::dedup::Dedup;
-    let (graph, _) = dedup.build(Log::round_robin(Vec::new(), 4));
+    let graph = dedup.build(
+        EventSource::Log(Log::round_robin(Vec::new(), 4)),
+        &mut Outputs::default(),
+    );
     assert_eq!(
         Boundaries::of(&graph).kinds(),
         vec![BoundaryKind::DedupEnd, BoundaryKind::LatenessLimit]
@@ -29,7 +35,10 @@ fn boundaries_come_from_the_job_graph() {
 /// millisecond) and on the lateness limit, where the generator alone rarely does.
 #[test]
 fn the_boundary_fault_lands_records_on_window_ends_and_lateness_limits() {
-    let (graph, _) = PageViews.build(Log::round_robin(Vec::new(), 4));
+    let graph = PageViews.build(
+        EventSource::Log(Log::round_robin(Vec::new(), 4)),
+        &mut Outputs::default(),
+    );
     let boundaries = Boundaries::of(&graph);
     let at_window_end = |log: &[Record<PageView>]| log.iter().filter(|r| (r.ts + 1).rem_euclid(WINDOW_MS) == 0).count();
     let (mut plain, mut aimed, mut limits) = (0, 0, 0);

@@ -3,8 +3,10 @@
 
 use eddy::engine::{CommitLog, Record, Sink, TransactionId};
 use eddy::engine::{Count, JobGraph, Log, Pipeline, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy::scenarios::pageviews::{self, PageView, PageViews};
-use eddy::sim::{Checked, FaultEvent, Profile, Recorded, RunConfig, Scenario, SinkModel, Workload};
+use eddy::scenarios::pageviews::{PageView, PageViews};
+use eddy::sim::{
+    Checked, EventSource, FaultEvent, Outputs, Profile, Recorded, RunConfig, Scenario, SinkModel, Workload,
+};
 use rand_chacha::ChaCha8Rng;
 
 #[test]
@@ -155,7 +157,6 @@ struct EagerPageViews;
 
 impl Workload for EagerPageViews {
     type Event = PageView;
-    type Sinks = pageviews::Sinks;
 
     fn name(&self) -> &'static str {
         "pageviews-eager-sink"
@@ -172,37 +173,29 @@ impl Workload for EagerPageViews {
     fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<PageView>> {
         PageViews.generate(events, rng)
     }
-    fn build(&self, log: Log<PageView>) -> (JobGraph, pageviews::Sinks) {
-        let sinks = pageviews::Sinks {
-            counts: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<PageView>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let counted = pipeline
-            .source(
+        let counted = source
+            .stream(
+                &pipeline,
                 "views",
-                log,
                 WatermarkStrategy::bounded_out_of_orderness(2_000).with_interval(50),
             )
             .key_by(|v: &PageView| v.page)
             .window(WindowAssigner::tumbling(60_000))
             .allowed_lateness(5_000)
             .aggregate(Count);
-        counted
-            .output
-            .key_by(|w: &Windowed<u16, u64>| (w.key, w.window))
-            .sink_transactional(sinks.counts.clone());
+        outputs.upsert("counts", counted.output, |w: &Windowed<u16, u64>| (w.key, w.window));
+        let late = CommitLog::new();
         counted.late.sink(WriteOnReceipt {
-            log: sinks.late.clone(),
+            log: late.clone(),
             writes: Default::default(),
         });
-        (pipeline.build().unwrap(), sinks)
+        outputs.own_log("late", late);
+        pipeline.build().unwrap()
     }
-    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, sinks: &pageviews::Sinks) -> Checked {
-        PageViews.check(input, recorded, sinks)
-    }
-    fn output_lines(&self, sinks: &pageviews::Sinks) -> Vec<String> {
-        PageViews.output_lines(sinks)
+    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+        PageViews.check(input, recorded, outputs)
     }
 }
 
@@ -338,7 +331,11 @@ fn bounded_channels_keep_the_checkpoint_cadence_and_exactly_once_under_crashes()
     let (mut bounded, mut unbounded) = (0, 0);
     for seed in 0..12u64 {
         let input = PageViews.generate(5_000, &mut ChaCha8Rng::seed_from_u64(seed));
-        let graph = || PageViews.build(Log::round_robin(input.clone(), Workload::partitions(&PageViews)));
+        let graph = || {
+            let mut outputs = Outputs::default();
+            let log = Log::round_robin(input.clone(), Workload::partitions(&PageViews));
+            (PageViews.build(EventSource::Log(log), &mut outputs), outputs)
+        };
         // Faults by `seed / 2`: the simulator chains even seeds, so both layouts get both.
         let faults = if (seed / 2) % 2 == 0 {
             FaultSet::of(&[])
@@ -363,10 +360,10 @@ fn bounded_channels_keep_the_checkpoint_cadence_and_exactly_once_under_crashes()
             database: None,
             chaining: None,
         };
-        let (job, sinks) = graph();
+        let (job, outputs) = graph();
         let outcome = simulate(&job, &options);
         assert!(outcome.violation.is_none(), "seed {seed}: {:?}", outcome.violation);
-        let checked = PageViews.check(&input, &Recorded::default(), &sinks);
+        let checked = PageViews.check(&input, &Recorded::default(), &outputs);
         assert!(checked.violation.is_none(), "seed {seed}: {:?}", checked.violation);
         if faults.is_empty() {
             // Ten asked for, and the final one.

@@ -8,17 +8,14 @@
 use std::collections::BTreeMap;
 
 use eddy_engine::cdc::{ChangeEvent, Op, SourceInfo};
-use eddy_engine::{
-    CommitLog, JobGraph, JoinKind, KeyedStream, Log, Pipeline, Record, RetractableAggregate, Row, WatermarkStrategy,
-};
-use eddy_sim::{changelog_line, Checked, EventSource, LineCommitter, LineParser, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, JoinKind, Pipeline, Record, RetractableAggregate, Row, Stream, WatermarkStrategy};
+use eddy_sim::{Checked, EventSource, LineParser, Outputs, Recorded, Workload};
 
-use crate::live::RecordLines;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_changelog, outcome};
+use crate::check::{compare_changelog, json_line, outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Order {
@@ -83,12 +80,8 @@ const REGIONS: [&str; 4] = ["eu", "us", "apac", "latam"];
 
 pub struct CdcOrders;
 
-/// Revenue and open orders per region, as a changelog keyed by region (so that an update's
-/// `-U` and `+U` commit together).
-fn region_totals(
-    pipeline: &Pipeline,
-    source: EventSource<Change>,
-) -> KeyedStream<RegionRow, String, fn(&RegionRow) -> String> {
+/// Revenue and open orders per region, as a changelog.
+fn region_totals(pipeline: &Pipeline, source: EventSource<Change>) -> Stream<RegionRow> {
     let rows = source
         .stream(
             pipeline,
@@ -114,15 +107,10 @@ fn region_totals(
         })
         .key_by(|r: &Row<(String, Order)>| r.row.0.clone())
         .aggregate_changelog(RegionTotals)
-        .key_by(region_of as fn(&RegionRow) -> String)
 }
 
 /// A row of the totals: region, then revenue and open orders.
 type RegionRow = Row<(String, (i64, i64))>;
-
-fn region_of(row: &RegionRow) -> String {
-    row.row.0.clone()
-}
 
 /// A Debezium change event (JSON), at its `ts_ms`.
 fn parse_change_line(line: &str) -> Result<Record<Change>, String> {
@@ -131,10 +119,6 @@ fn parse_change_line(line: &str) -> Result<Record<Change>, String> {
         .validate()
         .map_err(|field| format!("a `{:?}` change event without its `{field}` row", event.op))?;
     Ok(Record::new(event.ts_ms, event))
-}
-
-pub struct Sinks {
-    pub totals: CommitLog<RegionRow>,
 }
 
 /// The reference: the tables after applying every event in log order, each row's replays
@@ -187,7 +171,6 @@ fn reference_totals(input: &[Record<Change>]) -> Vec<(String, (i64, i64))> {
 
 impl Workload for CdcOrders {
     type Event = Change;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "cdc-orders"
@@ -318,36 +301,16 @@ impl Workload for CdcOrders {
         a.row().map(row_key) == b.row().map(row_key)
     }
 
-    fn build(&self, log: Log<Change>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            totals: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Change>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        region_totals(&pipeline, EventSource::Log(log)).sink_transactional(sinks.totals.clone());
-        (pipeline.build().expect("the cdc-orders pipeline is valid"), sinks)
-    }
-
-    /// The totals' changelog as lines (`+U ["eu",[1200,3]]`), each committed once: `eddy
-    /// materialize` turns the file into the batch run's table.
-    fn build_live(&self, source: EventSource<Change>, output: LineCommitter) -> Option<JobGraph> {
-        let pipeline = Pipeline::new().with_parallelism(2);
-        region_totals(&pipeline, source)
-            .process(RecordLines::new(|r: &Record<RegionRow>| changelog_line(&r.value)))
-            .name("changelog-lines")
-            .sink_transactional(output);
-        Some(pipeline.build().expect("the live cdc-orders pipeline is valid"))
-    }
-
-    fn outputs(&self, _input: &[Record<Change>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::committed_changelog("totals", &sinks.totals)]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        OutputTable::committed_changelog("totals", &sinks.totals).lines()
+        // Keyed by region, so that an update's `-U` and `+U` commit together.
+        let totals = region_totals(&pipeline, source);
+        outputs.changelog_as("totals", totals, |row: &(String, (i64, i64))| row.0.clone(), json_line);
+        pipeline.build().expect("the cdc-orders pipeline is valid")
     }
 
     /// Each row's last position, each customer and order in the join, each region's totals.
-    fn live_state_entries(&self, input: &[Record<Change>], _sinks: &Sinks) -> usize {
+    fn live_state_entries(&self, input: &[Record<Change>], _outputs: &Outputs) -> usize {
         let rows: std::collections::BTreeSet<(u8, u32)> =
             input.iter().filter_map(|r| r.value.row().map(row_key)).collect();
         let customers: std::collections::BTreeSet<u32> = rows.iter().filter(|k| k.0 == 1).map(|k| k.1).collect();
@@ -362,9 +325,10 @@ impl Workload for CdcOrders {
         rows.len() + customers.len().max(join_keys.len()) + REGIONS.len() + 1
     }
 
-    fn check(&self, input: &[Record<Change>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.totals.records();
-        let verdict = compare_changelog("totals", &sinks.totals, reference_totals(input));
+    fn check(&self, input: &[Record<Change>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let totals = outputs.log::<RegionRow>("totals");
+        let committed = totals.records();
+        let verdict = compare_changelog("totals", &totals, reference_totals(input));
         outcome::<_, Change>(&committed, &[], verdict)
     }
 }

@@ -24,6 +24,11 @@ pub fn compare_changelog<T: eddy_engine::Data + PartialEq>(
     eddy_sim::output::compare_outputs(&[want], &[table])
 }
 
+/// A row as its JSON line (what `eddy run` prints of a changelog's rows).
+pub fn json_line<T: Serialize>(row: &T) -> String {
+    serde_json::to_string(row).expect("rows serialise")
+}
+
 /// The committed values of `log`, in commit order (what an upsert output table folds).
 pub fn values<T: Clone + PartialEq + std::fmt::Debug>(log: &eddy_engine::CommitLog<T>) -> Vec<T> {
     log.records().into_iter().map(|r| r.value).collect()

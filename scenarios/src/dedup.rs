@@ -1,13 +1,12 @@
 //! `dedup`: drop bot traffic, then keep the first event per event id (event time, with a TTL).
 
-use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record, WatermarkStrategy, WithLate};
-use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, Keep, Pipeline, Record, WatermarkStrategy, WithLate};
+use eddy_sim::{Checked, ColumnType, EventSource, LiveTable, Outputs, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{accepted, compare_multisets, outcome, reference_dedup};
-use crate::live::RecordLines;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Click {
@@ -40,14 +39,8 @@ fn deduplicate(pipeline: &Pipeline, source: EventSource<Click>) -> WithLate<Clic
         .deduplicate(Keep::First, TTL_MS)
 }
 
-pub struct Sinks {
-    pub kept: CommitLog<Click>,
-    pub late: CommitLog<Click>,
-}
-
 impl Workload for Dedup {
     type Event = Click;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "dedup"
@@ -89,57 +82,24 @@ impl Workload for Dedup {
         sent
     }
 
-    fn build(&self, log: Log<Click>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            kept: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Click>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(3);
-        let deduplicated = deduplicate(&pipeline, EventSource::Log(log));
-        deduplicated
-            .output
-            .parallelism(2)
-            .sink_transactional(sinks.kept.clone());
-        deduplicated.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the dedup pipeline is valid"), sinks)
-    }
-
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::append("kept", sinks.kept.records())]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut kept = sinks.kept.records();
-        kept.sort_by_key(|r| (r.ts, r.value.event_id));
-        kept.iter().map(click_line).collect()
-    }
-
-    fn build_live(&self, source: EventSource<Click>, output: LineCommitter) -> Option<JobGraph> {
-        let pipeline = Pipeline::new().with_parallelism(3);
-        // A kept click is final when it is emitted: its line goes out at once. Late clicks
-        // are counted in the task metrics, not written.
-        deduplicate(&pipeline, source)
-            .output
-            .key_by(|c: &Click| c.event_id)
-            .process(RecordLines::new(click_line))
-            .name("kept-lines")
-            .parallelism(2)
-            .sink_transactional(output);
-        Some(pipeline.build().expect("the live dedup pipeline is valid"))
-    }
-
-    fn live_table(&self) -> Option<LiveTable> {
+        let deduplicated = deduplicate(&pipeline, source);
         // A kept click's line is `{"ts":..,"value":{..}}`; an id may be kept again after its
         // TTL interval, so rows are appended.
-        Some(LiveTable {
-            columns: &[("ts", ColumnType::BigInt), ("value", ColumnType::Json)],
-            primary_key: &[],
-        })
+        outputs
+            .append_as("kept", deduplicated.output.parallelism(2), click_line)
+            .in_table(LiveTable {
+                columns: &[("ts", ColumnType::BigInt), ("value", ColumnType::Json)],
+                primary_key: &[],
+            });
+        outputs.append("late", deduplicated.late);
+        pipeline.build().expect("the dedup pipeline is valid")
     }
 
-    fn check(&self, input: &[Record<Click>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let late = sinks.late.records();
-        let kept = sinks.kept.records();
+    fn check(&self, input: &[Record<Click>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let late = outputs.log::<Click>("late").records();
+        let kept = outputs.log::<Click>("kept").records();
         let verdict = (|| {
             let humans: Vec<Record<Click>> = input.iter().filter(|r| !r.value.bot).cloned().collect();
             // A click is late when its ts is at or behind the watermark.

@@ -5,13 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use eddy_engine::{Change, CommitLog, JobGraph, Log, Pipeline, Record, WatermarkStrategy};
-use eddy_sim::{Checked, OutputTable, Recorded, Violation, Workload};
+use eddy_engine::{Change, CommitLog, JobGraph, Pipeline, Record, WatermarkStrategy};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Violation, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{digest, lateness_soundness, minus};
+use crate::check::{digest, json_line, lateness_soundness, minus};
 
 /// One entry of the input log: a click or a profile change.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -81,10 +81,22 @@ const PLANS: [&str; 3] = ["free", "plus", "pro"];
 
 pub struct Enrich;
 
-pub struct Sinks {
-    pub enriched: CommitLog<EnrichedClick>,
-    pub late_clicks: CommitLog<Click>,
-    pub late_changes: CommitLog<Change<u32, Profile>>,
+/// What a run committed, as the check reads it: the enriched clicks and the join's late
+/// outputs.
+struct Sinks {
+    enriched: CommitLog<EnrichedClick>,
+    late_clicks: CommitLog<Click>,
+    late_changes: CommitLog<Change<u32, Profile>>,
+}
+
+impl Sinks {
+    fn of(outputs: &Outputs) -> Self {
+        Sinks {
+            enriched: outputs.log("enriched"),
+            late_clicks: outputs.log("late_clicks"),
+            late_changes: outputs.log("late_changes"),
+        }
+    }
 }
 
 /// An input entry as the check compares it with the late outputs: created and updated
@@ -153,7 +165,6 @@ fn late_entries(sinks: &Sinks) -> Vec<Record<Entry>> {
 
 impl Workload for Enrich {
     type Event = EnrichEvent;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "enrich"
@@ -226,11 +237,11 @@ impl Workload for Enrich {
         log
     }
 
-    fn build(&self, log: Log<EnrichEvent>) -> (JobGraph, Sinks) {
-        build(log, |change| Some(change.into_change()))
+    fn build(&self, source: EventSource<EnrichEvent>, outputs: &mut Outputs) -> JobGraph {
+        build(source, outputs, |change| Some(change.into_change()))
     }
 
-    fn outputs(&self, input: &[Record<EnrichEvent>], sinks: &Sinks) -> Vec<OutputTable> {
+    fn judged_outputs(&self, input: &[Record<EnrichEvent>], outputs: &Outputs) -> Vec<OutputTable> {
         // Two changes of a user at one timestamp (disorder makes such ties): the one that
         // arrives last wins, and arrival order across partitions is the schedule's choice, so
         // a batch run cannot say which a click from then on sees. Those clicks are left to
@@ -250,20 +261,16 @@ impl Workload for Enrich {
                     ties
                 });
         let decided = |r: &Record<EnrichedClick>| first_tie.get(&r.value.user).is_none_or(|tie| r.ts < *tie);
-        let records = sinks.enriched.records().into_iter().filter(decided);
+        let records = outputs
+            .log::<EnrichedClick>("enriched")
+            .records()
+            .into_iter()
+            .filter(decided);
         vec![OutputTable::append("enriched", records)]
     }
 
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut enriched = sinks.enriched.records();
-        enriched.sort();
-        enriched
-            .iter()
-            .map(|r| serde_json::to_string(r).expect("enriched clicks serialise"))
-            .collect()
-    }
-
-    fn check(&self, input: &[Record<EnrichEvent>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
+    fn check(&self, input: &[Record<EnrichEvent>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let sinks = &Sinks::of(outputs);
         let enriched = sinks.enriched.records();
         let late_clicks = sinks.late_clicks.records();
         let late_changes = sinks.late_changes.records();
@@ -277,9 +284,9 @@ impl Workload for Enrich {
         checked
     }
 
-    fn live_state_entries(&self, input: &[Record<EnrichEvent>], sinks: &Sinks) -> usize {
+    fn live_state_entries(&self, input: &[Record<EnrichEvent>], outputs: &Outputs) -> usize {
         // A user's current version stays if it is (or, after a tie, may be) a profile.
-        let Ok(accepted) = accepted(input, sinks) else {
+        let Ok(accepted) = accepted(input, &Sinks::of(outputs)) else {
             return 0;
         };
         versions(&accepted)
@@ -295,17 +302,16 @@ impl Workload for Enrich {
 }
 
 /// The pipeline, with `changelog` turning profile changes into the join's changelog.
-fn build(log: Log<EnrichEvent>, changelog: fn(ProfileChange) -> Option<Change<u32, Profile>>) -> (JobGraph, Sinks) {
-    let sinks = Sinks {
-        enriched: CommitLog::new(),
-        late_clicks: CommitLog::new(),
-        late_changes: CommitLog::new(),
-    };
+fn build(
+    source: EventSource<EnrichEvent>,
+    outputs: &mut Outputs,
+    changelog: fn(ProfileChange) -> Option<Change<u32, Profile>>,
+) -> JobGraph {
     let pipeline = Pipeline::new().with_parallelism(3);
-    let events = pipeline
-        .source(
+    let events = source
+        .stream(
+            &pipeline,
             "events",
-            log,
             WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
         )
         .parallelism(2);
@@ -323,7 +329,7 @@ fn build(log: Log<EnrichEvent>, changelog: fn(ProfileChange) -> Option<Change<u3
         })
         .parallelism(2);
     let joined = clicks.key_by(|c: &Click| c.user).temporal_join(changes);
-    joined
+    let enriched = joined
         .output
         .map(|(click, profile): (Click, Option<Profile>)| EnrichedClick {
             click_id: click.click_id,
@@ -331,11 +337,11 @@ fn build(log: Log<EnrichEvent>, changelog: fn(ProfileChange) -> Option<Change<u3
             page: click.page,
             profile,
         })
-        .parallelism(2)
-        .sink_transactional(sinks.enriched.clone());
-    joined.late.sink_transactional(sinks.late_clicks.clone());
-    joined.late_changes.sink_transactional(sinks.late_changes.clone());
-    (pipeline.build().expect("the enrich pipeline is valid"), sinks)
+        .parallelism(2);
+    outputs.append_as("enriched", enriched, json_line);
+    outputs.append("late_clicks", joined.late);
+    outputs.append("late_changes", joined.late_changes);
+    pipeline.build().expect("the enrich pipeline is valid")
 }
 
 impl Enrich {
@@ -452,7 +458,6 @@ mod tests {
 
     impl Workload for ForgetsDeletes {
         type Event = EnrichEvent;
-        type Sinks = Sinks;
 
         fn name(&self) -> &'static str {
             "enrich-forgets-deletes"
@@ -474,19 +479,15 @@ mod tests {
             Enrich.generate(events, rng)
         }
 
-        fn build(&self, log: Log<EnrichEvent>) -> (JobGraph, Sinks) {
-            build(log, |change| match change.op {
+        fn build(&self, source: EventSource<EnrichEvent>, outputs: &mut Outputs) -> JobGraph {
+            build(source, outputs, |change| match change.op {
                 ProfileOp::Deleted => None,
                 _ => Some(change.into_change()),
             })
         }
 
-        fn check(&self, input: &[Record<EnrichEvent>], recorded: &Recorded, sinks: &Sinks) -> Checked {
-            Enrich.check(input, recorded, sinks)
-        }
-
-        fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-            Enrich.output_lines(sinks)
+        fn check(&self, input: &[Record<EnrichEvent>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+            Enrich.check(input, recorded, outputs)
         }
     }
 

@@ -7,7 +7,6 @@ pub mod cdc_orders;
 pub mod check;
 pub mod dedup;
 pub mod enrich;
-pub mod live;
 pub mod nexmark;
 pub mod pageviews;
 pub mod ratings;

@@ -3,14 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, ColumnType, EventSource, LineCommitter, LiveTable, OutputTable, Recorded, Workload};
+use eddy_engine::{Count, JobGraph, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
+use eddy_sim::{Checked, ColumnType, EventSource, LiveTable, Outputs, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted_with_idleness, compare_tables, counts_grow, late_at_recorded_watermark, outcome, values};
-use crate::live::FinalRows;
+use crate::check::{accepted_with_idleness, compare_tables, counts_grow, late_at_recorded_watermark, outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PageView {
@@ -47,14 +46,8 @@ fn counts(pipeline: &Pipeline, source: EventSource<PageView>) -> eddy_engine::Wi
         .aggregate(Count)
 }
 
-pub struct Sinks {
-    pub counts: CommitLog<Windowed<u16, u64>>,
-    pub late: CommitLog<PageView>,
-}
-
 impl Workload for PageViews {
     type Event = PageView;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "pageviews"
@@ -100,72 +93,35 @@ impl Workload for PageViews {
             .collect()
     }
 
-    fn build(&self, log: Log<PageView>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            counts: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<PageView>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let counted = counts(&pipeline, EventSource::Log(log));
-        // Results are upserts: partition them by key into the sink, so that a late firing's
-        // update follows the first result of its window (a rebalance would reorder them).
-        let sink = counted.output.key_by(|w: &Windowed<u16, u64>| (w.key, w.window));
-        sink.sink_transactional(sinks.counts.clone());
-        counted.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the pageviews pipeline is valid"), sinks)
-    }
-
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::upsert("counts", values(&sinks.counts), |w| {
-            (w.key, w.window)
-        })]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut counts: BTreeMap<(i64, u16), (i64, u64)> = BTreeMap::new();
-        for r in sinks.counts.records() {
-            counts.insert((r.value.window.start, r.value.key), (r.value.window.end, r.value.value));
-        }
-        counts
-            .into_iter()
-            .map(|((start, page), (end, views))| count_line(start, end, page, views))
-            .collect()
-    }
-
-    fn build_live(&self, source: EventSource<PageView>, output: LineCommitter) -> Option<JobGraph> {
-        let pipeline = Pipeline::new().with_parallelism(2);
-        // Late views (past the allowed lateness) change no count: counted in the task
-        // metrics, not written (the batch output has no lines for them either).
         let counted = counts(&pipeline, source);
-        counted
-            .output
-            .key_by(|w: &Windowed<u16, u64>| (w.key, w.window))
-            .process(FinalRows::new(
+        outputs
+            .upsert_final(
+                "counts",
+                counted.output,
+                |w: &Windowed<u16, u64>| (w.key, w.window),
+                |w: &Windowed<u16, u64>| count_line(w.window.start, w.window.end, w.key, w.value),
                 // A count can change until a view of its window turns late.
                 |w: &Windowed<u16, u64>| w.window.max_timestamp() + ALLOWED_LATENESS_MS,
-                |w: &Windowed<u16, u64>| count_line(w.window.start, w.window.end, w.key, w.value),
-            ))
-            .name("final-counts")
-            .sink_transactional(output);
-        Some(pipeline.build().expect("the live pageviews pipeline is valid"))
+            )
+            .in_table(LiveTable {
+                columns: &[
+                    ("window_start", ColumnType::BigInt),
+                    ("window_end", ColumnType::BigInt),
+                    ("page", ColumnType::BigInt),
+                    ("views", ColumnType::BigInt),
+                ],
+                // A late firing updates a count: the row of its page and window.
+                primary_key: &["window_start", "page"],
+            });
+        outputs.append("late", counted.late);
+        pipeline.build().expect("the pageviews pipeline is valid")
     }
 
-    fn live_table(&self) -> Option<LiveTable> {
-        Some(LiveTable {
-            columns: &[
-                ("window_start", ColumnType::BigInt),
-                ("window_end", ColumnType::BigInt),
-                ("page", ColumnType::BigInt),
-                ("views", ColumnType::BigInt),
-            ],
-            // A late firing updates a count: the row of its page and window.
-            primary_key: &["window_start", "page"],
-        })
-    }
-
-    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let late = sinks.late.records();
-        let committed = sinks.counts.records();
+    fn check(&self, input: &[Record<PageView>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let late = outputs.log::<PageView>("late").records();
+        let committed = outputs.log::<Windowed<u16, u64>>("counts").records();
         let verdict = (|| {
             // Idle partitions let the watermark run ahead of a partition that stalled, so
             // which records were late depends on the schedule: each is judged at the

@@ -1,15 +1,13 @@
 //! `sessions-clicks`: clicks per user session (session windows with a gap, allowed lateness,
 //! a late side output).
 
-use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{Count, JobGraph, Pipeline, Record, WatermarkStrategy, WindowAssigner, Windowed};
+use eddy_sim::{Checked, EventSource, Outputs, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{
-    accepted, check_sessions, counts_grow, final_sessions, late_at_recorded_watermark, outcome, session_upserts, values,
-};
+use crate::check::{accepted, check_sessions, counts_grow, late_at_recorded_watermark, outcome, session_upserts};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UserClick {
@@ -23,14 +21,8 @@ pub const OUT_OF_ORDERNESS_MS: i64 = 1_500;
 
 pub struct SessionsClicks;
 
-pub struct Sinks {
-    pub sessions: CommitLog<Windowed<u32, u64>>,
-    pub late: CommitLog<UserClick>,
-}
-
 impl Workload for SessionsClicks {
     type Event = UserClick;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "sessions-clicks"
@@ -73,16 +65,12 @@ impl Workload for SessionsClicks {
         clicks
     }
 
-    fn build(&self, log: Log<UserClick>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            sessions: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<UserClick>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(3);
-        let sessions = pipeline
-            .source(
+        let sessions = source
+            .stream(
+                &pipeline,
                 "clicks",
-                log,
                 WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
             )
             .parallelism(2)
@@ -90,30 +78,17 @@ impl Workload for SessionsClicks {
             .window(WindowAssigner::session(GAP_MS))
             .allowed_lateness(ALLOWED_LATENESS_MS)
             .aggregate(Count);
-        let results = sessions.output.key_by(|w: &Windowed<u32, u64>| w.key);
-        results.sink_transactional(sinks.sessions.clone());
-        sessions.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the sessions-clicks pipeline is valid"), sinks)
+        outputs.sessions_as("sessions", sessions.output, |w: &Windowed<u32, u64>| {
+            let (start, end, user, clicks) = (w.window.start, w.window.end, w.key, w.value);
+            format!(r#"{{"session_start":{start},"session_end":{end},"user":{user},"clicks":{clicks}}}"#)
+        });
+        outputs.append("late", sessions.late);
+        pipeline.build().expect("the sessions-clicks pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::sessions("sessions", values(&sinks.sessions))]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut sessions: Vec<_> = final_sessions(&sinks.sessions.records()).into_iter().collect();
-        sessions.sort_by_key(|((user, start, end), _)| (*start, *end, *user));
-        sessions
-            .into_iter()
-            .map(|((user, start, end), clicks)| {
-                format!(r#"{{"session_start":{start},"session_end":{end},"user":{user},"clicks":{clicks}}}"#)
-            })
-            .collect()
-    }
-
-    fn check(&self, input: &[Record<UserClick>], recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let late = sinks.late.records();
-        let committed = sinks.sessions.records();
+    fn check(&self, input: &[Record<UserClick>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let late = outputs.log::<UserClick>("late").records();
+        let committed = outputs.log::<Windowed<u32, u64>>("sessions").records();
         let verdict = (|| {
             // A click is late only when its merged session, so its own window [ts, ts + gap),
             // has expired: ts + gap - 1 + allowed lateness <= watermark.

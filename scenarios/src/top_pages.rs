@@ -6,13 +6,13 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use eddy_engine::{CommitLog, CountRows, JobGraph, Log, Pipeline, Record, Row, WatermarkStrategy};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{CountRows, JobGraph, Pipeline, Record, Row, WatermarkStrategy};
+use eddy_sim::{Checked, EventSource, Outputs, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{compare_changelog, outcome};
+use crate::check::{compare_changelog, json_line, outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct View {
@@ -30,10 +30,6 @@ pub type PageViews = ((u8, u16), u64);
 pub type Ranked = (u8, u32, PageViews);
 
 pub struct TopPages;
-
-pub struct Sinks {
-    pub top: CommitLog<Row<Ranked>>,
-}
 
 /// The reference: views per (site, page) over every record (nothing is late for a
 /// non-windowed count), the first three per site by views, then page.
@@ -58,7 +54,6 @@ fn reference_top(input: &[Record<View>]) -> Vec<Ranked> {
 
 impl Workload for TopPages {
     type Event = View;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "top-pages"
@@ -98,43 +93,34 @@ impl Workload for TopPages {
             .collect()
     }
 
-    fn build(&self, log: Log<View>) -> (JobGraph, Sinks) {
-        let sinks = Sinks { top: CommitLog::new() };
+    fn build(&self, source: EventSource<View>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        pipeline
-            .source(
+        let top = source
+            .stream(
+                &pipeline,
                 "views",
-                log,
                 WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
             )
             .changelog()
             .key_by(|v: &Row<View>| (v.row.site, v.row.page))
             .aggregate_changelog(CountRows)
             .key_by(|r: &Row<PageViews>| r.row.0 .0)
-            .top_n(TOP, |&((_, page), views): &PageViews| (Reverse(views), page))
-            .key_by(|r: &Row<Ranked>| (r.row.0, r.row.1))
-            .sink_transactional(sinks.top.clone());
-        (pipeline.build().expect("the top-pages pipeline is valid"), sinks)
-    }
-
-    fn outputs(&self, _input: &[Record<View>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::committed_changelog("top", &sinks.top)]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        OutputTable::committed_changelog("top", &sinks.top).lines()
+            .top_n(TOP, |&((_, page), views): &PageViews| (Reverse(views), page));
+        outputs.changelog_as("top", top, |r: &Ranked| (r.0, r.1), json_line);
+        pipeline.build().expect("the top-pages pipeline is valid")
     }
 
     /// A non-windowed count keeps every page's count, and Top-N every site's rows.
-    fn live_state_entries(&self, input: &[Record<View>], _sinks: &Sinks) -> usize {
+    fn live_state_entries(&self, input: &[Record<View>], _outputs: &Outputs) -> usize {
         let pages: std::collections::BTreeSet<(u8, u16)> = input.iter().map(|r| (r.value.site, r.value.page)).collect();
         let sites: std::collections::BTreeSet<u8> = pages.iter().map(|p| p.0).collect();
         pages.len() + sites.len()
     }
 
-    fn check(&self, input: &[Record<View>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.top.records();
-        let verdict = compare_changelog("top", &sinks.top, reference_top(input));
+    fn check(&self, input: &[Record<View>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let top = outputs.log::<Row<Ranked>>("top");
+        let committed = top.records();
+        let verdict = compare_changelog("top", &top, reference_top(input));
         outcome::<_, View>(&committed, &[], verdict)
     }
 }

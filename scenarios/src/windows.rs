@@ -5,15 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use eddy_engine::{
-    CommitLog, Count, JobGraph, Log, Pipeline, Record, Sum, WatermarkStrategy, WindowAssigner, Windowed,
-};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{Count, JobGraph, Pipeline, Record, Sum, WatermarkStrategy, WindowAssigner, Windowed};
+use eddy_sim::{Checked, EventSource, Outputs, Recorded, Workload};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{accepted, behind_arrivals, compare_tables, counts_grow, highest_watermark_at, outcome, values};
+use crate::check::{accepted, behind_arrivals, compare_tables, counts_grow, highest_watermark_at, outcome};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Reading {
@@ -32,13 +30,6 @@ pub const OUT_OF_ORDERNESS_MS: i64 = 1_500;
 
 pub struct OddWindows;
 
-pub struct Sinks {
-    pub counts: CommitLog<Windowed<u8, u64>>,
-    pub sums: CommitLog<Windowed<u8, i64>>,
-    pub late_counts: CommitLog<Reading>,
-    pub late_sums: CommitLog<Reading>,
-}
-
 /// The starts of every window of `size` sliding by `slide` from `offset` that holds `ts`,
 /// found by walking the grid (not the engine's assigner arithmetic).
 fn window_starts(ts: i64, size: i64, slide: i64, offset: i64) -> Vec<i64> {
@@ -51,9 +42,16 @@ fn window_starts(ts: i64, size: i64, slide: i64, offset: i64) -> Vec<i64> {
     starts
 }
 
+/// One output line: a sliding count or a tumbling sum of a sensor in one window.
+fn window_line<V: std::fmt::Display>(kind: &str, w: &Windowed<u8, V>) -> String {
+    format!(
+        r#"{{"kind":"{kind}","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
+        w.window.start, w.window.end, w.key, w.value
+    )
+}
+
 impl Workload for OddWindows {
     type Event = Reading;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "odd-windows"
@@ -93,17 +91,11 @@ impl Workload for OddWindows {
             .collect()
     }
 
-    fn build(&self, log: Log<Reading>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            counts: CommitLog::new(),
-            sums: CommitLog::new(),
-            late_counts: CommitLog::new(),
-            late_sums: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Reading>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let readings = pipeline.source(
+        let readings = source.stream(
+            &pipeline,
             "readings",
-            log,
             WatermarkStrategy::bounded_out_of_orderness(OUT_OF_ORDERNESS_MS).with_interval(50),
         );
         let counts = readings
@@ -116,11 +108,13 @@ impl Workload for OddWindows {
             ))
             .allowed_lateness(SLIDING_LATENESS_MS)
             .aggregate(Count);
-        counts
-            .output
-            .key_by(|w: &Windowed<u8, u64>| (w.key, w.window))
-            .sink_transactional(sinks.counts.clone());
-        counts.late.sink_transactional(sinks.late_counts.clone());
+        outputs.upsert_as(
+            "counts",
+            counts.output,
+            |w: &Windowed<u8, u64>| (w.key, w.window),
+            |w| window_line("count", w),
+        );
+        outputs.append("late_counts", counts.late);
         let sums = readings
             .key_by(|r: &Reading| r.sensor)
             .window(WindowAssigner::tumbling_with_offset(
@@ -128,43 +122,21 @@ impl Workload for OddWindows {
                 TUMBLING_OFFSET_MS,
             ))
             .aggregate(Sum(|r: &Reading| i64::from(r.value)));
-        sums.output
-            .key_by(|w: &Windowed<u8, i64>| (w.key, w.window))
-            .sink_transactional(sinks.sums.clone());
-        sums.late.sink_transactional(sinks.late_sums.clone());
-        (pipeline.build().expect("the odd-windows pipeline is valid"), sinks)
+        outputs.upsert_as(
+            "sums",
+            sums.output,
+            |w: &Windowed<u8, i64>| (w.key, w.window),
+            |w| window_line("sum", w),
+        );
+        outputs.append("late_sums", sums.late);
+        pipeline.build().expect("the odd-windows pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Reading>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![
-            OutputTable::upsert("counts", values(&sinks.counts), |w| (w.key, w.window)),
-            OutputTable::upsert("sums", values(&sinks.sums), |w| (w.key, w.window)),
-        ]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        fn add<V: std::fmt::Display>(
-            lines: &mut BTreeMap<(&'static str, i64, u8), String>,
-            kind: &'static str,
-            results: Vec<Record<Windowed<u8, V>>>,
-        ) {
-            for Record { value: w, .. } in results {
-                let line = format!(
-                    r#"{{"kind":"{kind}","window_start":{},"window_end":{},"sensor":{},"value":{}}}"#,
-                    w.window.start, w.window.end, w.key, w.value
-                );
-                lines.insert((kind, w.window.start, w.key), line);
-            }
-        }
-        let mut lines = BTreeMap::new();
-        add(&mut lines, "count", sinks.counts.records());
-        add(&mut lines, "sum", sinks.sums.records());
-        lines.into_values().collect()
-    }
-
-    fn check(&self, input: &[Record<Reading>], recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let (counts, sums) = (sinks.counts.records(), sinks.sums.records());
-        let (late_counts, late_sums) = (sinks.late_counts.records(), sinks.late_sums.records());
+    fn check(&self, input: &[Record<Reading>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let counts = outputs.log::<Windowed<u8, u64>>("counts").records();
+        let sums = outputs.log::<Windowed<u8, i64>>("sums").records();
+        let late_counts = outputs.log::<Reading>("late_counts").records();
+        let late_sums = outputs.log::<Reading>("late_sums").records();
         let verdict = (|| {
             // Sliding, Flink's rule, exactly: a record joins those of its windows still open
             // when it arrives and is late only once its latest-ending window is. A record

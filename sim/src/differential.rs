@@ -32,7 +32,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::check::{check, CheckConfig};
 use crate::faults::Profile;
-use crate::output::{compare_outputs, digest_of, first_difference, json, Committed, OutputTable, Outputs, Rows};
+use crate::live::EventSource;
+use crate::output::{compare_outputs, digest_of, first_difference, Committed, OutputTable};
+use crate::outputs::Outputs;
 use crate::report::Violation;
 use crate::scenario::{Checked, InputTree, Recorded, Workload};
 
@@ -119,7 +121,11 @@ struct Reference {
 /// Builds the pipeline again and runs it once by the batch driver over `log`, dropping the
 /// `late` records at their operators.
 fn reference<W: Workload>(workload: &W, log: &[Record<W::Event>], late: &[LateRecord]) -> Result<Reference, Violation> {
-    let (graph, sinks) = workload.build(Log::round_robin(log.to_vec(), workload.partitions()));
+    let mut outputs = Outputs::default();
+    let graph = workload.build(
+        EventSource::Log(Log::round_robin(log.to_vec(), workload.partitions())),
+        &mut outputs,
+    );
     let mut job = Job::new(&graph);
     let drops = InputDrops::new(late);
     job.drop_inputs(&drops);
@@ -131,7 +137,7 @@ fn reference<W: Workload>(workload: &W, log: &[Record<W::Event>], late: &[LateRe
     };
     run_batch(&mut job, &mut InOrder, &config)
         .map_err(|e| Violation::new("reference", format!("the batch run of the same input failed: {e}")))?;
-    let outputs = workload.outputs(log, &sinks);
+    let outputs = workload.judged_outputs(log, &outputs);
     Ok(Reference {
         graph,
         job,
@@ -382,7 +388,6 @@ impl<E: Data> Differential<E> {
 
 impl<E: Data> Workload for Differential<E> {
     type Event = E;
-    type Sinks = Outputs;
 
     fn name(&self) -> &'static str {
         self.name
@@ -410,23 +415,21 @@ impl<E: Data> Workload for Differential<E> {
         input
     }
 
-    fn build(&self, log: Log<E>) -> (JobGraph, Outputs) {
+    fn build(&self, source: EventSource<E>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(self.parallelism);
-        let source = pipeline.source("input", log, self.watermarks);
-        let mut outputs = Outputs::default();
-        (self.build)(&pipeline, source, &mut outputs);
-        let graph = pipeline
+        let source = source.stream(&pipeline, "input", self.watermarks);
+        (self.build)(&pipeline, source, outputs);
+        pipeline
             .build()
-            .unwrap_or_else(|e| panic!("differential check `{}`: the pipeline does not build: {e}", self.name));
-        (graph, outputs)
+            .unwrap_or_else(|e| panic!("differential check `{}`: the pipeline does not build: {e}", self.name))
     }
 
     fn has_reference(&self) -> bool {
         false
     }
 
-    fn check(&self, input: &[Record<E>], _recorded: &Recorded, sinks: &Outputs) -> Checked {
-        let tables = sinks.tables();
+    fn check(&self, input: &[Record<E>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let tables = outputs.tables();
         let committed = Committed::new(&tables);
         let violation = self.properties.iter().find_map(|(name, holds)| {
             holds(input, &committed)
@@ -455,27 +458,6 @@ impl<E: Data> Workload for Differential<E> {
 
     fn simpler_values(&self, event: &E) -> Vec<E> {
         self.simpler.as_ref().map_or_else(Vec::new, |simpler| simpler(event))
-    }
-
-    fn outputs(&self, _input: &[Record<E>], sinks: &Outputs) -> Vec<OutputTable> {
-        sinks.tables()
-    }
-
-    fn output_lines(&self, sinks: &Outputs) -> Vec<String> {
-        let mut lines = Vec::new();
-        for table in sinks.tables() {
-            match table.rows {
-                Rows::Upsert(rows) => {
-                    lines.extend(rows.into_iter().map(|(key, value)| {
-                        format!(r#"{{"output":{},"key":{key},"value":{value}}}"#, json(&table.name))
-                    }))
-                }
-                Rows::Append(rows) => lines.extend(rows.into_iter().flat_map(|(record, n)| {
-                    std::iter::repeat_n(format!(r#"{{"output":{},"record":{record}}}"#, json(&table.name)), n)
-                })),
-            }
-        }
-        lines
     }
 }
 

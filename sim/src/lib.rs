@@ -19,6 +19,7 @@ pub mod faults;
 pub mod input;
 pub mod live;
 pub mod output;
+pub mod outputs;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -39,7 +40,8 @@ pub use decide::{Decisions, Seeded, Tape};
 pub use differential::Differential;
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use live::{parse_record_line, ColumnType, EventSource, LineFeed, LineParser, LiveInput, LiveTable};
-pub use output::{changelog_line, Committed, OutputTable, Outputs, Rows};
+pub use output::{changelog_line, Committed, OutputTable, Rows};
+pub use outputs::{Declaration, Outputs};
 pub use report::{Report, Violation};
 pub use run::divergence;
 pub use scenario::{

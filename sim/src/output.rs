@@ -1,11 +1,10 @@
 //! What a run committed, in a form any two runs of a pipeline compare by ([`OutputTable`]),
-//! the outputs a pipeline registers to be checked ([`Outputs`]), and a typed view of them
-//! for a user's properties ([`Committed`]).
+//! and a typed view of it for a user's properties ([`Committed`]).
 
 use std::collections::BTreeMap;
 use std::hash::Hasher;
 
-use eddy_engine::{CommitLog, Committer, Data, Key, Row, RowKind, Stream, Table, Window, Windowed};
+use eddy_engine::{CommitLog, Data, Row, RowKind, Window, Windowed};
 use serde::Serialize;
 
 use crate::report::Violation;
@@ -120,7 +119,8 @@ impl OutputTable {
     }
 
     /// A changelog in its line form, `+I ROW` (the row kind, a space, the row as JSON: what a
-    /// live run of a changelog scenario writes, [`changelog_line`]), materialised as
+    /// live run of a changelog scenario writes, [`changelog_line`]; a line without a kind is
+    /// an insert), materialised as
     /// [`OutputTable::changelog`] does, all lines as one transaction. A line that is not in
     /// that form is an error naming its index.
     pub fn changelog_lines(name: &str, lines: &[String]) -> Result<Self, (usize, String)> {
@@ -128,18 +128,26 @@ impl OutputTable {
             .iter()
             .enumerate()
             .map(|(index, line)| {
-                let (kind, row) = line.split_once(' ').unwrap_or((line, ""));
+                // A plain line (a final row, not a change) is an insert.
+                let (kind, row) = match line.split_once(' ') {
+                    Some((kind, row)) if kind.starts_with(['+', '-']) => (kind, row),
+                    _ => ("+I", line.as_str()),
+                };
                 let kind = RowKind::from_short(kind)
                     .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
-                let row: serde_json::Value =
-                    serde_json::from_str(row).map_err(|e| (index, format!("the row is not JSON: {e}")))?;
-                Ok((kind, json(&row)))
+                // The row as written (a line function's own field order), once it reads as JSON.
+                serde_json::from_str::<serde::de::IgnoredAny>(row)
+                    .map_err(|e| (index, format!("the row is not JSON: {e}")))?;
+                Ok((kind, row.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::changelog_of_texts(name, [rows]))
     }
 
-    fn changelog_of_texts(name: &str, transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>) -> Self {
+    pub(crate) fn changelog_of_texts(
+        name: &str,
+        transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>,
+    ) -> Self {
         let mut table: BTreeMap<String, usize> = BTreeMap::new();
         let mut order = Vec::new();
         let mut problem = None;
@@ -275,128 +283,6 @@ pub(crate) fn first_difference(a: &[OutputTable], b: &[OutputTable], [la, lb]: [
         }
     }
     None
-}
-
-type Reader = Box<dyn Fn() -> OutputTable + Send + Sync>;
-
-/// The outputs a pipeline registers to be checked, each read back after a run.
-#[derive(Default)]
-pub struct Outputs {
-    readers: Vec<Reader>,
-}
-
-impl Outputs {
-    /// Checks `stream` as an upsert table: the last committed value per `key` wins (window
-    /// results by key and window, a running total by key). The stream goes by key into a
-    /// two-phase-commit sink, so a key's updates keep their order.
-    pub fn upsert<T, K, F>(&mut self, name: &str, stream: Stream<T>, key: F)
-    where
-        T: Data + PartialEq,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-    {
-        let log = CommitLog::new();
-        self.upsert_with(name, stream, key, log.clone(), move || {
-            log.records().into_iter().map(|r| r.value).collect()
-        });
-    }
-
-    /// Checks the results of session windows: by key and window, a session superseded by a
-    /// merged one dropped ([`OutputTable::sessions`]).
-    pub fn sessions<K: Key, V: Data + PartialEq>(&mut self, name: &str, stream: Stream<Windowed<K, V>>) {
-        let log = CommitLog::new();
-        stream
-            .key_by(|w: &Windowed<K, V>| w.key.clone())
-            .sink_transactional(log.clone());
-        let name = name.to_string();
-        self.readers.push(Box::new(move || {
-            OutputTable::sessions(&name, log.records().into_iter().map(|r| r.value))
-        }));
-    }
-
-    /// Checks a changelog: the committed rows materialised into a table
-    /// ([`OutputTable::changelog`]). The stream goes by `key` (the rows' primary key) into a
-    /// two-phase-commit sink, so that an update's `-U` and `+U` commit together.
-    pub fn changelog<T, K, F>(&mut self, name: &str, stream: Stream<Row<T>>, key: F)
-    where
-        T: Data + PartialEq,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-    {
-        let log = CommitLog::new();
-        stream
-            .key_by(move |r: &Row<T>| key(&r.row))
-            .sink_transactional(log.clone());
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::committed_changelog(&name, &log)));
-    }
-
-    /// Checks `stream` as an append stream: the committed records as a multiset.
-    pub fn append<T: Data + PartialEq>(&mut self, name: &str, stream: Stream<T>) {
-        let log = stream.collect_committed();
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::append(&name, log.records())));
-    }
-
-    /// Checks a table written by [`Stream::sink_table`] or [`Stream::sink_upsert`]: its
-    /// committed rows by primary key, and what its changelog did wrong (a retraction of a row
-    /// the table does not hold) as a problem of the output.
-    pub fn table<K, V, F>(&mut self, name: &str, table: Table<K, V, F>)
-    where
-        K: Key,
-        V: Data + PartialEq,
-        F: Fn(&V) -> K + Clone + Send + Sync + 'static,
-    {
-        let name = name.to_string();
-        self.readers.push(Box::new(move || {
-            let rows: BTreeMap<String, String> = table.rows().iter().map(|(key, row)| (json(key), json(row))).collect();
-            OutputTable {
-                name: name.clone(),
-                digest: digest_of(rows.iter().flat_map(|(key, row)| [key, row])),
-                rows: Rows::Upsert(rows),
-                problem: table
-                    .problems()
-                    .into_iter()
-                    .next()
-                    .map(|p| format!("output `{name}`: {p}")),
-            }
-        }));
-    }
-
-    /// An upsert output written by your own committer (a database table, a file): `read`
-    /// returns what the external system holds, as a test would read the real table.
-    pub fn upsert_with<T, K, F, C, R>(&mut self, name: &str, stream: Stream<T>, key: F, committer: C, read: R)
-    where
-        T: Data,
-        K: Key,
-        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
-        C: Committer<T>,
-        R: Fn() -> Vec<T> + Send + Sync + 'static,
-    {
-        stream.key_by(key.clone()).sink_transactional(committer);
-        let name = name.to_string();
-        self.readers
-            .push(Box::new(move || OutputTable::upsert(&name, read(), &key)));
-    }
-
-    /// An append output written by your own committer; `read` returns the rows it holds.
-    pub fn append_with<T, C, R>(&mut self, name: &str, stream: Stream<T>, committer: C, read: R)
-    where
-        T: Data,
-        C: Committer<T>,
-        R: Fn() -> Vec<T> + Send + Sync + 'static,
-    {
-        stream.sink_transactional(committer);
-        let name = name.to_string();
-        self.readers.push(Box::new(move || OutputTable::append(&name, read())));
-    }
-
-    /// Every output as it stands now.
-    pub fn tables(&self) -> Vec<OutputTable> {
-        self.readers.iter().map(|read| read()).collect()
-    }
 }
 
 /// What a run committed, by the names its outputs were registered under: what a user's

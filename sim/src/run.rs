@@ -14,6 +14,7 @@ use crate::differential::judge;
 use crate::faults::FaultKind;
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::live::{EventSource, LiveInput, LiveTable};
+use crate::outputs::Outputs;
 use crate::report::{Report, Violation};
 use crate::scenario::{
     check_faults, parse_lines, Case, CaseError, Checked, LineCommitter, Oracle, Recorded, Run, RunConfig, Scenario,
@@ -92,17 +93,13 @@ impl<W: Workload> Scenario for W {
     }
 
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
-        let (graph, sinks) = self.build(parse_lines(self, input)?);
+        let mut outputs = Outputs::default();
+        let graph = self.build(EventSource::Log(parse_lines(self, input)?), &mut outputs);
         eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
-        Ok(self.output_lines(&sinks))
+        Ok(outputs.lines())
     }
 
-    fn supports_live(&self) -> bool {
-        let empty = EventSource::Log(Log::round_robin(Vec::new(), self.partitions()));
-        self.build_live(empty, LineCommitter::discard()).is_some()
-    }
-
-    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
+    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<JobGraph, CaseError> {
         let source = match input {
             LiveInput::Lines(lines) => EventSource::Log(parse_lines(self, &lines)?),
             LiveInput::Follow(feed) => EventSource::Follow {
@@ -111,11 +108,16 @@ impl<W: Workload> Scenario for W {
                 parse: self.line_parser(),
             },
         };
-        Ok(self.build_live(source, output))
+        Ok(self.build(source, &mut Outputs::live(output)))
     }
 
     fn live_table(&self) -> Option<LiveTable> {
-        Workload::live_table(self)
+        let mut outputs = Outputs::default();
+        self.build(
+            EventSource::Log(Log::round_robin(Vec::new(), self.partitions())),
+            &mut outputs,
+        );
+        outputs.schema().map(|(_, schema)| schema)
     }
 
     fn property_names(&self) -> Vec<&'static str> {
@@ -334,7 +336,10 @@ fn run_once<W: Workload>(
             let generated_len = generated.len();
             // The boundaries come from the job graph (an empty log's: only its shape counts).
             let boundaries = if faults.contains(FaultKind::Boundary) {
-                Boundaries::of(&this.build(Log::round_robin(Vec::new(), this.partitions())).0)
+                Boundaries::of(&this.build(
+                    EventSource::Log(Log::round_robin(Vec::new(), this.partitions())),
+                    &mut Outputs::default(),
+                ))
             } else {
                 Boundaries::default()
             };
@@ -365,7 +370,9 @@ fn run_once<W: Workload>(
         }
         None => Vec::new(),
     };
-    let (mut graph, sinks) = this.build(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
+    let mut outputs = Outputs::default();
+    let source = EventSource::Log(Log::round_robin(log.clone(), this.partitions()).with_stalls(stalls.clone()));
+    let mut graph = this.build(source, &mut outputs);
     let database = (config.sink == SinkModel::PostgresModel).then(MemoryDatabase::new);
     if let Some(database) = &database {
         database.attach(&mut graph);
@@ -405,7 +412,7 @@ fn run_once<W: Workload>(
                 judge(
                     this,
                     &log,
-                    &this.outputs(&log, &sinks),
+                    &this.judged_outputs(&log, &outputs),
                     &outcome.late,
                     outcome.state_entries,
                     config.check_determinism,
@@ -462,14 +469,14 @@ fn run_once<W: Workload>(
     );
     let recorded = Recorded { late: &tapped };
     let mut checked = if violation.is_none() {
-        this.check(&log, &recorded, &sinks)
+        this.check(&log, &recorded, &outputs)
     } else {
         Checked::default()
     };
     if hand_written {
         violation = violation.or(checked.violation.clone());
         if violation.is_none() {
-            let live = this.live_state_entries(&log, &sinks);
+            let live = this.live_state_entries(&log, &outputs);
             if state_entries > live {
                 let expected = if live == 0 {
                     String::new()

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::{FaultSet, Profile};
 use crate::live::{parse_record_line, EventSource, LineParser, LiveInput, LiveTable};
 use crate::output::OutputTable;
+use crate::outputs::Outputs;
 use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
 use crate::timeline::Timeline;
@@ -235,19 +236,13 @@ pub trait Scenario: Send + Sync {
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
     /// returns its results as JSON lines in canonical order.
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
-    /// Whether the scenario has a live form ([`Workload::build_live`]).
-    fn supports_live(&self) -> bool {
-        false
-    }
-    /// The live pipeline over `input` (partitioned as [`Scenario::run_lines`] does), its
-    /// final result lines going to `output`; `None` if there is no live form.
-    fn live_graph(&self, _input: LiveInput, _output: LineCommitter) -> Result<Option<JobGraph>, CaseError> {
-        Ok(None)
-    }
-    /// The table of its live result lines in a database ([`Workload::live_table`]).
-    fn live_table(&self) -> Option<LiveTable> {
-        None
-    }
+    /// The pipeline over `input` (partitioned as [`Scenario::run_lines`] does) as a live
+    /// run builds it: the same graph as every run's, each output's changes going to
+    /// `output` as changelog lines ([`Outputs::live`]).
+    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<JobGraph, CaseError>;
+    /// The database table of its one output that declares one ([`Outputs::schema`]), for a
+    /// live run into PostgreSQL.
+    fn live_table(&self) -> Option<LiveTable>;
     /// The names of the properties a user stated of the pipeline
     /// ([`Workload::property_names`]).
     fn property_names(&self) -> Vec<&'static str> {
@@ -362,8 +357,6 @@ impl Recorded<'_> {
 /// A scenario in typed form.
 pub trait Workload: Send + Sync {
     type Event: Data;
-    /// Handles to the sinks the check reads (commit logs).
-    type Sinks;
 
     fn name(&self) -> &'static str;
     fn description(&self) -> &'static str;
@@ -375,10 +368,14 @@ pub trait Workload: Send + Sync {
     }
     /// `events` events in timestamp order, from the seed's input stream only.
     fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Self::Event>>;
-    fn build(&self, log: Log<Self::Event>) -> (JobGraph, Self::Sinks);
-    /// Compares the committed output with a reference computed from `input` (the whole log,
-    /// duplicates included), independently of the engine.
-    fn check(&self, input: &[Record<Self::Event>], recorded: &Recorded, sinks: &Self::Sinks) -> Checked;
+    /// The pipeline over `source`, once for every driver: the simulator, a batch run and a
+    /// live run. Its outputs are declared in `outputs`, whose sinks the driver chose
+    /// ([`Outputs`]).
+    fn build(&self, source: EventSource<Self::Event>, outputs: &mut Outputs) -> JobGraph;
+    /// Compares the committed output (`outputs`' commit logs, [`Outputs::log`]) with a
+    /// reference computed from `input` (the whole log, duplicates included), independently
+    /// of the engine.
+    fn check(&self, input: &[Record<Self::Event>], recorded: &Recorded, outputs: &Outputs) -> Checked;
     /// Whether [`Workload::check`] compares with a hand-written reference (a
     /// [`Differential`](crate::differential::Differential) has none: only the differential
     /// oracle judges it).
@@ -410,14 +407,12 @@ pub trait Workload: Send + Sync {
     fn simpler_values(&self, _event: &Self::Event) -> Vec<Self::Event> {
         Vec::new()
     }
-    /// The outputs the differential oracle compares with the batch run's: the main results,
-    /// as upsert tables or append streams (late outputs are checked by their own rules).
-    /// `input` is the whole log (a workload may leave out rows no batch run can decide).
-    fn outputs(&self, _input: &[Record<Self::Event>], _sinks: &Self::Sinks) -> Vec<OutputTable> {
-        Vec::new()
+    /// The outputs the differential oracle compares with the batch run's: by default every
+    /// declared output (late outputs are checked by their own rules). `input` is the whole
+    /// log (a workload may leave out rows no batch run can decide).
+    fn judged_outputs(&self, _input: &[Record<Self::Event>], outputs: &Outputs) -> Vec<OutputTable> {
+        outputs.tables()
     }
-    /// The final results as JSON lines, sorted by window, then key (what `eddy run` prints).
-    fn output_lines(&self, sinks: &Self::Sinks) -> Vec<String>;
     /// How one input line (what `eddy run --input` and `--follow` read) becomes an event: by
     /// default `{"ts": .., "value": ..}` of the event type; a change-data-capture scenario
     /// reads Debezium envelopes instead.
@@ -436,22 +431,8 @@ pub trait Workload: Send + Sync {
     /// At most how many state entries may stay after the end of input (the bounded-state
     /// check), from the reference: the live rows of a versioned table (a temporal join keeps
     /// each key's current version, docs/semantics.md). Windows, timers and dedup leave none.
-    fn live_state_entries(&self, _input: &[Record<Self::Event>], _sinks: &Self::Sinks) -> usize {
+    fn live_state_entries(&self, _input: &[Record<Self::Event>], _outputs: &Outputs) -> usize {
         0
-    }
-
-    /// The pipeline for a live run (`eddy run --live`, docs/live.md): the computation of
-    /// [`Workload::build`], but each final result line of [`Workload::output_lines`] goes
-    /// to `output` exactly once, as soon as nothing can change it any more (not in order).
-    /// `None` (the default): the workload has no live form.
-    fn build_live(&self, _source: EventSource<Self::Event>, _output: LineCommitter) -> Option<JobGraph> {
-        None
-    }
-
-    /// The columns of [`Workload::build_live`]'s result lines, and their primary key, for a
-    /// live run into a database table. `None`: lines only go to a file.
-    fn live_table(&self) -> Option<LiveTable> {
-        None
     }
 }
 

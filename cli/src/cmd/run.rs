@@ -43,26 +43,21 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
 
 /// `eddy run --live`: see docs/live.md.
 fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
-    if !scenario.supports_live() {
-        let live: Vec<&str> = scenarios::all()
-            .iter()
-            .filter(|s| s.supports_live())
-            .map(|s| s.name())
-            .collect();
-        return Err(UsageError(format!(
-            "scenario `{}` has no live form; live scenarios: {}",
-            scenario.name(),
-            live.join(", ")
-        )));
-    }
     // The database first: a server that cannot take the output is the thing to fix.
     let output = match &args.postgres {
         Some(url) => {
             let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
             let schema = scenario.live_table().ok_or_else(|| {
+                let tables: Vec<&str> = scenarios::all()
+                    .iter()
+                    .filter(|s| s.live_table().is_some())
+                    .map(|s| s.name())
+                    .collect();
                 UsageError(format!(
-                    "scenario `{}` has no table form for --postgres",
-                    scenario.name()
+                    "scenario `{}` declares no database table for --postgres (its outputs go to a file: \
+                     --output FILE); scenarios with one: {}",
+                    scenario.name(),
+                    tables.join(", ")
                 ))
             })?;
             let database =
@@ -130,7 +125,6 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             .map_err(|e| input_error(e, &numbers, &source))?;
         (graph, None)
     };
-    let graph = graph.expect("supports_live was checked");
     let config = eddy::live::LiveConfig {
         checkpoint_interval: std::time::Duration::from_millis(args.checkpoint_interval),
         rate: args.rate,

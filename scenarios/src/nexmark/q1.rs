@@ -2,10 +2,10 @@
 //! `SELECT auction, bidder, 0.908 * price AS price, dateTime FROM bid`: prices from US cents
 //! to euro cents, in integers (`price * 908 / 1000`, rounded down).
 
-use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, Pipeline, Record};
+use eddy_sim::{Checked, EventSource, Outputs, Recorded, Workload};
 
-use super::q0::bid_lines;
+use super::q0::bid_line;
 use super::{bids, input_bids, watermarks, Bid, Event, Source, SOURCE};
 use crate::check::{compare_multisets, outcome};
 
@@ -18,10 +18,6 @@ pub struct Q1 {
 
 pub static NEXMARK_Q1: Q1 = Q1 { source: SOURCE };
 
-pub struct Sinks {
-    pub bids: CommitLog<Bid>,
-}
-
 fn to_euro(bid: Bid) -> Bid {
     Bid {
         price: bid.price * EURO_PER_DOLLAR_MILLI / 1_000,
@@ -31,7 +27,6 @@ fn to_euro(bid: Bid) -> Bid {
 
 impl Workload for Q1 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q1"
@@ -43,24 +38,15 @@ impl Workload for Q1 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks { bids: CommitLog::new() };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
-        bids(events).map(to_euro).sink_transactional(sinks.bids.clone());
-        (pipeline.build().expect("the nexmark-q1 pipeline is valid"), sinks)
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
+        outputs.append_as("bids", bids(events).map(to_euro), bid_line);
+        pipeline.build().expect("the nexmark-q1 pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::append("bids", sinks.bids.records())]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        bid_lines(sinks.bids.records())
-    }
-
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.bids.records();
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let committed = outputs.log::<Bid>("bids").records();
         let expected = input_bids(input)
             .into_iter()
             .map(|r| {

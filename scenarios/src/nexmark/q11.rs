@@ -2,14 +2,12 @@
 //! [`GAP_MS`]), with [`ALLOWED_LATENESS_MS`] of allowed lateness: a late bid can still extend
 //! or merge sessions, whose results are then upserts.
 
-use eddy_engine::{CommitLog, Count, JobGraph, Log, Pipeline, Record, WindowAssigner, Windowed};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{Count, JobGraph, Pipeline, Record, WindowAssigner, Windowed};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
-use crate::check::{
-    accepted, check_sessions, final_sessions, late_at_recorded_watermark, outcome, session_upserts, values,
-};
+use crate::check::{accepted, check_sessions, late_at_recorded_watermark, outcome, session_upserts, values};
 
 pub const GAP_MS: i64 = 10_000;
 pub const ALLOWED_LATENESS_MS: i64 = 2_000;
@@ -19,11 +17,6 @@ pub struct Q11 {
 }
 
 pub static NEXMARK_Q11: Q11 = Q11 { source: SOURCE };
-
-pub struct Sinks {
-    pub sessions: CommitLog<Windowed<u64, u64>>,
-    pub late: CommitLog<Bid>,
-}
 
 #[derive(Serialize)]
 struct SessionLine {
@@ -35,7 +28,6 @@ struct SessionLine {
 
 impl Workload for Q11 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q11"
@@ -47,50 +39,37 @@ impl Workload for Q11 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            sessions: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
         let sessions = bids(events)
             .key_by(|bid: &Bid| bid.bidder)
             .window(WindowAssigner::session(GAP_MS))
             .allowed_lateness(ALLOWED_LATENESS_MS)
             .aggregate(Count);
-        // Upserts: keep each bidder's results in order on their way to the sink.
-        sessions
-            .output
-            .key_by(|w: &Windowed<u64, u64>| w.key)
-            .sink_transactional(sinks.sessions.clone());
-        sessions.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the nexmark-q11 pipeline is valid"), sinks)
-    }
-
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::sessions("sessions", values(&sinks.sessions))]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut sessions: Vec<_> = final_sessions(&sinks.sessions.records()).into_iter().collect();
-        sessions.sort_by_key(|((bidder, start, end), _)| (*start, *end, *bidder));
-        sessions
-            .into_iter()
-            .map(|((bidder, start, end), bids)| {
-                line(&SessionLine {
-                    session_start: start,
-                    session_end: end,
-                    bidder,
-                    bids,
-                })
+        // Upserts: keyed by bidder on their way to the sink, so each bidder's results keep
+        // their order.
+        outputs.sessions_as("sessions", sessions.output, |w: &Windowed<u64, u64>| {
+            line(&SessionLine {
+                session_start: w.window.start,
+                session_end: w.window.end,
+                bidder: w.key,
+                bids: w.value,
             })
-            .collect()
+        });
+        outputs.append("late", sessions.late);
+        pipeline.build().expect("the nexmark-q11 pipeline is valid")
     }
 
-    fn check(&self, input: &[Record<Event>], recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.sessions.records();
-        let late = sinks.late.records();
+    /// The sessions; the late bids are checked by their own rule.
+    fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
+        let sessions = outputs.log::<Windowed<u64, u64>>("sessions");
+        vec![OutputTable::sessions("sessions", values(&sessions))]
+    }
+
+    fn check(&self, input: &[Record<Event>], recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let committed = outputs.log::<Windowed<u64, u64>>("sessions").records();
+        let late = outputs.log::<Bid>("late").records();
         let verdict = (|| {
             // A session bid is late only when its merged session, so its own window
             // [ts, ts + gap), has expired: ts + gap - 1 + allowed lateness <= watermark.

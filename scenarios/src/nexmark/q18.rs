@@ -3,8 +3,8 @@
 //! last record with a TTL of [`TTL_MS`]: one result per (bidder, auction) and dedup interval
 //! (the interval's last bid, stamped with the interval's end − 1), so state stays bounded.
 
-use eddy_engine::{CommitLog, JobGraph, Keep, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, Keep, Pipeline, Record};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 use serde::Serialize;
 
 use super::{as_events, bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -18,11 +18,6 @@ pub struct Q18 {
 
 pub static NEXMARK_Q18: Q18 = Q18 { source: SOURCE };
 
-pub struct Sinks {
-    pub last: CommitLog<Bid>,
-    pub late: CommitLog<Bid>,
-}
-
 #[derive(Serialize)]
 struct LastBidLine {
     interval_end: i64,
@@ -33,7 +28,6 @@ struct LastBidLine {
 
 impl Workload for Q18 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q18"
@@ -45,43 +39,32 @@ impl Workload for Q18 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            last: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
         let last = bids(events)
             .key_by(|bid: &Bid| (bid.bidder, bid.auction))
             .deduplicate(Keep::Last, TTL_MS);
-        last.output.sink_transactional(sinks.last.clone());
-        last.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the nexmark-q18 pipeline is valid"), sinks)
-    }
-
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::append("last", sinks.last.records())]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut last = sinks.last.records();
-        last.sort_by_key(|r| (r.ts, r.value.bidder, r.value.auction, r.value.price));
-        last.iter()
-            .map(|r| {
-                line(&LastBidLine {
-                    interval_end: r.ts + 1,
-                    bidder: r.value.bidder,
-                    auction: r.value.auction,
-                    price: r.value.price,
-                })
+        outputs.append_as("last", last.output, |r: &Record<Bid>| {
+            line(&LastBidLine {
+                interval_end: r.ts + 1,
+                bidder: r.value.bidder,
+                auction: r.value.auction,
+                price: r.value.price,
             })
-            .collect()
+        });
+        outputs.append("late", last.late);
+        pipeline.build().expect("the nexmark-q18 pipeline is valid")
     }
 
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.last.records();
-        let late = sinks.late.records();
+    /// The last bids; the late bids are checked by their own rule.
+    fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
+        vec![OutputTable::append("last", outputs.log::<Bid>("last").records())]
+    }
+
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let committed = outputs.log::<Bid>("last").records();
+        let late = outputs.log::<Bid>("late").records();
         let verdict = (|| {
             // A bid is late when its ts is at or behind the watermark.
             let accepted = accepted(

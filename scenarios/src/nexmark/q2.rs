@@ -2,8 +2,8 @@
 //! with Beam's `auctionSkip` parameter scaled from 123 to [`AUCTION_SKIP`] for runs of a few
 //! dozen auctions.
 
-use eddy_engine::{CommitLog, JobGraph, Log, Pipeline, Record};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, Pipeline, Record};
+use eddy_sim::{Checked, EventSource, Outputs, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{bids, input_bids, line, watermarks, Bid, Event, Source, SOURCE};
@@ -23,13 +23,8 @@ pub struct AuctionPrice {
     pub price: u64,
 }
 
-pub struct Sinks {
-    pub selected: CommitLog<AuctionPrice>,
-}
-
 impl Workload for Q2 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q2"
@@ -41,34 +36,21 @@ impl Workload for Q2 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            selected: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
-        bids(events)
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
+        let selected = bids(events)
             .filter(|bid: &Bid| bid.auction.is_multiple_of(AUCTION_SKIP))
             .map(|bid: Bid| AuctionPrice {
                 auction: bid.auction,
                 price: bid.price,
-            })
-            .sink_transactional(sinks.selected.clone());
-        (pipeline.build().expect("the nexmark-q2 pipeline is valid"), sinks)
+            });
+        outputs.append_as("selected", selected, |r: &Record<AuctionPrice>| line(&r.value));
+        pipeline.build().expect("the nexmark-q2 pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Self::Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::append("selected", sinks.selected.records())]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut selected = sinks.selected.records();
-        selected.sort();
-        selected.iter().map(|r| line(&r.value)).collect()
-    }
-
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.selected.records();
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let committed = outputs.log::<AuctionPrice>("selected").records();
         let expected = input_bids(input)
             .into_iter()
             .filter(|r| r.value.auction.is_multiple_of(AUCTION_SKIP))

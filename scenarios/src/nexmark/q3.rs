@@ -10,10 +10,8 @@
 //! have missed partners already dropped, so it goes to the late output instead (a process
 //! function has no side output: it emits [`Joined::Late`], split off downstream).
 
-use eddy_engine::{
-    CommitLog, JobGraph, KeyedProcessFunction, ListState, Log, Pipeline, ProcessContext, Record, TimeDomain, Timestamp,
-};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{JobGraph, KeyedProcessFunction, ListState, Pipeline, ProcessContext, Record, TimeDomain, Timestamp};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Auction, Event, Person, Source, SOURCE};
@@ -43,11 +41,6 @@ pub struct Suggestion {
 pub enum Joined {
     Match(Suggestion),
     Late(Event),
-}
-
-pub struct Sinks {
-    pub suggestions: CommitLog<Suggestion>,
-    pub late: CommitLog<Event>,
 }
 
 /// The join's per-person state: the records of both sides still within the horizon.
@@ -157,7 +150,6 @@ fn person_id(event: &Event) -> u64 {
 
 impl Workload for Q3 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q3"
@@ -169,34 +161,27 @@ impl Workload for Q3 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            suggestions: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let joined = pipeline
-            .source("events", log, watermarks(&self.source))
+        let joined = source
+            .stream(&pipeline, "events", watermarks(&self.source))
             .filter(joins)
             .key_by(person_id)
             .process(IntervalJoin);
-        joined
-            .clone()
-            .flat_map(|j: Joined| match j {
-                Joined::Match(s) => Some(s),
-                Joined::Late(_) => None,
-            })
-            .sink_transactional(sinks.suggestions.clone());
-        joined
-            .flat_map(|j: Joined| match j {
-                Joined::Late(e) => Some(e),
-                Joined::Match(_) => None,
-            })
-            .sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the nexmark-q3 pipeline is valid"), sinks)
+        let suggestions = joined.clone().flat_map(|j: Joined| match j {
+            Joined::Match(s) => Some(s),
+            Joined::Late(_) => None,
+        });
+        outputs.append_as("suggestions", suggestions, |r: &Record<Suggestion>| line(&r.value));
+        let late = joined.flat_map(|j: Joined| match j {
+            Joined::Late(e) => Some(e),
+            Joined::Match(_) => None,
+        });
+        outputs.append("late", late);
+        pipeline.build().expect("the nexmark-q3 pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Self::Event>], _sinks: &Sinks) -> Vec<OutputTable> {
+    fn judged_outputs(&self, _input: &[Record<Event>], _outputs: &Outputs) -> Vec<OutputTable> {
         // None the differential oracle can judge: the interval join decides lateness itself
         // (it compares a record's timestamp with the watermark and emits it as
         // `Joined::Late` on its main output), so which records it joins depends on when the
@@ -205,15 +190,9 @@ impl Workload for Q3 {
         Vec::new()
     }
 
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut suggestions = sinks.suggestions.records();
-        suggestions.sort_by(|a, b| (a.ts, a.value.auction, &a.value).cmp(&(b.ts, b.value.auction, &b.value)));
-        suggestions.iter().map(|r| line(&r.value)).collect()
-    }
-
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.suggestions.records();
-        let late = sinks.late.records();
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let committed = outputs.log::<Suggestion>("suggestions").records();
+        let late = outputs.log::<Event>("late").records();
         let verdict = (|| {
             let eligible: Vec<_> = input.iter().filter(|r| joins(&r.value)).cloned().collect();
             let accepted = accepted(
@@ -281,11 +260,12 @@ mod tests {
             auction(60_001, 11, 1, 10),
         ];
         let output = NEXMARK_Q3.run_lines(&input).unwrap();
+        // An output's lines are sorted (as text), not by time.
         assert_eq!(
             output,
             vec![
-                r#"{"name":"ann","city":"bend","state":"or","auction":14}"#,
                 r#"{"name":"ann","city":"bend","state":"or","auction":10}"#,
+                r#"{"name":"ann","city":"bend","state":"or","auction":14}"#,
             ]
         );
     }

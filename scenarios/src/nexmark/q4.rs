@@ -4,11 +4,11 @@
 //! new one added (`+U`), and the category's average follows. A second output keeps the
 //! lowest closing price per category, whose retracted minimum must fall back to the next.
 
-use eddy_engine::{AvgRows, CommitLog, JobGraph, Log, MinRows, Pipeline, Record, Row};
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_engine::{AvgRows, JobGraph, MinRows, Pipeline, Record, Row};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 
 use super::q9::{reference_winners, winners, Winner};
-use super::{watermarks, Event, Source, SOURCE};
+use super::{line, watermarks, Event, Source, SOURCE};
 use crate::check::{accepted, compare_changelog, outcome};
 
 pub struct Q4 {
@@ -17,15 +17,8 @@ pub struct Q4 {
 
 pub static NEXMARK_Q4: Q4 = Q4 { source: SOURCE };
 
-pub struct Sinks {
-    pub averages: CommitLog<Row<(u64, i64)>>,
-    pub lowest: CommitLog<Row<(u64, i64)>>,
-    pub late: CommitLog<Event>,
-}
-
 impl Workload for Q4 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q4"
@@ -37,54 +30,46 @@ impl Workload for Q4 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            averages: CommitLog::new(),
-            lowest: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
         let won = winners(events);
-        won.output
+        let averages = won
+            .output
             .clone()
             .key_by(|w: &Row<Winner>| w.row.category)
-            .aggregate_changelog(AvgRows(|w: &Winner| w.price as i64))
-            .key_by(|r: &Row<(u64, i64)>| r.row.0)
-            .sink_transactional(sinks.averages.clone());
-        won.output
+            .aggregate_changelog(AvgRows(|w: &Winner| w.price as i64));
+        outputs.changelog_as("averages", averages, |r: &(u64, i64)| r.0, line);
+        let lowest = won
+            .output
             .key_by(|w: &Row<Winner>| w.row.category)
-            .aggregate_changelog(MinRows(|w: &Winner| w.price as i64))
-            .key_by(|r: &Row<(u64, i64)>| r.row.0)
-            .sink_transactional(sinks.lowest.clone());
-        won.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the nexmark-q4 pipeline is valid"), sinks)
+            .aggregate_changelog(MinRows(|w: &Winner| w.price as i64));
+        outputs.changelog_as("lowest", lowest, |r: &(u64, i64)| r.0, line);
+        outputs.append("late", won.late);
+        pipeline.build().expect("the nexmark-q4 pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Event>], sinks: &Sinks) -> Vec<OutputTable> {
+    /// The two changelogs; the late winners are checked by their own rule.
+    fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
         vec![
-            OutputTable::committed_changelog("averages", &sinks.averages),
-            OutputTable::committed_changelog("lowest", &sinks.lowest),
+            OutputTable::committed_changelog("averages", &outputs.log::<Row<(u64, i64)>>("averages")),
+            OutputTable::committed_changelog("lowest", &outputs.log::<Row<(u64, i64)>>("lowest")),
         ]
-    }
-
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        let mut lines = OutputTable::committed_changelog("averages", &sinks.averages).lines();
-        lines.extend(OutputTable::committed_changelog("lowest", &sinks.lowest).lines());
-        lines
     }
 
     /// The categories with a winner keep their running average and minimum (non-windowed
     /// state).
-    fn live_state_entries(&self, input: &[Record<Event>], _sinks: &Sinks) -> usize {
+    fn live_state_entries(&self, input: &[Record<Event>], _outputs: &Outputs) -> usize {
         // The whole input's winners: a superset of the accepted records' categories.
         let categories: std::collections::BTreeSet<u64> = reference_winners(input).iter().map(|w| w.category).collect();
         2 * categories.len()
     }
 
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.averages.records();
-        let late = sinks.late.records();
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let averages_log = outputs.log::<Row<(u64, i64)>>("averages");
+        let lowest_log = outputs.log::<Row<(u64, i64)>>("lowest");
+        let committed = averages_log.records();
+        let late = outputs.log::<Event>("late").records();
         let verdict = (|| {
             let accepted = accepted(
                 input,
@@ -102,12 +87,12 @@ impl Workload for Q4 {
                 .iter()
                 .map(|(category, prices)| (*category, prices.iter().sum::<i64>().div_euclid(prices.len() as i64)))
                 .collect();
-            compare_changelog("averages", &sinks.averages, averages)?;
+            compare_changelog("averages", &averages_log, averages)?;
             let lowest = per_category
                 .iter()
                 .map(|(category, prices)| (*category, *prices.iter().min().expect("a winner")))
                 .collect();
-            compare_changelog("lowest", &sinks.lowest, lowest)
+            compare_changelog("lowest", &lowest_log, lowest)
         })();
         outcome(&committed, &late, verdict)
     }

@@ -5,13 +5,13 @@
 //! at or below the watermark go to the late output; state goes once an auction closes.
 
 use eddy_engine::{
-    CommitLog, JobGraph, KeyedProcessFunction, ListState, Log, Pipeline, ProcessContext, Record, Row, RowKind, Stream,
-    TimeDomain, ValueState, WithLate,
+    JobGraph, KeyedProcessFunction, ListState, Pipeline, ProcessContext, Record, Row, RowKind, Stream, TimeDomain,
+    ValueState, WithLate,
 };
-use eddy_sim::{Checked, OutputTable, Recorded, Workload};
+use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
-use super::{watermarks, Auction, Bid, Event, Source, SOURCE};
+use super::{line, watermarks, Auction, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, compare_changelog, outcome};
 
 /// How long a bid waits for its auction before it is dropped (its auction was late).
@@ -179,14 +179,8 @@ pub fn reference_winners(accepted: &[Record<Event>]) -> Vec<Winner> {
     winners
 }
 
-pub struct Sinks {
-    pub winners: CommitLog<Row<Winner>>,
-    pub late: CommitLog<Event>,
-}
-
 impl Workload for Q9 {
     type Event = Event;
-    type Sinks = Sinks;
 
     fn name(&self) -> &'static str {
         "nexmark-q9"
@@ -198,32 +192,28 @@ impl Workload for Q9 {
 
     super::source_methods!();
 
-    fn build(&self, log: Log<Event>) -> (JobGraph, Sinks) {
-        let sinks = Sinks {
-            winners: CommitLog::new(),
-            late: CommitLog::new(),
-        };
+    fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
-        let events = pipeline.source("events", log, watermarks(&self.source));
+        let events = source.stream(&pipeline, "events", watermarks(&self.source));
         let won = winners(events);
-        won.output
-            .key_by(|w: &Row<Winner>| w.row.auction)
-            .sink_transactional(sinks.winners.clone());
-        won.late.sink_transactional(sinks.late.clone());
-        (pipeline.build().expect("the nexmark-q9 pipeline is valid"), sinks)
+        // Lines are the materialised rows, as JSON.
+        outputs.changelog_as("winners", won.output, |w: &Winner| w.auction, line);
+        outputs.append("late", won.late);
+        pipeline.build().expect("the nexmark-q9 pipeline is valid")
     }
 
-    fn outputs(&self, _input: &[Record<Event>], sinks: &Sinks) -> Vec<OutputTable> {
-        vec![OutputTable::committed_changelog("winners", &sinks.winners)]
+    /// The winners' changelog; the late auctions and bids are checked by their own rule.
+    fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
+        vec![OutputTable::committed_changelog(
+            "winners",
+            &outputs.log::<Row<Winner>>("winners"),
+        )]
     }
 
-    fn output_lines(&self, sinks: &Sinks) -> Vec<String> {
-        OutputTable::committed_changelog("winners", &sinks.winners).lines()
-    }
-
-    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, sinks: &Sinks) -> Checked {
-        let committed = sinks.winners.records();
-        let late = sinks.late.records();
+    fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
+        let winners = outputs.log::<Row<Winner>>("winners");
+        let committed = winners.records();
+        let late = outputs.log::<Event>("late").records();
         let verdict = (|| {
             let accepted = accepted(
                 input,
@@ -233,7 +223,7 @@ impl Workload for Q9 {
                 self.source.out_of_orderness_ms,
                 |r| r.ts,
             )?;
-            compare_changelog("winners", &sinks.winners, reference_winners(&accepted))
+            compare_changelog("winners", &winners, reference_winners(&accepted))
         })();
         outcome(&committed, &late, verdict)
     }
