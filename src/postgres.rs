@@ -404,9 +404,11 @@ fn rows_json(records: &[Record<String>], primary_key: &[String]) -> Result<(Stri
     let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
     for record in records {
         let line = record.value.as_str();
-        let (kind, row) = line
-            .split_once(' ')
-            .ok_or_else(|| format!("`{line}` is not a changelog line"))?;
+        // A plain line (a final row) is an insert.
+        let (kind, row) = match line.split_once(' ') {
+            Some((kind, row)) if kind.starts_with(['+', '-']) => (kind, row),
+            _ => ("+I", line),
+        };
         let written = match kind {
             "+I" | "+U" => true,
             // The `+U` that follows replaces the row.

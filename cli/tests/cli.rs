@@ -367,10 +367,21 @@ fn run_live_names_what_is_wrong_and_exits_2() {
             &path("state"),
         ])
     };
-    let (code, out) = live("sessions-clicks", &path("in.jsonl"));
+    // Every scenario runs live; only some declare a database table.
+    let (code, out) = eddy(&[
+        "run",
+        "--live",
+        "--scenario",
+        "sessions-clicks",
+        "--state-dir",
+        &path("state"),
+        "--postgres",
+        "postgresql://nobody@127.0.0.1:1/none",
+    ]);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("`sessions-clicks` has no live form; live scenarios: pageviews, dedup"),
+        out.contains("`sessions-clicks` declares no database table for --postgres")
+            && out.contains("scenarios with one: pageviews, dedup"),
         "{out}"
     );
     let (code, out) = live("pageviews", &path("in.jsonl"));
