@@ -14,12 +14,10 @@ pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;
 
 #[cfg(feature = "live")]
-pub mod live;
-#[cfg(feature = "live")]
-pub mod postgres;
+pub use eddy_runtime::{live, postgres, store};
+
 #[cfg(feature = "scenarios")]
 pub mod replay_file;
-pub mod store;
 pub mod timeline;
 
 pub use eddy_engine::{

@@ -21,6 +21,7 @@ pub mod element;
 pub mod graph;
 pub mod job;
 pub mod join;
+pub mod lines;
 pub mod memory_database;
 pub mod operator;
 pub mod partition;

@@ -3,7 +3,7 @@
 //!
 //! - [`PreparedTransactions`]: what the sink asks of the database — prepare a checkpoint's
 //!   records under an id, commit or roll back a prepared id, list the prepared ids. The live
-//!   runtime implements it over a PostgreSQL connection (`src/postgres.rs`); the simulator
+//!   runtime implements it over a PostgreSQL connection (`runtime/src/postgres.rs`); the simulator
 //!   over [`MemoryDatabase`], a model whose prepared transactions survive crashes and which
 //!   injects failed prepares, lost replies and restarts.
 //! - [`PreparedCommitSink`]: the protocol. At the barrier of checkpoint `n` it prepares the

@@ -32,11 +32,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::check::{check, CheckConfig};
 use crate::faults::Profile;
-use crate::live::EventSource;
 use crate::output::{compare_outputs, digest_of, first_difference, Committed, OutputTable};
 use crate::outputs::Outputs;
 use crate::report::Violation;
 use crate::scenario::{Checked, InputTree, Recorded, Workload};
+use eddy_engine::lines::EventSource;
 
 /// Checks a simulated run of `workload` against its batch reference: `log` is the whole input
 /// log, `outputs` the run's committed outputs, `late` the committed execution's late records,

@@ -17,7 +17,6 @@ pub mod decide;
 pub mod differential;
 pub mod faults;
 pub mod input;
-pub mod live;
 pub mod output;
 pub mod outputs;
 pub mod report;
@@ -38,14 +37,14 @@ pub use check::{check, CheckConfig, Regressions};
 pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::Differential;
+pub use eddy_engine::lines::{ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable};
 pub use faults::{FaultKind, FaultSet, Profile};
-pub use live::{parse_record_line, ColumnType, EventSource, LineFeed, LineParser, LiveInput, LiveTable};
 pub use output::{changelog_line, Committed, OutputTable, Rows};
 pub use outputs::{Declaration, Outputs};
 pub use report::{Report, Violation};
 pub use run::divergence;
 pub use scenario::{
-    Case, CaseError, Checked, LineCommitter, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel, Workload,
+    parse_record_line, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel, Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

@@ -27,9 +27,9 @@ use eddy_engine::{
     Timestamp, Window, Windowed,
 };
 
-use crate::live::LiveTable;
 use crate::output::{digest_of, json, OutputTable, Rows};
-use crate::scenario::LineCommitter;
+use eddy_engine::lines::LineCommitter;
+use eddy_engine::lines::LiveTable;
 
 /// The outputs a pipeline declares (module docs).
 pub struct Outputs {

@@ -13,18 +13,18 @@ use crate::decide::Tape;
 use crate::differential::judge;
 use crate::faults::FaultKind;
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
-use crate::live::{EventSource, LiveInput, LiveTable};
 use crate::outputs::Outputs;
 use crate::report::{Report, Violation};
 use crate::scenario::{
-    check_faults, parse_lines, Case, CaseError, Checked, LineCommitter, Oracle, Recorded, Run, RunConfig, Scenario,
-    SinkModel, Workload,
+    check_faults, parse_lines, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
+    Workload,
 };
 use crate::seed::{rng, Concern};
 use crate::shrink::DETERMINISM_TRIES;
 use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::timeline::first_divergence;
 use crate::trace::{Trace, TraceEvent};
+use eddy_engine::lines::{EventSource, LineCommitter, LiveInput, LiveTable};
 
 /// Steps before a run counts as not terminating (liveness).
 const STEPS_PER_EVENT: u64 = 200;

@@ -4,22 +4,20 @@
 //! Write a [`Workload`] (typed: events, sinks, reference check); every workload is a
 //! [`Scenario`] (erased: what the CLI lists and runs).
 
-use std::sync::{Arc, Mutex};
-
 use eddy_engine::bugs::Bug;
-use eddy_engine::{Committer, Data, JobGraph, LateRecord, Log, PreparedTransactions, Record, TaskInfo, TransactionId};
+use eddy_engine::{Data, JobGraph, LateRecord, Log, Record};
 use proptest::strategy::ValueTree;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultSet, Profile};
-use crate::live::{parse_record_line, EventSource, LineParser, LiveInput, LiveTable};
 use crate::output::OutputTable;
 use crate::outputs::Outputs;
 use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
 use crate::timeline::Timeline;
 use crate::trace::Trace;
+use eddy_engine::lines::{EventSource, LineCommitter, LineParser, LiveInput, LiveTable};
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,55 +263,6 @@ pub trait Scenario: Send + Sync {
     }
 }
 
-/// The committer of a live run's output: each committed transaction's result lines go to
-/// one callback (the live runtime's transactional file sink), or each sink task prepares
-/// its transactions in a database ([`LineCommitter::prepared`], the PostgreSQL sink).
-/// Sans-IO here: the callback and the database belong to the driver.
-#[derive(Clone)]
-pub struct LineCommitter {
-    commit: Arc<Mutex<CommitLines>>,
-    prepared: Option<Arc<OpenDatabase>>,
-}
-
-type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
-type OpenDatabase = dyn Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync;
-
-impl LineCommitter {
-    pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
-        LineCommitter {
-            commit: Arc::new(Mutex::new(commit)),
-            prepared: None,
-        }
-    }
-
-    /// Lines committed through a database's prepared transactions: `open` gives each sink
-    /// task its view of them (`eddy_engine::prepared`).
-    pub fn prepared(open: impl Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync + 'static) -> Self {
-        LineCommitter {
-            commit: Arc::new(Mutex::new(|_, _| {
-                unreachable!("a sink over prepared transactions commits in the database")
-            })),
-            prepared: Some(Arc::new(open)),
-        }
-    }
-
-    /// A committer that drops everything (to ask whether a live form exists).
-    pub fn discard() -> Self {
-        LineCommitter::new(|_, _| {})
-    }
-}
-
-impl Committer<String> for LineCommitter {
-    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
-        let mut commit = self.commit.lock().expect("line committer poisoned");
-        (*commit)(transaction, records);
-    }
-
-    fn prepared_transactions(&self, task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<String>>> {
-        self.prepared.as_ref().map(|open| open(task))
-    }
-}
-
 /// What a workload's check found in the committed output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Checked {
@@ -434,6 +383,11 @@ pub trait Workload: Send + Sync {
     fn live_state_entries(&self, _input: &[Record<Self::Event>], _outputs: &Outputs) -> usize {
         0
     }
+}
+
+/// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
+pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
+    serde_json::from_str(line).map_err(|e| e.to_string())
 }
 
 /// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions

@@ -11,11 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::options::LiveError;
 use super::output::LiveOutput;
 use super::protocol::Control;
-use crate::engine::{
+use crate::store::FsSnapshotStore;
+use eddy_engine::{
     restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, ObjectKey, Retention, SnapshotStore, StoreError,
     TaskSnapshot,
 };
-use crate::store::FsSnapshotStore;
 
 /// The driver's object in each checkpoint: the output file's committed length.
 const OUTPUT_OBJECT: &str = "live-output";

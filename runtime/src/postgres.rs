@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
-use crate::engine::{DatabaseError, PreparedTransactions, Record, TaskInfo, TransactionId};
-use crate::sim::{LineCommitter, LiveTable};
+use eddy_engine::lines::{LineCommitter, LiveTable};
+use eddy_engine::{DatabaseError, PreparedTransactions, Record, TaskInfo, TransactionId};
 
 /// Why the database cannot take the run's output; each names what to fix.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::options::LiveError;
-use crate::sim::LineFeed;
+use eddy_engine::lines::LineFeed;
 
 /// A JSON-lines file followed as it grows (`--follow`, like `tail -f`): each poll hands
 /// the source the complete lines appended since the last one. A line still being written

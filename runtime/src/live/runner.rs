@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::progress::Progress;
 use super::protocol::{Control, Report};
-use crate::engine::{Message, Task, Timestamp};
+use eddy_engine::{Message, Task, Timestamp};
 
 /// Where channel `c`'s elements go: the receiving task's queue, tagged with its input.
 pub(super) struct Route {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::options::LiveError;
-use crate::engine::{CheckpointId, Record};
 use crate::postgres::PostgresOutput;
-use crate::sim::LineCommitter;
+use eddy_engine::lines::LineCommitter;
+use eddy_engine::{CheckpointId, Record};
 
 /// The transactional output file: sinks append committed lines (and fsync), the live
 /// driver records the committed length in each checkpoint and truncates back to it on

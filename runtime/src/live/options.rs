@@ -5,7 +5,7 @@
 use std::io;
 use std::time::Duration;
 
-use crate::engine::{CheckpointId, StoreError};
+use eddy_engine::{CheckpointId, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct LiveConfig {

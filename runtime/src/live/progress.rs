@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::checkpoint::Coordinator;
-use crate::engine::{END_OF_TIME, NO_WATERMARK};
+use eddy_engine::{END_OF_TIME, NO_WATERMARK};
 
 /// What tasks publish for the progress line.
 pub(super) struct Progress {

@@ -9,8 +9,8 @@ use super::checkpoint::{decode_output_len, encode_output_len};
 use super::feed::FileFeed;
 use super::options::LiveError;
 use super::output::OutputFile;
-use crate::engine::Record;
-use crate::sim::LineFeed;
+use eddy_engine::lines::LineFeed;
+use eddy_engine::Record;
 
 #[test]
 fn the_committed_length_reads_back_and_any_flipped_bit_is_caught() {

@@ -3,7 +3,7 @@
 //!
 //! The engine is sans-IO; this module is the I/O half that a live run needs:
 //!
-//! - every [`Task`] of a [`Job`](crate::engine::Job) runs as its own tokio task; the job's
+//! - every [`Task`] of a [`Job`](eddy_engine::Job) runs as its own tokio task; the job's
 //!   channels become bounded tokio channels (backpressure), each task keeping its
 //!   per-channel mailboxes;
 //! - processing time is the real clock (milliseconds since the run started): source
@@ -49,8 +49,8 @@ use self::checkpoint::{recover, Coordinator, Pending, Recovered};
 use self::progress::{sum, Progress, ProgressLine};
 use self::protocol::{Control, Report};
 use self::runner::{Route, Runner};
-use crate::engine::{JobGraph, Retention, SnapshotStore, Task, NO_WATERMARK};
 use crate::store::FsSnapshotStore;
+use eddy_engine::{JobGraph, Retention, SnapshotStore, Task, NO_WATERMARK};
 
 /// Messages a channel holds before its sender waits (backpressure).
 const CHANNEL_CAPACITY: usize = 64;

@@ -1,5 +1,7 @@
-//! The input of a live run (docs/live.md), sans-IO: either lines read to their end, or a
-//! [`LineFeed`] that the live driver fills as a followed file grows.
+//! Lines in and out of a pipeline, sans-IO (docs/live.md): the input of a live run, either
+//! lines read to their end or a [`LineFeed`] that the driver fills as a followed file grows;
+//! and the output, lines committed through a [`LineCommitter`] (a file, a database table
+//! described by a [`LiveTable`]). The driver does the I/O.
 //!
 //! A followed input is split over partitions exactly as a batch run splits a file
 //! (`Log::round_robin`: input line `i` goes to partition `i % partitions`), so a source
@@ -9,20 +11,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use eddy_engine::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
+use crate::snapshot::{decode_payload, encode_value, RestoreContext, SnapshotError};
 
-use eddy_engine::{
+use crate::transaction::{Committer, PreparedTransactions, TransactionId};
+use crate::{
     read_split, Data, Log, Output, Pipeline, Record, SourceReader, SourceWatermark, SplitActivity, SplitWatermark,
     Stream, TaskInfo, Timestamp, WatermarkStrategy,
 };
 
 /// Reads one input line into an event (the message of an error names what is wrong).
 pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
-
-/// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
-pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
-    serde_json::from_str(line).map_err(|e| e.to_string())
-}
 
 /// New lines of a growing input, delivered by the driver (which does the I/O).
 pub trait LineFeed: Send + Sync {
@@ -307,12 +305,15 @@ mod tests {
     #[test]
     fn a_followed_source_drops_what_it_has_read_and_keeps_offsets_absolute() {
         let total = 3 * DROP_READ_AT;
-        let lines = (0..total)
-            .map(|i| (i + 1, format!("{{\"ts\":{i},\"value\":{i}}}")))
-            .collect();
+        let lines = (0..total).map(|i| (i + 1, i.to_string())).collect();
+        // A line is a number: the record's timestamp and value.
+        fn parse_number(line: &str) -> Result<Record<u64>, String> {
+            let n: u64 = line.parse().map_err(|e| format!("{e}"))?;
+            Ok(Record::new(n as i64, n))
+        }
         let followed = Arc::new(Mutex::new(Followed::<u64> {
             feed: Arc::new(Lines(Mutex::new(lines))),
-            parse: parse_record_line,
+            parse: parse_number,
             partitions: (0..2).map(|_| Partition::default()).collect(),
             lines: 0,
             failed: false,
@@ -324,7 +325,7 @@ mod tests {
             if reader.poll(100, &mut out) == 0 {
                 break;
             }
-            values.extend(out.take::<u64>(eddy_engine::MAIN).into_iter().map(|r| r.value));
+            values.extend(out.take::<u64>(crate::MAIN).into_iter().map(|r| r.value));
         }
         values.sort_unstable();
         assert_eq!(values, (0..total as u64).collect::<Vec<_>>(), "every record once");
@@ -336,5 +337,54 @@ mod tests {
         }
         let offsets: Vec<usize> = reader.splits.iter().map(|s| s.1).collect();
         assert_eq!(offsets, vec![total / 2, total / 2]);
+    }
+}
+
+/// The committer of a live run's output: each committed transaction's result lines go to
+/// one callback (the live runtime's transactional file sink), or each sink task prepares
+/// its transactions in a database ([`LineCommitter::prepared`], the PostgreSQL sink).
+/// Sans-IO here: the callback and the database belong to the driver.
+#[derive(Clone)]
+pub struct LineCommitter {
+    commit: Arc<Mutex<CommitLines>>,
+    prepared: Option<Arc<OpenDatabase>>,
+}
+
+type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
+type OpenDatabase = dyn Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync;
+
+impl LineCommitter {
+    pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(commit)),
+            prepared: None,
+        }
+    }
+
+    /// Lines committed through a database's prepared transactions: `open` gives each sink
+    /// task its view of them (`eddy_engine::prepared`).
+    pub fn prepared(open: impl Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync + 'static) -> Self {
+        LineCommitter {
+            commit: Arc::new(Mutex::new(|_, _| {
+                unreachable!("a sink over prepared transactions commits in the database")
+            })),
+            prepared: Some(Arc::new(open)),
+        }
+    }
+
+    /// A committer that drops everything (to ask whether a live form exists).
+    pub fn discard() -> Self {
+        LineCommitter::new(|_, _| {})
+    }
+}
+
+impl Committer<String> for LineCommitter {
+    fn commit(&mut self, transaction: TransactionId, records: Vec<Record<String>>) {
+        let mut commit = self.commit.lock().expect("line committer poisoned");
+        (*commit)(transaction, records);
+    }
+
+    fn prepared_transactions(&self, task: &TaskInfo) -> Option<Box<dyn PreparedTransactions<String>>> {
+        self.prepared.as_ref().map(|open| open(task))
     }
 }

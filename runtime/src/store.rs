@@ -29,7 +29,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::engine::{CheckpointId, ObjectKey, SnapshotStore, StoreError};
+use eddy_engine::{CheckpointId, ObjectKey, SnapshotStore, StoreError};
 
 const CHECKPOINT_PREFIX: &str = "chk-";
 const MANIFEST: &str = "MANIFEST";

@@ -4,7 +4,7 @@
 
 use tokio::sync::oneshot;
 
-use crate::engine::{CheckpointId, TaskSnapshot};
+use eddy_engine::{CheckpointId, TaskSnapshot};
 
 /// From the coordinator to one task.
 pub(super) enum Control {
