@@ -50,6 +50,7 @@ impl fmt::Display for ObjectKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("{object}: not in the snapshot store")]
     Missing { object: String },
@@ -313,6 +314,7 @@ impl CheckpointCoordinator {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecoveryError {
     #[error(transparent)]
     Store(#[from] StoreError),

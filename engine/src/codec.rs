@@ -12,6 +12,7 @@ use serde::ser::{self, Serialize};
 /// Why a value could not be encoded: only a serde impl that fails, or a sequence or map of
 /// unknown length (postcard's format writes the length first).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     #[error("{0}")]
     Custom(String),

@@ -65,6 +65,7 @@ pub struct RunSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     #[error("the job did not finish within {max_steps} steps")]
     StepBudgetExceeded { max_steps: u64 },

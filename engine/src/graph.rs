@@ -150,6 +150,7 @@ impl JobGraph {
 
 /// A pipeline that cannot run, found when it is built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     #[error("operator `{operator}`: {reason}")]
     InvalidWindow { operator: String, reason: String },

@@ -64,6 +64,7 @@ pub struct Job {
 
 /// A checkpoint that cannot be restored into this job.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     #[error("checkpoint {checkpoint} was taken of a different job: {reason}")]
     IncompatibleJob { checkpoint: CheckpointId, reason: String },

@@ -32,6 +32,7 @@ pub enum ObjectKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     #[error("snapshot too short: {len} bytes, the header alone is {HEADER_LEN}")]
     TooShort { len: usize },

@@ -34,6 +34,7 @@ pub trait Committer<T>: Clone + Send + 'static {
 
 /// A database operation that did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DatabaseError {
     /// The database answered with an error: the statement had no effect.
     #[error("the database refused: {0}")]

@@ -25,6 +25,7 @@ use eddy_engine::{DatabaseError, PreparedTransactions, Record, TaskInfo, Transac
 
 /// Why the database cannot take the run's output; each names what to fix.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PostgresError {
     #[error("--postgres {url}: not a PostgreSQL connection URL: {reason}")]
     Url { url: String, reason: String },

@@ -509,6 +509,15 @@ fn changelog_line(kind: &str, line: &str) -> String {
     format!("{kind} {line}")
 }
 
+/// The changelog lines that take a row from `last` (none: a new row) to `line`.
+fn changes(last: Option<String>, line: String) -> Vec<String> {
+    match last {
+        None => vec![changelog_line("+I", &line)],
+        Some(last) if last != line => vec![changelog_line("-U", &last), changelog_line("+U", &line)],
+        Some(_) => Vec::new(),
+    }
+}
+
 /// An upsert output's changes as changelog lines: the first value of a key is `+I`, a new
 /// value retracts the key's last line (`-U`) and adds its own (`+U`).
 #[derive(Clone)]
@@ -522,13 +531,9 @@ impl<K: Key, T: Data, L: Fn(&T) -> String + Clone + Send + 'static> KeyedProcess
 
     fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>) {
         let line = (self.line)(&record.value);
-        match ctx.state().replace(line.clone()) {
-            None => ctx.emit(changelog_line("+I", &line)),
-            Some(last) if last != line => {
-                ctx.emit(changelog_line("-U", &last));
-                ctx.emit(changelog_line("+U", &line));
-            }
-            Some(_) => {}
+        let last = ctx.state().replace(line.clone());
+        for change in changes(last, line) {
+            ctx.emit(change);
         }
     }
 }
@@ -564,13 +569,9 @@ where
             let gone = ctx.state().remove(&w).expect("a held session");
             ctx.emit(changelog_line("-D", &gone));
         }
-        match ctx.state().insert(window, line.clone()) {
-            None => ctx.emit(changelog_line("+I", &line)),
-            Some(last) if last != line => {
-                ctx.emit(changelog_line("-U", &last));
-                ctx.emit(changelog_line("+U", &line));
-            }
-            Some(_) => {}
+        let last = ctx.state().insert(window, line.clone());
+        for change in changes(last, line) {
+            ctx.emit(change);
         }
     }
 }

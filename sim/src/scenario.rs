@@ -185,6 +185,7 @@ pub struct Case {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CaseError {
     #[error("input record {index}: {reason}")]
     Input { index: usize, reason: String },

@@ -53,6 +53,7 @@ pub struct LiveSummary {
 
 /// A live run that could not go on: the environment failed (the message names the file).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LiveError {
     #[error("output {path}: {reason}")]
     Output { path: String, reason: String },
