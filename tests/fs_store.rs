@@ -223,7 +223,9 @@ fn run_then_crash(graph: &JobGraph, store: &mut FsSnapshotStore, completions: us
                 completed.push(checkpoint);
                 if completed.len() < completions {
                     job.notify_checkpoint_complete(checkpoint);
-                    coordinator.notified(checkpoint, store);
+                    coordinator
+                        .notified(checkpoint, store)
+                        .expect("the store lists its checkpoints");
                 }
             }
             Some(CheckpointOutcome::Failed { checkpoint, error }) => panic!("checkpoint {checkpoint}: {error}"),

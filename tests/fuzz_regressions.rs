@@ -170,7 +170,9 @@ impl<'a> Driver<'a> {
             panic!("the checkpoint completes once everything is delivered")
         };
         self.job.notify_checkpoint_complete(id);
-        self.coordinator.notified(id, &mut self.store);
+        self.coordinator
+            .notified(id, &mut self.store)
+            .expect("the store lists its checkpoints");
     }
 
     fn crash(&mut self) {

@@ -175,13 +175,29 @@ pub struct CheckpointStats {
     pub failed: u64,
 }
 
-/// Triggers checkpoints and completes them as acknowledgements arrive (one at a time).
+/// The checkpoint protocol's coordinator, sans-IO: which checkpoint to trigger next (one at
+/// a time; ids never reused), the acknowledgements it waits for, the snapshots stored as they
+/// arrive, the manifest written last (the commit point), and which old checkpoints go once
+/// the tasks were notified. Every driver runs checkpoints through it: the simulator, the
+/// bench and the tests over a [`Job`] ([`CheckpointCoordinator::trigger`],
+/// [`CheckpointCoordinator::collect`]), the live runtime over tasks on threads of their own
+/// ([`CheckpointCoordinator::begin`], [`CheckpointCoordinator::acknowledge`],
+/// [`CheckpointCoordinator::complete`]). The driver owns time, delivery and the store.
 #[derive(Debug)]
 pub struct CheckpointCoordinator {
     next_checkpoint: CheckpointId,
-    pending: Option<(CheckpointId, usize)>,
+    pending: Option<Pending>,
     retention: Retention,
     stats: CheckpointStats,
+    last_completed: Option<CheckpointId>,
+}
+
+/// The checkpoint in flight: its id, the snapshots it waits for and how many arrived.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    checkpoint: CheckpointId,
+    expected: usize,
+    acknowledged: usize,
 }
 
 /// Which checkpoints a store keeps: the `retained` newest *notified* ones and everything
@@ -224,14 +240,22 @@ impl Retention {
 
 impl CheckpointCoordinator {
     /// A coordinator whose ids continue after everything in `store` (ids are never reused:
-    /// sinks commit idempotently per checkpoint id).
+    /// sinks commit idempotently per checkpoint id), keeping the 3 newest notified
+    /// checkpoints.
     pub fn new(store: &dyn SnapshotStore) -> Result<Self, StoreError> {
         Ok(CheckpointCoordinator {
             next_checkpoint: store.highest_checkpoint()?.map_or(1, |id| id + 1),
             pending: None,
             retention: Retention::new(3),
             stats: CheckpointStats::default(),
+            last_completed: None,
         })
+    }
+
+    /// Keeps the `retained` newest notified checkpoints instead ([`Retention`]).
+    pub fn with_retention(mut self, retained: usize) -> Self {
+        self.retention = Retention::new(retained);
+        self
     }
 
     pub fn stats(&self) -> CheckpointStats {
@@ -239,23 +263,39 @@ impl CheckpointCoordinator {
     }
 
     pub fn pending(&self) -> Option<CheckpointId> {
-        self.pending.map(|(id, _)| id)
+        self.pending.map(|p| p.checkpoint)
     }
 
-    /// How many tasks have acknowledged the checkpoint in flight (0 if none is).
+    /// How many snapshots of the checkpoint in flight have arrived (0 if none is in flight).
     pub fn acknowledged(&self) -> usize {
-        self.pending.map_or(0, |(_, acknowledged)| acknowledged)
+        self.pending.map_or(0, |p| p.acknowledged)
     }
 
-    /// Starts the next checkpoint, unless one is in flight.
-    pub fn trigger(&mut self, job: &mut Job) -> Option<CheckpointId> {
+    /// The newest checkpoint this coordinator completed.
+    pub fn last_completed(&self) -> Option<CheckpointId> {
+        self.last_completed
+    }
+
+    /// Starts the next checkpoint, which waits for `expected` snapshots, unless one is in
+    /// flight. The driver then delivers the trigger to the tasks.
+    pub fn begin(&mut self, expected: usize) -> Option<CheckpointId> {
         if self.pending.is_some() {
             return None;
         }
         let checkpoint = self.next_checkpoint;
         self.next_checkpoint += 1;
-        self.pending = Some((checkpoint, 0));
+        self.pending = Some(Pending {
+            checkpoint,
+            expected,
+            acknowledged: 0,
+        });
         self.stats.started += 1;
+        Some(checkpoint)
+    }
+
+    /// Starts the next checkpoint of `job`, unless one is in flight.
+    pub fn trigger(&mut self, job: &mut Job) -> Option<CheckpointId> {
+        let checkpoint = self.begin(job.snapshots_per_checkpoint())?;
         job.trigger_checkpoint(checkpoint);
         Some(checkpoint)
     }
@@ -265,45 +305,76 @@ impl CheckpointCoordinator {
         self.pending = None;
     }
 
-    /// Stores the acknowledgements that arrived; completes or fails the pending checkpoint.
-    pub fn collect(&mut self, job: &mut Job, store: &mut dyn SnapshotStore) -> Option<CheckpointOutcome> {
-        let mut snapshots = Vec::new();
-        job.poll_acknowledgements(&mut snapshots);
-        let (checkpoint, acknowledged) = self.pending.as_mut()?;
-        let checkpoint = *checkpoint;
-        for snapshot in snapshots {
-            assert!(
-                snapshot.checkpoint <= checkpoint,
-                "an acknowledgement of a checkpoint not yet started"
-            );
-            if snapshot.checkpoint < checkpoint {
-                continue; // a late acknowledgement of a checkpoint that failed
-            }
-            let key = ObjectKey::Task {
-                checkpoint,
-                node: snapshot.node,
-                subtask: snapshot.subtask,
-            };
-            if let Err(error) = store.put(key, snapshot.encode()) {
-                return Some(self.fail(checkpoint, error));
-            }
-            *acknowledged += 1;
+    /// A task's snapshot arrived: it is stored at once. An acknowledgement of an older
+    /// checkpoint (one that failed) is ignored. A failed write fails the checkpoint.
+    pub fn acknowledge(&mut self, snapshot: &TaskSnapshot, store: &mut dyn SnapshotStore) -> Option<CheckpointOutcome> {
+        let pending = self.pending.as_mut()?;
+        let checkpoint = pending.checkpoint;
+        assert!(
+            snapshot.checkpoint <= checkpoint,
+            "an acknowledgement of a checkpoint not yet started"
+        );
+        if snapshot.checkpoint < checkpoint {
+            return None; // a late acknowledgement of a checkpoint that failed
         }
-        if *acknowledged < job.snapshots_per_checkpoint() {
-            return None;
+        let key = ObjectKey::Task {
+            checkpoint,
+            node: snapshot.node,
+            subtask: snapshot.subtask,
+        };
+        if let Err(error) = store.put(key, snapshot.encode()) {
+            return Some(self.fail(checkpoint, error));
         }
-        if let Err(error) = store.put(ObjectKey::Manifest { checkpoint }, job.manifest(checkpoint).encode()) {
+        pending.acknowledged += 1;
+        None
+    }
+
+    /// The checkpoint in flight, once every snapshot it waits for is stored: the driver may
+    /// write objects of its own into it, then [`CheckpointCoordinator::complete`] it.
+    pub fn ready(&self) -> Option<CheckpointId> {
+        self.pending
+            .filter(|p| p.acknowledged >= p.expected)
+            .map(|p| p.checkpoint)
+    }
+
+    /// Writes the manifest of the checkpoint in flight, once it is [`ready`](Self::ready):
+    /// from then on the checkpoint exists. The driver then tells the tasks (sinks commit)
+    /// and reports it [`notified`](Self::notified).
+    pub fn complete(&mut self, manifest: &Manifest, store: &mut dyn SnapshotStore) -> Option<CheckpointOutcome> {
+        let checkpoint = self.ready()?;
+        debug_assert_eq!(
+            manifest.checkpoint, checkpoint,
+            "the manifest of the checkpoint in flight"
+        );
+        if let Err(error) = store.put(ObjectKey::Manifest { checkpoint }, manifest.encode()) {
             return Some(self.fail(checkpoint, error));
         }
         self.pending = None;
         self.stats.completed += 1;
+        self.last_completed = Some(checkpoint);
         Some(CheckpointOutcome::Completed(checkpoint))
     }
 
+    /// Stores the acknowledgements `job` has for it; completes or fails the pending
+    /// checkpoint.
+    pub fn collect(&mut self, job: &mut Job, store: &mut dyn SnapshotStore) -> Option<CheckpointOutcome> {
+        let mut snapshots = Vec::new();
+        job.poll_acknowledgements(&mut snapshots);
+        self.pending?;
+        for snapshot in &snapshots {
+            if let Some(failed) = self.acknowledge(snapshot, store) {
+                return Some(failed);
+            }
+        }
+        let checkpoint = self.ready()?;
+        self.complete(&job.manifest(checkpoint), store)
+    }
+
     /// The tasks were notified that `checkpoint` completed (sinks committed from it):
-    /// older checkpoints go as [`Retention`] says (best effort).
-    pub fn notified(&mut self, checkpoint: CheckpointId, store: &mut dyn SnapshotStore) {
-        let _ = self.retention.notified(checkpoint, store);
+    /// older checkpoints go as [`Retention`] says. An error listing the store's checkpoints
+    /// is returned; failing to discard one is not.
+    pub fn notified(&mut self, checkpoint: CheckpointId, store: &mut dyn SnapshotStore) -> Result<(), StoreError> {
+        self.retention.notified(checkpoint, store)
     }
 
     fn fail(&mut self, checkpoint: CheckpointId, error: StoreError) -> CheckpointOutcome {

@@ -244,7 +244,9 @@ pub fn run_with_faults(graph: &JobGraph, plan: &FaultPlan, seed: u64) -> FaultyR
                     continue;
                 }
                 job.notify_checkpoint_complete(checkpoint);
-                coordinator.notified(checkpoint, &mut store);
+                coordinator
+                    .notified(checkpoint, &mut store)
+                    .expect("the store lists its checkpoints");
                 if final_checkpoint == Some(checkpoint) {
                     return run;
                 }

@@ -13,7 +13,7 @@ use super::output::LiveOutput;
 use super::protocol::Control;
 use crate::store::FsSnapshotStore;
 use eddy_engine::{
-    restore_checkpoint, CheckpointId, Job, JobGraph, Manifest, ObjectKey, Retention, SnapshotStore, StoreError,
+    restore_checkpoint, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, Manifest, SnapshotStore,
     TaskSnapshot,
 };
 
@@ -96,32 +96,44 @@ pub(super) fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &LiveOu
     })
 }
 
+/// The checkpoint in flight, as the runtime sees it.
 pub(super) struct Pending {
     pub(super) checkpoint: CheckpointId,
     /// The output's length when the checkpoint started: every earlier checkpoint's
     /// transactions, none of this one's.
     pub(super) output_len: u64,
-    pub(super) snapshots: Vec<TaskSnapshot>,
 }
 
-/// Triggers, stores and completes checkpoints (one at a time).
+/// The runtime's side of the checkpoint protocol: it delivers what the engine's
+/// [`CheckpointCoordinator`] decides (triggers to the tasks, snapshots to the store, the
+/// output's committed length before the manifest, the notification after it). The
+/// coordinator owns the protocol: ids, acknowledgements, the commit point, retention.
 pub(super) struct Coordinator<'a> {
     pub(super) store: &'a mut FsSnapshotStore,
     pub(super) output: &'a LiveOutput,
     pub(super) controls: &'a [mpsc::UnboundedSender<Control>],
     pub(super) is_source: &'a [bool],
     pub(super) nodes: Vec<(String, usize)>,
-    pub(super) retention: Retention,
-    pub(super) completed: u64,
-    pub(super) last_completed: Option<CheckpointId>,
+    pub(super) checkpoints: CheckpointCoordinator,
+    /// How many snapshots a checkpoint waits for.
+    pub(super) snapshots_per_checkpoint: usize,
+    /// The checkpoint the run restored, until one completes (what progress shows).
+    pub(super) restored: Option<CheckpointId>,
     pub(super) last_completed_at: Instant,
 }
 
 impl Coordinator<'_> {
-    /// Starts `checkpoint`: first at every non-source task (so that each knows it before
-    /// any barrier can reach it, as `Job::trigger_checkpoint` does in one step), then at
-    /// the sources, which snapshot their positions and send the barrier.
-    pub(super) async fn trigger(&mut self, checkpoint: CheckpointId) -> Pending {
+    /// The newest checkpoint completed, or restored at start.
+    pub(super) fn last_completed(&self) -> Option<CheckpointId> {
+        self.checkpoints.last_completed().or(self.restored)
+    }
+
+    /// Starts the next checkpoint, unless one is in flight: first at every non-source task
+    /// (so that each knows it before any barrier can reach it, as `Job::trigger_checkpoint`
+    /// does in one step), then at the sources, which snapshot their positions and send the
+    /// barrier.
+    pub(super) async fn trigger(&mut self) -> Option<Pending> {
+        let checkpoint = self.checkpoints.begin(self.snapshots_per_checkpoint)?;
         let output_len = self.output.len();
         for sources in [false, true] {
             let mut waiting = Vec::new();
@@ -134,16 +146,29 @@ impl Coordinator<'_> {
                 let _ = wait.await;
             }
         }
-        Pending {
-            checkpoint,
-            output_len,
-            snapshots: Vec::new(),
+        Some(Pending { checkpoint, output_len })
+    }
+
+    /// A task's snapshot arrived: stored at once. False if the write failed (the checkpoint
+    /// does not exist, and its sinks' transactions are committed with the next one).
+    pub(super) fn acknowledge(&mut self, snapshot: &TaskSnapshot) -> bool {
+        match self.checkpoints.acknowledge(snapshot, self.store) {
+            Some(CheckpointOutcome::Failed { checkpoint, error }) => {
+                eprintln!("live: checkpoint {checkpoint} failed: {error}");
+                false
+            }
+            _ => true,
         }
     }
 
-    /// Stores every snapshot, the output's committed length, then the manifest; tells the
-    /// tasks (sinks commit). False if a write failed: the checkpoint does not exist, and its
-    /// sinks' transactions are committed with the next one.
+    /// Whether every snapshot of the checkpoint in flight is stored.
+    pub(super) fn ready(&self) -> bool {
+        self.checkpoints.ready().is_some()
+    }
+
+    /// Stores the output's committed length, then the manifest; tells the tasks (sinks
+    /// commit). False if a write failed: the checkpoint does not exist, and its sinks'
+    /// transactions are committed with the next one.
     pub(super) async fn complete(&mut self, pending: Pending) -> Result<bool, LiveError> {
         let checkpoint = pending.checkpoint;
         // A sink that failed its pre-commit (a database's prepare) fails the checkpoint and
@@ -151,7 +176,21 @@ impl Coordinator<'_> {
         if let Some(error) = self.output.take_failure() {
             return Err(error);
         }
-        if let Err(error) = self.store_checkpoint(&pending) {
+        let manifest = Manifest {
+            checkpoint,
+            nodes: self.nodes.clone(),
+        };
+        let stored = match self
+            .store
+            .put_extra(checkpoint, OUTPUT_OBJECT, &encode_output_len(pending.output_len))
+        {
+            Ok(()) => self.checkpoints.complete(&manifest, self.store),
+            Err(error) => {
+                self.checkpoints.abort();
+                Some(CheckpointOutcome::Failed { checkpoint, error })
+            }
+        };
+        if let Some(CheckpointOutcome::Failed { error, .. }) = stored {
             eprintln!("live: checkpoint {checkpoint} failed: {error}");
             return Ok(false);
         }
@@ -167,29 +206,8 @@ impl Coordinator<'_> {
         if let Some(error) = self.output.take_failure() {
             return Err(error);
         }
-        self.completed += 1;
-        self.last_completed = Some(checkpoint);
         self.last_completed_at = Instant::now();
-        self.retention.notified(checkpoint, self.store)?;
+        self.checkpoints.notified(checkpoint, self.store)?;
         Ok(true)
-    }
-
-    fn store_checkpoint(&mut self, pending: &Pending) -> Result<(), StoreError> {
-        let checkpoint = pending.checkpoint;
-        for snapshot in &pending.snapshots {
-            let key = ObjectKey::Task {
-                checkpoint,
-                node: snapshot.node,
-                subtask: snapshot.subtask,
-            };
-            self.store.put(key, snapshot.encode())?;
-        }
-        self.store
-            .put_extra(checkpoint, OUTPUT_OBJECT, &encode_output_len(pending.output_len))?;
-        let manifest = Manifest {
-            checkpoint,
-            nodes: self.nodes.clone(),
-        };
-        self.store.put(ObjectKey::Manifest { checkpoint }, manifest.encode())
     }
 }

@@ -50,7 +50,7 @@ use self::progress::{sum, Progress, ProgressLine};
 use self::protocol::{Control, Report};
 use self::runner::{Route, Runner};
 use crate::store::FsSnapshotStore;
-use eddy_engine::{JobGraph, Retention, SnapshotStore, Task, NO_WATERMARK};
+use eddy_engine::{CheckpointCoordinator, JobGraph, Task, NO_WATERMARK};
 
 /// Messages a channel holds before its sender waits (backpressure).
 const CHANNEL_CAPACITY: usize = 64;
@@ -117,7 +117,7 @@ async fn drive(
     }
     let nodes = job.manifest(0).nodes;
     let snapshots_per_checkpoint = job.snapshots_per_checkpoint();
-    let mut next_checkpoint = store.highest_checkpoint()?.map_or(1, |id| id + 1);
+    let checkpoints = CheckpointCoordinator::new(&store)?.with_retention(config.retained_checkpoints.max(2));
     let (tasks, channels) = job.into_tasks();
     let task_count = tasks.len();
     let sources = tasks.iter().filter(|t| t.is_source()).count().max(1);
@@ -168,9 +168,9 @@ async fn drive(
         controls: &controls,
         is_source: &is_source,
         nodes,
-        retention: Retention::new(config.retained_checkpoints.max(2)),
-        completed: 0,
-        last_completed: restored,
+        checkpoints,
+        snapshots_per_checkpoint,
+        restored,
         last_completed_at: Instant::now(),
     };
     let mut checkpoints = tokio::time::interval(config.checkpoint_interval);
@@ -185,29 +185,31 @@ async fn drive(
     loop {
         if pending.is_none() && ended.iter().all(|&e| e) {
             if let Some(checkpoint) = final_checkpoint {
-                if coordinator.last_completed == Some(checkpoint) {
+                if coordinator.last_completed() == Some(checkpoint) {
                     break;
                 }
             }
             // Every task ended: one more checkpoint commits the sinks' last transactions.
-            let checkpoint = next_checkpoint;
-            next_checkpoint += 1;
-            final_checkpoint = Some(checkpoint);
-            pending = Some(coordinator.trigger(checkpoint).await);
+            pending = coordinator.trigger().await;
+            final_checkpoint = pending.as_ref().map(|p| p.checkpoint);
         }
         tokio::select! {
             report = reports.recv() => match report {
                 Some(Report::Acknowledged(snapshot)) => {
-                    let Some(p) = pending.as_mut() else { continue };
-                    if snapshot.checkpoint == p.checkpoint {
-                        p.snapshots.push(snapshot);
+                    if pending.is_none() {
+                        continue;
                     }
-                    if p.snapshots.len() == snapshots_per_checkpoint {
+                    let stored = coordinator.acknowledge(&snapshot);
+                    let completed = if stored && coordinator.ready() {
                         let done = pending.take().expect("pending checked above");
-                        if !coordinator.complete(done).await? {
-                            // The checkpoint failed: a final one is taken again.
-                            final_checkpoint = None;
-                        }
+                        coordinator.complete(done).await?
+                    } else {
+                        stored
+                    };
+                    if !completed {
+                        // The checkpoint failed: a final one is taken again.
+                        pending = None;
+                        final_checkpoint = None;
                     }
                 }
                 Some(Report::Ended(task)) => ended[task] = true,
@@ -226,9 +228,7 @@ async fn drive(
                     return Err(error);
                 }
                 if pending.is_none() && final_checkpoint.is_none() {
-                    let checkpoint = next_checkpoint;
-                    next_checkpoint += 1;
-                    pending = Some(coordinator.trigger(checkpoint).await);
+                    pending = coordinator.trigger().await;
                 }
             }
             _ = progress_ticks.tick(), if config.progress_interval.is_some() => {
@@ -252,7 +252,7 @@ async fn drive(
         skipped,
         records_read: sum(&progress.records_read),
         late_records: sum(&progress.late_records),
-        checkpoints_completed: coordinator.completed,
+        checkpoints_completed: coordinator.checkpoints.stats().completed,
         final_checkpoint: final_checkpoint.expect("the run ended with a final checkpoint"),
         output_len: output.len(),
     })

@@ -53,7 +53,7 @@ impl ProgressLine {
             END_OF_TIME => "end of input".to_string(),
             w => format!("{w} ms"),
         };
-        let checkpoint = match coordinator.last_completed {
+        let checkpoint = match coordinator.last_completed() {
             Some(id) => format!(
                 "{id} ({:.1} s ago)",
                 now.duration_since(coordinator.last_completed_at).as_secs_f64()
