@@ -23,8 +23,8 @@ use std::any::Any;
 use std::collections::BTreeMap;
 
 use eddy_engine::{
-    CommitLog, Committer, Data, Key, KeyedProcessFunction, ProcessContext, Record, Row, Stream, Table, TimeDomain,
-    Timestamp, Window, Windowed,
+    CommitLog, Committer, Data, Key, KeyedProcessFunction, KeyedStream, ProcessContext, Record, Row, Stream, Table,
+    TimeDomain, Timestamp, Window, Windowed,
 };
 
 use crate::output::{digest_of, json, OutputTable, Rows};
@@ -93,6 +93,28 @@ impl Outputs {
         Declaration(self.declared.last_mut().expect("just pushed"))
     }
 
+    /// A live run's output: `keyed`'s records become lines through `lines` and go to
+    /// `committer`; nothing of it is read back.
+    fn write_lines<T, K, KS, P>(
+        &mut self,
+        name: &str,
+        keyed: KeyedStream<T, K, KS>,
+        lines: P,
+        committer: LineCommitter,
+    ) -> Declaration<'_>
+    where
+        T: Data,
+        K: Key,
+        KS: Fn(&T) -> K + Clone + Send + 'static,
+        P: KeyedProcessFunction<K, T, Out = String>,
+    {
+        keyed
+            .process(lines)
+            .name(&format!("{name}-lines"))
+            .sink_transactional(committer);
+        self.declare(name, Declared::written_elsewhere(name))
+    }
+
     fn committer(&self) -> Option<LineCommitter> {
         match &self.attach {
             Attach::Logs => None,
@@ -125,11 +147,7 @@ impl Outputs {
     {
         let keyed = stream.key_by(key.clone());
         if let Some(committer) = self.committer() {
-            keyed
-                .process(UpsertLines { line })
-                .name(&format!("{name}-lines"))
-                .sink_transactional(committer);
-            return self.declare(name, Declared::written_elsewhere(name));
+            return self.write_lines(name, keyed, UpsertLines { line }, committer);
         }
         let log = CommitLog::new();
         keyed.sink_transactional(log.clone());
@@ -173,12 +191,7 @@ impl Outputs {
         L: Fn(&T) -> String + Clone + Send + Sync + 'static,
     {
         if let Some(committer) = self.committer() {
-            stream
-                .key_by(key)
-                .process(FinalLines { line, final_at })
-                .name(&format!("{name}-lines"))
-                .sink_transactional(committer);
-            return self.declare(name, Declared::written_elsewhere(name));
+            return self.write_lines(name, stream.key_by(key), FinalLines { line, final_at }, committer);
         }
         self.upsert_as(name, stream, key, line)
     }
@@ -210,11 +223,7 @@ impl Outputs {
     {
         let keyed = stream.key_by(|w: &Windowed<K, V>| w.key.clone());
         if let Some(committer) = self.committer() {
-            keyed
-                .process(SessionLines { line })
-                .name(&format!("{name}-lines"))
-                .sink_transactional(committer);
-            return self.declare(name, Declared::written_elsewhere(name));
+            return self.write_lines(name, keyed, SessionLines { line }, committer);
         }
         let log = CommitLog::new();
         keyed.sink_transactional(log.clone());
@@ -269,11 +278,7 @@ impl Outputs {
     {
         let keyed = stream.key_by(move |r: &Row<T>| key(&r.row));
         if let Some(committer) = self.committer() {
-            keyed
-                .process(ChangelogLines { line })
-                .name(&format!("{name}-lines"))
-                .sink_transactional(committer);
-            return self.declare(name, Declared::written_elsewhere(name));
+            return self.write_lines(name, keyed, ChangelogLines { line }, committer);
         }
         let log = CommitLog::new();
         keyed.sink_transactional(log.clone());
@@ -323,12 +328,7 @@ impl Outputs {
         L: Fn(&Record<T>) -> Vec<String> + Clone + Send + Sync + 'static,
     {
         if let Some(committer) = self.committer() {
-            stream
-                .key_by(|_: &T| ())
-                .process(AppendLines { lines })
-                .name(&format!("{name}-lines"))
-                .sink_transactional(committer);
-            return self.declare(name, Declared::written_elsewhere(name));
+            return self.write_lines(name, stream.key_by(|_: &T| ()), AppendLines { lines }, committer);
         }
         let log = stream.collect_committed();
         let (table_log, table_name, lines_log) = (log.clone(), name.to_string(), log.clone());
