@@ -371,11 +371,6 @@ impl LineCommitter {
             prepared: Some(Arc::new(open)),
         }
     }
-
-    /// A committer that drops everything (to ask whether a live form exists).
-    pub fn discard() -> Self {
-        LineCommitter::new(|_, _| {})
-    }
 }
 
 impl Committer<String> for LineCommitter {

@@ -345,29 +345,6 @@ pub fn reference_sessions<K: Ord + Clone>(
     sessions
 }
 
-/// Committed session results as final values per `(key, start, end)`: the last upsert wins,
-/// and a session that a late record merged into a larger one is superseded by it
-/// (docs/semantics.md, "Session upserts").
-pub fn final_sessions<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>>]) -> BTreeMap<(K, i64, i64), V> {
-    let mut upserts: BTreeMap<(K, i64, i64), V> = BTreeMap::new();
-    for r in results {
-        upserts.insert(
-            (r.value.key.clone(), r.value.window.start, r.value.window.end),
-            r.value.value.clone(),
-        );
-    }
-    let superseded = |(key, start, end): &(K, i64, i64)| {
-        upserts
-            .keys()
-            .any(|(k, s, e)| k == key && s <= start && end <= e && (s, e) != (start, end))
-    };
-    upserts
-        .iter()
-        .filter(|(key, _)| !superseded(key))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
 /// The committed session results as an upsert table: the last value per `(key, start, end)`.
 pub fn session_upserts<K: Ord + Clone, V: Clone>(results: &[Record<Windowed<K, V>>]) -> BTreeMap<(K, i64, i64), V> {
     results
