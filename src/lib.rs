@@ -8,7 +8,15 @@
 //! `live`, the runtime on tokio with files and PostgreSQL.
 #![forbid(unsafe_code)]
 
-pub use eddy_engine as engine;
+/// The engine (`eddy-engine`). Its test machinery (`engine::testkit`: planted bugs, late-output
+/// taps, the database model) is here only with the `testkit` feature.
+pub mod engine {
+    pub use eddy_engine::*;
+    // An item of its own shadows the glob's `testkit`: a default build does not reach it.
+    #[cfg(not(feature = "testkit"))]
+    #[allow(dead_code, hidden_glob_reexports)]
+    mod testkit {}
+}
 #[cfg(feature = "scenarios")]
 pub use eddy_scenarios as scenarios;
 pub use eddy_sim as sim;

@@ -3,7 +3,7 @@
 //! [`FileError`] naming the line or field, never a panic (the `failure_file_decode` fuzz
 //! target holds it to that).
 
-use eddy_engine::bugs::{self, Bug};
+use eddy_engine::testkit::bugs::{self, Bug};
 use eddy_sim::{Case, FaultKind, FaultSet, Oracle, Profile, RunConfig, Scenario, SinkModel};
 use serde::{Deserialize, Serialize};
 

@@ -368,7 +368,8 @@ fn a_strategy_can_draw_the_input() {
 /// differential reference builds it: no watermark before the end, the tapped records dropped
 /// or held back. Returns the checked results, the reference's with the tap, and without it.
 fn replayed(assigner: WindowAssigner, script: Vec<eddy::Scripted<u32>>) -> [Vec<String>; 3] {
-    use eddy::engine::{BatchConfig, InOrder, InputDrops, Job};
+    use eddy::engine::testkit::{drop_inputs, take_late_records, tap_late_outputs, InputDrops};
+    use eddy::engine::{BatchConfig, InOrder, Job};
     let build = |script: Vec<eddy::Scripted<u32>>| {
         let pipeline = Pipeline::new();
         let counts = pipeline
@@ -391,9 +392,9 @@ fn replayed(assigner: WindowAssigner, script: Vec<eddy::Scripted<u32>>) -> [Vec<
     };
     let (graph, results) = build(script.clone());
     let mut job = Job::new(&graph);
-    job.tap_late_outputs();
+    tap_late_outputs(&mut job);
     eddy::run_batch(&mut job, &mut InOrder, &BatchConfig::default()).unwrap();
-    let tapped = job.take_late_records();
+    let tapped = take_late_records(&mut job);
     let checked = finals(results);
     let records: Vec<_> = script
         .into_iter()
@@ -402,7 +403,7 @@ fn replayed(assigner: WindowAssigner, script: Vec<eddy::Scripted<u32>>) -> [Vec<
     let reference = |drops: InputDrops| {
         let (graph, results) = build(records.clone());
         let mut job = Job::new(&graph);
-        job.drop_inputs(&drops);
+        drop_inputs(&mut job, &drops);
         eddy::run_batch(&mut job, &mut InOrder, &BatchConfig::default()).unwrap();
         finals(results)
     };

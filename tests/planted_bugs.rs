@@ -2,7 +2,7 @@
 //! (swarm faults, determinism checked), and the seed that caught it passes without the bug.
 #![cfg(feature = "planted-bugs")]
 
-use eddy::engine::bugs::Bug;
+use eddy::engine::testkit::bugs::Bug;
 use eddy::sim::{Profile, RunConfig, SinkModel};
 
 /// The scenario that exercises each bug's code path.
@@ -64,7 +64,7 @@ fn bugs_are_named_and_listed() {
         assert!(!bug.description().is_empty());
     }
     assert!("no-such-bug".parse::<Bug>().is_err());
-    const { assert!(eddy::engine::bugs::AVAILABLE) };
+    const { assert!(eddy::engine::testkit::bugs::AVAILABLE) };
 }
 
 /// A seeded failure becomes an explicit case, shrinks to a few records, and the shrunk case

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use eddy::engine::bugs::Bug;
+use eddy::engine::testkit::bugs::Bug;
 use eddy::sim::{Profile, RunConfig};
 
 /// A shrunk `commit-at-barrier` case of `pageviews`, replayed keeping its trace.

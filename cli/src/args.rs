@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use eddy::engine::bugs::Bug;
+use eddy::engine::testkit::bugs::Bug;
 use eddy::sim::{FaultKind, Oracle, Profile, SinkModel};
 
 use crate::bench;

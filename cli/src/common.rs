@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use eddy::engine::bugs;
+use eddy::engine::testkit::bugs;
 use eddy::replay_file::{parse_failure_file, FailureFile, FileError};
 use eddy::scenarios;
 use eddy::sim::Scenario;

@@ -15,10 +15,10 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::bugs::{self, Bug};
 use crate::element::{Data, Key, Record, Timestamp};
 use crate::process::{KeyedProcessFunction, ProcessContext};
 use crate::state::{ListState, ValueState};
+use crate::testkit::bugs::{self, Bug};
 
 /// What a changelog record does to its row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -18,11 +18,11 @@ use std::marker::PhantomData;
 
 use smallvec::SmallVec;
 
-use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Key, Record, Timestamp};
 use crate::operator::{Operator, Output, MAIN};
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError};
 use crate::state::{fast_map, FastMap};
+use crate::testkit::bugs::{self, Bug};
 use crate::time::NO_WATERMARK;
 
 /// Which record of a dedup interval survives.

@@ -9,7 +9,6 @@ use crate::operator::OperatorEvents;
 use crate::partition::Partitioning;
 use crate::snapshot::{Manifest, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::state::KeyGroupRange;
-use crate::tap::{InputDrops, LateRecord};
 use crate::task::{ChannelId, OutputEdge, Task, TaskBody, TaskId, TaskMetrics};
 use crate::time::NO_WATERMARK;
 
@@ -343,6 +342,7 @@ impl Job {
     /// Hands the tasks and channels to a driver that runs each task on its own (the live
     /// runtime): it then moves `poll_output` of channel `c` into `push_input` of
     /// `channels[c].to` at `channels[c].to_input`, as [`Job`] does in one thread.
+    #[cfg(feature = "runtime")]
     pub fn into_tasks(self) -> (Vec<Task>, Vec<Channel>) {
         (self.tasks, self.channels)
     }
@@ -430,21 +430,10 @@ impl Job {
                 .any(|&(to, input)| self.tasks[to].queued_on(input) >= self.channel_capacity)
     }
 
-    /// Every task records what its operator sends to late outputs ([`crate::tap`]).
-    pub fn tap_late_outputs(&mut self) {
-        self.tasks.iter_mut().for_each(Task::tap_late_outputs);
-    }
-
-    /// The records sent to late outputs since the last call, in task order.
-    pub fn take_late_records(&mut self) -> Vec<LateRecord> {
-        self.tasks.iter_mut().flat_map(Task::take_late_records).collect()
-    }
-
-    /// Every operator drops `drops`' records from its inputs before it sees them.
-    pub fn drop_inputs(&mut self, drops: &InputDrops) {
-        for task in &mut self.tasks {
-            task.drop_inputs(drops.clone());
-        }
+    /// The tasks, for the test machinery ([`crate::testkit::tap`]).
+    #[cfg(feature = "testkit")]
+    pub(crate) fn tasks_mut(&mut self) -> &mut [Task] {
+        &mut self.tasks
     }
 
     /// The tasks whose operators registered processing-time timers.

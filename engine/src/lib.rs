@@ -10,7 +10,6 @@
 //! `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
-pub mod bugs;
 pub mod cdc;
 pub mod changelog;
 pub mod checkpoint;
@@ -22,7 +21,6 @@ pub mod graph;
 pub mod job;
 pub mod join;
 pub mod lines;
-pub mod memory_database;
 pub mod operator;
 pub mod partition;
 pub mod pipeline;
@@ -32,8 +30,12 @@ pub mod sink;
 pub mod snapshot;
 pub mod source;
 pub mod state;
-pub mod tap;
 pub mod task;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+#[cfg(not(feature = "testkit"))]
+#[allow(dead_code, unused_imports)]
+pub(crate) mod testkit;
 pub mod time;
 pub mod timer;
 pub mod transaction;
@@ -53,7 +55,6 @@ pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record,
 pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
-pub use memory_database::MemoryDatabase;
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
@@ -63,7 +64,6 @@ pub use sink::{CollectSink, Collected, CommitLog, Sink, Table, TableMode, Upsert
 pub use snapshot::{Manifest, SnapshotError, TaskSnapshot};
 pub use source::{read_split, Log, Scripted, SourceReader, Stall};
 pub use state::{KeyGroup, KeyGroupRange, ListState, MapState, ValueState};
-pub use tap::{InputDrops, LateRecord};
 pub use task::{Task, TaskId, TaskMetrics};
 pub use time::{SourceWatermark, SplitActivity, SplitWatermark, WatermarkStrategy, END_OF_TIME, NO_WATERMARK};
 pub use timer::TimeDomain;

@@ -85,7 +85,7 @@ impl Output {
     /// Emits `records` on the late side output and counts them.
     pub fn emit_late<T: Data>(&mut self, records: Vec<Record<T>>) {
         self.late_records += records.len() as u64;
-        if crate::bugs::is_active(crate::bugs::Bug::LateDroppedSilently) {
+        if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::LateDroppedSilently) {
             return;
         }
         self.emit(LATE, records);

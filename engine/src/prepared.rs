@@ -20,11 +20,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bugs::{self, Bug};
 use crate::element::{Batch, CheckpointId, Data, Record};
 use crate::graph::TaskInfo;
 use crate::operator::{Operator, Output};
 use crate::snapshot::{decode_payload, encode_payload, OperatorState, RestoreContext, SnapshotError};
+use crate::testkit::bugs::{self, Bug};
 use crate::transaction::{DatabaseError, PreparedTransactions, TransactionId};
 
 /// What a sink task does with the prepared transactions it found, before it writes.

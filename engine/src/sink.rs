@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use crate::bugs::{self, Bug};
 use crate::changelog::{Row, RowKind};
 use crate::element::{Batch, CheckpointId, Data, Record, Timestamp};
 use crate::operator::{Operator, Output};
 use crate::snapshot::{decode_payload, encode_after, OperatorState, RestoreContext, SnapshotError};
+use crate::testkit::bugs::{self, Bug};
 use crate::transaction::{Committer, TransactionId};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.

@@ -255,7 +255,7 @@ impl<T: Data> SourceReader for LogReader<T> {
                     });
                 }
                 if let Some(split) = self.splits.iter_mut().find(|s| s.partition == partition) {
-                    let offset = if crate::bugs::is_active(crate::bugs::Bug::SourceNotRewound) {
+                    let offset = if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::SourceNotRewound) {
                         partition_len.unwrap_or(offset)
                     } else {
                         offset

@@ -14,7 +14,7 @@ use crate::operator::{Operator, OperatorEvents, Output};
 use crate::partition::Partitioner;
 use crate::snapshot::{OperatorState, RestoreContext, SnapshotError, TaskSnapshot};
 use crate::source::SourceReader;
-use crate::tap::{late_input, InputDrops, LateRecord};
+use crate::testkit::tap::{late_input, InputDrops, LateRecord};
 use crate::time::{SourceWatermark, StatusChange, WatermarkStrategy, WatermarkTracker, END_OF_TIME, NO_WATERMARK};
 
 /// Index of a channel in its [`Job`](crate::Job).
@@ -136,17 +136,20 @@ impl Task {
     }
 
     /// Records what the operator sends to late outputs from now on (`take_late_records`).
-    pub fn tap_late_outputs(&mut self) {
+    #[cfg(feature = "testkit")]
+    pub(crate) fn tap_late_outputs(&mut self) {
         self.late_tap.get_or_insert_with(Vec::new);
     }
 
     /// The records sent to late outputs since the last call (empty unless tapped).
-    pub fn take_late_records(&mut self) -> Vec<LateRecord> {
+    #[cfg(feature = "testkit")]
+    pub(crate) fn take_late_records(&mut self) -> Vec<LateRecord> {
         self.late_tap.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Removes `drops`' records from the operator's inputs before it sees them.
-    pub fn drop_inputs(&mut self, drops: InputDrops) {
+    #[cfg(feature = "testkit")]
+    pub(crate) fn drop_inputs(&mut self, drops: InputDrops) {
         self.drops = Some(drops);
     }
 
@@ -618,7 +621,7 @@ impl Task {
             // the same records in both runs.
             let late = split_off(&mut batch, &mut |ts, value| drops.take(node, input, ts, value));
             out.late_records += late.len() as u64;
-            out.emit_batch(crate::tap::late_port(input), late);
+            out.emit_batch(crate::testkit::tap::late_port(input), late);
             let mut watermarks = Vec::new();
             let mut held = split_off(&mut batch, &mut |ts, value| {
                 let hold = drops.take_behind(node, input, ts, value);

@@ -255,7 +255,7 @@ impl WatermarkTracker {
     }
 
     fn advance(&mut self) -> Option<Timestamp> {
-        let combined = if crate::bugs::is_active(crate::bugs::Bug::WatermarkMax) {
+        let combined = if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::WatermarkMax) {
             self.inputs.iter().map(|i| i.watermark).max()?
         } else if self.inputs.iter().all(|i| i.finished) {
             END_OF_TIME

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use eddy_engine::bugs::{self, Bug, Planted};
+use eddy_engine::testkit::bugs::{self, Bug, Planted};
 use eddy_engine::{recover, Action, CheckpointCoordinator, CheckpointOutcome, Job, JobGraph, MemorySnapshotStore};
 
 /// Plants the bug named by the environment variable `EDDY_BUG` (e.g.
@@ -163,7 +163,9 @@ impl<'a> Driver<'a> {
             Some(CheckpointOutcome::Completed(done)) => {
                 assert_eq!(done, id);
                 self.job.notify_checkpoint_complete(done);
-                self.coordinator.notified(done, &mut self.store);
+                self.coordinator
+                    .notified(done, &mut self.store)
+                    .expect("a memory store does not fail");
                 self.checkpointed = self.positions.clone();
             }
             other => panic!("checkpoint {id} did not complete after everything was delivered: {other:?}"),

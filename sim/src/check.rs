@@ -12,7 +12,7 @@
 //! #     fn run_tape(&self, _: &RunConfig, _: &[u8]) -> Run { unimplemented!() }
 //! #     fn generate_lines(&self, _: u64, _: Option<usize>) -> Vec<String> { unimplemented!() }
 //! #     fn run_lines(&self, _: &[String]) -> Result<Vec<String>, eddy_sim::CaseError> { unimplemented!() }
-//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LineCommitter) -> Result<eddy_sim::engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
+//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LineCommitter) -> Result<eddy_engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
 //! #     fn live_table(&self) -> Option<eddy_sim::LiveTable> { unimplemented!() }
 //! # }
 //! // In your tests, under #[test]:

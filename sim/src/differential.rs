@@ -21,9 +21,9 @@
 
 use std::sync::Arc;
 
+use eddy_engine::testkit::{drop_inputs, InputDrops, LateRecord};
 use eddy_engine::{
-    run_batch, BatchConfig, Data, InOrder, InputDrops, Job, JobGraph, LateRecord, Log, Pipeline, Record, Stream,
-    WatermarkStrategy,
+    run_batch, BatchConfig, Data, InOrder, Job, JobGraph, Log, Pipeline, Record, Stream, WatermarkStrategy,
 };
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -128,7 +128,7 @@ fn reference<W: Workload>(workload: &W, log: &[Record<W::Event>], late: &[LateRe
     );
     let mut job = Job::new(&graph);
     let drops = InputDrops::new(late);
-    job.drop_inputs(&drops);
+    drop_inputs(&mut job, &drops);
     // No watermark before the end (processing time stands still): nothing is late in the
     // reference but what it drops.
     let config = BatchConfig {

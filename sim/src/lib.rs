@@ -28,7 +28,6 @@ pub mod simulator;
 pub mod timeline;
 pub mod trace;
 
-pub use eddy_engine as engine;
 /// The seeded generator a [`Differential`]'s input closure draws from, and its traits.
 pub use rand;
 pub use rand_chacha::ChaCha8Rng;

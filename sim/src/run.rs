@@ -4,8 +4,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use eddy_engine::bugs;
-use eddy_engine::{JobGraph, Log, MemoryDatabase, Record, Stall};
+use eddy_engine::testkit::bugs;
+use eddy_engine::testkit::MemoryDatabase;
+use eddy_engine::{JobGraph, Log, Record, Stall};
 use proptest::strategy::ValueTree;
 
 use crate::coverage::{Moment, Moments};

@@ -4,8 +4,9 @@
 //! Write a [`Workload`] (typed: events, sinks, reference check); every workload is a
 //! [`Scenario`] (erased: what the CLI lists and runs).
 
-use eddy_engine::bugs::Bug;
-use eddy_engine::{Data, JobGraph, LateRecord, Log, Record};
+use eddy_engine::testkit::bugs::Bug;
+use eddy_engine::testkit::LateRecord;
+use eddy_engine::{Data, JobGraph, Log, Record};
 use proptest::strategy::ValueTree;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

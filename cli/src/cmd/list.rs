@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use eddy::engine::bugs::Bug;
+use eddy::engine::testkit::bugs::Bug;
 use eddy::scenarios;
 
 use crate::common::{require_bugs, UsageError};

@@ -7,12 +7,12 @@ use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
 use crate::graph::{BuildError, NodeId, OperatorFactory, TaskInfo, TimeRule};
 use crate::join::{Change, TemporalJoinOperator};
-use crate::memory_database::database_hook;
 use crate::operator::{Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{HashPartitioner, Partitioning};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
 use crate::sink::Sink;
 use crate::state::KeyedStateBackend;
+use crate::testkit::memory_database::database_hook;
 use crate::transaction::Committer;
 use crate::window::{WindowAssigner, WindowSettings};
 

@@ -6,11 +6,11 @@ use std::rc::Rc;
 use crate::changelog::Row;
 use crate::element::{Data, Key};
 use crate::graph::{BuildError, NodeBody, NodeId, OperatorFactory, TaskInfo, TimeRule};
-use crate::memory_database::database_hook;
 use crate::operator::{Filter, FilterMap, FlatMap, Map, Operator, MAIN};
 use crate::partition::{BroadcastPartitioner, ForwardPartitioner, Partitioning, RebalancePartitioner};
 use crate::prepared::PreparedCommitSink;
 use crate::sink::{CollectSink, CommitLog, Sink, SinkOperator, TwoPhaseCommitSink};
+use crate::testkit::memory_database::database_hook;
 use crate::transaction::Committer;
 
 use super::draft::{Draft, EdgeDraft, KeyedStream, NodeDraft, Stream};

@@ -136,7 +136,7 @@ impl WindowAssigner {
             } => (offset_ms, slide_ms),
             WindowAssigner::Session { .. } => return (ts, ts.saturating_add(1)),
         };
-        if crate::bugs::is_active(crate::bugs::Bug::WindowsClosedInterval) {
+        if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::WindowsClosedInterval) {
             // The planted bug assigns a record at a window's start one more window.
             return (ts, ts.saturating_add(1));
         }
@@ -156,7 +156,7 @@ impl WindowAssigner {
         match *self {
             WindowAssigner::Tumbling { size_ms, offset_ms } => {
                 let start = window_start(ts, offset_ms, size_ms);
-                if ts == start && crate::bugs::is_active(crate::bugs::Bug::WindowsClosedInterval) {
+                if ts == start && crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::WindowsClosedInterval) {
                     windows.push(Window::new(start - size_ms, start));
                 }
                 windows.push(Window::new(start, start.saturating_add(size_ms)));

@@ -256,9 +256,9 @@ where
                     out.events.partly_fired_windows += 1;
                 }
                 let keys = panes.panes.iter_mut().filter(|(key, _)| !fired_keys.contains(*key));
-                if crate::bugs::is_active(crate::bugs::Bug::HashMapOutputOrder) {
+                if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::HashMapOutputOrder) {
                     let keys: Vec<_> = keys.collect();
-                    let order = crate::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
+                    let order = crate::testkit::bugs::hash_map_order(keys.iter().map(|(k, _)| (*k).clone()).collect());
                     let mut by_key: BTreeMap<K, &mut Pane<F::Acc>> =
                         keys.into_iter().map(|(k, p)| (k.clone(), p)).collect();
                     let mut ordered = Vec::new();

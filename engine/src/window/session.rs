@@ -414,7 +414,7 @@ where
         self.watermark = context.watermark;
         for (key, window, fired, pane) in context.keyed_entries::<(K, Window, bool, Pane<F::Acc>)>()? {
             if let Some(timer) = pending_timer(window, &pane.trigger) {
-                if !crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
+                if !crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::TimersNotSnapshotted) {
                     self.early_timers.insert((timer, key.clone(), window));
                 }
             }
@@ -435,7 +435,7 @@ where
         let mut timers: Vec<(Timestamp, &K)> = Vec::new();
         for (key, k) in self.sessions.iter_mut() {
             let due = k.next_due(allowed_lateness);
-            if crate::bugs::is_active(crate::bugs::Bug::TimersNotSnapshotted) {
+            if crate::testkit::bugs::is_active(crate::testkit::bugs::Bug::TimersNotSnapshotted) {
                 // The planted bug: the key believes it waits on a timer that is not there.
                 k.armed = Some(Timestamp::MAX);
                 continue;

@@ -35,6 +35,7 @@ use crate::timeline::Timeline;
 use crate::trace::{Trace, TraceEvent};
 use std::collections::{BTreeMap, BTreeSet};
 
+use eddy_engine::testkit::{take_late_records, tap_late_outputs};
 use eddy_engine::{CheckpointCoordinator, Job, JobGraph, Layout, MemorySnapshotStore, NO_WATERMARK};
 
 /// At most this many crashes per run, so every run also makes progress.
@@ -86,7 +87,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
         },
     );
     if options.tap_late {
-        job.tap_late_outputs();
+        tap_late_outputs(&mut job);
     }
     if let Some(capacity) = options.channel_capacity {
         job.bound_channels(capacity);
@@ -145,7 +146,7 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
     }
     // The run ended with its final checkpoint notified: its late records are committed.
     let mut late = std::mem::take(&mut sim.late_committed);
-    late.extend(sim.job.take_late_records());
+    late.extend(take_late_records(&mut sim.job));
     sim.stats.steps = sim.step;
     sim.stats.virtual_duration_ms = sim.now;
     SimOutcome {

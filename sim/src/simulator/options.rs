@@ -8,7 +8,8 @@ use crate::report::Violation;
 use crate::timeline::Timeline;
 use crate::trace::Trace;
 
-use eddy_engine::{JobGraph, LateRecord, MemoryDatabase};
+use eddy_engine::testkit::{LateRecord, MemoryDatabase};
+use eddy_engine::JobGraph;
 use serde::{Deserialize, Serialize};
 
 /// One injected fault, as data: what a run recorded, or what an explicit case prescribes.

@@ -11,6 +11,7 @@ use crate::faults::FaultKind;
 use crate::seed::Concern;
 use crate::trace::TraceEvent;
 
+use eddy_engine::testkit::{take_late_records, tap_late_outputs};
 use eddy_engine::{recover_at, CheckpointCoordinator, JobGraph, Partitioning};
 
 /// The highest parallelism a rescale picks (within the pipeline's max parallelism).
@@ -51,7 +52,7 @@ impl<D: Decisions> Simulation<'_, D> {
         }
         self.count_job_moments();
         self.coordinator.abort();
-        let tapped = self.job.take_late_records();
+        let tapped = take_late_records(&mut self.job);
         if let Some(parallelism) = self.decide_rescale() {
             self.injected.push(FaultEvent::Rescale {
                 step: self.step,
@@ -93,7 +94,7 @@ impl<D: Decisions> Simulation<'_, D> {
             return self.crash();
         }
         if self.tap_late {
-            self.job.tap_late_outputs();
+            tap_late_outputs(&mut self.job);
         }
         if let Some(capacity) = self.channel_capacity {
             self.job.bound_channels(capacity);

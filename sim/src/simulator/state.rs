@@ -12,9 +12,8 @@ use crate::timeline::Timeline;
 use crate::trace::Trace;
 use std::collections::{BTreeMap, BTreeSet};
 
-use eddy_engine::{
-    CheckpointCoordinator, CheckpointId, Job, JobGraph, LateRecord, Layout, MemoryDatabase, MemorySnapshotStore,
-};
+use eddy_engine::testkit::{LateRecord, MemoryDatabase};
+use eddy_engine::{CheckpointCoordinator, CheckpointId, Job, JobGraph, Layout, MemorySnapshotStore};
 
 pub(super) struct Simulation<'a, D> {
     pub(super) graph: &'a JobGraph,
