@@ -250,7 +250,7 @@ fn restart_and_finish(dir: &Path, counts: &Counts) -> (Option<CheckpointId>, Vec
     let graph = build(counts);
     let mut recovery = recover(&graph, &store).unwrap();
     let config = BatchConfig {
-        final_checkpoint: Some(highest + 1),
+        first_checkpoint: Some(highest + 1),
         ..BatchConfig::default()
     };
     run_batch(&mut recovery.job, &mut InOrder, &config).unwrap();

@@ -221,7 +221,7 @@ proptest! {
         let checkpoint = *store.checkpoints().unwrap().last().unwrap();
         let rescaled = build(&input, to, &sinks);
         let mut restored = restore_checkpoint(&rescaled, &store, checkpoint).unwrap();
-        let config = BatchConfig { final_checkpoint: Some(checkpoint + 1), ..BatchConfig::default() };
+        let config = BatchConfig { first_checkpoint: Some(checkpoint + 1), ..BatchConfig::default() };
         run_batch(&mut restored, &mut |a: &[Action]| rng.gen_range(0..a.len()), &config).unwrap();
 
         prop_assert_eq!(sorted(sinks.copy.records()), sorted(input.partitions.concat()));

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::element::CheckpointId;
+use crate::element::{CheckpointId, Timestamp};
 use crate::graph::{JobGraph, Layout};
 use crate::job::{Job, RestoreError};
 use crate::snapshot::{Manifest, SnapshotError, TaskSnapshot};
@@ -175,6 +175,21 @@ pub struct CheckpointStats {
     pub failed: u64,
 }
 
+/// The time a driver runs on, in milliseconds since its run started: the batch driver's
+/// virtual processing time, the live runtime's wall clock. The engine reads no clock itself;
+/// the coordinator's schedule ([`CheckpointCoordinator::every`]) asks the driver's.
+pub trait Clock {
+    /// Milliseconds since the run started.
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock stopped at a time the driver keeps.
+impl Clock for Timestamp {
+    fn now(&self) -> Timestamp {
+        *self
+    }
+}
+
 /// The checkpoint protocol's coordinator, sans-IO: which checkpoint to trigger next (one at
 /// a time; ids never reused), the acknowledgements it waits for, the snapshots stored as they
 /// arrive, the manifest written last (the commit point), and which old checkpoints go once
@@ -182,10 +197,16 @@ pub struct CheckpointStats {
 /// bench and the tests over a [`Job`] ([`CheckpointCoordinator::trigger`],
 /// [`CheckpointCoordinator::collect`]), the live runtime over tasks on threads of their own
 /// ([`CheckpointCoordinator::begin`], [`CheckpointCoordinator::acknowledge`],
-/// [`CheckpointCoordinator::complete`]). The driver owns time, delivery and the store.
+/// [`CheckpointCoordinator::complete`]). The driver owns time, delivery and the store; with
+/// a schedule ([`CheckpointCoordinator::every`]) the coordinator decides when on the
+/// driver's [`Clock`] ([`CheckpointCoordinator::tick`]).
 #[derive(Debug)]
 pub struct CheckpointCoordinator {
     next_checkpoint: CheckpointId,
+    /// Begin a checkpoint this often (milliseconds), if set.
+    interval: Option<Timestamp>,
+    /// When the last scheduled checkpoint began (0: the run's start).
+    last_scheduled: Timestamp,
     pending: Option<Pending>,
     retention: Retention,
     stats: CheckpointStats,
@@ -245,6 +266,8 @@ impl CheckpointCoordinator {
     pub fn new(store: &dyn SnapshotStore) -> Result<Self, StoreError> {
         Ok(CheckpointCoordinator {
             next_checkpoint: store.highest_checkpoint()?.map_or(1, |id| id + 1),
+            interval: None,
+            last_scheduled: 0,
             pending: None,
             retention: Retention::new(3),
             stats: CheckpointStats::default(),
@@ -256,6 +279,45 @@ impl CheckpointCoordinator {
     pub fn with_retention(mut self, retained: usize) -> Self {
         self.retention = Retention::new(retained);
         self
+    }
+
+    /// Begins a checkpoint every `interval` milliseconds of the driver's clock, the first one
+    /// `interval` after the start ([`tick`](Self::tick)); one that is due while another is in
+    /// flight begins when that one ends, and the next `interval` after it began.
+    pub fn every(mut self, interval: Timestamp) -> Self {
+        self.interval = Some(interval.max(1));
+        self
+    }
+
+    /// Numbers checkpoints after `checkpoint` at least (a job restored from it goes on with
+    /// the next id; ids are never reused).
+    pub fn after(mut self, checkpoint: CheckpointId) -> Self {
+        self.next_checkpoint = self.next_checkpoint.max(checkpoint + 1);
+        self
+    }
+
+    /// When the next scheduled checkpoint is due on the driver's clock (none without a
+    /// schedule): a driver that sleeps wakes then.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.interval.map(|interval| self.last_scheduled + interval)
+    }
+
+    /// Begins the next checkpoint, which waits for `expected` snapshots, if the schedule says
+    /// it is due at `clock`'s time and none is in flight. The driver then delivers the trigger.
+    pub fn tick(&mut self, clock: &dyn Clock, expected: usize) -> Option<CheckpointId> {
+        let now = clock.now();
+        if self.pending.is_some() || self.next_due().is_none_or(|due| now < due) {
+            return None;
+        }
+        self.last_scheduled = now;
+        self.begin(expected)
+    }
+
+    /// [`tick`](Self::tick) for a [`Job`]: triggers the checkpoint at its sources.
+    pub fn tick_job(&mut self, clock: &dyn Clock, job: &mut Job) -> Option<CheckpointId> {
+        let checkpoint = self.tick(clock, job.snapshots_per_checkpoint())?;
+        job.trigger_checkpoint(checkpoint);
+        Some(checkpoint)
     }
 
     pub fn stats(&self) -> CheckpointStats {

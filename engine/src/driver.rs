@@ -2,10 +2,12 @@
 //!
 //! Which step comes next is the [`Scheduler`]'s choice, so tests can explore delivery
 //! interleavings with a seeded RNG while the job code stays the same. Processing time is a
-//! virtual clock advanced by `step_ms` per step; no real clock is read.
+//! virtual clock advanced by `step_ms` per step; no real clock is read. Checkpoints go through
+//! the engine's one [`CheckpointCoordinator`], on that clock.
 
 use std::ops::ControlFlow;
 
+use crate::checkpoint::{CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, SnapshotStore, StoreError};
 use crate::element::{CheckpointId, Timestamp};
 use crate::graph::JobGraph;
 use crate::job::{Action, Job, JobMetrics};
@@ -39,9 +41,13 @@ pub struct BatchConfig {
     pub step_ms: Timestamp,
     /// A run longer than this is a liveness failure, not a hang.
     pub max_steps: u64,
-    /// The id of the checkpoint that completes the run, so that two-phase-commit sinks
-    /// commit their last transaction; by default the one after the job's last checkpoint.
-    pub final_checkpoint: Option<CheckpointId>,
+    /// The id of the run's first checkpoint (the final one, which commits the sinks' last
+    /// transactions, when no other runs before it); by default the one after the job's last
+    /// checkpoint and after every checkpoint in the store.
+    pub first_checkpoint: Option<CheckpointId>,
+    /// Takes a checkpoint every this many milliseconds of virtual processing time; none by
+    /// default (a bounded run commits once, at its end).
+    pub checkpoint_interval: Option<Timestamp>,
 }
 
 impl Default for BatchConfig {
@@ -50,7 +56,8 @@ impl Default for BatchConfig {
             source_batch_size: 1024,
             step_ms: 1,
             max_steps: 100_000_000,
-            final_checkpoint: None,
+            first_checkpoint: None,
+            checkpoint_interval: None,
         }
     }
 }
@@ -71,29 +78,86 @@ pub enum RunError {
     StepBudgetExceeded { max_steps: u64 },
     #[error("the job stalled after {steps} steps: nothing to deliver but not every task ended")]
     Stalled { steps: u64 },
+    #[error("checkpoint {checkpoint} failed: {error}")]
+    Checkpoint {
+        checkpoint: CheckpointId,
+        error: StoreError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Runs `job` until every task ended.
+/// Runs `job` until every task ended, then takes the final checkpoint, which commits the
+/// sinks' last transactions. A batch run keeps no store: its snapshots are dropped once the
+/// checkpoint is complete ([`run_checkpointed`] keeps them).
 pub fn run_batch(job: &mut Job, scheduler: &mut dyn Scheduler, config: &BatchConfig) -> Result<RunSummary, RunError> {
-    let (steps, now) = run_steps(job, scheduler, config, &mut |_| ControlFlow::Continue(()))?;
-    // Batch mode has no store: its final checkpoint completes as soon as every (ended) task
-    // has acknowledged, which is at once.
-    let final_checkpoint = config.final_checkpoint.unwrap_or(job.last_checkpoint() + 1);
-    job.trigger_checkpoint(final_checkpoint);
-    let mut acknowledgements = Vec::new();
-    job.poll_acknowledgements(&mut acknowledgements);
-    assert_eq!(
-        acknowledgements.len(),
-        job.snapshots_per_checkpoint(),
-        "every ended task acknowledges at once"
-    );
-    job.notify_checkpoint_complete(final_checkpoint);
+    let mut store = MemorySnapshotStore::new();
+    let coordinator = CheckpointCoordinator::new(&store)?.with_retention(1);
+    run_checkpointed(job, scheduler, config, coordinator, &mut store)
+}
+
+/// [`run_batch`] with checkpoints written to `store` through `coordinator`: every
+/// `config.checkpoint_interval` of virtual time, and the final one. A failed write fails that
+/// checkpoint and the run goes on, except for the final checkpoint: then the run fails, its
+/// last transactions uncommitted.
+pub fn run_checkpointed(
+    job: &mut Job,
+    scheduler: &mut dyn Scheduler,
+    config: &BatchConfig,
+    coordinator: CheckpointCoordinator,
+    store: &mut dyn SnapshotStore,
+) -> Result<RunSummary, RunError> {
+    let first = config.first_checkpoint.unwrap_or(job.last_checkpoint() + 1);
+    let mut coordinator = coordinator.after(first - 1);
+    if let Some(interval) = config.checkpoint_interval {
+        coordinator = coordinator.every(interval);
+    }
+    let mut store_error = None;
+    let mut after_step = |job: &mut Job, now: Timestamp| {
+        coordinator.tick_job(&now, job);
+        match finish_checkpoint(job, &mut coordinator, store) {
+            Ok(_) => ControlFlow::Continue(()),
+            Err(error) => {
+                store_error = Some(error);
+                ControlFlow::Break(())
+            }
+        }
+    };
+    let (steps, now) = run_steps_timed(job, scheduler, config, &mut after_step)?;
+    if let Some(error) = store_error {
+        return Err(error);
+    }
+    // Every task ended: the checkpoint in flight completes at once, then the final one.
+    finish_checkpoint(job, &mut coordinator, store)?;
+    let checkpoint = coordinator.trigger(job).expect("no checkpoint is in flight");
+    match finish_checkpoint(job, &mut coordinator, store)? {
+        Some(CheckpointOutcome::Completed(_)) => {}
+        Some(CheckpointOutcome::Failed { checkpoint, error }) => {
+            return Err(RunError::Checkpoint { checkpoint, error })
+        }
+        None => unreachable!("every ended task acknowledges checkpoint {checkpoint} at once"),
+    }
     Ok(RunSummary {
         steps,
         processing_time_ms: now,
         metrics: job.metrics(),
         state_entries: job.state_entries(),
     })
+}
+
+/// Stores the acknowledgements `job` has; a checkpoint that completes is notified to the
+/// tasks (sinks commit) and to the coordinator's retention.
+fn finish_checkpoint(
+    job: &mut Job,
+    coordinator: &mut CheckpointCoordinator,
+    store: &mut dyn SnapshotStore,
+) -> Result<Option<CheckpointOutcome>, RunError> {
+    let outcome = coordinator.collect(job, store);
+    if let Some(CheckpointOutcome::Completed(checkpoint)) = outcome {
+        job.notify_checkpoint_complete(checkpoint);
+        coordinator.notified(checkpoint, store)?;
+    }
+    Ok(outcome)
 }
 
 /// The batch driver's loop without its final checkpoint: runs `job` until every task ended
@@ -104,6 +168,16 @@ pub fn run_steps(
     scheduler: &mut dyn Scheduler,
     config: &BatchConfig,
     after_step: &mut dyn FnMut(&mut Job) -> ControlFlow<()>,
+) -> Result<(u64, Timestamp), RunError> {
+    run_steps_timed(job, scheduler, config, &mut |job, _| after_step(job))
+}
+
+/// [`run_steps`] whose `after_step` also sees the virtual processing time.
+fn run_steps_timed(
+    job: &mut Job,
+    scheduler: &mut dyn Scheduler,
+    config: &BatchConfig,
+    after_step: &mut dyn FnMut(&mut Job, Timestamp) -> ControlFlow<()>,
 ) -> Result<(u64, Timestamp), RunError> {
     let mut actions = Vec::new();
     let mut steps = 0u64;
@@ -132,7 +206,7 @@ pub fn run_steps(
             });
         }
         now += config.step_ms;
-        if after_step(job).is_break() {
+        if after_step(job, now).is_break() {
             return Ok((steps, now));
         }
     }

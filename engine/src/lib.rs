@@ -46,11 +46,13 @@ pub use changelog::{
     SumRows,
 };
 pub use checkpoint::{
-    recover, recover_at, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, MemorySnapshotStore, ObjectKey,
-    Recovery, RecoveryError, Retention, SnapshotStore, StoreError,
+    recover, recover_at, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, Clock, MemorySnapshotStore,
+    ObjectKey, Recovery, RecoveryError, Retention, SnapshotStore, StoreError,
 };
 pub use dedup::Keep;
-pub use driver::{run_batch, run_steps, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler};
+pub use driver::{
+    run_batch, run_checkpointed, run_steps, run_to_end, BatchConfig, InOrder, RunError, RunSummary, Scheduler,
+};
 pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
 pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};

@@ -13,8 +13,8 @@ use super::output::LiveOutput;
 use super::protocol::Control;
 use crate::store::FsSnapshotStore;
 use eddy_engine::{
-    restore_checkpoint, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Job, JobGraph, Manifest, SnapshotStore,
-    TaskSnapshot,
+    restore_checkpoint, CheckpointCoordinator, CheckpointId, CheckpointOutcome, Clock, Job, JobGraph, Manifest,
+    SnapshotStore, TaskSnapshot,
 };
 
 /// The driver's object in each checkpoint: the output file's committed length.
@@ -96,6 +96,15 @@ pub(super) fn recover(graph: &JobGraph, store: &FsSnapshotStore, output: &LiveOu
     })
 }
 
+/// The runtime's clock for the coordinator's schedule: milliseconds since the run started.
+pub(super) struct WallClock(pub(super) Instant);
+
+impl Clock for WallClock {
+    fn now(&self) -> i64 {
+        i64::try_from(self.0.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// The checkpoint in flight, as the runtime sees it.
 pub(super) struct Pending {
     pub(super) checkpoint: CheckpointId,
@@ -128,12 +137,23 @@ impl Coordinator<'_> {
         self.checkpoints.last_completed().or(self.restored)
     }
 
-    /// Starts the next checkpoint, unless one is in flight: first at every non-source task
-    /// (so that each knows it before any barrier can reach it, as `Job::trigger_checkpoint`
-    /// does in one step), then at the sources, which snapshot their positions and send the
-    /// barrier.
+    /// Starts the next checkpoint if the coordinator's schedule says it is due at `clock`'s
+    /// time and none is in flight.
+    pub(super) async fn tick(&mut self, clock: &WallClock) -> Option<Pending> {
+        let checkpoint = self.checkpoints.tick(clock, self.snapshots_per_checkpoint)?;
+        Some(self.deliver(checkpoint).await)
+    }
+
+    /// Starts the next checkpoint now (the final one), unless one is in flight.
     pub(super) async fn trigger(&mut self) -> Option<Pending> {
         let checkpoint = self.checkpoints.begin(self.snapshots_per_checkpoint)?;
+        Some(self.deliver(checkpoint).await)
+    }
+
+    /// Delivers the trigger of `checkpoint`: first to every non-source task (so that each
+    /// knows it before any barrier can reach it, as `Job::trigger_checkpoint` does in one
+    /// step), then to the sources, which snapshot their positions and send the barrier.
+    async fn deliver(&mut self, checkpoint: CheckpointId) -> Pending {
         let output_len = self.output.len();
         for sources in [false, true] {
             let mut waiting = Vec::new();
@@ -146,7 +166,7 @@ impl Coordinator<'_> {
                 let _ = wait.await;
             }
         }
-        Some(Pending { checkpoint, output_len })
+        Pending { checkpoint, output_len }
     }
 
     /// A task's snapshot arrived: stored at once. False if the write failed (the checkpoint

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use self::checkpoint::{recover, Coordinator, Pending, Recovered};
+use self::checkpoint::{recover, Coordinator, Pending, Recovered, WallClock};
 use self::progress::{sum, Progress, ProgressLine};
 use self::protocol::{Control, Report};
 use self::runner::{Route, Runner};
@@ -117,7 +117,10 @@ async fn drive(
     }
     let nodes = job.manifest(0).nodes;
     let snapshots_per_checkpoint = job.snapshots_per_checkpoint();
-    let checkpoints = CheckpointCoordinator::new(&store)?.with_retention(config.retained_checkpoints.max(2));
+    let interval_ms = i64::try_from(config.checkpoint_interval.as_millis()).unwrap_or(i64::MAX);
+    let checkpoints = CheckpointCoordinator::new(&store)?
+        .with_retention(config.retained_checkpoints.max(2))
+        .every(interval_ms);
     let (tasks, channels) = job.into_tasks();
     let task_count = tasks.len();
     let sources = tasks.iter().filter(|t| t.is_source()).count().max(1);
@@ -173,9 +176,12 @@ async fn drive(
         restored,
         last_completed_at: Instant::now(),
     };
-    let mut checkpoints = tokio::time::interval(config.checkpoint_interval);
-    checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    checkpoints.tick().await; // the first tick is immediate
+    // The coordinator decides when a checkpoint is due, on the wall clock since the start.
+    let clock = WallClock(started);
+    let due_at = |coordinator: &Coordinator<'_>| {
+        let due = coordinator.checkpoints.next_due().unwrap_or(interval_ms).max(0);
+        tokio::time::Instant::from_std(started) + Duration::from_millis(due as u64)
+    };
     let mut progress_ticks = tokio::time::interval(config.progress_interval.unwrap_or(Duration::from_secs(3_600)));
     progress_ticks.tick().await;
     let mut progress_line = ProgressLine::new(started);
@@ -222,14 +228,12 @@ async fn drive(
                 };
                 return Err(LiveError::Task(message));
             }
-            _ = checkpoints.tick() => {
+            _ = tokio::time::sleep_until(due_at(&coordinator)), if pending.is_none() && final_checkpoint.is_none() => {
                 // A line that does not parse stops the run: nothing after it is read.
                 if let Some(error) = input_error() {
                     return Err(error);
                 }
-                if pending.is_none() && final_checkpoint.is_none() {
-                    pending = coordinator.trigger().await;
-                }
+                pending = coordinator.tick(&clock).await;
             }
             _ = progress_ticks.tick(), if config.progress_interval.is_some() => {
                 progress_line.print(&progress, &coordinator);
