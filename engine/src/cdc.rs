@@ -37,6 +37,7 @@ pub enum Op {
 /// position is its log sequence number, or an equivalent that increases along the log).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SourceInfo {
+    /// The table the row belongs to.
     pub table: String,
     /// The log position.
     pub lsn: u64,
@@ -45,10 +46,15 @@ pub struct SourceInfo {
 /// A Debezium change event of rows of type `T`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChangeEvent<T> {
+    /// What happened to the row.
     pub op: Op,
+    /// The row before the change (`None` for a create or a snapshot read).
     pub before: Option<T>,
+    /// The row after the change (`None` for a delete).
     pub after: Option<T>,
+    /// Where in the database's log the change was read.
     pub source: SourceInfo,
+    /// When the event was produced, in milliseconds since the epoch.
     pub ts_ms: i64,
 }
 

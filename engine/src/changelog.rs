@@ -43,6 +43,7 @@ impl RowKind {
         matches!(self, RowKind::Insert | RowKind::UpdateAfter)
     }
 
+    /// The kind's symbol: `+I`, `-U`, `+U` or `-D`.
     pub fn short(self) -> &'static str {
         match self {
             RowKind::Insert => "+I",
@@ -68,19 +69,24 @@ impl RowKind {
 /// A changelog record's value: a row and what happens to it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Row<T> {
+    /// What the record does to its row.
     pub kind: RowKind,
+    /// The row added or retracted.
     pub row: T,
 }
 
 impl<T> Row<T> {
+    /// A record of `kind` for `row`.
     pub fn new(kind: RowKind, row: T) -> Self {
         Row { kind, row }
     }
 
+    /// A record that inserts `row` (`+I`).
     pub fn insert(row: T) -> Self {
         Row::new(RowKind::Insert, row)
     }
 
+    /// A record that deletes `row` (`-D`).
     pub fn delete(row: T) -> Self {
         Row::new(RowKind::Delete, row)
     }
@@ -140,10 +146,15 @@ impl<K: Key, T: Data + PartialEq> KeyedProcessFunction<K, Row<T>> for Normalize<
 /// An aggregate over a changelog: rows are added and retracted (Flink's retractable
 /// `AggregateFunction`). `result` is `None` while no row is there.
 pub trait RetractableAggregate<T>: Clone + Send + Sync + 'static {
+    /// The accumulator a key keeps in state.
     type Acc: Default + PartialEq + Clone + Send + Serialize + DeserializeOwned + 'static;
+    /// The aggregate's result.
     type Out: Data + PartialEq;
+    /// Adds a row to the accumulator.
     fn add(&self, acc: &mut Self::Acc, row: &T);
+    /// Takes a row the accumulator holds back out of it.
     fn retract(&self, acc: &mut Self::Acc, row: &T);
+    /// The result over the rows in the accumulator, if it has one.
     fn result(&self, acc: &Self::Acc) -> Option<Self::Out>;
 }
 
@@ -354,7 +365,9 @@ pub enum JoinKind {
 /// A record of either side of a join, on its way to the join.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Side<L, R> {
+    /// A record of the left changelog.
     Left(Row<L>),
+    /// A record of the right changelog.
     Right(Row<R>),
 }
 

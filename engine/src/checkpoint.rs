@@ -18,17 +18,24 @@ use crate::snapshot::{Manifest, SnapshotError, TaskSnapshot};
 /// A stored object of a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectKey {
+    /// The snapshot of one task of a checkpoint.
     Task {
+        /// The checkpoint it belongs to.
         checkpoint: CheckpointId,
+        /// The task's operator: its index in the job graph.
         node: usize,
+        /// The task's index among its operator's parallel subtasks.
         subtask: usize,
     },
+    /// A checkpoint's manifest, written last: the checkpoint exists once it is stored.
     Manifest {
+        /// The checkpoint it describes.
         checkpoint: CheckpointId,
     },
 }
 
 impl ObjectKey {
+    /// The checkpoint the object belongs to.
     pub fn checkpoint(&self) -> CheckpointId {
         match *self {
             ObjectKey::Task { checkpoint, .. } | ObjectKey::Manifest { checkpoint } => checkpoint,
@@ -49,25 +56,45 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// Why the snapshot store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The object is not stored.
     #[error("{object}: not in the snapshot store")]
-    Missing { object: String },
+    Missing {
+        /// The object, as its key displays.
+        object: String,
+    },
+    /// Storing the object failed.
     #[error("{object}: write failed: {reason}")]
-    WriteFailed { object: String, reason: String },
+    WriteFailed {
+        /// The object, as its key displays.
+        object: String,
+        /// What the store reported.
+        reason: String,
+    },
+    /// Reading the object failed.
     #[error("{object}: read failed: {reason}")]
-    ReadFailed { object: String, reason: String },
+    ReadFailed {
+        /// The object, as its key displays.
+        object: String,
+        /// What the store reported.
+        reason: String,
+    },
 }
 
 /// Where checkpoints live. A checkpoint exists only once its manifest is stored.
 pub trait SnapshotStore {
+    /// Stores `bytes` as the object `key`, replacing what was there.
     fn put(&mut self, key: ObjectKey, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// The bytes stored as the object `key`.
     fn get(&self, key: ObjectKey) -> Result<Vec<u8>, StoreError>;
     /// Checkpoints with a stored manifest, ascending.
     fn checkpoints(&self) -> Result<Vec<CheckpointId>, StoreError>;
     /// The highest checkpoint id with any stored object (ids are never reused).
     fn highest_checkpoint(&self) -> Result<Option<CheckpointId>, StoreError>;
+    /// Deletes every object of `checkpoint`, its manifest too.
     fn discard(&mut self, checkpoint: CheckpointId) -> Result<(), StoreError>;
 }
 
@@ -79,6 +106,7 @@ pub struct MemorySnapshotStore {
 }
 
 impl MemorySnapshotStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -111,6 +139,7 @@ impl MemorySnapshotStore {
         }
     }
 
+    /// The keys of the stored objects, ascending.
     pub fn keys(&self) -> Vec<ObjectKey> {
         self.objects.keys().copied().collect()
     }
@@ -163,15 +192,21 @@ pub enum CheckpointOutcome {
     Completed(CheckpointId),
     /// A write failed: the checkpoint does not exist; the job goes on.
     Failed {
+        /// The checkpoint that failed.
         checkpoint: CheckpointId,
+        /// Why the write failed.
         error: StoreError,
     },
 }
 
+/// How many checkpoints a coordinator started, completed and failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckpointStats {
+    /// Checkpoints begun.
     pub started: u64,
+    /// Checkpoints whose manifest was stored.
     pub completed: u64,
+    /// Checkpoints that a failed write ended.
     pub failed: u64,
 }
 
@@ -235,6 +270,7 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// Keeps the `retained` newest notified checkpoints and everything newer.
     pub fn new(retained: usize) -> Self {
         Retention {
             retained,
@@ -320,10 +356,12 @@ impl CheckpointCoordinator {
         Some(checkpoint)
     }
 
+    /// How many checkpoints were started, completed and failed so far.
     pub fn stats(&self) -> CheckpointStats {
         self.stats
     }
 
+    /// The checkpoint in flight, if one is.
     pub fn pending(&self) -> Option<CheckpointId> {
         self.pending.map(|p| p.checkpoint)
     }
@@ -446,19 +484,29 @@ impl CheckpointCoordinator {
     }
 }
 
+/// Why a checkpoint could not be restored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecoveryError {
+    /// The store could not list or read an object.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored object did not decode, or is not the object its key names.
     #[error("{object}: {source}")]
-    Snapshot { object: String, source: SnapshotError },
+    Snapshot {
+        /// The object, as its key displays.
+        object: String,
+        /// What is wrong with it.
+        source: SnapshotError,
+    },
+    /// The job could not be rebuilt from the checkpoint's snapshots.
     #[error(transparent)]
     Restore(#[from] RestoreError),
 }
 
 /// A job rebuilt from the store.
 pub struct Recovery {
+    /// The job, restored from the checkpoint or fresh.
     pub job: Job,
     /// The checkpoint restored, or `None` for a fresh start.
     pub checkpoint: Option<CheckpointId>,

@@ -14,8 +14,10 @@ use serde::ser::{self, Serialize};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
+    /// A serde impl failed, with its message.
     #[error("{0}")]
     Custom(String),
+    /// A sequence or map that does not tell its length up front.
     #[error("a sequence or map of unknown length")]
     LengthUnknown,
 }

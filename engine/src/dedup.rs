@@ -28,7 +28,9 @@ use crate::time::NO_WATERMARK;
 /// Which record of a dedup interval survives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Keep {
+    /// The interval's first record, emitted once the watermark reaches it.
     First,
+    /// The interval's last record, stamped with the interval's max timestamp, emitted when the interval closes.
     Last,
 }
 

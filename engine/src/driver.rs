@@ -14,6 +14,7 @@ use crate::job::{Action, Job, JobMetrics};
 
 /// Chooses the next step among those ready (never called with an empty slice).
 pub trait Scheduler {
+    /// The index in `actions` of the step to take.
     fn choose(&mut self, actions: &[Action]) -> usize;
 }
 
@@ -33,6 +34,7 @@ impl Scheduler for InOrder {
     }
 }
 
+/// How the batch driver runs a job.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchConfig {
     /// At most this many records per source poll.
@@ -62,27 +64,45 @@ impl Default for BatchConfig {
     }
 }
 
+/// What a finished batch run did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunSummary {
+    /// Steps taken.
     pub steps: u64,
+    /// The virtual processing time reached.
     pub processing_time_ms: Timestamp,
+    /// The job's counters at the end.
     pub metrics: JobMetrics,
     /// State entries left in operators at the end (0 unless a TTL or table keeps some).
     pub state_entries: usize,
 }
 
+/// Why a batch run did not finish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
+    /// The run took more steps than its budget: a liveness failure, not a hang.
     #[error("the job did not finish within {max_steps} steps")]
-    StepBudgetExceeded { max_steps: u64 },
+    StepBudgetExceeded {
+        /// The budget ([`BatchConfig::max_steps`]).
+        max_steps: u64,
+    },
+    /// Nothing was left to deliver and no timer was due, yet some task had not ended.
     #[error("the job stalled after {steps} steps: nothing to deliver but not every task ended")]
-    Stalled { steps: u64 },
+    Stalled {
+        /// Steps taken before the stall.
+        steps: u64,
+    },
+    /// A write of the final checkpoint failed: the sinks' last transactions are not
+    /// committed.
     #[error("checkpoint {checkpoint} failed: {error}")]
     Checkpoint {
+        /// The checkpoint that failed.
         checkpoint: CheckpointId,
+        /// The store's error.
         error: StoreError,
     },
+    /// The store failed outside a checkpoint's writes (listing its checkpoints).
     #[error(transparent)]
     Store(#[from] StoreError),
 }

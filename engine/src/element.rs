@@ -20,11 +20,14 @@ pub type CheckpointId = u64;
 /// A record: a value stamped with its event time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Record<T> {
+    /// The record's event time.
     pub ts: Timestamp,
+    /// The record's value.
     pub value: T,
 }
 
 impl<T> Record<T> {
+    /// `value` at event time `ts`.
     pub fn new(ts: Timestamp, value: T) -> Self {
         Record { ts, value }
     }
@@ -44,7 +47,7 @@ impl<T> Key for T where T: Data + Ord + Eq + std::hash::Hash {}
 /// A type-erased, non-empty-or-empty batch of `Record<T>` for one `T`.
 ///
 /// A batch owns its records, or is a range of a replayable log that it shares with the
-/// source ([`Batch::shared`]): an operator that only reads its input reads the log in
+/// source (`Batch::shared`): an operator that only reads its input reads the log in
 /// place, and one that takes the records copies them once, as a source would have.
 pub struct Batch {
     len: usize,
@@ -151,6 +154,7 @@ fn describe_records<T: Data>(records: &ErasedRecords) -> Vec<DescribedRecord> {
 }
 
 impl Batch {
+    /// A batch that owns `records`.
     pub fn new<T: Data>(records: Vec<Record<T>>) -> Self {
         Batch {
             len: records.len(),
@@ -177,10 +181,12 @@ impl Batch {
         }
     }
 
+    /// How many records the batch holds.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the batch holds no record.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -263,10 +269,13 @@ impl fmt::Debug for Batch {
 /// An element on a channel.
 #[derive(Clone, Debug)]
 pub enum Message {
+    /// A batch of records.
     Records(Batch),
     /// No more records with `ts <= watermark` will follow on this channel.
     Watermark(Timestamp),
+    /// A checkpoint's barrier: what came before it on this channel belongs to the checkpoint.
     Barrier(CheckpointId),
+    /// The sender has ended: nothing follows on this channel.
     EndOfInput,
     /// Flink's `WatermarkStatus.IDLE`: the sender's sources have nothing to read; leave this
     /// channel out of the watermark minimum until it delivers again.

@@ -33,8 +33,11 @@ fn chain_name(chain: &str, node: &str) -> String {
 /// A channel from one task to one input channel of another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Channel {
+    /// The sending task's index.
     pub from: usize,
+    /// The receiving task's index.
     pub to: usize,
+    /// Which input channel of the receiving task it is.
     pub to_input: usize,
 }
 
@@ -42,11 +45,20 @@ pub struct Channel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     /// Deliver the head of input channel `input` of task `task`.
-    Deliver { task: usize, input: usize },
+    Deliver {
+        /// The receiving task's index.
+        task: usize,
+        /// The task's input channel.
+        input: usize,
+    },
     /// Let source task `task` read a batch.
-    PollSource { task: usize },
+    PollSource {
+        /// The source task's index.
+        task: usize,
+    },
 }
 
+/// A job graph instantiated into tasks and the channels between them, stepped by a driver.
 pub struct Job {
     tasks: Vec<Task>,
     channels: Vec<Channel>,
@@ -65,19 +77,36 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreError {
+    /// The checkpoint's operators are not this job's.
     #[error("checkpoint {checkpoint} was taken of a different job: {reason}")]
-    IncompatibleJob { checkpoint: CheckpointId, reason: String },
+    IncompatibleJob {
+        /// The checkpoint being restored.
+        checkpoint: CheckpointId,
+        /// How the operators differ.
+        reason: String,
+    },
+    /// The checkpoint lacks a snapshot an operator's old task would have taken.
     #[error("checkpoint {checkpoint} lacks the snapshot of task {task}")]
-    MissingTask { checkpoint: CheckpointId, task: String },
+    MissingTask {
+        /// The checkpoint being restored.
+        checkpoint: CheckpointId,
+        /// The missing task, as `name[subtask]`.
+        task: String,
+    },
+    /// A task's snapshot does not restore into its operator.
     #[error("checkpoint {checkpoint}, task {task}: {source}")]
     State {
+        /// The checkpoint being restored.
         checkpoint: CheckpointId,
+        /// The restoring task, as `name[subtask]`.
         task: String,
+        /// Why the snapshot did not restore.
         source: SnapshotError,
     },
 }
 
 impl Job {
+    /// Instantiates `graph` as built.
     pub fn new(graph: &JobGraph) -> Self {
         Job::with_layout(graph, &graph.layout())
     }
@@ -347,10 +376,12 @@ impl Job {
         (self.tasks, self.channels)
     }
 
+    /// The tasks, in the order [`Action`]s name them.
     pub fn tasks(&self) -> &[Task] {
         &self.tasks
     }
 
+    /// The channels between the tasks.
     pub fn channels(&self) -> &[Channel] {
         &self.channels
     }
@@ -375,6 +406,7 @@ impl Job {
         }
     }
 
+    /// Takes `action`; a source poll reads up to `source_batch_size` records.
     pub fn perform(&mut self, action: Action, source_batch_size: usize) {
         match action {
             Action::Deliver { task, input } => {
@@ -398,6 +430,7 @@ impl Job {
         }
     }
 
+    /// The earliest processing time at which a task wants [`Job::handle_processing_time`].
     pub fn next_processing_deadline(&self) -> Option<Timestamp> {
         self.tasks.iter().filter_map(Task::next_processing_deadline).min()
     }
@@ -407,6 +440,7 @@ impl Job {
         self.tasks.iter().all(|t| t.is_ended() && t.queued() == 0)
     }
 
+    /// How many state entries the tasks' operators hold now.
     pub fn state_entries(&self) -> usize {
         self.tasks.iter().map(Task::state_entries).sum()
     }
@@ -468,10 +502,15 @@ impl Job {
     }
 }
 
+/// Counters summed over a job's tasks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobMetrics {
+    /// Records the sources read.
     pub source_records: u64,
+    /// Records that operators found late (sent to a late output).
     pub late_records: u64,
+    /// Records that deduplication dropped.
     pub duplicates: u64,
+    /// Moments the operators went through.
     pub events: OperatorEvents,
 }

@@ -22,11 +22,22 @@ use crate::time::NO_WATERMARK;
 /// One entry of a changelog stream.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Change<K, V> {
-    Upsert { key: K, value: V },
-    Delete { key: K },
+    /// The key's value from the change's timestamp on.
+    Upsert {
+        /// The table key.
+        key: K,
+        /// The key's new version.
+        value: V,
+    },
+    /// The key has no value from the change's timestamp on.
+    Delete {
+        /// The table key.
+        key: K,
+    },
 }
 
 impl<K, V> Change<K, V> {
+    /// The table key the change is about.
     pub fn key(&self) -> &K {
         match self {
             Change::Upsert { key, .. } | Change::Delete { key } => key,

@@ -9,6 +9,7 @@
 //! Semantics are specified in `docs/semantics.md`; the map of the code is
 //! `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cdc;
 pub mod changelog;

@@ -36,21 +36,27 @@ pub trait LineFeed: Send + Sync {
 /// replaces the row of its key (an upsert output); without, it is inserted (append).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveTable {
+    /// The columns, in order: name and type.
     pub columns: &'static [(&'static str, ColumnType)],
+    /// The columns of the primary key (empty: lines are appended).
     pub primary_key: &'static [&'static str],
 }
 
 /// The SQL type of a [`LiveTable`] column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {
+    /// A 64-bit integer.
     BigInt,
+    /// A boolean.
     Boolean,
+    /// A string.
     Text,
     /// A nested JSON value.
     Json,
 }
 
 impl ColumnType {
+    /// The type's name in SQL (PostgreSQL's).
     pub fn sql(self) -> &'static str {
         match self {
             ColumnType::BigInt => "bigint",
@@ -73,16 +79,21 @@ pub enum LiveInput {
 /// A pipeline's source of events, typed: a log (batch runs, live runs read to the end) or a
 /// followed input; [`EventSource::stream`] adds it to a pipeline.
 pub enum EventSource<E> {
+    /// The records of a log, read to its end.
     Log(Log<E>),
+    /// The lines of a followed input, parsed as they arrive.
     Follow {
+        /// The input's new lines, as the driver reads them.
         feed: Arc<dyn LineFeed>,
+        /// How many partitions the lines are split over, round-robin.
         partitions: usize,
-        /// How a line becomes an event ([`crate::Workload::line_parser`]).
+        /// How a line becomes an event (the simulator's `Workload::line_parser`).
         parse: LineParser<E>,
     },
 }
 
 impl<E: Data> EventSource<E> {
+    /// Adds the source to `pipeline` as operator `name`, with `watermarks`.
     pub fn stream(self, pipeline: &Pipeline, name: &str, watermarks: WatermarkStrategy) -> Stream<E> {
         match self {
             EventSource::Log(log) => pipeline.source(name, log, watermarks),
@@ -354,6 +365,7 @@ type CommitLines = dyn FnMut(TransactionId, Vec<Record<String>>) + Send;
 type OpenDatabase = dyn Fn(&TaskInfo) -> Box<dyn PreparedTransactions<String>> + Send + Sync;
 
 impl LineCommitter {
+    /// Lines committed by `commit`, called with each committed transaction's lines.
     pub fn new(commit: impl FnMut(TransactionId, Vec<Record<String>>) + Send + 'static) -> Self {
         LineCommitter {
             commit: Arc::new(Mutex::new(commit)),

@@ -4,7 +4,7 @@
 //! - [`PreparedTransactions`]: what the sink asks of the database — prepare a checkpoint's
 //!   records under an id, commit or roll back a prepared id, list the prepared ids. The live
 //!   runtime implements it over a PostgreSQL connection (`runtime/src/postgres.rs`); the simulator
-//!   over [`MemoryDatabase`], a model whose prepared transactions survive crashes and which
+//!   over `MemoryDatabase`, a model whose prepared transactions survive crashes and which
 //!   injects failed prepares, lost replies and restarts.
 //! - [`PreparedCommitSink`]: the protocol. At the barrier of checkpoint `n` it prepares the
 //!   records since the last barrier as transaction `(n, sink task)`; when a checkpoint
@@ -30,7 +30,9 @@ use crate::transaction::{DatabaseError, PreparedTransactions, TransactionId};
 /// What a sink task does with the prepared transactions it found, before it writes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryPlan {
+    /// Prepared transactions to commit: the restored checkpoint recorded them.
     pub commit: Vec<TransactionId>,
+    /// Prepared transactions to roll back: the restored checkpoint did not record them.
     pub rollback: Vec<TransactionId>,
 }
 
@@ -70,6 +72,7 @@ pub struct PreparedCommitSink<T> {
 }
 
 impl<T: Data> PreparedCommitSink<T> {
+    /// The sink task `task` over its view of the database's prepared transactions.
     pub fn new(database: Box<dyn PreparedTransactions<T>>, task: &TaskInfo) -> Self {
         PreparedCommitSink {
             database,

@@ -16,13 +16,20 @@ use crate::state::KeyedStateBackend;
 use crate::time::NO_WATERMARK;
 use crate::timer::{TimeDomain, TimerService};
 
+/// User code run on each record of a keyed stream, with per-key state and timers (Flink's
+/// `KeyedProcessFunction`).
 pub trait KeyedProcessFunction<K, T>: Clone + Send + 'static {
     /// Per-key state: compose it from `ValueState`, `ListState` and `MapState` fields.
     type State: Default + PartialEq + Clone + Send + Serialize + DeserializeOwned + 'static;
+    /// What the function emits.
     type Out: Data;
 
+    /// Handles one record of the context's key: may read and update the key's state, register
+    /// timers and emit.
     fn process_element(&mut self, record: Record<T>, ctx: &mut ProcessContext<'_, K, Self::State, Self::Out>);
 
+    /// A timer of the context's key fired (`timestamp` in `domain`). Does nothing unless
+    /// overridden.
     fn on_timer(
         &mut self,
         _timestamp: Timestamp,
@@ -44,6 +51,7 @@ pub struct ProcessContext<'a, K, S, O> {
 }
 
 impl<K: Ord + Clone, S, O> ProcessContext<'_, K, S, O> {
+    /// The key of the record or timer being handled.
     pub fn key(&self) -> &K {
         self.key
     }
@@ -51,18 +59,23 @@ impl<K: Ord + Clone, S, O> ProcessContext<'_, K, S, O> {
     pub fn timestamp(&self) -> Timestamp {
         self.timestamp
     }
+    /// The operator's event-time watermark.
     pub fn current_watermark(&self) -> Timestamp {
         self.watermark
     }
+    /// The latest processing time the operator was handed by its driver.
     pub fn current_processing_time(&self) -> Timestamp {
         self.processing_time
     }
+    /// The key's state.
     pub fn state(&mut self) -> &mut S {
         self.state
     }
+    /// Sets a timer of the key at `timestamp` in `domain` (one per key and time).
     pub fn register_timer(&mut self, domain: TimeDomain, timestamp: Timestamp) {
         self.timers.register(domain, timestamp, self.key.clone());
     }
+    /// Deletes the key's timer at `timestamp` in `domain`, if there is one.
     pub fn delete_timer(&mut self, domain: TimeDomain, timestamp: Timestamp) {
         self.timers.delete(domain, timestamp, self.key.clone());
     }
@@ -70,6 +83,7 @@ impl<K: Ord + Clone, S, O> ProcessContext<'_, K, S, O> {
     pub fn emit(&mut self, value: O) {
         self.out.push(Record::new(self.timestamp, value));
     }
+    /// Emits `value` stamped with `timestamp`.
     pub fn emit_at(&mut self, timestamp: Timestamp, value: O) {
         self.out.push(Record::new(timestamp, value));
     }

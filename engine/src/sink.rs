@@ -21,6 +21,7 @@ use crate::transaction::{Committer, TransactionId};
 
 /// Receives the records of one sink task. Cloned once per parallel sink task.
 pub trait Sink<T>: Clone + Send + 'static {
+    /// Takes a batch of records, in the order the sink task received them.
     fn write(&mut self, records: Vec<Record<T>>);
     /// The sink task's watermark advanced (after the records it covers were written).
     fn write_watermark(&mut self, _watermark: Timestamp) {}
@@ -31,7 +32,9 @@ pub trait Sink<T>: Clone + Send + 'static {
 /// What a [`CollectSink`] saw, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Collected<T> {
+    /// A record written.
     Record(Record<T>),
+    /// The sink task's watermark advanced to this.
     Watermark(Timestamp),
 }
 
@@ -58,6 +61,7 @@ impl<T> Default for CollectSink<T> {
 }
 
 impl<T: Clone> CollectSink<T> {
+    /// An empty sink.
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,6 +83,7 @@ impl<T: Clone> CollectSink<T> {
         self.events.lock().expect("collect sink poisoned").clone()
     }
 
+    /// The values of the records written so far, in order.
     pub fn values(&self) -> Vec<T> {
         self.records().into_iter().map(|r| r.value).collect()
     }
@@ -237,6 +242,7 @@ impl<T> Default for CommitLog<T> {
 }
 
 impl<T: Clone + PartialEq + std::fmt::Debug> CommitLog<T> {
+    /// An empty log.
     pub fn new() -> Self {
         Self::default()
     }
@@ -257,6 +263,7 @@ impl<T: Clone + PartialEq + std::fmt::Debug> CommitLog<T> {
             .collect()
     }
 
+    /// The ids of the committed transactions, in order.
     pub fn transactions(&self) -> Vec<TransactionId> {
         self.inner
             .lock()
@@ -308,6 +315,7 @@ impl<T, K, F: Clone> Clone for UpsertSink<T, K, F> {
 }
 
 impl<T: Clone, K: Ord + Clone, F: Fn(&T) -> K> UpsertSink<T, K, F> {
+    /// An empty table keyed by `key_of` of each record's value.
     pub fn new(key_of: F) -> Self {
         UpsertSink {
             key_of,
@@ -371,6 +379,7 @@ impl<K, V, F: Clone> Clone for Table<K, V, F> {
 }
 
 impl<K: Ord + Clone, V: Clone, F> Table<K, V, F> {
+    /// An empty table that applies changelogs as `mode` says, keyed by `primary_key` of each row.
     pub fn new(mode: TableMode, primary_key: F) -> Self {
         Table {
             mode,

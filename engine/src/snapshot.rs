@@ -27,27 +27,66 @@ const HEADER_LEN: usize = 4 + 2 + 1 + 4 + 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ObjectKind {
+    /// A task's snapshot.
     TaskSnapshot = 1,
+    /// A checkpoint's manifest.
     Manifest = 2,
 }
 
+/// Why stored bytes do not decode: what was expected and what was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SnapshotError {
+    /// Fewer bytes than the header.
     #[error("snapshot too short: {len} bytes, the header alone is {HEADER_LEN}")]
-    TooShort { len: usize },
+    TooShort {
+        /// How many bytes there are.
+        len: usize,
+    },
+    /// The bytes do not start with [`MAGIC`].
     #[error("not an eddy snapshot: magic {found:02x?}, expected {MAGIC:02x?}")]
-    BadMagic { found: [u8; 4] },
+    BadMagic {
+        /// The first four bytes.
+        found: [u8; 4],
+    },
+    /// A format version this build does not read.
     #[error("snapshot format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
-    UnsupportedVersion { found: u16 },
+    UnsupportedVersion {
+        /// The version in the header.
+        found: u16,
+    },
+    /// An object of another kind than the one asked for.
     #[error("expected a {expected:?} object, found kind byte {found}")]
-    WrongKind { expected: ObjectKind, found: u8 },
+    WrongKind {
+        /// The kind asked for.
+        expected: ObjectKind,
+        /// The kind byte in the header.
+        found: u8,
+    },
+    /// The payload is not as long as the header says.
     #[error("snapshot payload length: header says {expected} bytes, found {found}")]
-    LengthMismatch { expected: usize, found: usize },
+    LengthMismatch {
+        /// The length in the header.
+        expected: usize,
+        /// The payload's length.
+        found: usize,
+    },
+    /// The payload's CRC-32 is not the one in the header.
     #[error("snapshot checksum mismatch: header says {expected:08x}, payload hashes to {found:08x}")]
-    ChecksumMismatch { expected: u32, found: u32 },
+    ChecksumMismatch {
+        /// The checksum in the header.
+        expected: u32,
+        /// The payload's checksum.
+        found: u32,
+    },
+    /// The payload does not decode as what it should hold.
     #[error("snapshot payload does not decode as {what}: {reason}")]
-    Payload { what: &'static str, reason: String },
+    Payload {
+        /// What it should hold.
+        what: &'static str,
+        /// Why it does not decode.
+        reason: String,
+    },
 }
 
 /// Encodes `value` framed with the header (the payload is written after room for the
@@ -139,8 +178,10 @@ pub(crate) fn encode_after<T: Serialize>(mut bytes: Vec<u8>, value: &T) -> Vec<u
 /// (non-keyed) state, which a restore hands to the operator to redistribute.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorState {
+    /// Keyed state: each key group's entries, encoded.
     #[serde(with = "keyed_bytes")]
     pub keyed: BTreeMap<KeyGroup, Vec<u8>>,
+    /// The operator's own state, encoded (a source's read positions, a sink's staged transactions).
     #[serde(with = "serde_bytes")]
     pub operator: Vec<u8>,
 }
@@ -227,19 +268,25 @@ impl<E: Serialize> Serialize for GroupEntries<'_, E> {
 /// One task's snapshot for one checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
+    /// The checkpoint the snapshot belongs to.
     pub checkpoint: CheckpointId,
+    /// The task's operator: its index in the job graph.
     pub node: usize,
+    /// The task's index among its operator's parallel subtasks.
     pub subtask: usize,
     /// The task's watermark when it took the snapshot.
     pub watermark: Timestamp,
+    /// The operator's state.
     pub state: OperatorState,
 }
 
 impl TaskSnapshot {
+    /// The snapshot's bytes, framed.
     pub fn encode(&self) -> Vec<u8> {
         encode_object(ObjectKind::TaskSnapshot, self)
     }
 
+    /// Decodes a task snapshot's framed bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
         decode_object(ObjectKind::TaskSnapshot, bytes)
     }
@@ -248,16 +295,19 @@ impl TaskSnapshot {
 /// Written last: a checkpoint without a valid manifest does not exist.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The checkpoint the manifest completes.
     pub checkpoint: CheckpointId,
     /// Per node: its name and the parallelism the checkpoint was taken at.
     pub nodes: Vec<(String, usize)>,
 }
 
 impl Manifest {
+    /// The manifest's bytes, framed.
     pub fn encode(&self) -> Vec<u8> {
         encode_object(ObjectKind::Manifest, self)
     }
 
+    /// Decodes a manifest's framed bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotError> {
         decode_object(ObjectKind::Manifest, bytes)
     }
@@ -265,9 +315,13 @@ impl Manifest {
 
 /// What a task restores from: the snapshots of its node's tasks at the checkpoint.
 pub struct RestoreContext<'a> {
+    /// The restoring task's index among its operator's parallel subtasks.
     pub subtask: usize,
+    /// How many parallel subtasks the operator has now.
     pub parallelism: usize,
+    /// The key groups whose state the task restores.
     pub key_groups: KeyGroupRange,
+    /// The job's max parallelism: the number of key groups.
     pub max_parallelism: usize,
     /// The watermark the task resumes at (never lower than what it had processed).
     pub watermark: Timestamp,

@@ -24,12 +24,16 @@ pub struct Log<T> {
 /// partition gives no records for the next `ms` of processing time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stall {
+    /// The partition that pauses.
     pub partition: usize,
+    /// The offset at which it pauses.
     pub offset: usize,
+    /// How long it pauses, in processing time.
     pub ms: i64,
 }
 
 impl<T> Log<T> {
+    /// A log of `partitions`, each read in order.
     pub fn from_partitions(partitions: Vec<Vec<Record<T>>>) -> Self {
         Log {
             partitions: Arc::new(partitions),
@@ -53,14 +57,17 @@ impl<T> Log<T> {
         Log::from_partitions(split)
     }
 
+    /// The records of each partition, in order.
     pub fn partitions(&self) -> &[Vec<Record<T>>] {
         &self.partitions
     }
 
+    /// How many records the log holds, over all partitions.
     pub fn len(&self) -> usize {
         self.partitions.iter().map(Vec::len).sum()
     }
 
+    /// Whether the log holds no record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -73,6 +80,7 @@ pub trait SourceReader: Send {
     /// At processing time `now`: the minimum watermark over unfinished splits that are not
     /// idle (`END_OF_TIME` when all are done), or `Idle` if every unfinished one is.
     fn watermark(&mut self, strategy: &WatermarkStrategy, now: Timestamp) -> SourceWatermark;
+    /// Whether every split of the reader has been read to its end.
     fn is_exhausted(&self) -> bool;
     /// The reading position, for a checkpoint.
     fn snapshot(&self) -> Vec<u8>;
@@ -271,7 +279,9 @@ impl<T: Data> SourceReader for LogReader<T> {
 /// One element of a scripted source: a record, or a watermark placed exactly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scripted<T> {
+    /// A record, with its timestamp.
     Record(Timestamp, T),
+    /// A watermark, emitted after the records before it.
     Watermark(Timestamp),
 }
 

@@ -38,6 +38,7 @@ pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Which of `max_parallelism` key groups `key` falls into.
 pub fn key_group_of<K: Hash + ?Sized>(key: &K, max_parallelism: usize) -> KeyGroup {
     debug_assert!(max_parallelism > 0);
     KeyGroup((stable_hash(key) % max_parallelism as u64) as u32)
@@ -52,11 +53,14 @@ pub fn subtask_for_key_group(key_group: KeyGroup, parallelism: usize, max_parall
 /// The contiguous key groups `[start, end)` owned by one subtask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyGroupRange {
+    /// The first key group of the range.
     pub start: u32,
+    /// The key group after the last one of the range.
     pub end: u32,
 }
 
 impl KeyGroupRange {
+    /// The key groups subtask `subtask` owns when the operator runs with `parallelism` tasks.
     pub fn for_subtask(subtask: usize, parallelism: usize, max_parallelism: usize) -> Self {
         assert!(subtask < parallelism && parallelism <= max_parallelism);
         let start = (subtask * max_parallelism).div_ceil(parallelism);
@@ -67,6 +71,7 @@ impl KeyGroupRange {
         }
     }
 
+    /// Whether `key_group` is in the range.
     pub fn contains(&self, key_group: KeyGroup) -> bool {
         self.start <= key_group.0 && key_group.0 < self.end
     }
@@ -83,15 +88,19 @@ impl<V> Default for ValueState<V> {
 }
 
 impl<V> ValueState<V> {
+    /// The value, if one is set.
     pub fn value(&self) -> Option<&V> {
         self.0.as_ref()
     }
+    /// Sets the value.
     pub fn update(&mut self, value: V) {
         self.0 = Some(value);
     }
+    /// Takes the value out, leaving none.
     pub fn take(&mut self) -> Option<V> {
         self.0.take()
     }
+    /// Removes the value.
     pub fn clear(&mut self) {
         self.0 = None;
     }
@@ -108,15 +117,19 @@ impl<V> Default for ListState<V> {
 }
 
 impl<V> ListState<V> {
+    /// Appends `value`.
     pub fn add(&mut self, value: V) {
         self.0.push(value);
     }
+    /// The values, in the order they were added.
     pub fn get(&self) -> &[V] {
         &self.0
     }
+    /// Takes every value out, leaving the list empty.
     pub fn take(&mut self) -> Vec<V> {
         std::mem::take(&mut self.0)
     }
+    /// Removes every value.
     pub fn clear(&mut self) {
         self.0.clear();
     }
@@ -133,27 +146,35 @@ impl<K: Ord, V> Default for MapState<K, V> {
 }
 
 impl<K: Ord, V> MapState<K, V> {
+    /// The value under `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
         self.0.get(key)
     }
+    /// Puts `value` under `key`; returns the value it replaced.
     pub fn put(&mut self, key: K, value: V) -> Option<V> {
         self.0.insert(key, value)
     }
+    /// Removes the value under `key` and returns it.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.0.remove(key)
     }
+    /// Whether a value is under `key`.
     pub fn contains(&self, key: &K) -> bool {
         self.0.contains_key(key)
     }
+    /// The entries, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.0.iter()
     }
+    /// How many entries there are.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// Whether there is no entry.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// Removes every entry.
     pub fn clear(&mut self) {
         self.0.clear();
     }
@@ -170,6 +191,7 @@ pub struct KeyedStateBackend<K, S> {
 }
 
 impl<K: Hash + Eq + Ord + Clone, S: Default + PartialEq> KeyedStateBackend<K, S> {
+    /// An empty backend for the keys of `key_groups`, out of `max_parallelism` key groups.
     pub fn new(key_groups: KeyGroupRange, max_parallelism: usize) -> Self {
         KeyedStateBackend {
             entries: fast_map(),
@@ -211,10 +233,12 @@ impl<K: Hash + Eq + Ord + Clone, S: Default + PartialEq> KeyedStateBackend<K, S>
         }
     }
 
+    /// How many keys have state (a key whose state is the default has none).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no key has state.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -20,19 +20,27 @@ use crate::time::{SourceWatermark, StatusChange, WatermarkStrategy, WatermarkTra
 /// Index of a channel in its [`Job`](crate::Job).
 pub type ChannelId = usize;
 
+/// Which task: the node of its chain's head, and the subtask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TaskId {
+    /// The node of the task's head operator.
     pub node: NodeId,
+    /// The task's index among its node's parallel subtasks.
     pub subtask: usize,
 }
 
 /// Counters a task keeps; summed over tasks in run summaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskMetrics {
+    /// Records delivered from the task's input channels.
     pub records_in: u64,
+    /// Records the task's head emitted (a source's: those it read).
     pub records_out: u64,
+    /// Records the task's operators found late (sent to a late output).
     pub late_records: u64,
+    /// Records that deduplication dropped.
     pub duplicates: u64,
+    /// Moments the task's operators went through.
     pub events: OperatorEvents,
 }
 
@@ -82,9 +90,11 @@ pub(crate) struct OutputEdge {
     pub(crate) partitioner: Box<dyn Partitioner>,
 }
 
+/// One parallel instance of an operator chain (or a source), with a FIFO mailbox per input channel.
 pub struct Task {
     /// The head's node and the subtask.
     pub id: TaskId,
+    /// The task's name: its chain's operators and the subtask (`a -> b[0]`).
     pub name: String,
     body: TaskBody,
     /// Operators chained behind the head, in topological order ([`Task::chain`]).
@@ -229,14 +239,17 @@ impl Task {
         self.outputs.push(edge);
     }
 
+    /// Whether the task's head is a source.
     pub fn is_source(&self) -> bool {
         matches!(self.body, TaskBody::Source { .. })
     }
 
+    /// Whether the task has ended: every input ended, or its source ran out.
     pub fn is_ended(&self) -> bool {
         self.ended
     }
 
+    /// How many input channels the task has.
     pub fn input_channels(&self) -> usize {
         self.inputs.len()
     }
@@ -255,10 +268,12 @@ impl Task {
         matches!(self.body, TaskBody::Operator(_)) && self.watermarks.idle_at_combined(channel)
     }
 
+    /// The task's counters so far.
     pub fn metrics(&self) -> TaskMetrics {
         self.metrics
     }
 
+    /// How many state entries the task's operators hold now.
     pub fn state_entries(&self) -> usize {
         self.operators().map(|operator| operator.state_entries()).sum()
     }
@@ -285,6 +300,7 @@ impl Task {
         self.inputs[channel].mailbox.len()
     }
 
+    /// Messages waiting on all input channels.
     pub fn queued(&self) -> usize {
         self.inputs.iter().map(|i| i.mailbox.len()).sum()
     }

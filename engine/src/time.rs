@@ -29,6 +29,8 @@ pub struct WatermarkStrategy {
 }
 
 impl WatermarkStrategy {
+    /// Watermarks that trail the largest timestamp read by `out_of_orderness_ms` (and 1 ms),
+    /// emitted every 200 ms of processing time; splits are never idle.
     pub fn bounded_out_of_orderness(out_of_orderness_ms: i64) -> Self {
         WatermarkStrategy {
             out_of_orderness_ms,
@@ -37,6 +39,7 @@ impl WatermarkStrategy {
         }
     }
 
+    /// Emits the watermark every `interval_ms` of processing time instead.
     pub fn with_interval(mut self, interval_ms: i64) -> Self {
         self.interval_ms = interval_ms;
         self
@@ -54,7 +57,9 @@ impl WatermarkStrategy {
 /// What a source task announces at a periodic emit: its watermark, or that it is idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceWatermark {
+    /// The source task's watermark.
     At(Timestamp),
+    /// Every unfinished split of the task is idle.
     Idle,
 }
 
@@ -108,14 +113,18 @@ pub struct SplitWatermark {
 }
 
 impl SplitWatermark {
+    /// A split that has read no record: no watermark yet.
     pub fn new() -> Self {
         SplitWatermark { max_ts: None }
     }
 
+    /// The split read a record at `ts`.
     pub fn observe(&mut self, ts: Timestamp) {
         self.max_ts = Some(self.max_ts.map_or(ts, |max| max.max(ts)));
     }
 
+    /// The split's watermark: the largest timestamp read minus `out_of_orderness_ms` minus 1
+    /// ([`NO_WATERMARK`] before any record).
     pub fn current(&self, out_of_orderness_ms: i64) -> Timestamp {
         match self.max_ts {
             None => NO_WATERMARK,
@@ -165,6 +174,7 @@ pub struct StatusChange {
 }
 
 impl WatermarkTracker {
+    /// A tracker of `inputs` inputs, none with a watermark yet.
     pub fn new(inputs: usize) -> Self {
         WatermarkTracker {
             inputs: vec![
@@ -181,6 +191,7 @@ impl WatermarkTracker {
         }
     }
 
+    /// The combined watermark.
     pub fn current(&self) -> Timestamp {
         self.current
     }

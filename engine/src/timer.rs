@@ -59,9 +59,12 @@ impl<E: Ord> TimerQueue<E> {
     }
 }
 
+/// Which clock a timer follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
+    /// Event time: the timer fires when the watermark reaches it.
     EventTime,
+    /// Processing time: the timer fires when the driver's clock reaches it.
     ProcessingTime,
 }
 
@@ -92,11 +95,13 @@ impl<K: Ord + Clone> TimerService<K> {
         }
     }
 
+    /// Sets a timer of `key` at `timestamp` in `domain` (setting it twice keeps one).
     pub fn register(&mut self, domain: TimeDomain, timestamp: Timestamp, key: K) {
         self.used_processing_time |= domain == TimeDomain::ProcessingTime;
         self.set(domain).insert((timestamp, key));
     }
 
+    /// Deletes the timer of `key` at `timestamp` in `domain`, if there is one.
     pub fn delete(&mut self, domain: TimeDomain, timestamp: Timestamp, key: K) {
         self.set(domain).remove(&(timestamp, key));
     }
@@ -121,18 +126,22 @@ impl<K: Ord + Clone> TimerService<K> {
         event.chain(processing)
     }
 
+    /// Whether a processing-time timer was ever registered (snapshots do not keep this).
     pub fn used_processing_time(&self) -> bool {
         self.used_processing_time
     }
 
+    /// The earliest pending processing-time timer.
     pub fn next_processing_time(&self) -> Option<Timestamp> {
         self.processing_time.first().map(|(ts, _)| *ts)
     }
 
+    /// How many timers are pending.
     pub fn len(&self) -> usize {
         self.event_time.len() + self.processing_time.len()
     }
 
+    /// Whether no timer is pending.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

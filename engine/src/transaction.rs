@@ -13,7 +13,9 @@ use crate::graph::TaskInfo;
 /// that staged it. Commits are idempotent per transaction id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TransactionId {
+    /// The checkpoint whose barrier closed the transaction.
     pub checkpoint: CheckpointId,
+    /// The sink task (its subtask index) that staged it.
     pub sink_task: usize,
 }
 

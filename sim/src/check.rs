@@ -34,17 +34,24 @@ use crate::faults::Profile;
 use crate::scenario::{Case, CaseError, Oracle, Run, RunConfig, Scenario, SinkModel};
 use crate::shrink::{shrink_until, DETERMINISM_TRIES};
 
+/// How [`check`] runs a scenario: which seeds, under which faults, judged how.
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
+    /// How many seeds run (`EDDY_SEEDS` overrides it).
     pub seeds: u64,
+    /// The first seed.
     pub start_seed: u64,
+    /// The faults the seeds run under.
     pub profile: Profile,
+    /// Events each seed generates; the scenario's default if `None`.
     pub events: Option<usize>,
     /// Run each seed twice and require the same trace hash.
     pub check_determinism: bool,
+    /// Which oracles judge each run.
     pub oracle: Oracle,
     /// How long a failing case may shrink.
     pub shrink_time: Duration,
+    /// Where failing cases are saved, and replayed from first.
     pub regressions: Regressions,
     /// Messages each channel holds before its sender waits (backpressure,
     /// `SimOptions::channel_capacity`); unbounded if `None`.

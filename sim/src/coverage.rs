@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultKind;
 use crate::input::BoundaryKind;
 
+/// A named situation a run may reach: a place where recovery or event time branches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Moment {
     /// A crash while some task had a barrier on some of its inputs but not all.
@@ -60,6 +61,7 @@ pub enum Moment {
 pub const MOMENTS: usize = 19;
 
 impl Moment {
+    /// Every moment, in declaration order.
     pub const ALL: [Moment; MOMENTS] = [
         Moment::CrashMidAlignment,
         Moment::CrashBeforeNotification,
@@ -82,6 +84,7 @@ impl Moment {
         Moment::IdleActiveAtWatermark,
     ];
 
+    /// The moment's name, as coverage tables print it.
     pub fn name(self) -> &'static str {
         match self {
             Moment::CrashMidAlignment => "crash-mid-alignment",
@@ -154,10 +157,12 @@ impl std::fmt::Display for Moment {
 pub struct Moments([u64; MOMENTS]);
 
 impl Moments {
+    /// Counts `moment` as reached `times` more times.
     pub fn add(&mut self, moment: Moment, times: u64) {
         self.0[moment as usize] += times;
     }
 
+    /// How often `moment` was reached.
     pub fn get(&self, moment: Moment) -> u64 {
         self.0[moment as usize]
     }
@@ -185,11 +190,13 @@ impl Serialize for Moments {
 /// Per moment, how many runs of a campaign reached it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Coverage {
+    /// How many runs were recorded.
     pub runs: u64,
     runs_reaching: [u64; MOMENTS],
 }
 
 impl Coverage {
+    /// Counts one run and the moments it reached.
     pub fn record(&mut self, moments: &Moments) {
         self.runs += 1;
         for moment in moments.reached() {
@@ -197,10 +204,12 @@ impl Coverage {
         }
     }
 
+    /// How many runs reached `moment`.
     pub fn runs_reaching(&self, moment: Moment) -> u64 {
         self.runs_reaching[moment as usize]
     }
 
+    /// Adds the runs of `other` (another shard of the campaign).
     pub fn merge(&mut self, other: &Coverage) {
         self.runs += other.runs;
         for (mine, theirs) in self.runs_reaching.iter_mut().zip(other.runs_reaching) {

@@ -57,6 +57,7 @@ pub struct Seeded {
 }
 
 impl Seeded {
+    /// The streams of the run seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Seeded {
             schedule: rng(seed, Concern::Schedule),
@@ -104,6 +105,7 @@ pub struct Tape<'a> {
 }
 
 impl<'a> Tape<'a> {
+    /// Choices read from `bytes`, first byte first.
     pub fn new(bytes: &'a [u8]) -> Self {
         Tape { bytes, used: 0 }
     }

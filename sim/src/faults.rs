@@ -91,6 +91,7 @@ impl FaultKind {
         FaultKind::DatabaseRestart,
     ];
 
+    /// The kind's name, as profiles, reports and `--with` spell it.
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Disorder => "disorder",
@@ -131,10 +132,12 @@ impl FromStr for FaultKind {
 pub struct FaultSet(BTreeSet<FaultKind>);
 
 impl FaultSet {
+    /// The set of `kinds`.
     pub fn of(kinds: &[FaultKind]) -> Self {
         FaultSet(kinds.iter().copied().collect())
     }
 
+    /// Whether `kind` is on.
     pub fn contains(&self, kind: FaultKind) -> bool {
         self.0.contains(&kind)
     }
@@ -149,10 +152,12 @@ impl FaultSet {
         FaultSet(self.0.iter().copied().filter(|k| !kinds.contains(k)).collect())
     }
 
+    /// Whether no kind is on.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The names of the kinds on, in order.
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|k| k.name()).collect()
     }
@@ -172,16 +177,23 @@ impl FaultSet {
 /// A named selection of fault kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Profile {
+    /// No fault.
     None,
+    /// Faults of the input: disorder, late and duplicated events, boundaries, stalls, connector
+    /// restarts.
     Input,
+    /// Crashes, lost notifications and rescales.
     Crash,
+    /// Faults of the snapshot store and the database, with crashes that make recovery read them.
     Storage,
+    /// Every fault kind.
     All,
     /// Each seed turns on a random subset (swarm testing).
     Swarm,
 }
 
 impl Profile {
+    /// Every profile.
     pub const ALL: [Profile; 6] = [
         Profile::None,
         Profile::Input,
@@ -191,6 +203,7 @@ impl Profile {
         Profile::Swarm,
     ];
 
+    /// The profile's name, as the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {
             Profile::None => "none",
@@ -242,6 +255,7 @@ impl fmt::Display for Profile {
     }
 }
 
+/// A name that names no fault profile.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown fault profile `{0}`: expected one of none, input, crash, storage, all, swarm")]
 pub struct UnknownProfile(pub String);

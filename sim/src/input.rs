@@ -113,6 +113,7 @@ pub enum BoundaryKind {
 }
 
 impl BoundaryKind {
+    /// Every kind, in declaration order.
     pub const ALL: [BoundaryKind; 5] = [
         BoundaryKind::WindowStart,
         BoundaryKind::WindowEnd,
@@ -131,7 +132,9 @@ pub type BoundaryCounts = [u64; 5];
 pub struct Boundaries {
     /// `(size, slide, offset)` of tumbling (slide = size) and sliding windows.
     pub windows: Vec<(i64, i64, i64)>,
+    /// The gaps of session windows.
     pub session_gaps: Vec<i64>,
+    /// The TTLs of deduplications.
     pub dedup_ttls: Vec<i64>,
     /// The allowed lateness of each windowed operator (0 for dedup, whose late rule is `ts <=
     /// watermark`).
@@ -141,6 +144,7 @@ pub struct Boundaries {
 }
 
 impl Boundaries {
+    /// The boundaries of `graph`'s operators and sources.
     pub fn of(graph: &JobGraph) -> Self {
         let mut boundaries = Boundaries::default();
         for node in &graph.nodes {

@@ -10,6 +10,7 @@
 //! simulator runs it under the faults of a [`Profile`] and returns a [`Report`]. Like the
 //! engine, this crate is sans-IO: the CLI writes files, the simulator does not.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod check;
 pub mod coverage;

@@ -13,7 +13,9 @@ use crate::report::Violation;
 /// key and value as its JSON text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputTable {
+    /// The name the output was declared under.
     pub name: String,
+    /// The committed contents.
     pub rows: Rows,
     /// A hash of the records in the order they were committed (part of the trace hash, so
     /// that an output order that differs between two runs of a seed fails determinism).
@@ -23,6 +25,7 @@ pub struct OutputTable {
     pub problem: Option<String>,
 }
 
+/// An output's committed contents: an upsert table, or a multiset of records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rows {
     /// The last committed value per key.
@@ -232,6 +235,7 @@ impl OutputTable {
         }
     }
 
+    /// Whether the table holds no row.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -292,6 +296,7 @@ pub struct Committed<'a> {
 }
 
 impl<'a> Committed<'a> {
+    /// The committed `tables`, read by name.
     pub fn new(tables: &'a [OutputTable]) -> Self {
         Committed { tables }
     }

@@ -11,10 +11,12 @@ use crate::coverage::Moments;
 pub struct Violation {
     /// `exactly-once`, `conservation`, `lateness`, `liveness`, `panic`, ...
     pub property: String,
+    /// What went wrong, as the report prints it.
     pub message: String,
 }
 
 impl Violation {
+    /// A violation of `property`.
     pub fn new(property: &str, message: impl Into<String>) -> Self {
         Violation {
             property: property.to_string(),
@@ -23,10 +25,14 @@ impl Violation {
     }
 }
 
+/// What one simulated run did, and its verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The scenario's name.
     pub scenario: String,
+    /// The run's seed.
     pub seed: u64,
+    /// The fault profile's name.
     pub profile: String,
     /// The planted bug the run had, if any.
     pub bug: Option<String>,
@@ -38,8 +44,11 @@ pub struct Report {
     pub channel_capacity: Option<usize>,
     /// The fault kinds this run had on.
     pub faults: Vec<String>,
+    /// Whether no property was violated.
     pub passed: bool,
+    /// Simulator steps taken.
     pub steps: u64,
+    /// The virtual time the run reached, in ms.
     pub virtual_duration_ms: i64,
     /// Input log entries (duplicates included).
     pub events_in: u64,
@@ -49,15 +58,19 @@ pub struct Report {
     pub late: u64,
     /// Duplicated input log entries.
     pub duplicates: u64,
+    /// Checkpoints triggered.
     pub checkpoints_started: u64,
+    /// Checkpoints completed.
     pub checkpoints_completed: u64,
     /// Restores from a checkpoint (a restart with nothing to restore is not counted).
     pub restores: u64,
+    /// Crashes injected.
     pub crashes: u64,
     /// 16 hex digits.
     pub trace_hash: String,
     /// The moments the run reached (`coverage`).
     pub moments: Moments,
+    /// The first property the run violated, if any.
     pub violation: Option<Violation>,
 }
 

@@ -1,4 +1,4 @@
-//! Running a workload: one simulated run of a seed or a case ([`run_once`]), judged by the
+//! Running a workload: one simulated run of a seed or a case (`run_once`), judged by the
 //! workload's reference and the differential oracle, and run again for determinism; every
 //! [`Workload`] is a [`Scenario`] through this.
 

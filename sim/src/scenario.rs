@@ -23,7 +23,9 @@ use eddy_engine::lines::{EventSource, LineCommitter, LineParser, LiveInput, Live
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunConfig {
+    /// The seed every choice of the run is drawn from.
     pub seed: u64,
+    /// Which fault kinds are on.
     pub profile: Profile,
     /// Events to generate; the scenario's default if `None`.
     pub events: Option<usize>,
@@ -50,12 +52,15 @@ pub struct RunConfig {
 /// fault kinds are injected.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SinkModel {
+    /// Staged in the sink's snapshot, committed once the checkpoint completes.
     #[default]
     Staged,
+    /// Prepared in the model of PostgreSQL at the barrier, committed once the checkpoint completes.
     PostgresModel,
 }
 
 impl SinkModel {
+    /// Every sink model.
     pub const ALL: [SinkModel; 2] = [SinkModel::Staged, SinkModel::PostgresModel];
 
     /// The sink a run with `bug` planted uses unless told: the database model for the bug of
@@ -67,6 +72,7 @@ impl SinkModel {
         }
     }
 
+    /// The model's name, as the CLI and cases spell it.
     pub fn name(self) -> &'static str {
         match self {
             SinkModel::Staged => "staged",
@@ -96,15 +102,20 @@ impl std::str::FromStr for SinkModel {
 /// hand-written reference is always judged differentially.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Oracle {
+    /// The scenario's hand-written reference alone.
     Reference,
+    /// The differential oracle alone: the same pipeline's batch run.
     Differential,
+    /// The hand-written reference and the differential oracle.
     #[default]
     Both,
 }
 
 impl Oracle {
+    /// Every choice of oracles.
     pub const ALL: [Oracle; 3] = [Oracle::Reference, Oracle::Differential, Oracle::Both];
 
+    /// The choice's name, as the CLI and cases spell it.
     pub fn name(self) -> &'static str {
         match self {
             Oracle::Reference => "reference",
@@ -131,6 +142,7 @@ impl std::str::FromStr for Oracle {
 }
 
 impl RunConfig {
+    /// Seed `seed` under `profile`, everything else as by default.
     pub fn new(seed: u64, profile: Profile) -> Self {
         RunConfig {
             seed,
@@ -147,8 +159,11 @@ impl RunConfig {
     }
 }
 
+/// One simulated run: its report and its trace.
 pub struct Run {
+    /// What the run did, and its verdict.
     pub report: Report,
+    /// The run's trace (every entry with `keep_trace`, else the hash only).
     pub trace: Trace,
     /// With `keep_trace`: the run lane by task, the violation highlighted.
     pub timeline: Option<Timeline>,
@@ -158,15 +173,19 @@ pub struct Run {
 /// `eddy replay` reads). The seed still drives scheduling and checkpoint timing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Case {
+    /// The scenario's name.
     pub scenario: String,
+    /// The seed: it drives scheduling and checkpoint timing.
     pub seed: u64,
     /// The profile the case came from (its `channel-delay` still applies).
     pub profile: String,
+    /// The planted bug, by name.
     pub bug: Option<String>,
     /// The property the case fails, if it was recorded from a failure.
     pub property: Option<String>,
     /// The input log: `{"ts": .., "value": ..}` records of the scenario's event type.
     pub input: Vec<serde_json::Value>,
+    /// The faults to inject, in order.
     pub faults: Vec<FaultEvent>,
     /// The steps at which checkpoints are triggered (a schedule, not faults).
     #[serde(default)]
@@ -185,13 +204,26 @@ pub struct Case {
     pub channel_capacity: Option<usize>,
 }
 
+/// Why a case cannot run: an input record or a fault that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaseError {
+    /// An input record does not parse as the scenario's event type.
     #[error("input record {index}: {reason}")]
-    Input { index: usize, reason: String },
+    Input {
+        /// The record's index in the input.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A fault no run could have injected.
     #[error("fault {index}: {reason}")]
-    Fault { index: usize, reason: String },
+    Fault {
+        /// The fault's index in the case.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The largest processing-time jump a case may prescribe (a day), so that no run of any
@@ -216,20 +248,23 @@ pub(crate) fn check_faults(faults: &[FaultEvent]) -> Result<(), CaseError> {
 
 /// A named, runnable scenario.
 pub trait Scenario: Send + Sync {
+    /// The scenario's name (the CLI's and the cases').
     fn name(&self) -> &'static str;
+    /// What the scenario runs, in one line.
     fn description(&self) -> &'static str;
     /// How many partitions the input log is spread over, round-robin (the shrinker drops
     /// whole rounds of records so that the others keep their partitions).
     fn partitions(&self) -> usize {
         1
     }
+    /// Runs one seed as `config` says.
     fn run(&self, config: &RunConfig) -> Run;
     /// Runs `config` and returns it as an explicit case too (its input and injected faults).
     fn record_case(&self, config: &RunConfig) -> (Run, Case);
     /// Runs an explicit case (`config` gives the seed, profile, bug and determinism check).
     fn run_case(&self, config: &RunConfig, case: &Case) -> Result<Run, CaseError>;
     /// Runs the seed's input and faults with every scheduling, fault and checkpoint choice
-    /// read from `tape` ([`Tape`]) instead of the seed (what the `sim_tape` fuzz target does).
+    /// read from `tape` ([`Tape`](crate::Tape)) instead of the seed (what the `sim_tape` fuzz target does).
     fn run_tape(&self, config: &RunConfig, tape: &[u8]) -> Run;
     /// The seed's events (no faults) as JSON lines of the scenario's event type.
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String>;
@@ -268,10 +303,13 @@ pub trait Scenario: Send + Sync {
 /// What a workload's check found in the committed output.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Checked {
+    /// Committed results.
     pub events_out: u64,
+    /// Records on committed late outputs.
     pub late: u64,
     /// A digest of the committed output in commit order; part of the trace hash.
     pub digest: u64,
+    /// The first property the output violates, if any.
     pub violation: Option<Violation>,
 }
 
@@ -281,6 +319,8 @@ pub struct Checked {
 /// watermark, each with the operator's watermark at that moment, in the order they came.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Recorded<'a> {
+    /// Every record the committed execution sent to a late output or accepted behind the
+    /// watermark, in the order they came.
     pub late: &'a [LateRecord],
 }
 
@@ -307,13 +347,18 @@ impl Recorded<'_> {
 
 /// A scenario in typed form.
 pub trait Workload: Send + Sync {
+    /// The type of the input events.
     type Event: Data;
 
+    /// The scenario's name (the CLI's and the cases').
     fn name(&self) -> &'static str;
+    /// What the scenario runs, in one line.
     fn description(&self) -> &'static str;
     /// The pipeline's out-of-orderness bound `B` (input faults are relative to it).
     fn out_of_orderness_ms(&self) -> i64;
+    /// How many events a seed generates unless told.
     fn default_events(&self) -> usize;
+    /// How many partitions the input log is spread over, round-robin.
     fn partitions(&self) -> usize {
         4
     }

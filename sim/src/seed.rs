@@ -7,6 +7,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// What a random choice is for: each concern draws from a stream of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Concern {
     /// The scenario's events.
@@ -25,6 +26,7 @@ pub enum Concern {
     Stalls = 6,
 }
 
+/// The stream of `concern` for the run seeded with `seed`.
 pub fn rng(seed: u64, concern: Concern) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(concern as u64);

@@ -20,9 +20,13 @@ use std::collections::BTreeMap;
 use crate::scenario::{Case, RunConfig, Scenario};
 use crate::simulator::FaultEvent;
 
+/// A shrunk case, with what shrinking it took.
 pub struct Shrunk {
+    /// The smallest case found that still fails the same property.
     pub case: Case,
+    /// Input records of the case shrinking started from.
     pub events_before: usize,
+    /// Faults of the case shrinking started from.
     pub faults_before: usize,
     /// Simulated runs the shrinker spent.
     pub runs: usize,

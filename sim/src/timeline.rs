@@ -13,19 +13,25 @@ use crate::trace::TraceEvent;
 /// At most this many records' text per mark (the count is kept).
 pub const RECORDS_PER_MARK: usize = 12;
 
+/// A run laid out over virtual time, lane by task.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timeline {
+    /// One lane per task, in the order they first appear.
     pub lanes: Vec<Lane>,
+    /// Every delivery and source read, in step order.
     pub marks: Vec<Mark>,
+    /// Every checkpoint, fault and restore, in step order.
     pub events: Vec<Event>,
     /// What the violation names, as the page says it (empty if the run passed).
     pub highlight: String,
 }
 
+/// A task's lane.
 #[derive(Clone, Debug, Serialize)]
 pub struct Lane {
     /// `operator[subtask]`.
     pub name: String,
+    /// The task's operator (chain): the name without the subtask.
     pub operator: String,
     /// `source`, `operator` or `sink`.
     pub kind: &'static str,
@@ -36,7 +42,9 @@ pub struct Lane {
 pub struct Mark {
     /// Virtual time (ms).
     pub t: i64,
+    /// The simulator step.
     pub step: u64,
+    /// The index of the task's lane in [`Timeline::lanes`].
     pub lane: usize,
     /// `records`, `watermark`, `barrier`, `ack` (a barrier that completed alignment), `end`,
     /// `poll`.
@@ -47,6 +55,7 @@ pub struct Mark {
     pub watermark: Option<i64>,
     /// State entries the task holds after the step.
     pub state: usize,
+    /// The text of the records (at most [`RECORDS_PER_MARK`]).
     pub records: Vec<String>,
     /// Whether a record of the violation is among them.
     pub hit: bool,
@@ -55,11 +64,14 @@ pub struct Mark {
 /// A checkpoint, fault or restore.
 #[derive(Clone, Debug, Serialize)]
 pub struct Event {
+    /// Virtual time (ms).
     pub t: i64,
+    /// The simulator step.
     pub step: u64,
     /// `trigger`, `completed`, `checkpoint-failed`, `commit`, `notification-lost`,
     /// `corrupted`, `failed-write`, `crash`, `restored`, `rescaled`, `jump`, `finished`.
     pub kind: &'static str,
+    /// What happened, in words.
     pub text: String,
     /// The commit that made the violation's wrong value visible.
     pub hit: bool,

@@ -43,6 +43,7 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
+    /// An empty pipeline: parallelism 1, max parallelism 128, chaining on.
     pub fn new() -> Self {
         Pipeline {
             draft: Rc::new(RefCell::new(GraphDraft {

@@ -69,14 +69,19 @@ pub type JoinedWithLate<L, R> = WithLate<Row<(L, Option<R>)>, Side<L, R>>;
 
 /// A stream and, for a stateful operator, a second stream of its late records.
 pub struct WithLate<O, L> {
+    /// The operator's results.
     pub output: Stream<O>,
+    /// The records that arrived too late for the operator (its late side output).
     pub late: Stream<L>,
 }
 
 /// The temporal join's output and its two late outputs.
 pub struct TemporalJoin<T, K, V> {
+    /// Each probe record with the table's version valid at its timestamp (`None` if there is none).
     pub output: Stream<(T, Option<V>)>,
+    /// Probe records that arrived at or behind the watermark.
     pub late: Stream<T>,
+    /// Table changes that arrived at or behind the watermark.
     pub late_changes: Stream<Change<K, V>>,
 }
 

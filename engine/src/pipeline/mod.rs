@@ -2,7 +2,7 @@
 //!
 //! Streams are typed; the graph they build is not. Mistakes in parameters (a zero window
 //! size, parallelism 0, ...) are collected and returned by [`Pipeline::build`] as a
-//! [`BuildError`] naming the operator, never as a panic inside a task.
+//! [`BuildError`](crate::BuildError)(crate::BuildError) naming the operator, never as a panic inside a task.
 
 mod builder;
 mod changelog;

@@ -138,6 +138,7 @@ impl<T: Data> Stream<T> {
         Stream::new(&self.draft, vec![(id, MAIN)])
     }
 
+    /// Each record's value mapped by `f`, at the record's timestamp.
     pub fn map<U: Data, F: FnMut(T) -> U + Clone + Send + 'static>(self, f: F) -> Stream<U> {
         self.stateless("map", move || Map {
             f: f.clone(),
@@ -145,6 +146,7 @@ impl<T: Data> Stream<T> {
         })
     }
 
+    /// The records whose value `f` accepts.
     pub fn filter<F: FnMut(&T) -> bool + Clone + Send + 'static>(self, f: F) -> Stream<T> {
         self.stateless("filter", move || Filter {
             f: f.clone(),
@@ -152,6 +154,7 @@ impl<T: Data> Stream<T> {
         })
     }
 
+    /// Every value `f` makes of each record, at the record's timestamp.
     pub fn flat_map<U: Data, I: IntoIterator<Item = U> + 'static, F: FnMut(T) -> I + Clone + Send + 'static>(
         self,
         f: F,

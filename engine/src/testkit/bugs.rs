@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A planted bug: a realistic mistake, switched on at one place in the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Bug {
     /// Dedup keeps its "already seen" intervals in a side table the snapshot does not include.
@@ -42,6 +43,7 @@ pub enum Bug {
 }
 
 impl Bug {
+    /// Every planted bug, in catalogue order.
     pub const ALL: [Bug; 14] = [
         Bug::StateOutsideBackend,
         Bug::SinkWritesOnReceipt,
@@ -59,6 +61,7 @@ impl Bug {
         Bug::CommitPreparedOfLaterCheckpoint,
     ];
 
+    /// The bug's name, as the CLI, reports and replay files spell it.
     pub fn name(self) -> &'static str {
         match self {
             Bug::StateOutsideBackend => "state-outside-backend",
@@ -78,6 +81,7 @@ impl Bug {
         }
     }
 
+    /// What goes wrong, in one line (`eddy list --bugs` prints it).
     pub fn description(self) -> &'static str {
         match self {
             Bug::StateOutsideBackend => "dedup keeps seen ids in a side table that snapshots miss",
@@ -108,6 +112,7 @@ impl fmt::Display for Bug {
     }
 }
 
+/// A name that names no planted bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown planted bug `{0}` (`eddy list --bugs` lists them)")]
 pub struct UnknownBug(pub String);
@@ -164,6 +169,7 @@ pub fn plant(bug: Option<Bug>) -> Planted {
     }
 }
 
+/// Keeps a bug planted on this thread until it drops; then the one planted before is back.
 pub struct Planted {
     #[allow(dead_code)]
     previous: Option<Bug>,

@@ -75,6 +75,7 @@ impl MemoryDatabase {
         sinks
     }
 
+    /// An empty database with no fault armed.
     pub fn new() -> Self {
         Self::default()
     }

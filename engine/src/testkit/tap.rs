@@ -20,9 +20,11 @@ use crate::task::Task;
 /// One record an operator sent to a late output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LateRecord {
+    /// The operator's node.
     pub node: NodeId,
     /// The operator's logical input the record came in on (0; 1 for a join's table side).
     pub input: usize,
+    /// The record's timestamp.
     pub ts: Timestamp,
     /// The value's encoding ([`encode_value`](crate::element::encode_value)).
     pub value: Vec<u8>,
@@ -90,6 +92,7 @@ impl InputDrops {
         }
     }
 
+    /// Whether every drop and hold has been used up (or there were none).
     pub fn is_empty(&self) -> bool {
         self.left.lock().expect("input drops poisoned").is_empty()
             && self.behind.lock().expect("input drops poisoned").is_empty()

@@ -21,7 +21,9 @@ pub enum LatenessRule {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawWindow")]
 pub struct Window {
+    /// The first timestamp in the window.
     pub start: Timestamp,
+    /// The first timestamp after the window.
     pub end: Timestamp,
 }
 
@@ -45,6 +47,7 @@ impl TryFrom<RawWindow> for Window {
 }
 
 impl Window {
+    /// The window `[start, end)`; `start` must be before `end`.
     pub fn new(start: Timestamp, end: Timestamp) -> Self {
         debug_assert!(start < end, "empty window [{start}, {end})");
         Window { start, end }
@@ -55,6 +58,7 @@ impl Window {
         self.end - 1
     }
 
+    /// Whether `ts` is in the window.
     pub fn contains(&self, ts: Timestamp) -> bool {
         self.start <= ts && ts < self.end
     }
@@ -63,29 +67,41 @@ impl Window {
 /// Assigns records to windows by their timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowAssigner {
+    /// Windows of `size_ms` that do not overlap, one after another.
     Tumbling {
+        /// The windows' length.
         size_ms: i64,
+        /// Where the windows start: at `offset_ms` plus a multiple of `size_ms`.
         offset_ms: i64,
     },
+    /// Windows of `size_ms` starting every `slide_ms`: a record is in each one that holds it.
     Sliding {
+        /// The windows' length.
         size_ms: i64,
+        /// How far apart the windows start.
         slide_ms: i64,
+        /// Where the windows start: at `offset_ms` plus a multiple of `slide_ms`.
         offset_ms: i64,
     },
+    /// A window per key that grows while records arrive less than `gap_ms` apart (windows merge).
     Session {
+        /// How long after a record its session stays open.
         gap_ms: i64,
     },
 }
 
 impl WindowAssigner {
+    /// Tumbling windows of `size_ms`, starting at multiples of it.
     pub fn tumbling(size_ms: i64) -> Self {
         WindowAssigner::Tumbling { size_ms, offset_ms: 0 }
     }
 
+    /// Tumbling windows of `size_ms`, starting `offset_ms` after multiples of it.
     pub fn tumbling_with_offset(size_ms: i64, offset_ms: i64) -> Self {
         WindowAssigner::Tumbling { size_ms, offset_ms }
     }
 
+    /// Sliding windows of `size_ms`, starting at multiples of `slide_ms`.
     pub fn sliding(size_ms: i64, slide_ms: i64) -> Self {
         WindowAssigner::Sliding {
             size_ms,
@@ -94,6 +110,7 @@ impl WindowAssigner {
         }
     }
 
+    /// Sliding windows of `size_ms`, starting `offset_ms` after multiples of `slide_ms`.
     pub fn sliding_with_offset(size_ms: i64, slide_ms: i64, offset_ms: i64) -> Self {
         WindowAssigner::Sliding {
             size_ms,
@@ -102,6 +119,7 @@ impl WindowAssigner {
         }
     }
 
+    /// Session windows that close after a gap of `gap_ms` without records.
     pub fn session(gap_ms: i64) -> Self {
         WindowAssigner::Session { gap_ms }
     }

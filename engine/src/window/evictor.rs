@@ -10,21 +10,30 @@ use crate::element::Timestamp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Evictor {
     /// Keeps the last `keep` records, in arrival order.
-    Count { keep: usize },
+    Count {
+        /// How many records to keep.
+        keep: usize,
+    },
     /// Keeps the records with a timestamp within `keep_ms` of the window's latest record:
     /// evicts those with `ts <= max ts − keep_ms`.
-    Time { keep_ms: i64 },
+    Time {
+        /// How far behind the latest record a kept record may be.
+        keep_ms: i64,
+    },
 }
 
 impl Evictor {
+    /// Keeps the last `keep` records.
     pub fn count(keep: usize) -> Self {
         Evictor::Count { keep }
     }
 
+    /// Keeps the records within `keep_ms` of the window's latest one.
     pub fn time(keep_ms: i64) -> Self {
         Evictor::Time { keep_ms }
     }
 
+    /// Why this evictor cannot work, if it cannot (checked by the pipeline builder).
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             Evictor::Count { keep: 0 } => Err("evictor count must be positive, got 0".to_string()),

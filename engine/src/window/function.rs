@@ -13,19 +13,27 @@ use crate::element::{Data, Key, Record, Timestamp};
 /// `(key, window)` can be emitted again; the later value replaces the earlier (an upsert).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Windowed<K, V> {
+    /// The key the value was computed for.
     pub key: K,
+    /// The window the value was computed over.
     pub window: Window,
+    /// What the window function computed.
     pub value: V,
 }
 
 /// Incremental aggregation (Flink's `AggregateFunction`).
 pub trait AggregateFunction<T>: Clone + Send + 'static {
+    /// The accumulator a window keeps per key.
     type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
+    /// The window's result.
     type Out: Data;
+    /// An accumulator of no value.
     fn create_accumulator(&self) -> Self::Acc;
+    /// Adds a value to the accumulator.
     fn add(&self, acc: &mut Self::Acc, value: &T);
     /// Combines two accumulators (session windows merge).
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
+    /// The result of the values in the accumulator.
     fn result(&self, acc: &Self::Acc) -> Self::Out;
 }
 

@@ -88,6 +88,7 @@ impl Trigger {
         Trigger { purging: true, ..self }
     }
 
+    /// Whether each firing clears the window's contents.
     pub fn is_purging(&self) -> bool {
         self.purging
     }

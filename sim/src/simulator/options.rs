@@ -17,45 +17,97 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "fault", rename_all = "kebab-case")]
 pub enum FaultEvent {
     /// The job crashes at this step.
-    Crash { step: u64 },
+    Crash {
+        /// The step the job crashes at.
+        step: u64,
+    },
     /// The job crashes once checkpoint `checkpoint` is in flight and `acknowledged` tasks have
     /// acknowledged it: anchored to checkpoint progress, which stays put when a shrinker
     /// removes records (only explicit cases have it; random runs record steps).
-    CrashMidCheckpoint { checkpoint: u64, acknowledged: usize },
+    CrashMidCheckpoint {
+        /// The checkpoint in flight.
+        checkpoint: u64,
+        /// How many tasks have acknowledged it.
+        acknowledged: usize,
+    },
     /// Processing time jumps ahead by `ms` at this step.
-    Jump { step: u64, ms: i64 },
+    Jump {
+        /// The step the clock jumps at.
+        step: u64,
+        /// How far processing time jumps.
+        ms: i64,
+    },
     /// The next store write after this step fails.
-    FailedWrite { step: u64 },
+    FailedWrite {
+        /// The step after which the next store write fails.
+        step: u64,
+    },
     /// Stored object number `object` of `checkpoint` is damaged when it completes: bit flip
     /// (`xor` at `byte`) or, if `truncate` is set, cut to that length.
     Corrupt {
+        /// The checkpoint whose object is damaged.
         checkpoint: u64,
+        /// Which of the checkpoint's stored objects, in key order.
         object: usize,
+        /// The byte flipped.
         byte: usize,
+        /// The bits flipped.
         xor: u8,
+        /// The length the object is cut to, instead of a bit flip.
         truncate: Option<usize>,
     },
     /// The job crashes after `checkpoint` completed, before the tasks were notified.
-    CrashBeforeCommit { checkpoint: u64 },
+    CrashBeforeCommit {
+        /// The checkpoint that completed.
+        checkpoint: u64,
+    },
     /// The tasks are never told that `checkpoint` completed.
-    LostNotification { checkpoint: u64 },
+    LostNotification {
+        /// The checkpoint whose notification is lost.
+        checkpoint: u64,
+    },
     /// The job runs at `parallelism` (one per node) from this step's crash on; at step 0,
     /// from the start.
-    Rescale { step: u64, parallelism: Vec<usize> },
+    Rescale {
+        /// The step whose crash rescales (0: the start).
+        step: u64,
+        /// Each node's parallelism.
+        parallelism: Vec<usize>,
+    },
     /// Source partition `partition` pauses for `ms` of processing time at `offset` (applied
     /// to the input log: [`eddy_engine::Stall`]).
-    Stall { partition: usize, offset: usize, ms: i64 },
+    Stall {
+        /// The partition that pauses.
+        partition: usize,
+        /// The offset at which it pauses.
+        offset: usize,
+        /// How long it pauses, in processing time.
+        ms: i64,
+    },
     /// The database refuses the next `PREPARE TRANSACTION` after this step.
-    FailedPrepare { step: u64 },
+    FailedPrepare {
+        /// The step after which the next prepare is refused.
+        step: u64,
+    },
     /// The answer to the next `COMMIT PREPARED` after this step is lost (it commits).
-    LostCommitReply { step: u64 },
+    LostCommitReply {
+        /// The step after which the next commit's answer is lost.
+        step: u64,
+    },
     /// The database restarts after the next statement: that one takes effect, its answer and
     /// the next `unanswered - 1` statements' are lost.
-    DatabaseRestart { step: u64, unanswered: u32 },
+    DatabaseRestart {
+        /// The step after which the database restarts.
+        step: u64,
+        /// How many statements in all go unanswered.
+        unanswered: u32,
+    },
 }
 
+/// How a simulation runs: the seed, the faults, the schedules that replace seeded choices.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
+    /// The seed every choice is drawn from.
     pub seed: u64,
     /// The fault kinds on; with `fault_schedule`, only `channel-delay` of them still matters.
     pub faults: FaultSet,
@@ -71,6 +123,7 @@ pub struct SimOptions {
     /// Messages each channel holds before its sender waits (backpressure,
     /// [`Job::bound_channels`](eddy_engine::Job::bound_channels)); `None`: unbounded, as seeded scenarios run.
     pub channel_capacity: Option<usize>,
+    /// Keep every trace entry, not only the hash.
     pub keep_trace: bool,
     /// Record what operators send to late outputs, as the committed execution has it (the
     /// differential oracle's input).
@@ -92,20 +145,33 @@ impl SimOptions {
     }
 }
 
+/// What a simulation went through, counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
+    /// Steps taken.
     pub steps: u64,
+    /// The virtual time reached, in ms.
     pub virtual_duration_ms: i64,
+    /// Crashes injected.
     pub crashes: u64,
+    /// Restores from a checkpoint (a restart with nothing to restore is not counted).
     pub restores: u64,
+    /// Checkpoints triggered.
     pub checkpoints_started: u64,
+    /// Checkpoints completed.
     pub checkpoints_completed: u64,
+    /// Checkpoints a failed store write ended.
     pub checkpoints_failed: u64,
+    /// Notifications of completed checkpoints lost.
     pub lost_notifications: u64,
+    /// Stored objects damaged.
     pub corrupted: u64,
 }
 
+/// What a simulation returns: its counts, what it injected, its trace, and a violation of its
+/// own checks.
 pub struct SimOutcome {
+    /// What the run went through, counted.
     pub stats: SimStats,
     /// The faults this run injected, in order (an explicit schedule that replays them).
     pub injected: Vec<FaultEvent>,
@@ -113,6 +179,7 @@ pub struct SimOutcome {
     pub checkpoint_steps: Vec<u64>,
     /// State entries the job's operators hold after the end (the bounded-state check).
     pub state_entries: usize,
+    /// The run's trace.
     pub trace: Trace,
     /// With `tap_late`: every record the committed execution sent to a late output (those
     /// of executions a restore discarded are rolled back).
