@@ -128,6 +128,86 @@ pub fn sessions_match(actual: &Table, expected: &Table, splits_allowed: bool) ->
     Ok(())
 }
 
+/// A session aggregate that keeps its members (the events' values, unique per record): a
+/// session that grew by a late merge holds every member of the smaller one it absorbed, while
+/// two sessions a clean-up split apart hold disjoint members, which counts cannot tell apart.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Members;
+
+impl eddy::AggregateFunction<Event> for Members {
+    type Acc = Vec<i64>;
+    type Out = Vec<i64>;
+    fn create_accumulator(&self) -> Self::Acc {
+        Vec::new()
+    }
+    fn add(&self, acc: &mut Self::Acc, value: &Event) {
+        acc.push(value.1);
+        acc.sort();
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: Self::Acc) {
+        acc.extend(other);
+        acc.sort();
+    }
+    fn result(&self, acc: &Self::Acc) -> Self::Out {
+        acc.clone()
+    }
+}
+
+/// Judges session windows by their members (`(ts, value)`, sorted), exactly once:
+/// `committed` holds the last value of each `(key, start, end)`. A session whose members are all in a larger session of its
+/// key, inside its span, was superseded by a late merge and is dropped; the rest must hold
+/// each accepted record once, and each must be one session: members `gap`-connected, its
+/// window `[first, last + gap)`. (Where a clean-up split a session is schedule-dependent,
+/// so any split along the members is accepted.)
+pub fn sessions_hold_each_record_once(
+    committed: &BTreeMap<(u8, i64, i64), Vec<(i64, i64)>>,
+    accepted: &[Record<Event>],
+    gap: i64,
+) -> Result<(), String> {
+    let within = |small: &[(i64, i64)], large: &[(i64, i64)]| {
+        let mut rest = large.to_vec();
+        small.iter().all(|m| match rest.iter().position(|x| x == m) {
+            Some(at) => {
+                rest.swap_remove(at);
+                true
+            }
+            None => false,
+        })
+    };
+    let mut held: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
+    for (&(key, start, end), members) in committed {
+        let superseded = committed.iter().any(|(&(k, s, e), larger)| {
+            k == key && s <= start && end <= e && (s, e) != (start, end) && within(members, larger)
+        });
+        if superseded {
+            continue;
+        }
+        let (Some(first), Some(last)) = (members.first(), members.last()) else {
+            return Err(format!("session ({key}, {start}, {end}) has no members"));
+        };
+        if (start, end) != (first.0, last.0 + gap) {
+            return Err(format!("session ({key}, {start}, {end}) holds {members:?}"));
+        }
+        if let Some(pair) = members.windows(2).find(|pair| pair[1].0 - pair[0].0 > gap) {
+            return Err(format!(
+                "session ({key}, {start}, {end}) is not one session: {pair:?} in {members:?}"
+            ));
+        }
+        held.entry(key).or_default().extend(members);
+    }
+    let mut expected: BTreeMap<u8, Vec<(i64, i64)>> = BTreeMap::new();
+    for r in accepted {
+        expected.entry(r.value.0).or_default().push((r.ts, r.value.1));
+    }
+    for members in held.values_mut().chain(expected.values_mut()) {
+        members.sort();
+    }
+    if held != expected {
+        return Err(format!("sessions hold {held:?}, the accepted records are {expected:?}"));
+    }
+    Ok(())
+}
+
 /// A schedule of faults, by global step number (steps keep counting across restarts).
 #[derive(Clone, Debug, Default)]
 pub struct FaultPlan {
