@@ -168,7 +168,7 @@ proptest! {
         let accepted = minus(&events, &values(&sinks.sessions_late));
         prop_assert!(accepted.is_some(), "a late session record is not in the input");
         let ts_of: BTreeMap<i64, i64> = events.iter().map(|r| (r.value.1, r.ts)).collect();
-        let mut sessions = BTreeMap::new();
+        let mut sessions = common::SessionMembers::new();
         for r in values(&sinks.sessions) {
             let mut members: Vec<(i64, i64)> = r.value.value.iter().map(|v| (ts_of[v], *v)).collect();
             members.sort();

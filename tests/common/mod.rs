@@ -153,6 +153,9 @@ impl eddy::AggregateFunction<Event> for Members {
     }
 }
 
+/// `(key, start, end)` -> the session's members, `(ts, value)` sorted.
+pub type SessionMembers = BTreeMap<(u8, i64, i64), Vec<(i64, i64)>>;
+
 /// Judges session windows by their members (`(ts, value)`, sorted), exactly once:
 /// `committed` holds the last value of each `(key, start, end)`. A session whose members are all in a larger session of its
 /// key, inside its span, was superseded by a late merge and is dropped; the rest must hold
@@ -160,7 +163,7 @@ impl eddy::AggregateFunction<Event> for Members {
 /// window `[first, last + gap)`. (Where a clean-up split a session is schedule-dependent,
 /// so any split along the members is accepted.)
 pub fn sessions_hold_each_record_once(
-    committed: &BTreeMap<(u8, i64, i64), Vec<(i64, i64)>>,
+    committed: &SessionMembers,
     accepted: &[Record<Event>],
     gap: i64,
 ) -> Result<(), String> {
