@@ -1,7 +1,9 @@
 //! The cases: what pipeline a script runs through, named as `run.sh` prints it, and the spec
 //! that tells the Flink side to build the same pipeline.
 
-use crate::script::Shape;
+use rand_chacha::ChaCha8Rng;
+
+use crate::script::{self, Script, Shape};
 
 /// Window size (tumbling, sliding), slide, session gap, continuous-trigger interval.
 const SIZE_MS: i64 = 3_000;
@@ -53,6 +55,66 @@ pub enum Kind {
     Window(WindowCase),
     /// A keyed process function with event-time timers (`TimerFunction` on both sides).
     Process,
+    /// A changelog query through Flink SQL (`Sql.java`), eddy's changelog operators here.
+    Sql(SqlCase),
+}
+
+/// The SQL cases' queries, by the name `Sql.java` knows them by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// `SELECT k, COUNT(*) | SUM(v) | AVG(v) | MIN(v) | MAX(v) FROM t GROUP BY k`.
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, ts ASC) <= 2`.
+    Top2,
+    /// Rows with `v <= 5` joined with rows with `v > 5` on `k`.
+    InnerJoin,
+    LeftJoin,
+    /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowtime ASC | DESC) = 1`.
+    KeepFirst,
+    KeepLast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SqlCase {
+    pub query: Query,
+    /// The input has no retractions (else inserts, updates and deletes).
+    pub insert_only: bool,
+    /// Compare each result key's changes in order, not only the tables they materialise into.
+    pub ordered: bool,
+}
+
+impl Query {
+    /// How many fields after the row kind identify a result row whose changes must come in
+    /// order (its key: the group key, the group key and rank); `None`: the whole row, whose
+    /// insertions a later retraction cancels. A join result has no key, and Flink's join
+    /// reads its two inputs from two channels in no promised order: a row may be inserted
+    /// and retracted again, or never, depending on which side came first.
+    pub fn key_fields(self) -> Option<usize> {
+        match self {
+            Query::Top2 => Some(2),
+            Query::InnerJoin | Query::LeftJoin => None,
+            _ => Some(1),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Query::Count => "count",
+            Query::Sum => "sum",
+            Query::Avg => "avg",
+            Query::Min => "min",
+            Query::Max => "max",
+            Query::Top2 => "top2",
+            Query::InnerJoin => "inner-join",
+            Query::LeftJoin => "left-join",
+            Query::KeepFirst => "keep-first",
+            Query::KeepLast => "keep-last",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -66,8 +128,10 @@ impl Case {
     /// The Flink side's description of the pipeline (`FlinkSide.java` parses it).
     pub fn spec(&self) -> String {
         let mut spec = format!("parallelism={}", self.parallelism);
-        let Kind::Window(w) = self.kind else {
-            return format!("kind=process {spec}");
+        let w = match self.kind {
+            Kind::Window(w) => w,
+            Kind::Process => return format!("kind=process {spec}"),
+            Kind::Sql(sql) => return format!("kind=sql query={} {spec}", sql.query.name()),
         };
         spec.insert_str(0, "kind=window ");
         match w.assigner {
@@ -96,10 +160,18 @@ impl Case {
         spec
     }
 
-    /// What the script generator aims at for this case.
-    pub fn shape(&self) -> Shape {
+    /// A random script for this case.
+    pub fn generate(&self, rng: &mut ChaCha8Rng) -> Script {
         match self.kind {
-            Kind::Process => Shape {
+            Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
+            _ => script::generate(rng, self.shape()),
+        }
+    }
+
+    /// What the script generator aims at for this case.
+    fn shape(&self) -> Shape {
+        match self.kind {
+            Kind::Process | Kind::Sql(_) => Shape {
                 period_ms: 1_000,
                 offset_ms: 0,
                 lateness_ms: 0,
@@ -247,6 +319,30 @@ pub fn all() -> Vec<Case> {
         kind: Kind::Process,
         parallelism: 2,
     });
+    let sql = |name: &str, query, insert_only, ordered| Case {
+        name: format!("sql-{name}"),
+        kind: Kind::Sql(SqlCase {
+            query,
+            insert_only,
+            ordered,
+        }),
+        parallelism: 1,
+    };
+    cases.extend([
+        sql("group-count", Query::Count, false, true),
+        sql("group-sum", Query::Sum, false, true),
+        sql("group-avg", Query::Avg, false, true),
+        sql("group-min", Query::Min, false, true),
+        sql("group-max", Query::Max, false, true),
+        sql("top2-append", Query::Top2, true, true),
+        sql("top2-changelog", Query::Top2, false, true),
+        sql("inner-join", Query::InnerJoin, false, true),
+        sql("left-join", Query::LeftJoin, false, true),
+        // eddy's dedup decides in event time (once the watermark passes), Flink SQL's on
+        // arrival with updates: only the tables they end with can agree.
+        sql("dedup-keep-first", Query::KeepFirst, true, false),
+        sql("dedup-keep-last", Query::KeepLast, true, false),
+    ]);
     cases
 }
 

@@ -4,12 +4,15 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
+use std::cmp::Reverse;
+
+use eddy::engine::{AvgRows, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
-    AggregateFunction, Evictor, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, TimeDomain,
-    Trigger, WindowAssigner, Windowed,
+    AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, Stream,
+    TimeDomain, Trigger, WindowAssigner, Windowed,
 };
 
-use crate::cases::{Assigner, Case, EvictorKind, Kind, TriggerKind, WindowCase};
+use crate::cases::{Assigner, Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
 use crate::compare::{Outputs, Tagged};
 use crate::script::{Element, Script};
 
@@ -41,6 +44,12 @@ pub fn run(case: &Case, script: &Script) -> Outputs {
 
 fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Result<(), String> {
     let pipeline = Pipeline::new().with_parallelism(case.parallelism);
+    if let Kind::Sql(sql) = case.kind {
+        changelog_query(&pipeline, sql, script, outputs);
+        let graph = pipeline.build().map_err(|e| e.to_string())?;
+        eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
     let input = pipeline.scripted_source("script", scripted(script));
     let keyed = input.key_by(|e: &Event| e.0.clone());
     let main = TagSink::new("main", outputs);
@@ -67,6 +76,7 @@ fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>)
                 .sink(TagSink::new("late", outputs));
         }
         Kind::Process => keyed.process(TimerFunction).sink(main),
+        Kind::Sql(_) => unreachable!("changelog queries are built above"),
     }
     let graph = pipeline.build().map_err(|e| e.to_string())?;
     eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
@@ -78,10 +88,99 @@ fn scripted(script: &Script) -> Vec<Scripted<Event>> {
         .elements
         .iter()
         .map(|e| match e {
-            Element::Record { key, ts, value } => Scripted::Record(*ts, (key.clone(), *ts, *value)),
+            Element::Record { key, ts, value, .. } => Scripted::Record(*ts, (key.clone(), *ts, *value)),
             Element::Watermark(t) => Scripted::Watermark(*t),
         })
         .collect()
+}
+
+/// The script as a changelog of rows `(key, ts, value)`.
+fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
+    script
+        .elements
+        .iter()
+        .map(|e| match e {
+            Element::Record { key, ts, value, kind } => {
+                Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value)))
+            }
+            Element::Watermark(t) => Scripted::Watermark(*t),
+        })
+        .collect()
+}
+
+/// `KIND field field ...`, as the Flink side prints a changelog row.
+fn change(kind: RowKind, fields: std::fmt::Arguments<'_>) -> String {
+    format!("{} {fields}", kind.short())
+}
+
+/// The SQL case's query as eddy's changelog operators (`Sql.java` has the SQL).
+fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) {
+    let sink = TagSink::new("main", outputs);
+    let key = |r: &Row<Event>| r.row.0.clone();
+    if matches!(sql.query, Query::KeepFirst | Query::KeepLast) {
+        // Flink SQL keeps state without a TTL unless told to: one interval for the whole run.
+        let keep = if sql.query == Query::KeepFirst {
+            Keep::First
+        } else {
+            Keep::Last
+        };
+        let input: Stream<Event> = pipeline.scripted_source("script", scripted(script));
+        let deduplicated = input.key_by(|e: &Event| e.0.clone()).deduplicate(keep, 1 << 50);
+        deduplicated
+            .output
+            .map(|(k, ts, v): Event| change(RowKind::Insert, format_args!("{k} {ts} {v}")))
+            .sink(sink);
+        // Flink has no late side output here: a late record shows as a row only eddy has.
+        deduplicated
+            .late
+            .map(|(k, ts, v): Event| change(RowKind::Insert, format_args!("{k} {ts} {v}")))
+            .sink(TagSink::new("late", outputs));
+        return;
+    }
+    let rows = pipeline.scripted_source("script", scripted_rows(script));
+    let aggregated = |stream: Stream<Row<(String, i64)>>| {
+        stream.map(|r: Row<(String, i64)>| change(r.kind, format_args!("{} {}", r.row.0, r.row.1)))
+    };
+    let value = |e: &Event| e.2;
+    let out = match sql.query {
+        Query::Count => rows
+            .key_by(key)
+            .aggregate_changelog(CountRows)
+            .map(|r: Row<(String, u64)>| change(r.kind, format_args!("{} {}", r.row.0, r.row.1))),
+        Query::Sum => aggregated(rows.key_by(key).aggregate_changelog(SumRows(value))),
+        Query::Avg => aggregated(rows.key_by(key).aggregate_changelog(AvgRows(value))),
+        Query::Min => aggregated(rows.key_by(key).aggregate_changelog(MinRows(value))),
+        Query::Max => aggregated(rows.key_by(key).aggregate_changelog(MaxRows(value))),
+        Query::Top2 => {
+            rows.key_by(key)
+                .top_n(2, |e: &Event| (Reverse(e.2), e.1))
+                .map(|r: Row<(String, u32, Event)>| {
+                    let (k, rank, (_, ts, v)) = r.row;
+                    change(r.kind, format_args!("{k} {rank} {ts} {v}"))
+                })
+        }
+        Query::InnerJoin | Query::LeftJoin => {
+            let kind = if sql.query == Query::InnerJoin {
+                JoinKind::Inner
+            } else {
+                JoinKind::LeftOuter
+            };
+            let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
+            let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
+            left.key_by(key)
+                .join_changelog(right, |e: &Event| e.0.clone(), kind)
+                .map(|r: Row<(Event, Option<Event>)>| {
+                    let ((k, lts, lv), right) = r.row;
+                    let (rts, rv) = match right {
+                        Some((_, ts, v)) => (ts.to_string(), v.to_string()),
+                        None => ("null".to_string(), "null".to_string()),
+                    };
+                    change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
+                })
+        }
+        Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
+    };
+    out.sink(sink);
 }
 
 fn assigner(w: &WindowCase) -> WindowAssigner {

@@ -25,7 +25,7 @@ use flink::Flink;
 use script::Script;
 
 const USAGE: &str = "usage: eddy-conformance --count N --seed S --classpath CP --work DIR \
-[--java JAVA] [--batch SCRIPTS_PER_JOB] [--case SUBSTRING]... [--shrink-rounds N] [--list]";
+[--java JAVA] [--batch SCRIPTS_PER_JOB] [--case SUBSTRING]... [--shrink-rounds N] [--list] [--script FILE]";
 
 struct Options {
     count: usize,
@@ -37,6 +37,8 @@ struct Options {
     filters: Vec<String>,
     shrink_rounds: usize,
     list: bool,
+    /// Replay this script (as a disagreement prints it) through the selected cases.
+    script: Option<PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -50,6 +52,7 @@ fn options() -> Result<Options, String> {
         filters: Vec::new(),
         shrink_rounds: 60,
         list: false,
+        script: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +71,7 @@ fn options() -> Result<Options, String> {
             "--batch" => options.batch = number(&value)? as usize,
             "--case" => options.filters.push(value),
             "--shrink-rounds" => options.shrink_rounds = number(&value)? as usize,
+            "--script" => options.script = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -113,6 +117,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &options.script {
+        return match replay(&cases, path, &mut flink) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let mut disagreeing = Vec::new();
     for case in &cases {
         match run_case(case, &options, &mut flink) {
@@ -144,12 +158,10 @@ fn main() -> ExitCode {
 /// shrunk script with both outputs. Returns whether every script agreed.
 fn run_case(case: &Case, options: &Options, flink: &mut Flink) -> Result<bool, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(case_seed(options.seed, &case.name));
-    let scripts: Vec<Script> = (0..options.count)
-        .map(|_| script::generate(&mut rng, case.shape()))
-        .collect();
+    let scripts: Vec<Script> = (0..options.count).map(|_| case.generate(&mut rng)).collect();
     let flink_outputs = flink.run(case, &scripts)?;
     let disagreements: Vec<usize> = (0..scripts.len())
-        .filter(|&i| !compare::agree(&scripts[i], &eddy_run::run(case, &scripts[i]), &flink_outputs[i]))
+        .filter(|&i| !compare::agree(case, &scripts[i], &eddy_run::run(case, &scripts[i]), &flink_outputs[i]))
         .collect();
     println!(
         "{}: {} scripts, {} agree",
@@ -181,8 +193,24 @@ fn run_case(case: &Case, options: &Options, flink: &mut Flink) -> Result<bool, S
     for line in shrunk.to_string().lines() {
         println!("      {line}");
     }
-    print!("{}", compare::show(&shrunk, &eddy, &flink));
+    print!("{}", compare::show(case, &shrunk, &eddy, &flink));
     Ok(false)
+}
+
+/// Runs one script through each case on both engines and shows both outputs.
+fn replay(cases: &[Case], path: &std::path::Path, flink: &mut Flink) -> Result<bool, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let script = Script::parse(&text)?;
+    let mut all_agree = true;
+    for case in cases {
+        let eddy = eddy_run::run(case, &script);
+        let flink = flink.run(case, std::slice::from_ref(&script))?.remove(0);
+        let agree = compare::agree(case, &script, &eddy, &flink);
+        all_agree &= agree;
+        println!("{}: {}", case.name, if agree { "agree" } else { "disagree" });
+        print!("{}", compare::show(case, &script, &eddy, &flink));
+    }
+    Ok(all_agree)
 }
 
 /// Drops chunks of elements (halves, then quarters, ... single elements) while the engines
@@ -199,10 +227,19 @@ fn shrink(case: &Case, script: &Script, rounds: usize, flink: &mut Flink) -> Res
         let candidates: Vec<Script> = (0..len)
             .step_by(chunk_len)
             .map(|start| current.without(start..(start + chunk_len).min(len)))
+            .filter(|c| !matches!(case.kind, cases::Kind::Sql(_)) || c.is_valid_changelog())
             .collect();
+        if candidates.is_empty() {
+            if chunk_len == 1 {
+                break;
+            }
+            chunk = (chunk_len / 2).max(1);
+            continue;
+        }
         let eddy: Vec<Outputs> = candidates.iter().map(|c| eddy_run::run(case, c)).collect();
         let flink_outputs = flink.run(case, &candidates)?;
-        let smaller = (0..candidates.len()).find(|&i| !compare::agree(&candidates[i], &eddy[i], &flink_outputs[i]));
+        let smaller =
+            (0..candidates.len()).find(|&i| !compare::agree(case, &candidates[i], &eddy[i], &flink_outputs[i]));
         match smaller {
             Some(i) => {
                 current = candidates[i].clone();

@@ -2,19 +2,38 @@
 //! that writes them.
 //!
 //! Both engines read a script the same way: each record with its timestamp, each watermark
-//! exactly where it stands. The text form (`r KEY TS VALUE`, `w TS`, one per line) is what the
-//! Flink side reads and what a disagreement shows.
+//! exactly where it stands. The text form (`r KEY TS VALUE [KIND]`, `w TS`, one per line) is
+//! what the Flink side reads and what a disagreement shows. A record's kind matters to the
+//! changelog cases only, which read the script as a changelog of rows `(key, ts, value)`.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
+use eddy::engine::RowKind;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// One element of a script.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Element {
-    Record { key: String, ts: i64, value: i64 },
+    Record {
+        key: String,
+        ts: i64,
+        value: i64,
+        kind: RowKind,
+    },
     Watermark(i64),
+}
+
+impl Element {
+    fn insert(key: &str, ts: i64, value: i64) -> Element {
+        Element::Record {
+            key: key.to_string(),
+            ts,
+            value,
+            kind: RowKind::Insert,
+        }
+    }
 }
 
 /// A script: strictly increasing watermarks between records (a watermark that did not advance
@@ -47,6 +66,53 @@ impl Script {
         watermarks.iter().filter(|w| **w <= last_watermark).count()
     }
 
+    /// Whether, read as a changelog, every retraction (`-U`, `-D`) retracts a row that is
+    /// there: the shrinker keeps changelog scripts valid.
+    pub fn is_valid_changelog(&self) -> bool {
+        let mut rows: Vec<(&str, i64, i64)> = Vec::new();
+        for e in &self.elements {
+            if let Element::Record { key, ts, value, kind } = e {
+                let row = (key.as_str(), *ts, *value);
+                if kind.adds() {
+                    rows.push(row);
+                } else if let Some(at) = rows.iter().position(|r| *r == row) {
+                    rows.remove(at);
+                } else {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Reads the text form back (a script printed by a disagreement, to replay it).
+    pub fn parse(text: &str) -> Result<Script, String> {
+        let mut elements = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let number = |i: usize| -> Result<i64, String> {
+                fields
+                    .get(i)
+                    .and_then(|f| f.parse().ok())
+                    .ok_or_else(|| format!("bad script line: {line}"))
+            };
+            elements.push(match fields[0] {
+                "w" => Element::Watermark(number(1)?),
+                "r" if fields.len() >= 4 => Element::Record {
+                    key: fields[1].to_string(),
+                    ts: number(2)?,
+                    value: number(3)?,
+                    kind: match fields.get(4) {
+                        None => RowKind::Insert,
+                        Some(kind) => RowKind::from_short(kind).ok_or_else(|| format!("bad row kind: {line}"))?,
+                    },
+                },
+                _ => return Err(format!("bad script line: {line}")),
+            });
+        }
+        Ok(Script { elements })
+    }
+
     /// The script without the elements at `range` (for the shrinker).
     pub fn without(&self, range: std::ops::Range<usize>) -> Script {
         let mut elements = self.elements.clone();
@@ -59,7 +125,13 @@ impl fmt::Display for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for e in &self.elements {
             match e {
-                Element::Record { key, ts, value } => writeln!(f, "r {key} {ts} {value}")?,
+                Element::Record {
+                    key,
+                    ts,
+                    value,
+                    kind: RowKind::Insert,
+                } => writeln!(f, "r {key} {ts} {value}")?,
+                Element::Record { key, ts, value, kind } => writeln!(f, "r {key} {ts} {value} {}", kind.short())?,
                 Element::Watermark(t) => writeln!(f, "w {t}")?,
             }
         }
@@ -125,11 +197,69 @@ pub fn generate(rng: &mut ChaCha8Rng, shape: Shape) -> Script {
         };
         records.push(ts);
         cursor += rng.gen_range(0..=period / 2);
-        elements.push(Element::Record {
-            key: KEYS[rng.gen_range(0..keys)].to_string(),
-            ts,
-            value: rng.gen_range(1..=9),
-        });
+        let value = rng.gen_range(1..=9);
+        elements.push(Element::insert(KEYS[rng.gen_range(0..keys)], ts, value));
+    }
+    Script { elements }
+}
+
+/// A random changelog of rows `(key, ts, value)`: inserts, deletes and updates (`-U` then
+/// `+U`) of rows that are there, and watermarks. With `insert_only`, inserts only, each ahead
+/// of the watermark and with a timestamp of its own per key (the dedup cases: eddy's dedup
+/// is in event time and breaks ties by value, Flink SQL's by arrival).
+pub fn generate_changelog(rng: &mut ChaCha8Rng, insert_only: bool) -> Script {
+    let keys = rng.gen_range(1..=KEYS.len());
+    let length = rng.gen_range(4..=30);
+    let mut cursor: i64 = rng.gen_range(-3_000..=3_000);
+    let mut watermark: Option<i64> = None;
+    let mut rows: Vec<(String, i64, i64)> = Vec::new();
+    let mut stamps: BTreeSet<(String, i64)> = BTreeSet::new();
+    let mut elements = Vec::with_capacity(length + 8);
+    for _ in 0..length {
+        if rng.gen_bool(0.2) {
+            let next = (cursor - rng.gen_range(0..=500)).max(watermark.map_or(i64::MIN, |w| w + 1));
+            watermark = Some(next);
+            cursor = cursor.max(next);
+            elements.push(Element::Watermark(next));
+            continue;
+        }
+        let mut ts = cursor + rng.gen_range(-500..=1_000);
+        cursor += rng.gen_range(0..=400);
+        if !insert_only && !rows.is_empty() && rng.gen_bool(0.35) {
+            let at = rng.gen_range(0..rows.len());
+            let (key, old_ts, old_value) = rows[at].clone();
+            let retract = |kind| Element::Record {
+                key: key.clone(),
+                ts: old_ts,
+                value: old_value,
+                kind,
+            };
+            if rng.gen_bool(0.4) {
+                elements.push(retract(RowKind::Delete));
+                rows.remove(at);
+            } else {
+                elements.push(retract(RowKind::UpdateBefore));
+                let value = rng.gen_range(1..=9);
+                elements.push(Element::Record {
+                    key: key.clone(),
+                    ts,
+                    value,
+                    kind: RowKind::UpdateAfter,
+                });
+                rows[at] = (key, ts, value);
+            }
+            continue;
+        }
+        let key = KEYS[rng.gen_range(0..keys)].to_string();
+        if insert_only {
+            ts = ts.max(watermark.map_or(i64::MIN, |w| w + 1));
+            while !stamps.insert((key.clone(), ts)) {
+                ts += 1;
+            }
+        }
+        let value = rng.gen_range(1..=9);
+        elements.push(Element::insert(&key, ts, value));
+        rows.push((key, ts, value));
     }
     Script { elements }
 }
@@ -213,11 +343,7 @@ mod tests {
         let script = Script {
             elements: vec![
                 Element::Watermark(10),
-                Element::Record {
-                    key: "a".into(),
-                    ts: 3,
-                    value: 1,
-                },
+                Element::insert("a", 3, 1),
                 Element::Watermark(20),
             ],
         };
@@ -226,5 +352,35 @@ mod tests {
         assert_eq!(script.epoch(20), 2);
         assert_eq!(script.epoch(i64::MAX), 3);
         assert_eq!(script.to_string(), "w 10\nr a 3 1\nw 20\n");
+        assert_eq!(Script::parse(&script.to_string()), Ok(script));
+        let changelog = "r a 1 2 -U\nr a 3 4 +U\n";
+        assert_eq!(Script::parse(changelog).unwrap().to_string(), changelog);
+    }
+
+    #[test]
+    fn changelogs_retract_only_rows_that_are_there() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut retractions = 0;
+        for insert_only in [false, true] {
+            for _ in 0..300 {
+                let script = generate_changelog(&mut rng, insert_only);
+                assert!(script.is_valid_changelog(), "{script}");
+                retractions += script
+                    .elements
+                    .iter()
+                    .filter(|e| matches!(e, Element::Record { kind, .. } if !kind.adds()))
+                    .count();
+            }
+        }
+        assert!(retractions > 300, "retractions: {retractions}");
+        let invalid = Script {
+            elements: vec![Element::Record {
+                key: "a".into(),
+                ts: 1,
+                value: 1,
+                kind: RowKind::Delete,
+            }],
+        };
+        assert!(!invalid.is_valid_changelog());
     }
 }

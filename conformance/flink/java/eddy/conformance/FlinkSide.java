@@ -17,6 +17,7 @@ import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 
 /**
  * The Flink side of the conformance suite: one JVM, one local MiniCluster (random ports), many
@@ -85,9 +86,16 @@ public final class FlinkSide {
         env.setParallelism(Integer.parseInt(spec.getOrDefault("parallelism", "1")));
         List<Path> outs = new ArrayList<>();
         Tag.OUTPUTS.clear();
+        boolean sql = "sql".equals(spec.get("kind"));
+        StreamTableEnvironment tables = sql ? StreamTableEnvironment.create(env) : null;
         for (int i = 2; i < f.length; i += 2) {
             int slot = outs.size();
-            Pipelines.add(env, spec, Script.read(Paths.get(f[i])), slot);
+            Script script = Script.read(Paths.get(f[i]));
+            if (sql) {
+                Sql.add(env, tables, spec, script, slot);
+            } else {
+                Pipelines.add(env, spec, script, slot);
+            }
             outs.add(Paths.get(f[i + 1]));
         }
         miniCluster.executeJobBlocking(env.getStreamGraph().getJobGraph());

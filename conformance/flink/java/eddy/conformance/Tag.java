@@ -10,6 +10,7 @@ import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.types.Row;
 
 /**
  * The sink: records each output with the last watermark this task saw before it (the eddy
@@ -42,6 +43,13 @@ public final class Tag<T> extends AbstractStreamOperator<Object> implements OneI
         if (value instanceof Tuple3) {
             Tuple3<?, ?, ?> t = (Tuple3<?, ?, ?>) value;
             payload = t.f0 + " @" + t.f1 + " =" + t.f2;
+        } else if (value instanceof Row) {
+            Row row = (Row) value;
+            StringBuilder text = new StringBuilder(row.getKind().shortString());
+            for (int i = 0; i < row.getArity(); i++) {
+                text.append(' ').append(row.getField(i));
+            }
+            payload = text.toString();
         } else {
             payload = String.valueOf(value);
         }
