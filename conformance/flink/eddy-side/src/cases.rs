@@ -76,6 +76,11 @@ pub enum Query {
     /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowtime ASC | DESC) = 1`.
     KeepFirst,
     KeepLast,
+    /// The script as Debezium JSON lines (`debezium-json` in a filesystem table), decoded:
+    /// `SELECT k, ts, v`.
+    DebeziumRows,
+    /// The same lines, `SELECT k, SUM(v) ... GROUP BY k`.
+    DebeziumSum,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +118,8 @@ impl Query {
             Query::LeftJoin => "left-join",
             Query::KeepFirst => "keep-first",
             Query::KeepLast => "keep-last",
+            Query::DebeziumRows => "debezium-rows",
+            Query::DebeziumSum => "debezium-sum",
         }
     }
 }
@@ -158,6 +165,18 @@ impl Case {
             Some(EvictorKind::Time { keep_ms }) => spec += &format!(" evictor=time keep={keep_ms}"),
         }
         spec
+    }
+
+    /// What the Flink side reads for `script`: the script, or for the Debezium cases the
+    /// JSON lines eddy reads too.
+    pub fn flink_input(&self, script: &Script) -> String {
+        match self.kind {
+            Kind::Sql(SqlCase {
+                query: Query::DebeziumRows | Query::DebeziumSum,
+                ..
+            }) => script::debezium_lines(script).join("\n") + "\n",
+            _ => script.to_string(),
+        }
     }
 
     /// A random script for this case.
@@ -342,6 +361,8 @@ pub fn all() -> Vec<Case> {
         // arrival with updates: only the tables they end with can agree.
         sql("dedup-keep-first", Query::KeepFirst, true, false),
         sql("dedup-keep-last", Query::KeepLast, true, false),
+        sql("cdc-debezium-rows", Query::DebeziumRows, false, true),
+        sql("cdc-debezium-sum", Query::DebeziumSum, false, true),
     ]);
     cases
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use std::cmp::Reverse;
 
+use eddy::engine::cdc::ChangeEvent;
 use eddy::engine::{AvgRows, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, Stream,
@@ -14,7 +15,7 @@ use eddy::{
 
 use crate::cases::{Assigner, Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
 use crate::compare::{Outputs, Tagged};
-use crate::script::{Element, Script};
+use crate::script::{self, Element, Script};
 
 /// A record: key, timestamp (also kept in the value, as the Flink side's `Tuple3`), value.
 type Event = (String, i64, i64);
@@ -108,6 +109,30 @@ fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
         .collect()
 }
 
+/// A Debezium row: what the JSON lines' `before` and `after` hold.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct DebeziumRow {
+    k: String,
+    ts: i64,
+    v: i64,
+}
+
+/// The script as the Debezium JSON lines the Flink side reads too, parsed, at their `ts_ms`,
+/// and decoded into a changelog of `(k, ts, v)`.
+fn debezium(pipeline: &Pipeline, script: &Script) -> Stream<Row<Event>> {
+    let events: Vec<Scripted<ChangeEvent<DebeziumRow>>> = script::debezium_lines(script)
+        .iter()
+        .map(|line| {
+            let event: ChangeEvent<DebeziumRow> = serde_json::from_str(line).expect("the lines written parse");
+            Scripted::Record(event.ts_ms, event)
+        })
+        .collect();
+    pipeline
+        .scripted_source("debezium", events)
+        .debezium_changelog(|r: &DebeziumRow| r.k.clone())
+        .map(|r: Row<DebeziumRow>| Row::new(r.kind, (r.row.k, r.row.ts, r.row.v)))
+}
+
 /// `KIND field field ...`, as the Flink side prints a changelog row.
 fn change(kind: RowKind, fields: std::fmt::Arguments<'_>) -> String {
     format!("{} {fields}", kind.short())
@@ -137,7 +162,10 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
             .sink(TagSink::new("late", outputs));
         return;
     }
-    let rows = pipeline.scripted_source("script", scripted_rows(script));
+    let rows = match sql.query {
+        Query::DebeziumRows | Query::DebeziumSum => debezium(pipeline, script),
+        _ => pipeline.scripted_source("script", scripted_rows(script)),
+    };
     let aggregated = |stream: Stream<Row<(String, i64)>>| {
         stream.map(|r: Row<(String, i64)>| change(r.kind, format_args!("{} {}", r.row.0, r.row.1)))
     };
@@ -151,6 +179,11 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         Query::Avg => aggregated(rows.key_by(key).aggregate_changelog(AvgRows(value))),
         Query::Min => aggregated(rows.key_by(key).aggregate_changelog(MinRows(value))),
         Query::Max => aggregated(rows.key_by(key).aggregate_changelog(MaxRows(value))),
+        Query::DebeziumSum => aggregated(rows.key_by(key).aggregate_changelog(SumRows(value))),
+        Query::DebeziumRows => rows.map(|r: Row<Event>| {
+            let (k, ts, v) = r.row;
+            change(r.kind, format_args!("{k} {ts} {v}"))
+        }),
         Query::Top2 => {
             rows.key_by(key)
                 .top_n(2, |e: &Event| (Reverse(e.2), e.1))

@@ -87,7 +87,7 @@ impl Flink {
                 self.next_file += 1;
                 let script_path = self.dir.join(format!("script-{}.txt", self.next_file));
                 let out_path = self.dir.join(format!("flink-{}.txt", self.next_file));
-                fs::write(&script_path, script.to_string()).map_err(|e| e.to_string())?;
+                fs::write(&script_path, case.flink_input(script)).map_err(|e| e.to_string())?;
                 request += &format!("\t{}\t{}", script_path.display(), out_path.display());
                 outs.push((script_path, out_path));
             }

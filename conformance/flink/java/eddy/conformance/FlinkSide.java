@@ -90,11 +90,10 @@ public final class FlinkSide {
         StreamTableEnvironment tables = sql ? StreamTableEnvironment.create(env) : null;
         for (int i = 2; i < f.length; i += 2) {
             int slot = outs.size();
-            Script script = Script.read(Paths.get(f[i]));
             if (sql) {
-                Sql.add(env, tables, spec, script, slot);
+                Sql.add(env, tables, spec, Paths.get(f[i]), slot);
             } else {
-                Pipelines.add(env, spec, script, slot);
+                Pipelines.add(env, spec, Script.read(Paths.get(f[i])), slot);
             }
             outs.add(Paths.get(f[i + 1]));
         }

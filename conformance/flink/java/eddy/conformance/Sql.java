@@ -1,5 +1,7 @@
 package eddy.conformance;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Map;
 
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -91,14 +93,32 @@ final class Sql {
                 return String.format(dedup, "ASC");
             case "keep-last":
                 return String.format(dedup, "DESC");
+            case "debezium-rows":
+                return "SELECT k, ts, v FROM {t}";
+            case "debezium-sum":
+                return "SELECT k, SUM(v) FROM {t} GROUP BY k";
             default:
                 throw new IllegalArgumentException("unknown SQL case: " + name);
         }
     }
 
-    /** Adds the SQL pipeline of one script (its outputs go to {@code slot}). */
+    /**
+     * Adds the SQL pipeline of one script (its outputs go to {@code slot}). For the Debezium
+     * cases the file holds Debezium JSON lines, read by a filesystem table in
+     * {@code debezium-json}.
+     */
     static void add(StreamExecutionEnvironment env, StreamTableEnvironment tables, Map<String, String> spec,
-            Script script, int slot) {
+            Path path, int slot) throws IOException {
+        String view = "t" + slot;
+        String query = spec.get("query");
+        if (query.startsWith("debezium")) {
+            tables.executeSql("CREATE TEMPORARY TABLE " + view + " (k STRING, ts BIGINT, v BIGINT) WITH ("
+                    + "'connector' = 'filesystem', 'path' = '" + path.toAbsolutePath()
+                    + "', 'format' = 'debezium-json')");
+            tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
+            return;
+        }
+        Script script = Script.read(path);
         DataStream<Row> rows = env.addSource(new RowSource(script), "script-" + slot, ROW);
         Table table = tables.fromChangelogStream(
                 rows,
@@ -109,9 +129,11 @@ final class Sql {
                         .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
                         .watermark("rt", "SOURCE_WATERMARK()")
                         .build());
-        String view = "t" + slot;
         tables.createTemporaryView(view, table);
-        Table result = tables.sqlQuery(query(spec.get("query")).replace("{t}", view));
+        tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
+    }
+
+    static void tag(StreamTableEnvironment tables, Table result, int slot) {
         tables.toChangelogStream(result)
                 .transform("tag", Pipelines.NOTHING, new Tag<Row>(slot, "main"))
                 .setParallelism(1);
