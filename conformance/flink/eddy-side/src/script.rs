@@ -240,8 +240,8 @@ pub fn debezium_lines(script: &Script) -> Vec<String> {
     lines
 }
 
-/// A random changelog of rows `(key, ts, value)`: inserts, deletes and updates (`-U` then
-/// `+U`) of rows that are there, and watermarks. With `insert_only`, inserts only, each ahead
+/// A random changelog of rows `(key, ts, value)`: inserts (also of a row that is already
+/// there), deletes and updates (`-U` then `+U`) of rows that are there, and watermarks. With `insert_only`, inserts only, each ahead
 /// of the watermark and with a timestamp of its own per key (the dedup cases: eddy's dedup
 /// is in event time and breaks ties by value, Flink SQL's by arrival).
 pub fn generate_changelog(rng: &mut ChaCha8Rng, insert_only: bool) -> Script {
@@ -285,6 +285,13 @@ pub fn generate_changelog(rng: &mut ChaCha8Rng, insert_only: bool) -> Script {
                 });
                 rows[at] = (key, ts, value);
             }
+            continue;
+        }
+        if !insert_only && !rows.is_empty() && rng.gen_bool(0.15) {
+            // A duplicate insert: the same row twice (a table without a primary key).
+            let (key, ts, value) = rows[rng.gen_range(0..rows.len())].clone();
+            elements.push(Element::insert(&key, ts, value));
+            rows.push((key, ts, value));
             continue;
         }
         let key = KEYS[rng.gen_range(0..keys)].to_string();
