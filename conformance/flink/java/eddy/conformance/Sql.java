@@ -1,0 +1,141 @@
+package eddy.conformance;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.source.legacy.SourceFunction;
+import org.apache.flink.streaming.api.watermark.Watermark;
+import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.api.Schema;
+import org.apache.flink.table.api.Table;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
+
+/**
+ * The changelog cases, through Flink SQL: a script is a changelog of rows {@code (k, ts, v)}
+ * (each record's kind says what it does), read as a table {@code t} with a rowtime {@code rt}
+ * (the record's timestamp) and the script's watermarks; the case's query runs over it and its
+ * changelog goes to the tagging sink as {@code KIND field field ...}.
+ */
+final class Sql {
+    static final TypeInformation<Row> ROW =
+            Types.ROW_NAMED(new String[] {"k", "ts", "v"}, Types.STRING, Types.LONG, Types.LONG);
+
+    private Sql() {}
+
+    /** Emits a script's records as changelog rows, its watermarks where they stand. */
+    static final class RowSource implements SourceFunction<Row> {
+        private final Script script;
+
+        RowSource(Script script) {
+            this.script = script;
+        }
+
+        @Override
+        public void run(SourceContext<Row> ctx) {
+            for (Script.Element e : script.elements) {
+                synchronized (ctx.getCheckpointLock()) {
+                    if (e.isWatermark()) {
+                        ctx.emitWatermark(new Watermark(e.ts));
+                    } else {
+                        Row row = Row.ofKind(kind(e.kind), e.key, e.ts, e.value);
+                        ctx.collectWithTimestamp(row, e.ts);
+                    }
+                }
+            }
+        }
+
+        @Override
+        public void cancel() {}
+    }
+
+    static RowKind kind(String shortString) {
+        for (RowKind kind : RowKind.values()) {
+            if (kind.shortString().equals(shortString)) {
+                return kind;
+            }
+        }
+        throw new IllegalArgumentException("unknown row kind: " + shortString);
+    }
+
+    /** The query of each SQL case, over the script's table {@code {t}}. */
+    static String query(String name) {
+        String top = "SELECT k, rn, ts, v FROM (SELECT k, ts, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, ts ASC)"
+                + " AS rn FROM {t}) WHERE rn <= 2";
+        String dedup = "SELECT k, ts, v FROM (SELECT k, ts, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rt %s) AS rn"
+                + " FROM {t}) WHERE rn = 1";
+        String join = "SELECT l.k, l.ts, l.v, r.ts, r.v FROM (SELECT * FROM {t} WHERE v <= 5) AS l %s JOIN"
+                + " (SELECT * FROM {t} WHERE v > 5) AS r ON l.k = r.k";
+        switch (name) {
+            case "count":
+                return "SELECT k, COUNT(*) FROM {t} GROUP BY k";
+            case "sum":
+                return "SELECT k, SUM(v) FROM {t} GROUP BY k";
+            case "avg":
+                return "SELECT k, AVG(v) FROM {t} GROUP BY k";
+            case "min":
+                return "SELECT k, MIN(v) FROM {t} GROUP BY k";
+            case "max":
+                return "SELECT k, MAX(v) FROM {t} GROUP BY k";
+            case "top2":
+                return top;
+            case "inner-join":
+                return String.format(join, "INNER");
+            case "left-join":
+                return String.format(join, "LEFT");
+            case "keep-first":
+                return String.format(dedup, "ASC");
+            case "keep-last":
+                return String.format(dedup, "DESC");
+            case "debezium-rows":
+                return "SELECT k, ts, v FROM {t}";
+            case "debezium-sum":
+                return "SELECT k, SUM(v) FROM {t} GROUP BY k";
+            default:
+                throw new IllegalArgumentException("unknown SQL case: " + name);
+        }
+    }
+
+    /**
+     * Adds the SQL pipeline of one script (its outputs go to {@code slot}). For the Debezium
+     * cases the file holds Debezium JSON lines, read by a filesystem table in
+     * {@code debezium-json}.
+     */
+    static void add(StreamExecutionEnvironment env, StreamTableEnvironment tables, Map<String, String> spec,
+            Path path, int slot) throws IOException {
+        String view = "t" + slot;
+        String query = spec.get("query");
+        if (query.startsWith("debezium")) {
+            tables.executeSql("CREATE TEMPORARY TABLE " + view + " (k STRING, ts BIGINT, v BIGINT) WITH ("
+                    + "'connector' = 'filesystem', 'path' = '" + path.toAbsolutePath()
+                    + "', 'format' = 'debezium-json')");
+            tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
+            return;
+        }
+        Script script = Script.read(path);
+        DataStream<Row> rows = env.addSource(new RowSource(script), "script-" + slot, ROW);
+        Table table = tables.fromChangelogStream(
+                rows,
+                Schema.newBuilder()
+                        .column("k", "STRING")
+                        .column("ts", "BIGINT")
+                        .column("v", "BIGINT")
+                        .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+                        .watermark("rt", "SOURCE_WATERMARK()")
+                        .build());
+        tables.createTemporaryView(view, table);
+        tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
+    }
+
+    static void tag(StreamTableEnvironment tables, Table result, int slot) {
+        tables.toChangelogStream(result)
+                .transform("tag", Pipelines.NOTHING, new Tag<Row>(slot, "main"))
+                .setParallelism(1);
+    }
+}
