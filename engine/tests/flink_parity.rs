@@ -653,3 +653,29 @@ fn late_firing_per_late_record() {
         strings(&["key1=1@[0,10)", "W9", "key1=1@[0,10)", "key1=1@[0,10)", "W13"])
     );
 }
+
+// Found by the Flink conformance suite (case session-lateness5-continuous): a late record
+// merges a session whose end the watermark has passed. Flink fires at once (onElement: the
+// window's end is behind the watermark), and its continuous trigger's onMerge registers the
+// merged state's next firing, the session's end, again: behind the watermark, it fires the
+// session once more at the next watermark (Flink 2.3.0 emits 12 twice).
+#[test]
+fn session_late_merge_with_continuous_trigger_fires_again_at_the_next_watermark() {
+    let (timeline, late) = Case::new(WindowAssigner::session(3000))
+        .lateness(1000)
+        .trigger(Trigger::continuous_event_time(1000))
+        .run(vec![r("a", 5, 7048), w(10890), r("a", 7, 4105)]);
+    assert_eq!(
+        timeline,
+        strings(&[
+            "a=5@[7048,10048)",
+            "a=5@[7048,10048)",
+            "a=5@[7048,10048)",
+            "a=5@[7048,10048)",
+            "W10890",
+            "a=12@[4105,10048)",
+            "a=12@[4105,10048)",
+        ])
+    );
+    assert!(late.is_empty());
+}

@@ -151,6 +151,9 @@ where
         let (watermark, trigger) = (self.watermark, self.settings.trigger);
         let early_timers = &mut self.early_timers;
         let fresh = first == last;
+        // Whether sessions merged (Flink calls `onMerge`): the record extended a session or
+        // bridged several, not fell inside one.
+        let merged_sessions = !fresh && (last > first + 1 || sessions[first].window != window);
         if fresh {
             let session = Session {
                 window,
@@ -225,6 +228,12 @@ where
         // fired and grew past the watermark by a late merge (it fires again). One opened
         // past its end (within the allowed lateness) waits only for its clean-up.
         session.fire_pending |= window.max_timestamp() > watermark;
+        // Flink's continuous trigger re-registers its next firing on a merge; where that is the
+        // end of a session the watermark has passed, the session fires again at the next
+        // watermark (an earlier one is an early timer, above, whose chain ends there too).
+        if merged_sessions && trigger.refires_on_merge() && session.pane.trigger.next_fire.is_some() {
+            session.fire_pending = true;
+        }
         let due = session_due(session, self.settings.allowed_lateness);
         if entry.armed.is_none_or(|armed| due < armed) {
             entry.armed = Some(due);

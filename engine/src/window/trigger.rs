@@ -99,6 +99,13 @@ impl Trigger {
         self.kind == TriggerKind::EventTime
     }
 
+    /// Whether a merge of sessions registers the merged state's next firing again (Flink's
+    /// `ContinuousEventTimeTrigger.onMerge`): one at or past the merged session's end, behind
+    /// the watermark, fires the session once more at the next watermark.
+    pub(crate) fn refires_on_merge(&self) -> bool {
+        matches!(self.kind, TriggerKind::ContinuousEventTime { .. })
+    }
+
     /// Why this trigger cannot work, if it cannot (checked by the pipeline builder).
     pub fn validate(&self) -> Result<(), String> {
         match self.kind {
