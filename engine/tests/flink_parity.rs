@@ -679,3 +679,17 @@ fn session_late_merge_with_continuous_trigger_fires_again_at_the_next_watermark(
     );
     assert!(late.is_empty());
 }
+
+// Found by the Flink conformance suite (case session-lateness1-event-evict-count2): a record
+// bridges two sessions. Flink's MergingWindowSet keeps the state of the first window of a
+// Java HashSet of the merged windows ([8686,11686) here, by TimeWindow.hashCode) and
+// appends the other's contents, then the record: the count evictor keeps 4 and 5.
+#[test]
+fn count_evictor_after_a_record_bridges_sessions_keeps_flinks_merge_order() {
+    let (timeline, late) = Case::new(WindowAssigner::session(3000))
+        .lateness(1000)
+        .evictor(Evictor::count(2))
+        .run(vec![r("b", 1, 8686), r("b", 4, 5685), r("b", 5, 8188)]);
+    assert_eq!(timeline, strings(&["b=9@[5685,11686)"]));
+    assert!(late.is_empty());
+}

@@ -175,9 +175,13 @@ where
                 out.events.checkpointed_session_merges += 1;
             }
         } else {
-            let merged: SmallVec<[Session<F::Acc>; 2]> = sessions.drain(first + 1..last).collect();
-            let target = &mut sessions[first];
-            for session in std::iter::once(&*target).chain(&merged) {
+            // The record bridges sessions. Flink's `MergingWindowSet` keeps the state of the
+            // first of the merged windows in a Java `HashSet`'s order and appends the others'
+            // contents in that order: what an evictor or a process function sees.
+            let order = flink_merge_order(sessions[first..last].iter().map(|s| s.window), own);
+            let mut bridged: SmallVec<[Option<Session<F::Acc>>; 2]> = sessions.drain(first..last).map(Some).collect();
+            let mut target = bridged[order[0]].take().expect("each session once");
+            for session in bridged.iter().flatten().chain(std::iter::once(&target)) {
                 if let Some(timer) = pending_timer(session.window, &session.pane.trigger) {
                     early_timers.remove(&(timer, key.clone(), session.window));
                 }
@@ -185,7 +189,8 @@ where
                     out.events.checkpointed_session_merges += 1;
                 }
             }
-            for session in merged {
+            for &at in &order[1..] {
+                let session = bridged[at].take().expect("each session once");
                 if let Some(other) = session.pane.acc {
                     match &mut target.pane.acc {
                         Some(acc) => self.function.merge(acc, other),
@@ -193,8 +198,11 @@ where
                     }
                 }
                 Trigger::merge(&mut target.pane.trigger, session.pane.trigger);
+                target.checkpointed |= session.checkpointed;
+                target.fire_pending |= session.fire_pending;
             }
             target.window = window;
+            sessions.insert(first, target);
         }
         let session = &mut sessions[first];
         if trigger.is_quiet_before_end() && window.max_timestamp() > watermark {
@@ -281,6 +289,38 @@ where
             self.sessions.remove(key);
         }
     }
+}
+
+/// The order in which Flink merges bridged sessions' state: a Java `HashSet` of the bridged
+/// windows and the record's own (inserted by start, the record's after an equal start),
+/// iterated (buckets of `TimeWindow.hashCode`, a table of 16 that doubles past 3/4 full),
+/// without the record's. Returns indexes into `bridged` (sorted by start): the first holds the
+/// merged state, the others' contents follow in order.
+fn flink_merge_order(bridged: impl Iterator<Item = Window>, own: Window) -> SmallVec<[usize; 4]> {
+    // Flink's `MathUtils.longToIntWithBitMixing(start + end)`, then `HashMap.hash`'s spread.
+    fn java_hash(window: Window) -> u32 {
+        let mut x = window.start.wrapping_add(window.end) as u64;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let h = (x ^ (x >> 31)) as u32;
+        h ^ (h >> 16)
+    }
+    // Insertion order: by start, the record's window after a bridged one of equal start.
+    let mut inserted: SmallVec<[(Window, Option<usize>); 4]> = bridged.enumerate().map(|(i, w)| (w, Some(i))).collect();
+    inserted.push((own, None));
+    inserted.sort_by_key(|&(window, index)| (window.start, index.is_none()));
+    let mut buckets = 16u32;
+    while inserted.len() as u32 > buckets / 4 * 3 {
+        buckets *= 2;
+    }
+    // Iteration order: by bucket, then insertion within a bucket (a resize keeps it).
+    let mut order: SmallVec<[(u32, usize, usize); 4]> = inserted
+        .iter()
+        .enumerate()
+        .filter_map(|(at, &(window, index))| index.map(|index| (java_hash(window) & (buckets - 1), at, index)))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, _, index)| index).collect()
 }
 
 /// The session of `window` among a key's sessions (sorted by start, disjoint), if it has one.
