@@ -291,3 +291,48 @@ fn a_ttl_join_keeps_a_matched_right_row_while_its_left_row_lives() {
     assert_eq!(table.problem, None);
     assert_eq!(table.rows, Rows::Append(table_of([(1u8, Some(10u8)), (1, Some(20))])));
 }
+
+/// Flink's retracting Top-N, found by the Flink conformance suite (`sql-top2-changelog`):
+/// from the rank of the row added or retracted on, every rank's row is emitted again as the
+/// rows shift, even one equal to the old (a duplicate's `-U/+U`); an added row goes after
+/// the rows equal to it, so a third copy outside the top 2 emits nothing.
+#[test]
+fn top_n_emits_flinks_sequence_when_duplicates_shift() {
+    let x = (0u8, 5i64);
+    let input = [
+        Row::insert(x),
+        Row::insert(x),
+        Row::insert(x),
+        Row::delete(x),
+        Row::delete(x),
+    ];
+    let records: Vec<Record<Row<(u8, i64)>>> = input
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Record::new(i as i64, r))
+        .collect();
+    let pipeline = Pipeline::new();
+    let top = pipeline
+        .source(
+            "in",
+            Log::round_robin(records, 1),
+            WatermarkStrategy::bounded_out_of_orderness(0),
+        )
+        .key_by(|r: &Row<(u8, i64)>| r.row.0)
+        .top_n(2, |r: &(u8, i64)| std::cmp::Reverse(r.1))
+        .collect();
+    eddy::run_to_end(&pipeline.build().unwrap()).unwrap();
+    let emitted: Vec<String> = top
+        .values()
+        .iter()
+        .map(|r| format!("{} {}", r.kind.short(), r.row.1))
+        .collect();
+    assert_eq!(
+        emitted,
+        [
+            "+I 1", "+I 2", // two copies fill the top 2; the third is rank 3: nothing
+            "-U 1", "+U 1", "-U 2", "+U 2", // a delete takes rank 1's copy: both ranks shift
+            "-U 1", "+U 1", "-D 2", // the next delete: rank 1 shifts, rank 2 empties
+        ]
+    );
+}

@@ -545,8 +545,16 @@ fn restore_list<V>(list: &mut ListState<V>, values: Vec<V>) {
     }
 }
 
+/// `rows` by `order`, ties by the rows themselves.
+fn sorted<'a, T: Ord, S: Ord>(rows: &'a [T], order: &impl Fn(&T) -> S) -> Vec<&'a T> {
+    let mut sorted: Vec<&T> = rows.iter().collect();
+    sorted.sort_by(|a, b| order(a).cmp(&order(b)).then_with(|| a.cmp(b)));
+    sorted
+}
+
 /// Top-N per key: the `n` rows that sort first by `order` (ties by the rows themselves),
-/// emitted as `(key, rank, row)` in retract form whenever a rank's row changes.
+/// emitted as `(key, rank, row)` in retract form, as Flink's retracting Top-N does: from the
+/// rank of the row added or retracted on, every rank's row again as the rows shift.
 #[derive(Clone)]
 pub struct TopN<T, O> {
     pub(crate) n: usize,
@@ -565,26 +573,40 @@ impl<K: Key, T: Data + Ord, S: Ord, O: Fn(&T) -> S + Clone + Send + 'static> Key
         let Row { kind, row } = record.value;
         let mut rows = ctx.state().take();
         let ranked = |rows: &[T]| {
-            let mut sorted: Vec<&T> = rows.iter().collect();
-            sorted.sort_by(|a, b| (self.order)(a).cmp(&(self.order)(b)).then_with(|| a.cmp(b)));
-            sorted.into_iter().take(self.n).cloned().collect::<Vec<T>>()
+            sorted(rows, &self.order)
+                .into_iter()
+                .take(self.n)
+                .cloned()
+                .collect::<Vec<T>>()
         };
         let before = ranked(&rows);
-        if kind.adds() {
-            rows.push(row);
+        // The rank Flink's retracting Top-N starts from: an added row after the rows equal to
+        // it, a retracted row's first copy. From there every rank's row is emitted again as
+        // the rows shift, even where it equals the old one (`-U/+U` of the same row).
+        let from = if kind.adds() {
+            rows.push(row.clone());
+            sorted(&rows, &self.order)
+                .iter()
+                .rposition(|r| **r == row)
+                .unwrap_or(self.n)
         } else if let Some(at) = rows.iter().position(|r| *r == row) {
             rows.remove(at);
-        }
+            before.iter().position(|r| *r == row).unwrap_or(self.n)
+        } else {
+            self.n
+        };
         let after = ranked(&rows);
         restore_list(ctx.state(), rows);
         let key = ctx.key().clone();
         for rank in 0..before.len().max(after.len()) {
             let with_rank = |row: Option<&T>| row.map(|r| (key.clone(), rank as u32 + 1, r.clone()));
-            emit_change(
-                ctx,
-                with_rank(before.get(rank)).as_ref(),
-                with_rank(after.get(rank)).as_ref(),
-            );
+            match (with_rank(before.get(rank)), with_rank(after.get(rank))) {
+                (Some(old), Some(new)) if rank >= from => {
+                    ctx.emit(Row::new(RowKind::UpdateBefore, old));
+                    ctx.emit(Row::new(RowKind::UpdateAfter, new));
+                }
+                (old, new) => emit_change(ctx, old.as_ref(), new.as_ref()),
+            }
         }
     }
 }
