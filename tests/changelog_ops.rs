@@ -336,3 +336,60 @@ fn top_n_emits_flinks_sequence_when_duplicates_shift() {
         ]
     );
 }
+
+/// Flink's streaming join forwards an inner join's input kind to the pairs it makes (found
+/// by the Flink conformance suite, `sql-inner-join`); a left outer join sends `+I` and `-D`.
+#[test]
+fn inner_join_pairs_take_the_kind_of_the_change() {
+    let emitted = |kind: JoinKind| {
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        enum Side {
+            L(Row<(u8, i64)>),
+            R(Row<(u8, i64)>),
+        }
+        let input = [
+            Side::R(Row::insert((0, 10))),
+            Side::L(Row::insert((0, 1))),
+            Side::L(Row::new(RowKind::UpdateBefore, (0, 1))),
+            Side::L(Row::new(RowKind::UpdateAfter, (0, 2))),
+            Side::L(Row::delete((0, 2))),
+        ];
+        let records: Vec<Record<Side>> = input
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| Record::new(i as i64, s))
+            .collect();
+        let pipeline = Pipeline::new();
+        let sides = pipeline.source(
+            "in",
+            Log::round_robin(records, 1),
+            WatermarkStrategy::bounded_out_of_orderness(0),
+        );
+        let left = sides.clone().flat_map(|s: Side| match s {
+            Side::L(row) => vec![row],
+            Side::R(_) => vec![],
+        });
+        let right = sides.flat_map(|s: Side| match s {
+            Side::R(row) => vec![row],
+            Side::L(_) => vec![],
+        });
+        let joined = left
+            .key_by(|r: &Row<(u8, i64)>| r.row.0)
+            .join_changelog(right, |r: &(u8, i64)| r.0, kind)
+            .collect();
+        // One record per poll, delivered before the next: the join sees the script's order.
+        let config = eddy::BatchConfig {
+            source_batch_size: 1,
+            ..eddy::BatchConfig::default()
+        };
+        let mut job = eddy::engine::Job::new(&pipeline.build().unwrap());
+        eddy::run_batch(&mut job, &mut eddy::engine::InOrder, &config).unwrap();
+        joined
+            .values()
+            .iter()
+            .map(|r| format!("{} {}", r.kind.short(), r.row.0 .1))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(emitted(JoinKind::Inner), ["+I 1", "-U 1", "+U 2", "-D 2"]);
+    assert_eq!(emitted(JoinKind::LeftOuter), ["+I 1", "-D 1", "+I 2", "-D 2"]);
+}

@@ -440,7 +440,7 @@ impl<K: Key, L: Data + PartialEq, R: Data + PartialEq> KeyedProcessFunction<K, S
                     .collect();
                 let out_kind = if kind.adds() {
                     ctx.state().left.add(Record::new(ts, row.clone()));
-                    RowKind::Insert
+                    self.pair_kind(kind, RowKind::Insert)
                 } else {
                     // The retraction takes the row it retracts (the oldest equal one).
                     let mut rows = ctx.state().left.take();
@@ -450,7 +450,7 @@ impl<K: Key, L: Data + PartialEq, R: Data + PartialEq> KeyedProcessFunction<K, S
                     };
                     let retracted = rows.remove(at);
                     restore_list(&mut ctx.state().left, rows);
-                    return self.retract_left(ctx, retracted);
+                    return self.retract_left(ctx, retracted, kind);
                 };
                 if matches.is_empty() {
                     if outer {
@@ -471,13 +471,17 @@ impl<K: Key, L: Data + PartialEq, R: Data + PartialEq> KeyedProcessFunction<K, S
                         if outer && !had_match && !bugs::is_active(Bug::JoinForgetsNullRetraction) {
                             ctx.emit(Row::delete((l.value.clone(), None)));
                         }
-                        ctx.emit(Row::insert((l.value.clone(), Some(row.clone()))));
+                        ctx.emit(Row::new(
+                            self.pair_kind(kind, RowKind::Insert),
+                            (l.value.clone(), Some(row.clone())),
+                        ));
                     }
                     rights.push(Record::new(ts, row));
                 } else if let Some(at) = rights.iter().position(|r| r.value == row) {
                     let retracted = rights.remove(at);
                     for l in lefts.iter().filter(|l| self.pair(l.ts, retracted.ts)) {
-                        ctx.emit(Row::delete((l.value.clone(), Some(retracted.value.clone()))));
+                        let pair = (l.value.clone(), Some(retracted.value.clone()));
+                        ctx.emit(Row::new(self.pair_kind(kind, RowKind::Delete), pair));
                         if outer && !rights.iter().any(|r| self.pair(l.ts, r.ts)) {
                             ctx.emit(Row::insert((l.value.clone(), None)));
                         }
@@ -518,7 +522,17 @@ impl<K: Key, L: Data + PartialEq, R: Data + PartialEq> KeyedProcessFunction<K, S
 }
 
 impl<L: Data + PartialEq, R: Data + PartialEq> ChangelogJoin<L, R> {
-    fn retract_left<K: Key>(&self, ctx: &mut JoinContext<'_, K, L, R>, retracted: Record<L>) {
+    /// The kind of a pair a change of `kind` adds or removes: an inner join forwards the
+    /// input's kind (`+U` pairs for a `+U`, `-U` for a `-U`), as Flink's streaming join does;
+    /// an outer join sends `fixed` (`+I` or `-D`).
+    fn pair_kind(&self, kind: RowKind, fixed: RowKind) -> RowKind {
+        match self.kind {
+            JoinKind::Inner => kind,
+            JoinKind::LeftOuter => fixed,
+        }
+    }
+
+    fn retract_left<K: Key>(&self, ctx: &mut JoinContext<'_, K, L, R>, retracted: Record<L>, kind: RowKind) {
         let matches: Vec<R> = ctx
             .state()
             .right
@@ -533,7 +547,10 @@ impl<L: Data + PartialEq, R: Data + PartialEq> ChangelogJoin<L, R> {
             }
         } else {
             for r in matches {
-                ctx.emit(Row::delete((retracted.value.clone(), Some(r))));
+                ctx.emit(Row::new(
+                    self.pair_kind(kind, RowKind::Delete),
+                    (retracted.value.clone(), Some(r)),
+                ));
             }
         }
     }

@@ -40,7 +40,10 @@ fn by_epoch(script: &Script, outputs: &Outputs) -> ByEpoch {
 }
 
 /// Each result key's changes in order: the key is the first `key_fields` fields after the
-/// row kind, or the whole row, a retraction then cancelling the insertion before it.
+/// row kind, or the whole row, a retraction then cancelling the insertion before it. Keyed by
+/// the whole row (a join), a change is compared by its sign only: an inner join's pair takes
+/// the kind of the change that came last (`+I`, or the input's `+U`; `-D` or `-U`), and which
+/// of the join's two inputs comes last is the schedule's choice in both engines.
 fn by_key(outputs: &Outputs, key_fields: Option<usize>) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in outputs {
@@ -55,6 +58,10 @@ fn by_key(outputs: &Outputs, key_fields: Option<usize>) -> BTreeMap<String, Vec<
         match changes.last() {
             Some(last) if key_fields.is_none() && adds(last) && !adds(&o.payload) => {
                 changes.pop();
+            }
+            _ if key_fields.is_none() => {
+                let row = o.payload.split_once(' ').map_or("", |(_, row)| row);
+                changes.push(format!("{} {row}", if adds(&o.payload) { '+' } else { '-' }));
             }
             _ => changes.push(o.payload.clone()),
         }
@@ -212,6 +219,9 @@ mod tests {
         assert!(agree(&join, &script, &x, &y), "a join's rows are their own keys");
         let z = rows(&["+I a 1 null", "+I a 3 2", "-D a 1 null", "+I a 1 2"]);
         assert!(agree(&join, &script, &x, &z), "an insertion retracted again cancels");
+        let u = rows(&["+I a 1 2", "+U a 3 2"]);
+        assert!(agree(&join, &script, &x, &u), "a join's pairs compare by sign");
+        assert!(!agree(&join, &script, &x, &rows(&["+I a 1 2", "-U a 3 2"])));
         assert!(!agree(&ordered, &script, &a, &c), "the same table, other changes");
         assert!(agree(&tables_only, &script, &a, &c));
         let d = rows(&["+I a 2", "+I b 1", "+I b 1"]);
