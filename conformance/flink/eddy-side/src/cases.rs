@@ -129,12 +129,18 @@ pub struct Case {
     pub name: String,
     pub kind: Kind,
     pub parallelism: usize,
+    /// Stop at the script's restore point (`s`) with a savepoint (eddy: a checkpoint), and
+    /// run the rest in a new job restored from it.
+    pub restore: bool,
 }
 
 impl Case {
     /// The Flink side's description of the pipeline (`FlinkSide.java` parses it).
     pub fn spec(&self) -> String {
         let mut spec = format!("parallelism={}", self.parallelism);
+        if self.restore {
+            spec += " restore=1";
+        }
         let w = match self.kind {
             Kind::Window(w) => w,
             Kind::Process => return format!("kind=process {spec}"),
@@ -183,6 +189,10 @@ impl Case {
     pub fn generate(&self, rng: &mut ChaCha8Rng) -> Script {
         match self.kind {
             Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
+            _ if self.restore => {
+                let script = script::generate(rng, self.shape());
+                script::with_savepoint(rng, script)
+            }
             _ => script::generate(rng, self.shape()),
         }
     }
@@ -313,31 +323,48 @@ const PARALLEL_WINDOW_CASES: [&str; 3] = [
     "sliding-lateness1-count-evict-count2",
 ];
 
+/// Window cases run with a savepoint and a restore in the middle of each script (names
+/// `restore-...`; `s` in a script marks the restore point, see `script::with_savepoint`).
+const RESTORE_WINDOW_CASES: [&str; 6] = [
+    "tumbling-lateness1-event",
+    "tumbling-lateness0-purging-count",
+    "sliding-offset-lateness1-continuous",
+    "session-lateness1-event",
+    "session-lateness5-continuous",
+    "session-lateness1-event-evict-count2",
+];
+
 /// Every case, in the order `run.sh` prints them.
 pub fn all() -> Vec<Case> {
+    let case = |name: String, kind, parallelism, restore| Case {
+        name,
+        kind,
+        parallelism,
+        restore,
+    };
     let mut cases: Vec<Case> = WINDOW_CASES
         .iter()
-        .map(|name| Case {
-            name: name.to_string(),
-            kind: Kind::Window(window_case(name)),
-            parallelism: 1,
-        })
+        .map(|name| case(name.to_string(), Kind::Window(window_case(name)), 1, false))
         .collect();
-    cases.push(Case {
-        name: "process-timers".to_string(),
-        kind: Kind::Process,
-        parallelism: 1,
-    });
-    cases.extend(PARALLEL_WINDOW_CASES.iter().map(|name| Case {
-        name: format!("parallel2-{name}"),
-        kind: Kind::Window(window_case(name)),
-        parallelism: 2,
-    }));
-    cases.push(Case {
-        name: "parallel2-process-timers".to_string(),
-        kind: Kind::Process,
-        parallelism: 2,
-    });
+    cases.push(case("process-timers".to_string(), Kind::Process, 1, false));
+    cases.extend(
+        PARALLEL_WINDOW_CASES
+            .iter()
+            .map(|name| case(format!("parallel2-{name}"), Kind::Window(window_case(name)), 2, false)),
+    );
+    cases.push(case("parallel2-process-timers".to_string(), Kind::Process, 2, false));
+    cases.extend(
+        RESTORE_WINDOW_CASES
+            .iter()
+            .map(|name| case(format!("restore-{name}"), Kind::Window(window_case(name)), 1, true)),
+    );
+    cases.push(case("restore-process-timers".to_string(), Kind::Process, 1, true));
+    cases.push(case(
+        "restore-parallel2-tumbling-lateness1-continuous".to_string(),
+        Kind::Window(window_case("tumbling-lateness1-continuous")),
+        2,
+        true,
+    ));
     let sql = |name: &str, query, insert_only, ordered| Case {
         name: format!("sql-{name}"),
         kind: Kind::Sql(SqlCase {
@@ -346,6 +373,7 @@ pub fn all() -> Vec<Case> {
             ordered,
         }),
         parallelism: 1,
+        restore: false,
     };
     cases.extend([
         sql("group-count", Query::Count, false, true),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::cmp::Reverse;
 
 use eddy::engine::cdc::ChangeEvent;
-use eddy::engine::{AvgRows, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
+use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, Stream,
     TimeDomain, Trigger, WindowAssigner, Windowed,
@@ -44,16 +44,25 @@ pub fn run(case: &Case, script: &Script) -> Outputs {
 }
 
 fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Result<(), String> {
+    if case.restore {
+        return crate::restore::run(case, script, outputs);
+    }
+    let graph = build(case, script, outputs, "")?;
+    eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The case's pipeline over `script`, its sinks' streams named `{phase}main` and
+/// `{phase}late`.
+pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, phase: &str) -> Result<JobGraph, String> {
     let pipeline = Pipeline::new().with_parallelism(case.parallelism);
     if let Kind::Sql(sql) = case.kind {
         changelog_query(&pipeline, sql, script, outputs);
-        let graph = pipeline.build().map_err(|e| e.to_string())?;
-        eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
-        return Ok(());
+        return pipeline.build().map_err(|e| e.to_string());
     }
     let input = pipeline.scripted_source("script", scripted(script));
     let keyed = input.key_by(|e: &Event| e.0.clone());
-    let main = TagSink::new("main", outputs);
+    let main = TagSink::new(format!("{phase}main"), outputs);
     match case.kind {
         Kind::Window(w) => {
             let mut windowed = keyed
@@ -74,23 +83,22 @@ fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>)
             results
                 .late
                 .map(|(key, ts, value): Event| format!("{key} @{ts} ={value}"))
-                .sink(TagSink::new("late", outputs));
+                .sink(TagSink::new(format!("{phase}late"), outputs));
         }
         Kind::Process => keyed.process(TimerFunction).sink(main),
         Kind::Sql(_) => unreachable!("changelog queries are built above"),
     }
-    let graph = pipeline.build().map_err(|e| e.to_string())?;
-    eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
-    Ok(())
+    pipeline.build().map_err(|e| e.to_string())
 }
 
 fn scripted(script: &Script) -> Vec<Scripted<Event>> {
     script
         .elements
         .iter()
-        .map(|e| match e {
-            Element::Record { key, ts, value, .. } => Scripted::Record(*ts, (key.clone(), *ts, *value)),
-            Element::Watermark(t) => Scripted::Watermark(*t),
+        .filter_map(|e| match e {
+            Element::Record { key, ts, value, .. } => Some(Scripted::Record(*ts, (key.clone(), *ts, *value))),
+            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
+            Element::Savepoint => None,
         })
         .collect()
 }
@@ -100,11 +108,12 @@ fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
     script
         .elements
         .iter()
-        .map(|e| match e {
+        .filter_map(|e| match e {
             Element::Record { key, ts, value, kind } => {
-                Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value)))
+                Some(Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value))))
             }
-            Element::Watermark(t) => Scripted::Watermark(*t),
+            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
+            Element::Savepoint => None,
         })
         .collect()
 }
@@ -140,7 +149,7 @@ fn change(kind: RowKind, fields: std::fmt::Arguments<'_>) -> String {
 
 /// The SQL case's query as eddy's changelog operators (`Sql.java` has the SQL).
 fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) {
-    let sink = TagSink::new("main", outputs);
+    let sink = TagSink::new("main".to_string(), outputs);
     let key = |r: &Row<Event>| r.row.0.clone();
     if matches!(sql.query, Query::KeepFirst | Query::KeepLast) {
         // Flink SQL keeps state without a TTL unless told to: one interval for the whole run.
@@ -159,7 +168,7 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         deduplicated
             .late
             .map(|(k, ts, v): Event| change(RowKind::Insert, format_args!("{k} {ts} {v}")))
-            .sink(TagSink::new("late", outputs));
+            .sink(TagSink::new("late".to_string(), outputs));
         return;
     }
     let rows = match sql.query {
@@ -275,13 +284,13 @@ impl AggregateFunction<Event> for SumCount {
 /// The sink: one clone per sink task, each with the last watermark its task saw.
 #[derive(Clone)]
 struct TagSink {
-    stream: &'static str,
+    stream: String,
     watermark: i64,
     outputs: Arc<Mutex<Vec<Tagged>>>,
 }
 
 impl TagSink {
-    fn new(stream: &'static str, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
+    fn new(stream: String, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
         TagSink {
             stream,
             watermark: i64::MIN,
@@ -294,7 +303,7 @@ impl Sink<String> for TagSink {
     fn write(&mut self, records: Vec<Record<String>>) {
         let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
         outputs.extend(records.into_iter().map(|r| Tagged {
-            stream: self.stream.to_string(),
+            stream: self.stream.clone(),
             watermark: self.watermark,
             payload: r.value,
         }));
