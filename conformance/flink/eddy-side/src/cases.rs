@@ -57,6 +57,9 @@ pub enum Kind {
     Process,
     /// A changelog query through Flink SQL (`Sql.java`), eddy's changelog operators here.
     Sql(SqlCase),
+    /// The event-time temporal join (`joins.rs`) against Flink SQL's `FOR SYSTEM_TIME AS OF`,
+    /// compared per watermark epoch as the windows are.
+    TemporalJoin,
 }
 
 /// The SQL cases' queries, by the name `Sql.java` knows them by.
@@ -145,6 +148,7 @@ impl Case {
             Kind::Window(w) => w,
             Kind::Process => return format!("kind=process {spec}"),
             Kind::Sql(sql) => return format!("kind=sql query={} {spec}", sql.query.name()),
+            Kind::TemporalJoin => return format!("kind=sql query=temporal-join {spec}"),
         };
         spec.insert_str(0, "kind=window ");
         match w.assigner {
@@ -189,6 +193,7 @@ impl Case {
     pub fn generate(&self, rng: &mut ChaCha8Rng) -> Script {
         match self.kind {
             Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
+            Kind::TemporalJoin => crate::joins::generate_temporal(rng, true),
             _ if self.restore => {
                 let script = script::generate(rng, self.shape());
                 script::with_savepoint(rng, script)
@@ -200,7 +205,7 @@ impl Case {
     /// What the script generator aims at for this case.
     fn shape(&self) -> Shape {
         match self.kind {
-            Kind::Process | Kind::Sql(_) => Shape {
+            Kind::Process | Kind::Sql(_) | Kind::TemporalJoin => Shape {
                 period_ms: 1_000,
                 offset_ms: 0,
                 lateness_ms: 0,
@@ -365,6 +370,10 @@ pub fn all() -> Vec<Case> {
         2,
         true,
     ));
+    // Probes and changes ahead of the watermark: late ones are where the engines differ (eddy
+    // sends them to side outputs; Flink joins a late probe at the next watermark and applies
+    // a late change).
+    cases.push(case("temporal-join-left".to_string(), Kind::TemporalJoin, 1, false));
     let sql = |name: &str, query, insert_only, ordered| Case {
         name: format!("sql-{name}"),
         kind: Kind::Sql(SqlCase {

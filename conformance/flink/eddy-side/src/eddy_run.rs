@@ -18,7 +18,7 @@ use crate::compare::{Outputs, Tagged};
 use crate::script::{self, Element, Script};
 
 /// A record: key, timestamp (also kept in the value, as the Flink side's `Tuple3`), value.
-type Event = (String, i64, i64);
+pub type Event = (String, i64, i64);
 
 /// Runs `case` over `script`. A failed or panicking run is an output of its own, so that it
 /// shows as a disagreement.
@@ -56,6 +56,10 @@ fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>)
 /// `{phase}late`.
 pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, phase: &str) -> Result<JobGraph, String> {
     let pipeline = Pipeline::new().with_parallelism(case.parallelism);
+    if case.kind == Kind::TemporalJoin {
+        crate::joins::temporal_join(&pipeline, script, outputs);
+        return pipeline.build().map_err(|e| e.to_string());
+    }
     if let Kind::Sql(sql) = case.kind {
         changelog_query(&pipeline, sql, script, outputs);
         return pipeline.build().map_err(|e| e.to_string());
@@ -86,7 +90,7 @@ pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, ph
                 .sink(TagSink::new(format!("{phase}late"), outputs));
         }
         Kind::Process => keyed.process(TimerFunction).sink(main),
-        Kind::Sql(_) => unreachable!("changelog queries are built above"),
+        Kind::Sql(_) | Kind::TemporalJoin => unreachable!("built above"),
     }
     pipeline.build().map_err(|e| e.to_string())
 }
@@ -104,7 +108,7 @@ fn scripted(script: &Script) -> Vec<Scripted<Event>> {
 }
 
 /// The script as a changelog of rows `(key, ts, value)`.
-fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
+pub fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
     script
         .elements
         .iter()
@@ -283,14 +287,14 @@ impl AggregateFunction<Event> for SumCount {
 
 /// The sink: one clone per sink task, each with the last watermark its task saw.
 #[derive(Clone)]
-struct TagSink {
+pub struct TagSink {
     stream: String,
     watermark: i64,
     outputs: Arc<Mutex<Vec<Tagged>>>,
 }
 
 impl TagSink {
-    fn new(stream: String, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
+    pub fn new(stream: String, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
         TagSink {
             stream,
             watermark: i64::MIN,

@@ -10,6 +10,7 @@ mod cases;
 mod compare;
 mod eddy_run;
 mod flink;
+mod joins;
 mod restore;
 mod script;
 
