@@ -205,24 +205,36 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
                     change(r.kind, format_args!("{k} {rank} {ts} {v}"))
                 })
         }
-        Query::InnerJoin | Query::LeftJoin => {
-            let kind = if sql.query == Query::InnerJoin {
-                JoinKind::Inner
-            } else {
+        Query::InnerJoin | Query::LeftJoin | Query::IntervalJoin => {
+            let kind = if sql.query == Query::LeftJoin {
                 JoinKind::LeftOuter
+            } else {
+                JoinKind::Inner
             };
             let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
             let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
-            left.key_by(key)
-                .join_changelog(right, |e: &Event| e.0.clone(), kind)
-                .map(|r: Row<(Event, Option<Event>)>| {
-                    let ((k, lts, lv), right) = r.row;
-                    let (rts, rv) = match right {
-                        Some((_, ts, v)) => (ts.to_string(), v.to_string()),
-                        None => ("null".to_string(), "null".to_string()),
-                    };
-                    change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
-                })
+            let right_key = |e: &Event| e.0.clone();
+            let joined = if sql.query == Query::IntervalJoin {
+                let joined = left
+                    .key_by(key)
+                    .join_changelog_with_ttl(right, right_key, kind, 1_000, 500);
+                // Flink has no late side output here: a late row shows as a row only eddy has.
+                joined
+                    .late
+                    .map(|side| format!("+I {side:?}"))
+                    .sink(TagSink::new("late".to_string(), outputs));
+                joined.output
+            } else {
+                left.key_by(key).join_changelog(right, right_key, kind)
+            };
+            joined.map(|r: Row<(Event, Option<Event>)>| {
+                let ((k, lts, lv), right) = r.row;
+                let (rts, rv) = match right {
+                    Some((_, ts, v)) => (ts.to_string(), v.to_string()),
+                    None => ("null".to_string(), "null".to_string()),
+                };
+                change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
+            })
         }
         Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
     };

@@ -115,6 +115,25 @@ impl Script {
         }
     }
 
+    /// The script with every timestamp and watermark moved by `by`.
+    pub fn shifted(&self, by: i64) -> Script {
+        let elements = self
+            .elements
+            .iter()
+            .map(|e| match e {
+                Element::Record { key, ts, value, kind } => Element::Record {
+                    key: key.clone(),
+                    ts: ts + by,
+                    value: *value,
+                    kind: *kind,
+                },
+                Element::Watermark(t) => Element::Watermark(t + by),
+                Element::Savepoint => Element::Savepoint,
+            })
+            .collect();
+        Script { elements }
+    }
+
     /// Reads the text form back (a script printed by a disagreement, to replay it).
     pub fn parse(text: &str) -> Result<Script, String> {
         let mut elements = Vec::new();

@@ -90,6 +90,11 @@ final class Sql {
                 return String.format(join, "INNER");
             case "left-join":
                 return String.format(join, "LEFT");
+            case "interval-join":
+                // eddy's join_changelog_with_ttl(.., 1000, 500): l.ts <= r.ts < l.ts + 1000 or
+                // r.ts < l.ts < r.ts + 500.
+                return String.format(join, "INNER")
+                        + " AND r.rt BETWEEN l.rt - INTERVAL '0.499' SECOND AND l.rt + INTERVAL '0.999' SECOND";
             case "keep-first":
                 return String.format(dedup, "ASC");
             case "keep-last":
@@ -133,7 +138,9 @@ final class Sql {
                         .column("v", "BIGINT")
                         .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
                         .watermark("rt", "SOURCE_WATERMARK()")
-                        .build());
+                        .build(),
+                // An interval join takes insert-only input (its script has only inserts).
+                query.equals("interval-join") ? ChangelogMode.insertOnly() : ChangelogMode.all());
         tables.createTemporaryView(view, table);
         tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
     }
