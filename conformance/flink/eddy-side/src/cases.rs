@@ -57,6 +57,9 @@ pub enum Kind {
     Process,
     /// A changelog query through Flink SQL (`Sql.java`), eddy's changelog operators here.
     Sql(SqlCase),
+    /// The event-time temporal join (`joins.rs`) against Flink SQL's `FOR SYSTEM_TIME AS OF`,
+    /// compared per watermark epoch as the windows are.
+    TemporalJoin,
 }
 
 /// The SQL cases' queries, by the name `Sql.java` knows them by.
@@ -73,6 +76,9 @@ pub enum Query {
     /// Rows with `v <= 5` joined with rows with `v > 5` on `k`.
     InnerJoin,
     LeftJoin,
+    /// The same rows, inner-joined on `k` where `r.ts` is in `[l.ts - 499, l.ts + 999]` (an
+    /// interval join; eddy's `join_changelog_with_ttl` with TTLs 1000 and 500 ms).
+    IntervalJoin,
     /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowtime ASC | DESC) = 1`.
     KeepFirst,
     KeepLast,
@@ -101,7 +107,7 @@ impl Query {
     pub fn key_fields(self) -> Option<usize> {
         match self {
             Query::Top2 => Some(2),
-            Query::InnerJoin | Query::LeftJoin => None,
+            Query::InnerJoin | Query::LeftJoin | Query::IntervalJoin => None,
             _ => Some(1),
         }
     }
@@ -116,6 +122,7 @@ impl Query {
             Query::Top2 => "top2",
             Query::InnerJoin => "inner-join",
             Query::LeftJoin => "left-join",
+            Query::IntervalJoin => "interval-join",
             Query::KeepFirst => "keep-first",
             Query::KeepLast => "keep-last",
             Query::DebeziumRows => "debezium-rows",
@@ -129,16 +136,23 @@ pub struct Case {
     pub name: String,
     pub kind: Kind,
     pub parallelism: usize,
+    /// Stop at the script's restore point (`s`) with a savepoint (eddy: a checkpoint), and
+    /// run the rest in a new job restored from it.
+    pub restore: bool,
 }
 
 impl Case {
     /// The Flink side's description of the pipeline (`FlinkSide.java` parses it).
     pub fn spec(&self) -> String {
         let mut spec = format!("parallelism={}", self.parallelism);
+        if self.restore {
+            spec += " restore=1";
+        }
         let w = match self.kind {
             Kind::Window(w) => w,
             Kind::Process => return format!("kind=process {spec}"),
             Kind::Sql(sql) => return format!("kind=sql query={} {spec}", sql.query.name()),
+            Kind::TemporalJoin => return format!("kind=sql query=temporal-join {spec}"),
         };
         spec.insert_str(0, "kind=window ");
         match w.assigner {
@@ -182,7 +196,21 @@ impl Case {
     /// A random script for this case.
     pub fn generate(&self, rng: &mut ChaCha8Rng) -> Script {
         match self.kind {
+            // Flink's interval join starts its state's expiration time at 0 (and clamps its
+            // operator time to it): a row whose match bounds lie wholly below 0 finds no
+            // match (`r a -912 2`, `r a -911 7`: eddy pairs them, Flink does not). Its scripts
+            // are moved to positive time.
+            Kind::Sql(SqlCase {
+                query: Query::IntervalJoin,
+                insert_only,
+                ..
+            }) => script::generate_changelog(rng, insert_only).shifted(10_000),
             Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
+            Kind::TemporalJoin => crate::joins::generate_temporal(rng, true),
+            _ if self.restore => {
+                let script = script::generate(rng, self.shape());
+                script::with_savepoint(rng, script)
+            }
             _ => script::generate(rng, self.shape()),
         }
     }
@@ -190,7 +218,7 @@ impl Case {
     /// What the script generator aims at for this case.
     fn shape(&self) -> Shape {
         match self.kind {
-            Kind::Process | Kind::Sql(_) => Shape {
+            Kind::Process | Kind::Sql(_) | Kind::TemporalJoin => Shape {
                 period_ms: 1_000,
                 offset_ms: 0,
                 lateness_ms: 0,
@@ -313,31 +341,52 @@ const PARALLEL_WINDOW_CASES: [&str; 3] = [
     "sliding-lateness1-count-evict-count2",
 ];
 
+/// Window cases run with a savepoint and a restore in the middle of each script (names
+/// `restore-...`; `s` in a script marks the restore point, see `script::with_savepoint`).
+const RESTORE_WINDOW_CASES: [&str; 6] = [
+    "tumbling-lateness1-event",
+    "tumbling-lateness0-purging-count",
+    "sliding-offset-lateness1-continuous",
+    "session-lateness1-event",
+    "session-lateness5-continuous",
+    "session-lateness1-event-evict-count2",
+];
+
 /// Every case, in the order `run.sh` prints them.
 pub fn all() -> Vec<Case> {
+    let case = |name: String, kind, parallelism, restore| Case {
+        name,
+        kind,
+        parallelism,
+        restore,
+    };
     let mut cases: Vec<Case> = WINDOW_CASES
         .iter()
-        .map(|name| Case {
-            name: name.to_string(),
-            kind: Kind::Window(window_case(name)),
-            parallelism: 1,
-        })
+        .map(|name| case(name.to_string(), Kind::Window(window_case(name)), 1, false))
         .collect();
-    cases.push(Case {
-        name: "process-timers".to_string(),
-        kind: Kind::Process,
-        parallelism: 1,
-    });
-    cases.extend(PARALLEL_WINDOW_CASES.iter().map(|name| Case {
-        name: format!("parallel2-{name}"),
-        kind: Kind::Window(window_case(name)),
-        parallelism: 2,
-    }));
-    cases.push(Case {
-        name: "parallel2-process-timers".to_string(),
-        kind: Kind::Process,
-        parallelism: 2,
-    });
+    cases.push(case("process-timers".to_string(), Kind::Process, 1, false));
+    cases.extend(
+        PARALLEL_WINDOW_CASES
+            .iter()
+            .map(|name| case(format!("parallel2-{name}"), Kind::Window(window_case(name)), 2, false)),
+    );
+    cases.push(case("parallel2-process-timers".to_string(), Kind::Process, 2, false));
+    cases.extend(
+        RESTORE_WINDOW_CASES
+            .iter()
+            .map(|name| case(format!("restore-{name}"), Kind::Window(window_case(name)), 1, true)),
+    );
+    cases.push(case("restore-process-timers".to_string(), Kind::Process, 1, true));
+    cases.push(case(
+        "restore-parallel2-tumbling-lateness1-continuous".to_string(),
+        Kind::Window(window_case("tumbling-lateness1-continuous")),
+        2,
+        true,
+    ));
+    // Probes and changes ahead of the watermark: late ones are where the engines differ (eddy
+    // sends them to side outputs; Flink joins a late probe at the next watermark and applies
+    // a late change).
+    cases.push(case("temporal-join-left".to_string(), Kind::TemporalJoin, 1, false));
     let sql = |name: &str, query, insert_only, ordered| Case {
         name: format!("sql-{name}"),
         kind: Kind::Sql(SqlCase {
@@ -346,6 +395,7 @@ pub fn all() -> Vec<Case> {
             ordered,
         }),
         parallelism: 1,
+        restore: false,
     };
     cases.extend([
         sql("group-count", Query::Count, false, true),
@@ -357,6 +407,12 @@ pub fn all() -> Vec<Case> {
         sql("top2-changelog", Query::Top2, false, true),
         sql("inner-join", Query::InnerJoin, false, true),
         sql("left-join", Query::LeftJoin, false, true),
+        // Insert-only rows ahead of the watermark: eddy sends a row at or behind the watermark
+        // to a late side output, Flink's interval join judges lateness by its own bounds.
+        Case {
+            name: "interval-join".to_string(),
+            ..sql("", Query::IntervalJoin, true, true)
+        },
         // eddy's dedup decides in event time (once the watermark passes), Flink SQL's on
         // arrival with updates: only the tables they end with can agree.
         sql("dedup-keep-first", Query::KeepFirst, true, false),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::cmp::Reverse;
 
 use eddy::engine::cdc::ChangeEvent;
-use eddy::engine::{AvgRows, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
+use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, Stream,
     TimeDomain, Trigger, WindowAssigner, Windowed,
@@ -18,7 +18,7 @@ use crate::compare::{Outputs, Tagged};
 use crate::script::{self, Element, Script};
 
 /// A record: key, timestamp (also kept in the value, as the Flink side's `Tuple3`), value.
-type Event = (String, i64, i64);
+pub type Event = (String, i64, i64);
 
 /// Runs `case` over `script`. A failed or panicking run is an output of its own, so that it
 /// shows as a disagreement.
@@ -44,16 +44,29 @@ pub fn run(case: &Case, script: &Script) -> Outputs {
 }
 
 fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Result<(), String> {
+    if case.restore {
+        return crate::restore::run(case, script, outputs);
+    }
+    let graph = build(case, script, outputs, "")?;
+    eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The case's pipeline over `script`, its sinks' streams named `{phase}main` and
+/// `{phase}late`.
+pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, phase: &str) -> Result<JobGraph, String> {
     let pipeline = Pipeline::new().with_parallelism(case.parallelism);
+    if case.kind == Kind::TemporalJoin {
+        crate::joins::temporal_join(&pipeline, script, outputs);
+        return pipeline.build().map_err(|e| e.to_string());
+    }
     if let Kind::Sql(sql) = case.kind {
         changelog_query(&pipeline, sql, script, outputs);
-        let graph = pipeline.build().map_err(|e| e.to_string())?;
-        eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
-        return Ok(());
+        return pipeline.build().map_err(|e| e.to_string());
     }
     let input = pipeline.scripted_source("script", scripted(script));
     let keyed = input.key_by(|e: &Event| e.0.clone());
-    let main = TagSink::new("main", outputs);
+    let main = TagSink::new(format!("{phase}main"), outputs);
     match case.kind {
         Kind::Window(w) => {
             let mut windowed = keyed
@@ -74,37 +87,37 @@ fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>)
             results
                 .late
                 .map(|(key, ts, value): Event| format!("{key} @{ts} ={value}"))
-                .sink(TagSink::new("late", outputs));
+                .sink(TagSink::new(format!("{phase}late"), outputs));
         }
         Kind::Process => keyed.process(TimerFunction).sink(main),
-        Kind::Sql(_) => unreachable!("changelog queries are built above"),
+        Kind::Sql(_) | Kind::TemporalJoin => unreachable!("built above"),
     }
-    let graph = pipeline.build().map_err(|e| e.to_string())?;
-    eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
-    Ok(())
+    pipeline.build().map_err(|e| e.to_string())
 }
 
 fn scripted(script: &Script) -> Vec<Scripted<Event>> {
     script
         .elements
         .iter()
-        .map(|e| match e {
-            Element::Record { key, ts, value, .. } => Scripted::Record(*ts, (key.clone(), *ts, *value)),
-            Element::Watermark(t) => Scripted::Watermark(*t),
+        .filter_map(|e| match e {
+            Element::Record { key, ts, value, .. } => Some(Scripted::Record(*ts, (key.clone(), *ts, *value))),
+            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
+            Element::Savepoint => None,
         })
         .collect()
 }
 
 /// The script as a changelog of rows `(key, ts, value)`.
-fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
+pub fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
     script
         .elements
         .iter()
-        .map(|e| match e {
+        .filter_map(|e| match e {
             Element::Record { key, ts, value, kind } => {
-                Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value)))
+                Some(Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value))))
             }
-            Element::Watermark(t) => Scripted::Watermark(*t),
+            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
+            Element::Savepoint => None,
         })
         .collect()
 }
@@ -140,7 +153,7 @@ fn change(kind: RowKind, fields: std::fmt::Arguments<'_>) -> String {
 
 /// The SQL case's query as eddy's changelog operators (`Sql.java` has the SQL).
 fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) {
-    let sink = TagSink::new("main", outputs);
+    let sink = TagSink::new("main".to_string(), outputs);
     let key = |r: &Row<Event>| r.row.0.clone();
     if matches!(sql.query, Query::KeepFirst | Query::KeepLast) {
         // Flink SQL keeps state without a TTL unless told to: one interval for the whole run.
@@ -159,7 +172,7 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         deduplicated
             .late
             .map(|(k, ts, v): Event| change(RowKind::Insert, format_args!("{k} {ts} {v}")))
-            .sink(TagSink::new("late", outputs));
+            .sink(TagSink::new("late".to_string(), outputs));
         return;
     }
     let rows = match sql.query {
@@ -192,24 +205,36 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
                     change(r.kind, format_args!("{k} {rank} {ts} {v}"))
                 })
         }
-        Query::InnerJoin | Query::LeftJoin => {
-            let kind = if sql.query == Query::InnerJoin {
-                JoinKind::Inner
-            } else {
+        Query::InnerJoin | Query::LeftJoin | Query::IntervalJoin => {
+            let kind = if sql.query == Query::LeftJoin {
                 JoinKind::LeftOuter
+            } else {
+                JoinKind::Inner
             };
             let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
             let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
-            left.key_by(key)
-                .join_changelog(right, |e: &Event| e.0.clone(), kind)
-                .map(|r: Row<(Event, Option<Event>)>| {
-                    let ((k, lts, lv), right) = r.row;
-                    let (rts, rv) = match right {
-                        Some((_, ts, v)) => (ts.to_string(), v.to_string()),
-                        None => ("null".to_string(), "null".to_string()),
-                    };
-                    change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
-                })
+            let right_key = |e: &Event| e.0.clone();
+            let joined = if sql.query == Query::IntervalJoin {
+                let joined = left
+                    .key_by(key)
+                    .join_changelog_with_ttl(right, right_key, kind, 1_000, 500);
+                // Flink has no late side output here: a late row shows as a row only eddy has.
+                joined
+                    .late
+                    .map(|side| format!("+I {side:?}"))
+                    .sink(TagSink::new("late".to_string(), outputs));
+                joined.output
+            } else {
+                left.key_by(key).join_changelog(right, right_key, kind)
+            };
+            joined.map(|r: Row<(Event, Option<Event>)>| {
+                let ((k, lts, lv), right) = r.row;
+                let (rts, rv) = match right {
+                    Some((_, ts, v)) => (ts.to_string(), v.to_string()),
+                    None => ("null".to_string(), "null".to_string()),
+                };
+                change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
+            })
         }
         Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
     };
@@ -274,14 +299,14 @@ impl AggregateFunction<Event> for SumCount {
 
 /// The sink: one clone per sink task, each with the last watermark its task saw.
 #[derive(Clone)]
-struct TagSink {
-    stream: &'static str,
+pub struct TagSink {
+    stream: String,
     watermark: i64,
     outputs: Arc<Mutex<Vec<Tagged>>>,
 }
 
 impl TagSink {
-    fn new(stream: &'static str, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
+    pub fn new(stream: String, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
         TagSink {
             stream,
             watermark: i64::MIN,
@@ -294,7 +319,7 @@ impl Sink<String> for TagSink {
     fn write(&mut self, records: Vec<Record<String>>) {
         let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
         outputs.extend(records.into_iter().map(|r| Tagged {
-            stream: self.stream.to_string(),
+            stream: self.stream.clone(),
             watermark: self.watermark,
             payload: r.value,
         }));

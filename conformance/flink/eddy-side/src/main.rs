@@ -10,6 +10,8 @@ mod cases;
 mod compare;
 mod eddy_run;
 mod flink;
+mod joins;
+mod restore;
 mod script;
 
 use std::path::PathBuf;
@@ -228,6 +230,7 @@ fn shrink(case: &Case, script: &Script, rounds: usize, flink: &mut Flink) -> Res
             .step_by(chunk_len)
             .map(|start| current.without(start..(start + chunk_len).min(len)))
             .filter(|c| !matches!(case.kind, cases::Kind::Sql(_)) || c.is_valid_changelog())
+            .filter(|c| !case.restore || c.restores_cleanly())
             .collect();
         if candidates.is_empty() {
             if chunk_len == 1 {

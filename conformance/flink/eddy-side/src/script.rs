@@ -23,6 +23,9 @@ pub enum Element {
         kind: RowKind,
     },
     Watermark(i64),
+    /// The restore point of a `restore-` case (`s`): both engines take a savepoint (eddy a
+    /// checkpoint) once everything before it is processed and restart from it.
+    Savepoint,
 }
 
 impl Element {
@@ -50,9 +53,24 @@ impl Script {
             .iter()
             .filter_map(|e| match e {
                 Element::Watermark(t) => Some(*t),
-                Element::Record { .. } => None,
+                Element::Record { .. } | Element::Savepoint => None,
             })
             .collect()
+    }
+
+    /// Where the script restores: the number of elements (records and watermarks) before its
+    /// `s`, and the last watermark before it (`i64::MIN` if none).
+    pub fn savepoint(&self) -> Option<(usize, i64)> {
+        let at = self.elements.iter().position(|e| *e == Element::Savepoint)?;
+        let before = &self.elements[..at];
+        let watermark = before.iter().fold(i64::MIN, |w, e| match e {
+            Element::Watermark(t) => *t,
+            _ => w,
+        });
+        Some((
+            at - before.iter().filter(|e| **e == Element::Savepoint).count(),
+            watermark,
+        ))
     }
 
     /// The watermark epoch of an output that came after watermark `last_watermark` (the last
@@ -85,6 +103,37 @@ impl Script {
         true
     }
 
+    /// Whether a restore case can run it: one restore point (`s`), and right after it a
+    /// watermark or the end (see `with_savepoint`). The shrinker keeps restore scripts so.
+    pub fn restores_cleanly(&self) -> bool {
+        let marks: Vec<usize> = (0..self.elements.len())
+            .filter(|&i| self.elements[i] == Element::Savepoint)
+            .collect();
+        match marks[..] {
+            [at] => matches!(self.elements.get(at + 1), None | Some(Element::Watermark(_))),
+            _ => false,
+        }
+    }
+
+    /// The script with every timestamp and watermark moved by `by`.
+    pub fn shifted(&self, by: i64) -> Script {
+        let elements = self
+            .elements
+            .iter()
+            .map(|e| match e {
+                Element::Record { key, ts, value, kind } => Element::Record {
+                    key: key.clone(),
+                    ts: ts + by,
+                    value: *value,
+                    kind: *kind,
+                },
+                Element::Watermark(t) => Element::Watermark(t + by),
+                Element::Savepoint => Element::Savepoint,
+            })
+            .collect();
+        Script { elements }
+    }
+
     /// Reads the text form back (a script printed by a disagreement, to replay it).
     pub fn parse(text: &str) -> Result<Script, String> {
         let mut elements = Vec::new();
@@ -98,6 +147,7 @@ impl Script {
             };
             elements.push(match fields[0] {
                 "w" => Element::Watermark(number(1)?),
+                "s" => Element::Savepoint,
                 "r" if fields.len() >= 4 => Element::Record {
                     key: fields[1].to_string(),
                     ts: number(2)?,
@@ -133,6 +183,7 @@ impl fmt::Display for Script {
                 } => writeln!(f, "r {key} {ts} {value}")?,
                 Element::Record { key, ts, value, kind } => writeln!(f, "r {key} {ts} {value} {}", kind.short())?,
                 Element::Watermark(t) => writeln!(f, "w {t}")?,
+                Element::Savepoint => writeln!(f, "s")?,
             }
         }
         Ok(())
@@ -203,6 +254,43 @@ pub fn generate(rng: &mut ChaCha8Rng, shape: Shape) -> Script {
     Script { elements }
 }
 
+/// `script` with a restore point (`s`) right before one of its watermarks (after at least
+/// one element), or before a watermark added for it. Flink does not snapshot watermarks: a
+/// restored job's operators (and its sink) start at `Long.MIN_VALUE` until the next watermark
+/// arrives, while eddy restores each task's watermark. A record between the restore and the
+/// next watermark would be on time in Flink and possibly late in eddy (and a process
+/// function would see other watermarks), so the first element after the restore point is a
+/// watermark (greater than every one before it): both engines' operators then see the same
+/// watermark again before any record.
+pub fn with_savepoint(rng: &mut ChaCha8Rng, script: Script) -> Script {
+    let mut elements = script.elements;
+    let candidates: Vec<usize> = (1..elements.len())
+        .filter(|&i| matches!(elements[i], Element::Watermark(_)))
+        .collect();
+    let at = if candidates.is_empty() {
+        // No watermark after the first element: add one after a random prefix, past every
+        // watermark and at the records' middle.
+        let at = rng.gen_range(1..=elements.len().max(1)).min(elements.len());
+        let mut last = i64::MIN;
+        let mut stamps = Vec::new();
+        for e in &elements[..at] {
+            match e {
+                Element::Watermark(t) => last = *t,
+                Element::Record { ts, .. } => stamps.push(*ts),
+                Element::Savepoint => {}
+            }
+        }
+        stamps.sort_unstable();
+        let middle = stamps.get(stamps.len() / 2).copied().unwrap_or(0);
+        elements.insert(at, Element::Watermark(middle.max(last.saturating_add(1))));
+        at
+    } else {
+        candidates[rng.gen_range(0..candidates.len())]
+    };
+    elements.insert(at, Element::Savepoint);
+    Script { elements }
+}
+
 /// The script's records as Debezium change events, one JSON line each (its watermarks left
 /// out): `+I` a create, `-U` then `+U` one update, `-D` (or a `-U` alone) a delete, a `+U`
 /// alone a create; log positions (`source.lsn`) increase along the script.
@@ -213,7 +301,7 @@ pub fn debezium_lines(script: &Script) -> Vec<String> {
         .iter()
         .filter_map(|e| match e {
             Element::Record { key, ts, value, kind } => Some((key.as_str(), *ts, *value, *kind)),
-            Element::Watermark(_) => None,
+            Element::Watermark(_) | Element::Savepoint => None,
         })
         .collect();
     let mut lines = Vec::new();
@@ -366,6 +454,7 @@ mod tests {
             for e in &script.elements {
                 match e {
                     Element::Watermark(t) => watermark = *t,
+                    Element::Savepoint => {}
                     Element::Record { key, ts, .. } => {
                         late += usize::from(*ts <= watermark);
                         negative += usize::from(*ts < 0);
@@ -399,6 +488,27 @@ mod tests {
         assert_eq!(Script::parse(&script.to_string()), Ok(script));
         let changelog = "r a 1 2 -U\nr a 3 4 +U\n";
         assert_eq!(Script::parse(changelog).unwrap().to_string(), changelog);
+    }
+
+    #[test]
+    fn restore_points_come_right_before_a_watermark() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..300 {
+            let plain = generate(&mut rng, shape());
+            let script = with_savepoint(&mut rng, plain);
+            assert!(script.restores_cleanly(), "{script}");
+            let w = script.watermarks();
+            assert!(w.windows(2).all(|p| p[0] < p[1]), "{script}");
+            assert_eq!(Script::parse(&script.to_string()).as_ref(), Ok(&script));
+        }
+        let script = Script::parse("r a 1 1\nw 5\nr a 7 1\ns\nw 9\nr a 8 1\n").unwrap();
+        assert_eq!(script.savepoint(), Some((3, 5)));
+        assert_eq!(script.epoch(5), 1);
+        assert!(
+            !script.without(4..5).restores_cleanly(),
+            "a record may not follow the restore"
+        );
+        assert!(!script.without(3..4).restores_cleanly(), "no restore point");
     }
 
     #[test]

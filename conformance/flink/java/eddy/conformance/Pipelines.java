@@ -58,10 +58,14 @@ final class Pipelines {
         return Duration.ofMillis(num(spec, name));
     }
 
-    /** Adds the pipeline of one script (its outputs go to {@code slot}). */
-    static void add(StreamExecutionEnvironment env, Map<String, String> spec, Script script, int slot) {
+    /**
+     * Adds the pipeline of one script (its outputs go to {@code slot}); its source stops before
+     * element {@code stopAt} (-1: it runs to the end).
+     */
+    static void add(StreamExecutionEnvironment env, Map<String, String> spec, Script script, int slot, int stopAt) {
         int parallelism = (int) num(spec, "parallelism");
-        DataStream<Tuple3<String, Long, Long>> input = env.addSource(new ScriptSource(script), "script-" + slot, EVENT);
+        DataStream<Tuple3<String, Long, Long>> input =
+                env.addSource(new ScriptSource(script, slot, stopAt), "script-" + slot, EVENT);
         switch (spec.get("kind")) {
             case "window":
                 window(input, spec, slot, parallelism);

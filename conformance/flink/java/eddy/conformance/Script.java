@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * A script: records {@code r KEY TS VALUE [KIND]} (KIND a changelog row kind, {@code +I} unless
  * given) and watermarks {@code w TS}, one per line, in the order a source emits them (the
- * format the eddy side writes).
+ * format the eddy side writes), and in a restore case's script its restore point {@code s}.
  */
 public final class Script implements Serializable {
     /** One element: a record (key, ts, value) or, when {@code key} is null, a watermark at ts. */
@@ -34,13 +34,17 @@ public final class Script implements Serializable {
     }
 
     public final List<Element> elements;
+    /** The restore point ({@code s}): how many elements come before it; -1 if none. */
+    public final int savepointAt;
 
-    Script(List<Element> elements) {
+    Script(List<Element> elements, int savepointAt) {
         this.elements = elements;
+        this.savepointAt = savepointAt;
     }
 
     public static Script read(Path path) throws IOException {
         List<Element> elements = new ArrayList<>();
+        int savepointAt = -1;
         for (String line : Files.readAllLines(path)) {
             String[] f = line.trim().split("\\s+");
             if (f.length == 0 || f[0].isEmpty()) {
@@ -53,10 +57,13 @@ public final class Script implements Serializable {
                 case "w":
                     elements.add(new Element(null, Long.parseLong(f[1]), 0, null));
                     break;
+                case "s":
+                    savepointAt = elements.size();
+                    break;
                 default:
                     throw new IOException("bad script line in " + path + ": " + line);
             }
         }
-        return new Script(elements);
+        return new Script(elements, savepointAt);
     }
 }

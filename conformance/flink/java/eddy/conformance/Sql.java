@@ -14,6 +14,7 @@ import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.types.Row;
 import org.apache.flink.types.RowKind;
 
@@ -89,6 +90,11 @@ final class Sql {
                 return String.format(join, "INNER");
             case "left-join":
                 return String.format(join, "LEFT");
+            case "interval-join":
+                // eddy's join_changelog_with_ttl(.., 1000, 500): l.ts <= r.ts < l.ts + 1000 or
+                // r.ts < l.ts < r.ts + 500.
+                return String.format(join, "INNER")
+                        + " AND r.rt BETWEEN l.rt - INTERVAL '0.499' SECOND AND l.rt + INTERVAL '0.999' SECOND";
             case "keep-first":
                 return String.format(dedup, "ASC");
             case "keep-last":
@@ -120,6 +126,10 @@ final class Sql {
         }
         Script script = Script.read(path);
         DataStream<Row> rows = env.addSource(new RowSource(script), "script-" + slot, ROW);
+        if (query.equals("temporal-join")) {
+            temporalJoin(tables, rows, slot);
+            return;
+        }
         Table table = tables.fromChangelogStream(
                 rows,
                 Schema.newBuilder()
@@ -128,9 +138,48 @@ final class Sql {
                         .column("v", "BIGINT")
                         .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
                         .watermark("rt", "SOURCE_WATERMARK()")
-                        .build());
+                        .build(),
+                // An interval join takes insert-only input (its script has only inserts).
+                query.equals("interval-join") ? ChangelogMode.insertOnly() : ChangelogMode.all());
         tables.createTemporaryView(view, table);
         tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
+    }
+
+    /**
+     * The event-time temporal join: the script's {@code +I} records are probes {@code (k, ts, v)},
+     * its {@code +U} and {@code -D} records the changes of a versioned table (an upsert
+     * changelog with primary key {@code k}); both with the record's timestamp as rowtime and
+     * the script's watermarks. Each probe joins the version of its key valid at its rowtime
+     * ({@code LEFT JOIN ... FOR SYSTEM_TIME AS OF}).
+     *
+     * <p>The versioned table is read as a changelog of {@code +U} and {@code -D} rows, each at its
+     * own rowtime ({@code ChangelogMode.all()}). Read in upsert mode instead, the planner adds a
+     * {@code ChangelogNormalize} that emits a delete as the row it deletes, at that row's
+     * rowtime: the delete then erases the version from its start ({@code +U b 6213 =7},
+     * probe {@code b @6500}, {@code -D b @7000}: the probe joins null, not 7).
+     */
+    static void temporalJoin(StreamTableEnvironment tables, DataStream<Row> rows, int slot) {
+        Schema schema = Schema.newBuilder()
+                .column("k", "STRING NOT NULL")
+                .column("ts", "BIGINT")
+                .column("v", "BIGINT")
+                .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+                .watermark("rt", "SOURCE_WATERMARK()")
+                .build();
+        DataStream<Row> probes = rows.filter(r -> r.getKind() == RowKind.INSERT).returns(ROW);
+        DataStream<Row> changes = rows.filter(r -> r.getKind() != RowKind.INSERT).returns(ROW);
+        tables.createTemporaryView("p" + slot, tables.fromChangelogStream(probes, schema, ChangelogMode.insertOnly()));
+        Schema versioned = Schema.newBuilder()
+                .column("k", "STRING NOT NULL")
+                .column("ts", "BIGINT")
+                .column("v", "BIGINT")
+                .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+                .watermark("rt", "SOURCE_WATERMARK()")
+                .primaryKey("k")
+                .build();
+        tables.createTemporaryView("v" + slot, tables.fromChangelogStream(changes, versioned, ChangelogMode.all()));
+        tag(tables, tables.sqlQuery("SELECT p.k, p.ts, p.v, r.v FROM p" + slot + " AS p LEFT JOIN v" + slot
+                + " FOR SYSTEM_TIME AS OF p.rt AS r ON p.k = r.k"), slot);
     }
 
     static void tag(StreamTableEnvironment tables, Table result, int slot) {

@@ -6,6 +6,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.apache.flink.api.java.tuple.Tuple3;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
@@ -20,10 +21,17 @@ import org.apache.flink.types.Row;
 public final class Tag<T> extends AbstractStreamOperator<Object> implements OneInputStreamOperator<T, Object> {
     /** Outputs per script slot of the running job: the MiniCluster runs in this JVM. */
     static final Map<Integer, List<String>> OUTPUTS = new ConcurrentHashMap<>();
+    /**
+     * Set for the first job of a restore case: a task's outputs after its first snapshot (the
+     * savepoint) are not kept, as an exactly-once sink would not commit them; the restored job
+     * produces them.
+     */
+    static volatile boolean STOP_AT_SNAPSHOT = false;
 
     private final int slot;
     private final String stream;
     private transient long watermark;
+    private transient boolean stopped;
 
     public Tag(int slot, String stream) {
         this.slot = slot;
@@ -34,10 +42,20 @@ public final class Tag<T> extends AbstractStreamOperator<Object> implements OneI
     public void open() throws Exception {
         super.open();
         watermark = Long.MIN_VALUE;
+        stopped = false;
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        stopped = STOP_AT_SNAPSHOT;
     }
 
     @Override
     public void processElement(StreamRecord<T> record) {
+        if (stopped) {
+            return;
+        }
         Object value = record.getValue();
         String payload;
         if (value instanceof Tuple3) {
