@@ -113,6 +113,9 @@ pub struct JobGraph {
     /// Whether forward edges chain operators into one task (on unless the pipeline called
     /// [`Pipeline::disable_chaining`](crate::Pipeline::disable_chaining)).
     pub chaining: bool,
+    /// The operators, window options, triggers, evictors, sinks and source options the
+    /// pipeline used (what `eddy explore --coverage` lists).
+    pub features: std::collections::BTreeSet<crate::pipeline::Feature>,
 }
 
 /// How a graph becomes tasks: each node's parallelism, and whether forward edges chain.

@@ -60,7 +60,7 @@ pub use job::{Action, Job, JobMetrics, RestoreError};
 pub use join::Change;
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
-pub use pipeline::{KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
+pub use pipeline::{Feature, KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};
 pub use prepared::{plan_recovery, PreparedCommitSink, RecoveryPlan};
 pub use process::{KeyedProcessFunction, ProcessContext};
 pub use sink::{CollectSink, Collected, CommitLog, Sink, Table, TableMode, UpsertSink};

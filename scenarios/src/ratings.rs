@@ -52,7 +52,7 @@ pub const LISTING_TTL_MS: i64 = 10_000;
 pub static RATINGS: LazyLock<Differential<Event>> = LazyLock::new(|| {
     Differential::new("ratings", generate, build)
         .description(
-            "ratings with ties: best per user, min and count per item (sink_table), top raters (to_upsert, sink_upsert), a TTL join",
+            "ratings with ties: best per user (normalised), min and count per item (sink_table), top raters (to_upsert, sink_upsert), an inner join with the listings, a TTL join",
         )
         .watermarks(WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50))
         .partitions(3)
@@ -102,13 +102,25 @@ fn build(_pipeline: &Pipeline, events: Stream<Event>, outputs: &mut Outputs) {
         .clone()
         .changelog()
         .key_by(|r: &Row<Rating>| (r.row.user, r.row.item))
-        .aggregate_changelog(MaxRows(|r: &Rating| i64::from(r.stars)));
+        .aggregate_changelog(MaxRows(|r: &Rating| i64::from(r.stars)))
+        // Already retract form without no-op updates: normalising changes nothing, and runs
+        // the operator under the campaign's faults.
+        .key_by(|r: &Row<Best>| r.row.0)
+        .normalize();
     let item_of_best = |r: &Row<Best>| r.row.0 .1;
     let lowest = best
         .clone()
         .key_by(item_of_best)
         .aggregate_changelog(MinRows(|b: &Best| b.1));
     outputs.table("lowest-best", lowest.sink_table(|row: &(u8, i64)| row.0));
+    // Each listed item's best ratings per shelf: an inner join (no TTL) with the listings.
+    let listed = best
+        .clone()
+        .key_by(item_of_best)
+        .join_changelog(listings.clone().changelog(), |l: &Listing| l.item, JoinKind::Inner)
+        .key_by(|r: &Row<(Best, Option<Listing>)>| r.row.1.as_ref().map(|l| l.shelf))
+        .aggregate_changelog(CountRows);
+    outputs.changelog("best-per-shelf", listed, |row: &(Option<u8>, u64)| row.0);
     let raters = best.clone().key_by(item_of_best).aggregate_changelog(CountRows);
     outputs.table("raters", raters.sink_table(|row: &(u8, u64)| row.0));
     let top = best.key_by(item_of_best).top_n(2, |b: &Best| Reverse(b.1)).to_upsert();

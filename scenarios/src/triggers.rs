@@ -78,19 +78,35 @@ fn build(_pipeline: &Pipeline, readings: Stream<Reading>, outputs: &mut Outputs)
         .aggregate(Count);
     outputs.upsert("running-counts", running.output, by_window);
     outputs.append("running-late", running.late);
+    // Counted by a reduce over `(sensor, 1)` pairs: the window function the others do not use.
     let fours = readings
         .clone()
-        .key_by(sensor)
+        .map(|r: Reading| (r.sensor, 1u64))
+        .key_by(|pair: &(u8, u64)| pair.0)
         .window(WindowAssigner::tumbling(5_000))
         .trigger(Trigger::count(4).purging())
-        .aggregate(Count);
-    outputs.append("purged-fours", fours.output);
+        .reduce(|a: (u8, u64), b: &(u8, u64)| (a.0, a.1 + b.1));
+    let fours = fours.output.map(|w: Windowed<u8, (u8, u64)>| Windowed {
+        key: w.key,
+        window: w.window,
+        value: w.value.1,
+    });
+    outputs.append("purged-fours", fours);
     let last_three = readings
         .clone()
         .key_by(sensor)
         .window(WindowAssigner::sliding(6_000, 2_000))
         .evictor(Evictor::count(3))
-        .aggregate(Count);
+        // Counted by a process window function, which sees the records the evictor kept.
+        .process(
+            |sensor: &u8, window, kept: &[Reading], out: &mut Vec<Windowed<u8, u64>>| {
+                out.push(Windowed {
+                    key: *sensor,
+                    window,
+                    value: kept.len() as u64,
+                })
+            },
+        );
     outputs.upsert("kept-by-count", last_three.output, by_window);
     let last_second = readings
         .key_by(sensor)

@@ -14,6 +14,7 @@
 //! #     fn run_lines(&self, _: &[String]) -> Result<Vec<String>, eddy_sim::CaseError> { unimplemented!() }
 //! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LineCommitter) -> Result<eddy_engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
 //! #     fn live_table(&self) -> Option<eddy_sim::LiveTable> { unimplemented!() }
+//! #     fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature> { unimplemented!() }
 //! # }
 //! // In your tests, under #[test]:
 //! fn my_pipeline_is_exactly_once() {

@@ -121,6 +121,11 @@ impl<W: Workload> Scenario for W {
         outputs.schema().map(|(_, schema)| schema)
     }
 
+    fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature> {
+        let source = EventSource::Log(Log::round_robin(Vec::new(), self.partitions()));
+        self.build(source, &mut Outputs::default()).features
+    }
+
     fn property_names(&self) -> Vec<&'static str> {
         Workload::property_names(self)
     }

@@ -278,6 +278,9 @@ pub trait Scenario: Send + Sync {
     /// The database table of its one output that declares one ([`Outputs::schema`]), for a
     /// live run into PostgreSQL.
     fn live_table(&self) -> Option<LiveTable>;
+    /// The engine features its pipeline uses ([`eddy_engine::Feature`]): what
+    /// `eddy explore --coverage` lists.
+    fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature>;
     /// The names of the properties a user stated of the pipeline
     /// ([`Workload::property_names`]).
     fn property_names(&self) -> Vec<&'static str> {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use eddy::engine::Feature;
 use eddy::replay_file::FailureFile;
 use eddy::scenarios;
 use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario, SinkModel};
@@ -197,6 +198,7 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
     print_summary(&summaries, args.faults);
     if args.coverage || args.aim {
         print_coverage(&summaries);
+        print_features(&chosen, &summaries);
     }
     let summary = CampaignSummary {
         runs: summaries.iter().map(|s| s.runs).sum(),
@@ -287,6 +289,46 @@ fn print_coverage(summaries: &[ScenarioSummary]) {
                 }
             );
         }
+    }
+}
+
+/// Per engine feature, the runs of each scenario whose pipeline uses it (every run of a
+/// scenario runs its one pipeline, under the campaign's faults); then the features none used.
+fn print_features(chosen: &[&'static dyn Scenario], summaries: &[ScenarioSummary]) {
+    let used: Vec<(u64, std::collections::BTreeSet<Feature>)> = summaries
+        .iter()
+        .map(|s| {
+            let scenario = chosen
+                .iter()
+                .find(|c| c.name() == s.name)
+                .expect("a summary of a chosen scenario");
+            (s.runs, scenario.features())
+        })
+        .collect();
+    println!();
+    print!("{:<33}", "engine feature (runs that used it)");
+    for s in summaries {
+        print!(" {:>8}", abbreviate(&s.name));
+    }
+    println!();
+    let mut unused = Vec::new();
+    for feature in Feature::ALL {
+        print!("{:<33}", feature.name());
+        for (runs, features) in &used {
+            print!(" {:>8}", if features.contains(&feature) { *runs } else { 0 });
+        }
+        println!();
+        if used
+            .iter()
+            .all(|(runs, features)| *runs == 0 || !features.contains(&feature))
+        {
+            unused.push(feature.name());
+        }
+    }
+    if unused.is_empty() {
+        println!("every engine feature was used by some run");
+    } else {
+        println!("never used: {}", unused.join(", "));
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`Pipeline`]: sources, settings and `build`, which validates the draft into a job graph.
 
+use super::feature::Feature;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -80,6 +81,7 @@ impl Pipeline {
         let factory = move |info: &TaskInfo| -> Box<dyn SourceReader> {
             Box::new(LogReader::new(log.clone(), info.subtask, info.parallelism))
         };
+        self.draft.borrow_mut().features.insert(Feature::LogSource);
         self.add_source(name, Box::new(factory), watermarks)
     }
 
@@ -90,6 +92,9 @@ impl Pipeline {
         watermarks: WatermarkStrategy,
     ) -> Stream<T> {
         let mut draft = self.draft.borrow_mut();
+        if watermarks.idle_timeout_ms.is_some() {
+            draft.features.insert(Feature::Idleness);
+        }
         if watermarks.out_of_orderness_ms < 0 {
             draft.errors.push(BuildError::Negative {
                 operator: name.to_string(),
@@ -133,6 +138,7 @@ impl Pipeline {
         factory: impl Fn(&TaskInfo) -> Box<dyn SourceReader> + Send + 'static,
         watermarks: WatermarkStrategy,
     ) -> Stream<T> {
+        self.draft.borrow_mut().features.insert(Feature::ReaderSource);
         self.add_source(name, Box::new(factory), watermarks)
     }
 
@@ -140,6 +146,7 @@ impl Pipeline {
     pub fn scripted_source<T: Data>(&self, name: &str, script: Vec<Scripted<T>>) -> Stream<T> {
         let script = std::sync::Arc::new(script);
         let mut draft = self.draft.borrow_mut();
+        draft.features.insert(Feature::ScriptedSource);
         draft.nodes.push(NodeDraft {
             name: name.to_string(),
             parallelism: Some(1),
@@ -227,6 +234,7 @@ impl Pipeline {
             nodes,
             max_parallelism,
             chaining: !draft.chaining_disabled,
+            features: draft.features,
         })
     }
 }

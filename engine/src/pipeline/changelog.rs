@@ -1,6 +1,7 @@
 //! Streams of changelog rows (Flink's dynamic tables): normalisation, aggregation, Top-N,
 //! regular joins and the sinks that materialise them.
 
+use super::feature::Feature;
 use std::marker::PhantomData;
 
 use crate::changelog::{
@@ -16,6 +17,7 @@ impl<T: Data> Stream<Row<T>> {
     /// Upsert form of a retract-form changelog: `-U` rows dropped (each `+U` replaces its
     /// key's row).
     pub fn to_upsert(self) -> Stream<Row<T>> {
+        self.uses(Feature::ToUpsert);
         self.filter(|r: &Row<T>| r.kind != RowKind::UpdateBefore)
     }
 
@@ -29,6 +31,7 @@ impl<T: Data> Stream<Row<T>> {
         K: Key + std::fmt::Debug,
         F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     {
+        self.uses(Feature::TableSink);
         self.sink_keyed_table(TableMode::Materialize, primary_key)
     }
 
@@ -40,6 +43,7 @@ impl<T: Data> Stream<Row<T>> {
         K: Key + std::fmt::Debug,
         F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     {
+        self.uses(Feature::UpsertSink);
         self.sink_keyed_table(TableMode::Upsert, primary_key)
     }
 
@@ -60,7 +64,8 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
     /// Retract form by key: each key's row replaced by its `+I`/`+U`, removed by `-D`;
     /// updates that change nothing dropped (docs/semantics.md, "Changelogs").
     pub fn normalize(self) -> Stream<Row<T>> {
-        self.process(Normalize::default())
+        self.stream.uses(Feature::Normalize);
+        self.process_node(Normalize::default())
     }
 
     /// A non-windowed aggregation per key over a changelog: `(key, result)` in retract form
@@ -69,7 +74,8 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
     where
         K: PartialEq,
     {
-        self.process(ChangelogAggregate {
+        self.stream.uses(Feature::ChangelogAggregate);
+        self.process_node(ChangelogAggregate {
             aggregate,
             _types: PhantomData,
         })
@@ -92,7 +98,8 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
                 value: 0,
             });
         }
-        self.process(TopN {
+        self.stream.uses(Feature::TopN);
+        self.process_node(TopN {
             n,
             order,
             _types: PhantomData,
@@ -109,7 +116,7 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
         kind: JoinKind,
     ) -> Stream<Row<(T, Option<R>)>> {
         let (keyed, join) = self.join_sides(right, right_key, kind, None);
-        keyed.process(join)
+        keyed.process_node(join)
     }
 
     /// [`join_changelog`](Self::join_changelog) with an event-time TTL per side: a row
@@ -132,8 +139,9 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
                 });
             }
         }
+        self.stream.uses(Feature::JoinTtl);
         let (keyed, join) = self.join_sides(right, right_key, kind, Some((ttl_left_ms, ttl_right_ms)));
-        keyed.process_on_time(join)
+        keyed.process_on_time_node(join)
     }
 
     #[allow(clippy::type_complexity)]
@@ -147,6 +155,10 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
         KeyedStream<Side<T, R>, K, impl Fn(&Side<T, R>) -> K + Clone + Send + 'static>,
         ChangelogJoin<T, R>,
     ) {
+        self.stream.uses(match kind {
+            JoinKind::Inner => Feature::InnerJoin,
+            JoinKind::LeftOuter => Feature::LeftOuterJoin,
+        });
         let left_key = self.key_selector.clone();
         let left = self.stream.map(Side::<T, R>::Left);
         let right = right.map(Side::<T, R>::Right);

@@ -3,9 +3,11 @@
 //! Definitions only: what each handle can do is in the module named after it.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+use super::feature::Feature;
 use crate::changelog::{Row, Side};
 use crate::graph::Rebind;
 use crate::graph::{BuildError, NodeBody, NodeId, PartitionerFactory, TimeRule};
@@ -40,6 +42,8 @@ pub(super) struct GraphDraft {
     pub(super) default_parallelism: usize,
     pub(super) max_parallelism: usize,
     pub(super) chaining_disabled: bool,
+    /// The API the pipeline used ([`Feature`]).
+    pub(super) features: BTreeSet<Feature>,
 }
 
 pub(super) type Draft = Rc<RefCell<GraphDraft>>;

@@ -1,5 +1,6 @@
 //! What a [`KeyedStream`] can do: keyed state, process functions, dedup, joins, windows.
 
+use super::feature::Feature;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -72,11 +73,13 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
     /// same sink task in order (what an upsert output needs when the sink's parallelism
     /// differs from the producer's).
     pub fn sink<S: Sink<T>>(self, sink: S) {
+        self.stream.uses(Feature::Sink);
         self.keyed_operator("sink", Vec::new(), sink_factory(sink));
     }
 
     /// Writes the stream, partitioned by key, through a two-phase-commit sink.
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
+        self.stream.uses(Feature::TransactionalSink);
         let node = self.keyed_operator("sink", Vec::new(), transactional_sink_factory(committer.clone()));
         self.stream.draft.borrow_mut().nodes[node].rebind = Some(Box::new(database_hook(committer)));
     }
@@ -89,6 +92,13 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
 
     /// Runs a keyed process function with per-key state and timers.
     pub fn process<P: KeyedProcessFunction<K, T>>(self, function: P) -> Stream<P::Out> {
+        self.stream.uses(Feature::ProcessFunction);
+        self.process_node(function)
+    }
+
+    /// The node of a keyed process function, for [`KeyedStream::process`] and the operators
+    /// built on it (which record their own feature).
+    pub(super) fn process_node<P: KeyedProcessFunction<K, T>>(self, function: P) -> Stream<P::Out> {
         let key_selector = self.key_selector.clone();
         let node = self.keyed_operator(
             "process",
@@ -109,6 +119,12 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
     /// function emits then depends only on the records it accepted, not on when the
     /// watermark came, so the differential oracle can judge it (docs/testing.md).
     pub fn process_on_time<P: KeyedProcessFunction<K, T>>(self, function: P) -> WithLate<P::Out, T> {
+        self.stream.uses(Feature::ProcessOnTime);
+        self.process_on_time_node(function)
+    }
+
+    /// The node of [`KeyedStream::process_on_time`], for it and the operators built on it.
+    pub(super) fn process_on_time_node<P: KeyedProcessFunction<K, T>>(self, function: P) -> WithLate<P::Out, T> {
         let key_selector = self.key_selector.clone();
         let node = self.keyed_operator(
             "process",
@@ -142,6 +158,10 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
                 value: ttl_ms,
             });
         }
+        self.stream.uses(match keep {
+            Keep::First => Feature::DedupKeepFirst,
+            Keep::Last => Feature::DedupKeepLast,
+        });
         let key_selector = self.key_selector.clone();
         let node = self.keyed_operator(
             "deduplicate",
@@ -160,6 +180,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         if !Rc::ptr_eq(&self.stream.draft, &table.draft) {
             self.stream.error(BuildError::ForeignStream);
         }
+        self.stream.uses(Feature::TemporalJoin);
         let change_key = |change: &Change<K, V>| change.key().clone();
         let table_edges = hash_edges(&table, &change_key, 1);
         let key_selector = self.key_selector.clone();

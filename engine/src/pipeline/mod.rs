@@ -7,9 +7,11 @@
 mod builder;
 mod changelog;
 mod draft;
+mod feature;
 mod keyed;
 mod stream;
 mod windowed;
 
 pub use builder::Pipeline;
 pub use draft::{JoinedWithLate, KeyedStream, Stream, TemporalJoin, WindowedStream, WithLate};
+pub use feature::Feature;

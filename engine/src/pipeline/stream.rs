@@ -1,5 +1,6 @@
 //! What a [`Stream`] can do: stateless operators, partitioning, unions, sinks.
 
+use super::feature::Feature;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -119,6 +120,11 @@ impl<T: Data> Stream<T> {
         self.draft.borrow_mut().nodes[node].time_rule = Some(rule);
     }
 
+    /// Records that the pipeline uses `feature` ([`JobGraph::features`](crate::JobGraph::features)).
+    pub(super) fn uses(&self, feature: Feature) {
+        self.draft.borrow_mut().features.insert(feature);
+    }
+
     pub(super) fn error(&self, error: BuildError) {
         self.draft.borrow_mut().errors.push(error);
     }
@@ -186,12 +192,14 @@ impl<T: Data> Stream<T> {
 
     /// Writes the stream to `sink` (cloned once per sink task).
     pub fn sink<S: Sink<T>>(self, sink: S) {
+        self.uses(Feature::Sink);
         self.add_operator("sink", self.edges(0), sink_factory(sink));
     }
 
     /// Writes the stream through a two-phase-commit sink: records are staged per checkpoint
     /// and handed to `committer` once the checkpoint completed (exactly-once).
     pub fn sink_transactional<C: Committer<T>>(self, committer: C) {
+        self.uses(Feature::TransactionalSink);
         let node = self.add_operator("sink", self.edges(0), transactional_sink_factory(committer.clone()));
         self.draft.borrow_mut().nodes[node].rebind = Some(Box::new(database_hook(committer)));
     }
@@ -242,9 +250,10 @@ impl<T: Data> Stream<crate::cdc::ChangeEvent<T>> {
     /// replayed event (its position not past its key's last) is dropped (docs/semantics.md,
     /// "Change data capture").
     pub fn debezium_changelog<K: Key, F: Fn(&T) -> K + Clone + Send + 'static>(self, key: F) -> Stream<Row<T>> {
-        self.key_by(move |event: &crate::cdc::ChangeEvent<T>| {
+        let keyed = self.key_by(move |event: &crate::cdc::ChangeEvent<T>| {
             key(event.row().expect("a change event has a row (validated when read)"))
-        })
-        .process(crate::cdc::DebeziumDecode::default())
+        });
+        keyed.stream.uses(Feature::Debezium);
+        keyed.process_node(crate::cdc::DebeziumDecode::default())
     }
 }

@@ -1,5 +1,6 @@
 //! What a [`WindowedStream`] can do: lateness, triggers, evictors and the window function.
 
+use super::feature::Feature;
 use std::marker::PhantomData;
 
 use crate::element::{Data, Key};
@@ -79,6 +80,32 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
                 value: self.settings.allowed_lateness,
             });
         }
+        let stream = &self.keyed.stream;
+        stream.uses(match self.assigner {
+            WindowAssigner::Tumbling { .. } => Feature::TumblingWindows,
+            WindowAssigner::Sliding { .. } => Feature::SlidingWindows,
+            WindowAssigner::Session { .. } => Feature::SessionWindows,
+        });
+        if let WindowAssigner::Tumbling { offset_ms, .. } | WindowAssigner::Sliding { offset_ms, .. } = self.assigner {
+            if offset_ms != 0 {
+                stream.uses(Feature::WindowOffset);
+            }
+        }
+        if self.settings.allowed_lateness > 0 {
+            stream.uses(Feature::AllowedLateness);
+        }
+        if self.settings.lateness_rule == LatenessRule::WholeRecord {
+            stream.uses(Feature::WholeRecordLateness);
+        }
+        self.settings
+            .trigger
+            .features()
+            .for_each(|feature| stream.uses(feature));
+        match self.evictor {
+            Some(Evictor::Count { .. }) => stream.uses(Feature::CountEvictor),
+            Some(Evictor::Time { .. }) => stream.uses(Feature::TimeEvictor),
+            None => {}
+        }
         let (assigner, settings) = (self.assigner, self.settings);
         let key_selector = self.keyed.key_selector.clone();
         let factory: OperatorFactory = Box::new(move |_| match assigner {
@@ -111,11 +138,13 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
 
     /// One result per `(key, window)`, computed incrementally.
     pub fn aggregate<A: AggregateFunction<T>>(self, function: A) -> WithLate<Windowed<K, A::Out>, T> {
+        self.keyed.stream.uses(Feature::WindowAggregate);
         self.apply(Aggregating(function))
     }
 
     /// Combines the window's records pairwise.
     pub fn reduce<F: Fn(T, &T) -> T + Clone + Send + 'static>(self, function: F) -> WithLate<Windowed<K, T>, T> {
+        self.keyed.stream.uses(Feature::WindowReduce);
         self.apply(Reducing(function))
     }
 
@@ -124,6 +153,7 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T
         self,
         function: F,
     ) -> WithLate<O, T> {
+        self.keyed.stream.uses(Feature::WindowProcess);
         self.apply(Processing(function, PhantomData))
     }
 }

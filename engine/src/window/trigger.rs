@@ -106,6 +106,17 @@ impl Trigger {
         matches!(self.kind, TriggerKind::ContinuousEventTime { .. })
     }
 
+    /// The features of the pipeline API this trigger is ([`crate::pipeline::Feature`]).
+    pub(crate) fn features(&self) -> impl Iterator<Item = crate::pipeline::Feature> {
+        use crate::pipeline::Feature;
+        let kind = match self.kind {
+            TriggerKind::EventTime => None,
+            TriggerKind::ContinuousEventTime { .. } => Some(Feature::ContinuousTrigger),
+            TriggerKind::Count { .. } => Some(Feature::CountTrigger),
+        };
+        kind.into_iter().chain(self.purging.then_some(Feature::PurgingTrigger))
+    }
+
     /// Why this trigger cannot work, if it cannot (checked by the pipeline builder).
     pub fn validate(&self) -> Result<(), String> {
         match self.kind {
