@@ -464,7 +464,7 @@ impl Job {
                 .any(|&(to, input)| self.tasks[to].queued_on(input) >= self.channel_capacity)
     }
 
-    /// The tasks, for the test machinery ([`crate::testkit::tap`]).
+    /// The tasks, for the test machinery ([`crate::testkit`]).
     #[cfg(feature = "testkit")]
     pub(crate) fn tasks_mut(&mut self) -> &mut [Task] {
         &mut self.tasks

@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::element::{CheckpointId, Timestamp};
 use crate::graph::NodeId;
-use crate::job::Job;
 use crate::operator::{LATE, LATE_CHANGES};
-use crate::task::Task;
 
 /// One record an operator sent to a late output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,26 +146,5 @@ impl InputDrops {
                     .map(|((node, input, ts, value), q)| (*node, *input, *ts, value.clone(), q.len())),
             )
             .collect()
-    }
-}
-
-/// Every task of `job` records what its operator sends to late outputs from now on, wired
-/// to a sink or not ([`take_late_records`]).
-#[cfg(feature = "testkit")]
-pub fn tap_late_outputs(job: &mut Job) {
-    job.tasks_mut().iter_mut().for_each(Task::tap_late_outputs);
-}
-
-/// The records `job`'s operators sent to late outputs since the last call, in task order.
-#[cfg(feature = "testkit")]
-pub fn take_late_records(job: &mut Job) -> Vec<LateRecord> {
-    job.tasks_mut().iter_mut().flat_map(Task::take_late_records).collect()
-}
-
-/// Every operator of `job` drops `drops`' records from its inputs before it sees them.
-#[cfg(feature = "testkit")]
-pub fn drop_inputs(job: &mut Job, drops: &InputDrops) {
-    for task in job.tasks_mut() {
-        task.drop_inputs(drops.clone());
     }
 }

@@ -206,7 +206,7 @@ impl Case {
                 ..
             }) => script::generate_changelog(rng, insert_only).shifted(10_000),
             Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
-            Kind::TemporalJoin => crate::joins::generate_temporal(rng, true),
+            Kind::TemporalJoin => script::generate_temporal(rng, true),
             _ if self.restore => {
                 let script = script::generate(rng, self.shape());
                 script::with_savepoint(rng, script)

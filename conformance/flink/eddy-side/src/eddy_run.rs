@@ -1,7 +1,6 @@
-//! The eddy side: runs a case's pipeline over a script with eddy's public API, as a user
-//! would, and tags each output with the last watermark its sink task saw.
+//! The eddy side's pipelines: a case's pipeline over a script with eddy's public API, as a
+//! user would write it, each output tagged with the last watermark its sink task saw.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use std::cmp::Reverse;
@@ -9,48 +8,14 @@ use std::cmp::Reverse;
 use eddy::engine::cdc::ChangeEvent;
 use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
-    AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Sink, Stream,
+    AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Stream,
     TimeDomain, Trigger, WindowAssigner, Windowed,
 };
 
 use crate::cases::{Assigner, Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
-use crate::compare::{Outputs, Tagged};
-use crate::script::{self, Element, Script};
-
-/// A record: key, timestamp (also kept in the value, as the Flink side's `Tuple3`), value.
-pub type Event = (String, i64, i64);
-
-/// Runs `case` over `script`. A failed or panicking run is an output of its own, so that it
-/// shows as a disagreement.
-pub fn run(case: &Case, script: &Script) -> Outputs {
-    let outputs = Arc::new(Mutex::new(Vec::new()));
-    let result = catch_unwind(AssertUnwindSafe(|| run_pipeline(case, script, &outputs)));
-    let mut outputs = std::mem::take(&mut *outputs.lock().unwrap_or_else(|e| e.into_inner()));
-    let failure = match result {
-        Ok(Ok(())) => return outputs,
-        Ok(Err(error)) => error,
-        Err(panic) => panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic".to_string()),
-    };
-    outputs.push(Tagged {
-        stream: "error".to_string(),
-        watermark: i64::MAX,
-        payload: format!("eddy failed: {failure}"),
-    });
-    outputs
-}
-
-fn run_pipeline(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Result<(), String> {
-    if case.restore {
-        return crate::restore::run(case, script, outputs);
-    }
-    let graph = build(case, script, outputs, "")?;
-    eddy::run_to_end(&graph).map_err(|e| e.to_string())?;
-    Ok(())
-}
+use crate::compare::Tagged;
+use crate::parts::{scripted, scripted_rows, Event, TagSink};
+use crate::script::{self, Script};
 
 /// The case's pipeline over `script`, its sinks' streams named `{phase}main` and
 /// `{phase}late`.
@@ -93,33 +58,6 @@ pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, ph
         Kind::Sql(_) | Kind::TemporalJoin => unreachable!("built above"),
     }
     pipeline.build().map_err(|e| e.to_string())
-}
-
-fn scripted(script: &Script) -> Vec<Scripted<Event>> {
-    script
-        .elements
-        .iter()
-        .filter_map(|e| match e {
-            Element::Record { key, ts, value, .. } => Some(Scripted::Record(*ts, (key.clone(), *ts, *value))),
-            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
-            Element::Savepoint => None,
-        })
-        .collect()
-}
-
-/// The script as a changelog of rows `(key, ts, value)`.
-pub fn scripted_rows(script: &Script) -> Vec<Scripted<Row<Event>>> {
-    script
-        .elements
-        .iter()
-        .filter_map(|e| match e {
-            Element::Record { key, ts, value, kind } => {
-                Some(Scripted::Record(*ts, Row::new(*kind, (key.clone(), *ts, *value))))
-            }
-            Element::Watermark(t) => Some(Scripted::Watermark(*t)),
-            Element::Savepoint => None,
-        })
-        .collect()
 }
 
 /// A Debezium row: what the JSON lines' `before` and `after` hold.
@@ -294,39 +232,6 @@ impl AggregateFunction<Event> for SumCount {
     }
     fn result(&self, acc: &(i64, u64)) -> (i64, u64) {
         *acc
-    }
-}
-
-/// The sink: one clone per sink task, each with the last watermark its task saw.
-#[derive(Clone)]
-pub struct TagSink {
-    stream: String,
-    watermark: i64,
-    outputs: Arc<Mutex<Vec<Tagged>>>,
-}
-
-impl TagSink {
-    pub fn new(stream: String, outputs: &Arc<Mutex<Vec<Tagged>>>) -> Self {
-        TagSink {
-            stream,
-            watermark: i64::MIN,
-            outputs: Arc::clone(outputs),
-        }
-    }
-}
-
-impl Sink<String> for TagSink {
-    fn write(&mut self, records: Vec<Record<String>>) {
-        let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
-        outputs.extend(records.into_iter().map(|r| Tagged {
-            stream: self.stream.clone(),
-            watermark: self.watermark,
-            payload: r.value,
-        }));
-    }
-
-    fn write_watermark(&mut self, watermark: i64) {
-        self.watermark = watermark;
     }
 }
 

@@ -9,8 +9,10 @@
 mod cases;
 mod compare;
 mod eddy_run;
+mod eddy_side;
 mod flink;
 mod joins;
+mod parts;
 mod restore;
 mod script;
 
@@ -163,7 +165,7 @@ fn run_case(case: &Case, options: &Options, flink: &mut Flink) -> Result<bool, S
     let scripts: Vec<Script> = (0..options.count).map(|_| case.generate(&mut rng)).collect();
     let flink_outputs = flink.run(case, &scripts)?;
     let disagreements: Vec<usize> = (0..scripts.len())
-        .filter(|&i| !compare::agree(case, &scripts[i], &eddy_run::run(case, &scripts[i]), &flink_outputs[i]))
+        .filter(|&i| !compare::agree(case, &scripts[i], &eddy_side::run(case, &scripts[i]), &flink_outputs[i]))
         .collect();
     println!(
         "{}: {} scripts, {} agree",
@@ -177,7 +179,7 @@ fn run_case(case: &Case, options: &Options, flink: &mut Flink) -> Result<bool, S
     let original = &scripts[first];
     let shrunk = shrink(case, original, options.shrink_rounds, flink)?;
     let (eddy, flink) = (
-        eddy_run::run(case, &shrunk),
+        eddy_side::run(case, &shrunk),
         flink.run(case, std::slice::from_ref(&shrunk))?.remove(0),
     );
     let others = match disagreements.len() {
@@ -205,7 +207,7 @@ fn replay(cases: &[Case], path: &std::path::Path, flink: &mut Flink) -> Result<b
     let script = Script::parse(&text)?;
     let mut all_agree = true;
     for case in cases {
-        let eddy = eddy_run::run(case, &script);
+        let eddy = eddy_side::run(case, &script);
         let flink = flink.run(case, std::slice::from_ref(&script))?.remove(0);
         let agree = compare::agree(case, &script, &eddy, &flink);
         all_agree &= agree;
@@ -239,7 +241,7 @@ fn shrink(case: &Case, script: &Script, rounds: usize, flink: &mut Flink) -> Res
             chunk = (chunk_len / 2).max(1);
             continue;
         }
-        let eddy: Vec<Outputs> = candidates.iter().map(|c| eddy_run::run(case, c)).collect();
+        let eddy: Vec<Outputs> = candidates.iter().map(|c| eddy_side::run(case, c)).collect();
         let flink_outputs = flink.run(case, &candidates)?;
         let smaller =
             (0..candidates.len()).find(|&i| !compare::agree(case, &candidates[i], &eddy[i], &flink_outputs[i]));

@@ -417,6 +417,45 @@ fn boundary(rng: &mut ChaCha8Rng, shape: Shape, records: &[i64], cursor: i64) ->
     k * period + shape.offset_ms
 }
 
+/// A temporal join's script: a script of records and watermarks (`script::generate`, on a
+/// 1 s period) whose records are probes (`+I`, about half), upserts of the versioned table
+/// (`+U`) and deletes (`-D`), each with its key and timestamp. `on_time`: every record ahead
+/// of the watermark (moved to just past it), the case both engines define the same way.
+pub fn generate_temporal(rng: &mut ChaCha8Rng, on_time: bool) -> Script {
+    let shape = Shape {
+        period_ms: 1_000,
+        offset_ms: 0,
+        lateness_ms: 0,
+        session: false,
+    };
+    let mut watermark = i64::MIN;
+    let elements = generate(rng, shape)
+        .elements
+        .into_iter()
+        .map(|e| match e {
+            Element::Record { key, ts, value, .. } => {
+                let kind = match rng.gen_range(0..10) {
+                    0..=4 => RowKind::Insert,
+                    5..=8 => RowKind::UpdateAfter,
+                    _ => RowKind::Delete,
+                };
+                let ts = if on_time {
+                    ts.max(watermark.saturating_add(1))
+                } else {
+                    ts
+                };
+                Element::Record { key, ts, value, kind }
+            }
+            Element::Watermark(t) => {
+                watermark = t;
+                e
+            }
+            Element::Savepoint => e,
+        })
+        .collect();
+    Script { elements }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
