@@ -30,7 +30,7 @@ pub const IDLE_TIMEOUT_MS: i64 = 500;
 pub static TRIGGERS: LazyLock<Differential<Reading>> = LazyLock::new(|| {
     Differential::new("triggers", generate, build)
         .description(
-            "readings per sensor: continuous event-time and purging count triggers, count and time evictors, idle partitions",
+            "readings per sensor: continuous event-time and purging count triggers, count and time evictors (a process window function, a reduce), idle partitions",
         )
         .watermarks(
             WatermarkStrategy::bounded_out_of_orderness(1_500)
@@ -78,20 +78,13 @@ fn build(_pipeline: &Pipeline, readings: Stream<Reading>, outputs: &mut Outputs)
         .aggregate(Count);
     outputs.upsert("running-counts", running.output, by_window);
     outputs.append("running-late", running.late);
-    // Counted by a reduce over `(sensor, 1)` pairs: the window function the others do not use.
     let fours = readings
         .clone()
-        .map(|r: Reading| (r.sensor, 1u64))
-        .key_by(|pair: &(u8, u64)| pair.0)
+        .key_by(sensor)
         .window(WindowAssigner::tumbling(5_000))
         .trigger(Trigger::count(4).purging())
-        .reduce(|a: (u8, u64), b: &(u8, u64)| (a.0, a.1 + b.1));
-    let fours = fours.output.map(|w: Windowed<u8, (u8, u64)>| Windowed {
-        key: w.key,
-        window: w.window,
-        value: w.value.1,
-    });
-    outputs.append("purged-fours", fours);
+        .aggregate(Count);
+    outputs.append("purged-fours", fours.output);
     let last_three = readings
         .clone()
         .key_by(sensor)
@@ -108,10 +101,14 @@ fn build(_pipeline: &Pipeline, readings: Stream<Reading>, outputs: &mut Outputs)
             },
         );
     outputs.upsert("kept-by-count", last_three.output, by_window);
+    // The highest reading of the last second of each window, by a reduce (readings of one
+    // sensor with equal values are equal: the result does not depend on arrival order).
     let last_second = readings
         .key_by(sensor)
         .window(WindowAssigner::tumbling(5_000))
         .evictor(Evictor::time(1_000))
-        .aggregate(Count);
-    outputs.upsert("kept-by-time", last_second.output, by_window);
+        .reduce(|a: Reading, b: &Reading| if b.value > a.value { b.clone() } else { a });
+    outputs.upsert("max-kept-by-time", last_second.output, |w: &Windowed<u8, Reading>| {
+        (w.key, w.window)
+    });
 }

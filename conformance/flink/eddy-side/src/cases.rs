@@ -11,21 +11,8 @@ const SLIDE_MS: i64 = 1_000;
 const GAP_MS: i64 = 3_000;
 const INTERVAL_MS: i64 = 1_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Assigner {
-    Tumbling {
-        size_ms: i64,
-        offset_ms: i64,
-    },
-    Sliding {
-        size_ms: i64,
-        slide_ms: i64,
-        offset_ms: i64,
-    },
-    Session {
-        gap_ms: i64,
-    },
-}
+/// A case's windows: eddy's own assigner (its Flink twin is named in the case's spec).
+pub use eddy::WindowAssigner as Assigner;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TriggerKind {

@@ -9,10 +9,10 @@ use eddy::engine::cdc::ChangeEvent;
 use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Stream,
-    TimeDomain, Trigger, WindowAssigner, Windowed,
+    TimeDomain, Trigger, Windowed,
 };
 
-use crate::cases::{Assigner, Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
+use crate::cases::{Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
 use crate::compare::Tagged;
 use crate::parts::{scripted, scripted_rows, Event, TagSink};
 use crate::script::{self, Script};
@@ -35,7 +35,7 @@ pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, ph
     match case.kind {
         Kind::Window(w) => {
             let mut windowed = keyed
-                .window(assigner(&w))
+                .window(w.assigner)
                 .allowed_lateness(w.lateness_ms)
                 .trigger(trigger(&w));
             if let Some(evictor) = w.evictor {
@@ -177,18 +177,6 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
     };
     out.sink(sink);
-}
-
-fn assigner(w: &WindowCase) -> WindowAssigner {
-    match w.assigner {
-        Assigner::Tumbling { size_ms, offset_ms } => WindowAssigner::tumbling_with_offset(size_ms, offset_ms),
-        Assigner::Sliding {
-            size_ms,
-            slide_ms,
-            offset_ms,
-        } => WindowAssigner::sliding_with_offset(size_ms, slide_ms, offset_ms),
-        Assigner::Session { gap_ms } => WindowAssigner::session(gap_ms),
-    }
 }
 
 fn trigger(w: &WindowCase) -> Trigger {

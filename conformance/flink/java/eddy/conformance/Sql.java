@@ -145,6 +145,16 @@ final class Sql {
         tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
     }
 
+    /** Rows {@code (k, ts, v)} with the stream record's timestamp as rowtime and the source's watermarks. */
+    static Schema.Builder rowtimeRows() {
+        return Schema.newBuilder()
+                .column("k", "STRING NOT NULL")
+                .column("ts", "BIGINT")
+                .column("v", "BIGINT")
+                .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+                .watermark("rt", "SOURCE_WATERMARK()");
+    }
+
     /**
      * The event-time temporal join: the script's {@code +I} records are probes {@code (k, ts, v)},
      * its {@code +U} and {@code -D} records the changes of a versioned table (an upsert
@@ -159,24 +169,11 @@ final class Sql {
      * probe {@code b @6500}, {@code -D b @7000}: the probe joins null, not 7).
      */
     static void temporalJoin(StreamTableEnvironment tables, DataStream<Row> rows, int slot) {
-        Schema schema = Schema.newBuilder()
-                .column("k", "STRING NOT NULL")
-                .column("ts", "BIGINT")
-                .column("v", "BIGINT")
-                .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-                .watermark("rt", "SOURCE_WATERMARK()")
-                .build();
+        Schema schema = rowtimeRows().build();
         DataStream<Row> probes = rows.filter(r -> r.getKind() == RowKind.INSERT).returns(ROW);
         DataStream<Row> changes = rows.filter(r -> r.getKind() != RowKind.INSERT).returns(ROW);
         tables.createTemporaryView("p" + slot, tables.fromChangelogStream(probes, schema, ChangelogMode.insertOnly()));
-        Schema versioned = Schema.newBuilder()
-                .column("k", "STRING NOT NULL")
-                .column("ts", "BIGINT")
-                .column("v", "BIGINT")
-                .columnByMetadata("rt", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-                .watermark("rt", "SOURCE_WATERMARK()")
-                .primaryKey("k")
-                .build();
+        Schema versioned = rowtimeRows().primaryKey("k").build();
         tables.createTemporaryView("v" + slot, tables.fromChangelogStream(changes, versioned, ChangelogMode.all()));
         tag(tables, tables.sqlQuery("SELECT p.k, p.ts, p.v, r.v FROM p" + slot + " AS p LEFT JOIN v" + slot
                 + " FOR SYSTEM_TIME AS OF p.rt AS r ON p.k = r.k"), slot);
