@@ -117,7 +117,7 @@ pub(super) struct Pending {
 /// [`CheckpointCoordinator`] decides (triggers to the tasks, snapshots to the store, the
 /// output's committed length before the manifest, the notification after it). The
 /// coordinator owns the protocol: ids, acknowledgements, the commit point, retention.
-pub(super) struct Coordinator<'a> {
+pub(super) struct Delivery<'a> {
     pub(super) store: &'a mut FsSnapshotStore,
     pub(super) output: &'a LiveOutput,
     pub(super) controls: &'a [mpsc::UnboundedSender<Control>],
@@ -131,7 +131,7 @@ pub(super) struct Coordinator<'a> {
     pub(super) last_completed_at: Instant,
 }
 
-impl Coordinator<'_> {
+impl Delivery<'_> {
     /// The newest checkpoint completed, or restored at start.
     pub(super) fn last_completed(&self) -> Option<CheckpointId> {
         self.checkpoints.last_completed().or(self.restored)

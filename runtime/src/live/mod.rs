@@ -20,7 +20,7 @@
 //!
 //! The modules: `options` (the run's configuration, summary and errors; a leaf), `output` (the
 //! transactional output a run commits to), `feed` (a followed input file), `protocol` (the
-//! messages between the coordinator and the tasks), `checkpoint` (storing, completing and
+//! messages between the checkpoint delivery and the tasks), `checkpoint` (storing, completing and
 //! restoring checkpoints), `runner` (one task on tokio), `progress` (the progress line). This
 //! module starts the runtime and runs the loop that ties them together.
 
@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use self::checkpoint::{recover, Coordinator, Pending, Recovered, WallClock};
+use self::checkpoint::{recover, Delivery, Pending, Recovered, WallClock};
 use self::progress::{sum, Progress, ProgressLine};
 use self::protocol::{Control, Report};
 use self::runner::{Route, Runner};
@@ -165,7 +165,7 @@ async fn drive(
     }
     drop(report_sender);
 
-    let mut coordinator = Coordinator {
+    let mut delivery = Delivery {
         store: &mut store,
         output,
         controls: &controls,
@@ -178,8 +178,8 @@ async fn drive(
     };
     // The coordinator decides when a checkpoint is due, on the wall clock since the start.
     let clock = WallClock(started);
-    let due_at = |coordinator: &Coordinator<'_>| {
-        let due = coordinator.checkpoints.next_due().unwrap_or(interval_ms).max(0);
+    let due_at = |delivery: &Delivery<'_>| {
+        let due = delivery.checkpoints.next_due().unwrap_or(interval_ms).max(0);
         tokio::time::Instant::from_std(started) + Duration::from_millis(due as u64)
     };
     let mut progress_ticks = tokio::time::interval(config.progress_interval.unwrap_or(Duration::from_secs(3_600)));
@@ -191,12 +191,12 @@ async fn drive(
     loop {
         if pending.is_none() && ended.iter().all(|&e| e) {
             if let Some(checkpoint) = final_checkpoint {
-                if coordinator.last_completed() == Some(checkpoint) {
+                if delivery.last_completed() == Some(checkpoint) {
                     break;
                 }
             }
             // Every task ended: one more checkpoint commits the sinks' last transactions.
-            pending = coordinator.trigger().await;
+            pending = delivery.trigger().await;
             final_checkpoint = pending.as_ref().map(|p| p.checkpoint);
         }
         tokio::select! {
@@ -205,10 +205,10 @@ async fn drive(
                     if pending.is_none() {
                         continue;
                     }
-                    let stored = coordinator.acknowledge(&snapshot);
-                    let completed = if stored && coordinator.ready() {
+                    let stored = delivery.acknowledge(&snapshot);
+                    let completed = if stored && delivery.ready() {
                         let done = pending.take().expect("pending checked above");
-                        coordinator.complete(done).await?
+                        delivery.complete(done).await?
                     } else {
                         stored
                     };
@@ -228,15 +228,15 @@ async fn drive(
                 };
                 return Err(LiveError::Task(message));
             }
-            _ = tokio::time::sleep_until(due_at(&coordinator)), if pending.is_none() && final_checkpoint.is_none() => {
+            _ = tokio::time::sleep_until(due_at(&delivery)), if pending.is_none() && final_checkpoint.is_none() => {
                 // A line that does not parse stops the run: nothing after it is read.
                 if let Some(error) = input_error() {
                     return Err(error);
                 }
-                pending = coordinator.tick(&clock).await;
+                pending = delivery.tick(&clock).await;
             }
             _ = progress_ticks.tick(), if config.progress_interval.is_some() => {
-                progress_line.print(&progress, &coordinator);
+                progress_line.print(&progress, &delivery);
             }
         }
     }
@@ -249,14 +249,14 @@ async fn drive(
         }
     }
     if config.progress_interval.is_some() {
-        progress_line.print(&progress, &coordinator);
+        progress_line.print(&progress, &delivery);
     }
     Ok(LiveSummary {
         restored,
         skipped,
         records_read: sum(&progress.records_read),
         late_records: sum(&progress.late_records),
-        checkpoints_completed: coordinator.checkpoints.stats().completed,
+        checkpoints_completed: delivery.checkpoints.stats().completed,
         final_checkpoint: final_checkpoint.expect("the run ended with a final checkpoint"),
         output_len: output.len(),
     })

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::checkpoint::Coordinator;
+use super::checkpoint::Delivery;
 use eddy_engine::{END_OF_TIME, NO_WATERMARK};
 
 /// What tasks publish for the progress line.
@@ -35,7 +35,7 @@ impl ProgressLine {
         }
     }
 
-    pub(super) fn print(&mut self, progress: &Progress, coordinator: &Coordinator<'_>) {
+    pub(super) fn print(&mut self, progress: &Progress, delivery: &Delivery<'_>) {
         let now = Instant::now();
         let read = sum(&progress.records_read);
         let seconds = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
@@ -53,10 +53,10 @@ impl ProgressLine {
             END_OF_TIME => "end of input".to_string(),
             w => format!("{w} ms"),
         };
-        let checkpoint = match coordinator.last_completed() {
+        let checkpoint = match delivery.last_completed() {
             Some(id) => format!(
                 "{id} ({:.1} s ago)",
-                now.duration_since(coordinator.last_completed_at).as_secs_f64()
+                now.duration_since(delivery.last_completed_at).as_secs_f64()
             ),
             None => "none".to_string(),
         };
@@ -64,7 +64,7 @@ impl ProgressLine {
             "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, {}",
             now.duration_since(self.started).as_secs_f64(),
             sum(&progress.late_records),
-            coordinator.output.describe_len(),
+            delivery.output.describe_len(),
         );
     }
 }
