@@ -303,6 +303,17 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
     );
 
     let table = server.query("SELECT row_to_json(t) FROM page_views t");
+    if table != expected {
+        // What each run said and which rows differ: a failure here is timing-dependent.
+        for name in ["kill-0.log", "kill-1.log", "kill-2.log", "last.log"] {
+            eprintln!("{name}:\n{}", fs::read_to_string(dir.join(name)).unwrap_or_default());
+        }
+        let missing: Vec<&String> = expected.iter().filter(|row| !table.contains(row)).take(5).collect();
+        let extra: Vec<&String> = table.iter().filter(|row| !expected.contains(row)).take(5).collect();
+        eprintln!(
+            "rows missing from the table (first 5): {missing:?}\nrows not in the batch output (first 5): {extra:?}"
+        );
+    }
     assert_eq!(table.len(), expected.len(), "rows in the table vs batch lines");
     assert_eq!(table, expected, "the table differs from the batch output");
     assert_eq!(
