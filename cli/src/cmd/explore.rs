@@ -248,12 +248,7 @@ fn record_failure(
 
 /// Per scenario, the runs that reached each moment; then the moments no run reached.
 fn print_coverage(summaries: &[ScenarioSummary]) {
-    println!();
-    print!("{:<33}", "moment (runs that reached it)");
-    for s in summaries {
-        print!(" {:>8}", abbreviate(&s.name));
-    }
-    println!();
+    print_table_head("moment (runs that reached it)", summaries);
     let mut total = Coverage::default();
     for s in summaries {
         total.merge(&s.coverage);
@@ -305,12 +300,7 @@ fn print_features(chosen: &[&'static dyn Scenario], summaries: &[ScenarioSummary
             (s.runs, scenario.features())
         })
         .collect();
-    println!();
-    print!("{:<33}", "engine feature (runs that used it)");
-    for s in summaries {
-        print!(" {:>8}", abbreviate(&s.name));
-    }
-    println!();
+    print_table_head("engine feature (runs that used it)", summaries);
     let mut unused = Vec::new();
     for feature in Feature::ALL {
         print!("{:<33}", feature.name());
@@ -330,6 +320,16 @@ fn print_features(chosen: &[&'static dyn Scenario], summaries: &[ScenarioSummary
     } else {
         println!("never used: {}", unused.join(", "));
     }
+}
+
+/// A coverage table's first line: what its rows count, then a column per scenario.
+fn print_table_head(title: &str, summaries: &[ScenarioSummary]) {
+    println!();
+    print!("{title:<33}");
+    for s in summaries {
+        print!(" {:>8}", abbreviate(&s.name));
+    }
+    println!();
 }
 
 /// A scenario's name cut to a table column.
