@@ -600,19 +600,18 @@ impl<K: Key, T: Data + Ord, S: Ord, O: Fn(&T) -> S + Clone + Send + 'static> Key
         // The rank Flink's retracting Top-N starts from: an added row after the rows equal to
         // it, a retracted row's first copy. From there every rank's row is emitted again as
         // the rows shift, even where it equals the old one (`-U/+U` of the same row).
-        let from = if kind.adds() {
+        let (from, after) = if kind.adds() {
             rows.push(row.clone());
-            sorted(&rows, &self.order)
-                .iter()
-                .rposition(|r| **r == row)
-                .unwrap_or(self.n)
+            // One sort gives both the added row's rank and the new top `n`.
+            let all = sorted(&rows, &self.order);
+            let from = all.iter().rposition(|r| **r == row).unwrap_or(self.n);
+            (from, all.into_iter().take(self.n).cloned().collect())
         } else if let Some(at) = rows.iter().position(|r| *r == row) {
             rows.remove(at);
-            before.iter().position(|r| *r == row).unwrap_or(self.n)
+            (before.iter().position(|r| *r == row).unwrap_or(self.n), ranked(&rows))
         } else {
-            self.n
+            (self.n, before.clone())
         };
-        let after = ranked(&rows);
         restore_list(ctx.state(), rows);
         let key = ctx.key().clone();
         for rank in 0..before.len().max(after.len()) {
