@@ -98,10 +98,11 @@ pub struct RunArgs {
     /// The input is --input, or the events of --seed and --events.
     #[arg(long, conflicts_with = "emit_input")]
     pub live: bool,
-    /// Live: commit the results into PostgreSQL instead of --output, exactly once, with
+    /// Live: commit the output that declares a table into PostgreSQL, exactly once, with
     /// prepared transactions (`PREPARE TRANSACTION`, docs/live.md); the server needs
-    /// max_prepared_transactions > 0.
-    #[arg(long, value_name = "URL", requires = "live", conflicts_with = "output")]
+    /// max_prepared_transactions > 0. The scenario's other outputs (a late side output) go
+    /// to --output.
+    #[arg(long, value_name = "URL", requires = "live")]
     pub postgres: Option<String>,
     /// Live, with --postgres: the table (created from the scenario's output if missing);
     /// default: the scenario's name, with `_` for `-`.

@@ -214,6 +214,9 @@ fn live_command(dir: &Path, url: &str, log: &Path) -> Command {
         .arg("--input")
         .arg(dir.join("in.jsonl"))
         .args(["--postgres", url, "--table", "page_views"])
+        // The late side output is not the table's: it goes to a file.
+        .arg("--output")
+        .arg(dir.join("late.jsonl"))
         .arg("--state-dir")
         .arg(dir.join("state"))
         .stdout(Stdio::null())
@@ -250,12 +253,25 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
             .arg(dir.join("batch.jsonl")),
     );
     assert!(ok, "the batch run failed: {text}");
-    let mut expected: Vec<String> = fs::read_to_string(dir.join("batch.jsonl"))
+    // The batch lines: the table's rows, and the late side output's lines.
+    let (mut late_expected, mut expected): (Vec<String>, Vec<String>) = fs::read_to_string(dir.join("batch.jsonl"))
         .expect("read the batch output")
         .lines()
         .map(String::from)
-        .collect();
+        .partition(|line| line.starts_with(r#"{"output":"late""#));
     expected.sort();
+    late_expected.sort();
+
+    // Without a file for the late side output the run is refused, naming the output.
+    server.start(16);
+    let (ok, text) = output(
+        Command::new(EDDY)
+            .args(["run", "--live", "--scenario", "pageviews", "--postgres", &server.url()])
+            .arg("--state-dir")
+            .arg(dir.join("no-file-state")),
+    );
+    assert!(!ok && text.contains("also `late`: give --output FILE for it"), "{text}");
+    server.stop();
 
     // Without prepared transactions the run is refused, naming the setting.
     server.start(0);
@@ -316,6 +332,13 @@ fn killed_three_times_the_table_holds_exactly_the_batch_lines_and_nothing_stays_
     }
     assert_eq!(table.len(), expected.len(), "rows in the table vs batch lines");
     assert_eq!(table, expected, "the table differs from the batch output");
+    let mut late: Vec<String> = fs::read_to_string(dir.join("late.jsonl"))
+        .expect("read the late side output")
+        .lines()
+        .map(String::from)
+        .collect();
+    late.sort();
+    assert_eq!(late, late_expected, "the late side output differs from the batch run's");
     assert_eq!(
         server.query("SELECT gid FROM pg_prepared_xacts"),
         Vec::<String>::new(),

@@ -12,8 +12,8 @@
 //! #     fn run_tape(&self, _: &RunConfig, _: &[u8]) -> Run { unimplemented!() }
 //! #     fn generate_lines(&self, _: u64, _: Option<usize>) -> Vec<String> { unimplemented!() }
 //! #     fn run_lines(&self, _: &[String]) -> Result<Vec<String>, eddy_sim::CaseError> { unimplemented!() }
-//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LineCommitter) -> Result<eddy_engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
-//! #     fn live_table(&self) -> Option<eddy_sim::LiveTable> { unimplemented!() }
+//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LiveSinks) -> Result<eddy_engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
+//! #     fn live_outputs(&self) -> eddy_sim::LiveOutputs { unimplemented!() }
 //! #     fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature> { unimplemented!() }
 //! # }
 //! // In your tests, under #[test]:

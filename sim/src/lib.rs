@@ -40,7 +40,7 @@ pub use differential::Differential;
 pub use eddy_engine::lines::{ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use output::{changelog_line, Committed, OutputTable, Rows};
-pub use outputs::{Declaration, Outputs};
+pub use outputs::{Declaration, LiveOutputs, LiveSinks, Outputs};
 pub use report::{Report, Violation};
 pub use run::divergence;
 pub use scenario::{

@@ -49,7 +49,36 @@ impl Default for Outputs {
 
 enum Attach {
     Logs,
-    Lines(LineCommitter),
+    Lines(LiveSinks),
+}
+
+/// Where a live run's outputs go ([`Outputs::live`]): the output named in `table` to that
+/// committer (a database table), every other output to `lines` (the output file).
+#[derive(Clone, Default)]
+pub struct LiveSinks {
+    /// The committer of every output but the table's.
+    pub lines: Option<LineCommitter>,
+    /// The output written to a database table, by name, and its committer.
+    pub table: Option<(String, LineCommitter)>,
+}
+
+impl LiveSinks {
+    /// Every output's lines to `committer`.
+    pub fn lines(committer: LineCommitter) -> Self {
+        LiveSinks {
+            lines: Some(committer),
+            table: None,
+        }
+    }
+}
+
+/// The outputs of a pipeline as a live run writes them ([`Scenario::live_outputs`](crate::Scenario::live_outputs)).
+#[derive(Clone, Debug, Default)]
+pub struct LiveOutputs {
+    /// Every output's name, in the order the pipeline declares them.
+    pub names: Vec<String>,
+    /// The one output that declares a database table, by name, and its table.
+    pub table: Option<(String, LiveTable)>,
 }
 
 type Reader<T> = Box<dyn Fn() -> T + Send + Sync>;
@@ -76,10 +105,10 @@ impl Declaration<'_> {
 }
 
 impl Outputs {
-    /// Outputs whose changes go, as changelog lines, to `committer` (a live run's).
-    pub fn live(committer: LineCommitter) -> Self {
+    /// Outputs whose changes go, as changelog lines, to `sinks` (a live run's).
+    pub fn live(sinks: LiveSinks) -> Self {
         Outputs {
-            attach: Attach::Lines(committer),
+            attach: Attach::Lines(sinks),
             declared: Vec::new(),
         }
     }
@@ -115,10 +144,17 @@ impl Outputs {
         self.declare(name, Declared::written_elsewhere(name))
     }
 
-    fn committer(&self) -> Option<LineCommitter> {
+    /// The live sink of output `name`, or `None` when it commits into a log.
+    fn committer(&self, name: &str) -> Option<LineCommitter> {
         match &self.attach {
             Attach::Logs => None,
-            Attach::Lines(committer) => Some(committer.clone()),
+            Attach::Lines(LiveSinks {
+                table: Some((table, committer)),
+                ..
+            }) if table == name => Some(committer.clone()),
+            Attach::Lines(sinks) => Some(sinks.lines.clone().unwrap_or_else(|| {
+                panic!("the live run gives output `{name}` no sink: only its table's output goes to the database")
+            })),
         }
     }
 
@@ -146,7 +182,7 @@ impl Outputs {
         L: Fn(&T) -> String + Clone + Send + Sync + 'static,
     {
         let keyed = stream.key_by(key.clone());
-        if let Some(committer) = self.committer() {
+        if let Some(committer) = self.committer(name) {
             return self.write_lines(name, keyed, UpsertLines { line }, committer);
         }
         let log = CommitLog::new();
@@ -190,7 +226,7 @@ impl Outputs {
         F: Fn(&T) -> K + Clone + Send + Sync + 'static,
         L: Fn(&T) -> String + Clone + Send + Sync + 'static,
     {
-        if let Some(committer) = self.committer() {
+        if let Some(committer) = self.committer(name) {
             return self.write_lines(name, stream.key_by(key), FinalLines { line, final_at }, committer);
         }
         self.upsert_as(name, stream, key, line)
@@ -222,7 +258,7 @@ impl Outputs {
         L: Fn(&Windowed<K, V>) -> String + Clone + Send + Sync + 'static,
     {
         let keyed = stream.key_by(|w: &Windowed<K, V>| w.key.clone());
-        if let Some(committer) = self.committer() {
+        if let Some(committer) = self.committer(name) {
             return self.write_lines(name, keyed, SessionLines { line }, committer);
         }
         let log = CommitLog::new();
@@ -277,7 +313,7 @@ impl Outputs {
         L: Fn(&T) -> String + Clone + Send + Sync + 'static,
     {
         let keyed = stream.key_by(move |r: &Row<T>| key(&r.row));
-        if let Some(committer) = self.committer() {
+        if let Some(committer) = self.committer(name) {
             return self.write_lines(name, keyed, ChangelogLines { line }, committer);
         }
         let log = CommitLog::new();
@@ -327,7 +363,7 @@ impl Outputs {
         T: Data + PartialEq,
         L: Fn(&Record<T>) -> Vec<String> + Clone + Send + Sync + 'static,
     {
-        if let Some(committer) = self.committer() {
+        if let Some(committer) = self.committer(name) {
             return self.write_lines(name, stream.key_by(|_: &T| ()), AppendLines { lines }, committer);
         }
         let log = stream.collect_committed();
@@ -447,6 +483,15 @@ impl Outputs {
                 std::any::type_name::<T>()
             )
         })
+    }
+
+    /// The outputs as a live run writes them: their names, and the table of the one that
+    /// declares one.
+    pub fn live_outputs(&self) -> LiveOutputs {
+        LiveOutputs {
+            names: self.declared.iter().map(|d| d.name.clone()).collect(),
+            table: self.schema().map(|(name, schema)| (name.to_string(), schema)),
+        }
     }
 
     /// The database table of the one written output that declares one

@@ -14,7 +14,7 @@ use crate::decide::Tape;
 use crate::differential::judge;
 use crate::faults::FaultKind;
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
-use crate::outputs::Outputs;
+use crate::outputs::{LiveOutputs, LiveSinks, Outputs};
 use crate::report::{Report, Violation};
 use crate::scenario::{
     check_faults, parse_lines, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
@@ -25,7 +25,7 @@ use crate::shrink::DETERMINISM_TRIES;
 use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::timeline::first_divergence;
 use crate::trace::{Trace, TraceEvent};
-use eddy_engine::lines::{EventSource, LineCommitter, LiveInput, LiveTable};
+use eddy_engine::lines::{EventSource, LiveInput};
 
 /// Steps before a run counts as not terminating (liveness).
 const STEPS_PER_EVENT: u64 = 200;
@@ -100,7 +100,7 @@ impl<W: Workload> Scenario for W {
         Ok(outputs.lines())
     }
 
-    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<JobGraph, CaseError> {
+    fn live_graph(&self, input: LiveInput, sinks: LiveSinks) -> Result<JobGraph, CaseError> {
         let source = match input {
             LiveInput::Lines(lines) => EventSource::Log(parse_lines(self, &lines)?),
             LiveInput::Follow(feed) => EventSource::Follow {
@@ -109,16 +109,16 @@ impl<W: Workload> Scenario for W {
                 parse: self.line_parser(),
             },
         };
-        Ok(self.build(source, &mut Outputs::live(output)))
+        Ok(self.build(source, &mut Outputs::live(sinks)))
     }
 
-    fn live_table(&self) -> Option<LiveTable> {
+    fn live_outputs(&self) -> LiveOutputs {
         let mut outputs = Outputs::default();
         self.build(
             EventSource::Log(Log::round_robin(Vec::new(), self.partitions())),
             &mut outputs,
         );
-        outputs.schema().map(|(_, schema)| schema)
+        outputs.live_outputs()
     }
 
     fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature> {

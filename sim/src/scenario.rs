@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultSet, Profile};
 use crate::output::OutputTable;
-use crate::outputs::Outputs;
+use crate::outputs::{LiveOutputs, LiveSinks, Outputs};
 use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
 use crate::timeline::Timeline;
 use crate::trace::Trace;
-use eddy_engine::lines::{EventSource, LineCommitter, LineParser, LiveInput, LiveTable};
+use eddy_engine::lines::{EventSource, LineParser, LiveInput};
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,11 +273,11 @@ pub trait Scenario: Send + Sync {
     fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
     /// The pipeline over `input` (partitioned as [`Scenario::run_lines`] does) as a live
     /// run builds it: the same graph as every run's, each output's changes going to
-    /// `output` as changelog lines ([`Outputs::live`]).
-    fn live_graph(&self, input: LiveInput, output: LineCommitter) -> Result<JobGraph, CaseError>;
-    /// The database table of its one output that declares one ([`Outputs::schema`]), for a
-    /// live run into PostgreSQL.
-    fn live_table(&self) -> Option<LiveTable>;
+    /// `sinks` as changelog lines ([`Outputs::live`]).
+    fn live_graph(&self, input: LiveInput, sinks: LiveSinks) -> Result<JobGraph, CaseError>;
+    /// Its outputs' names and the database table of the one that declares one
+    /// ([`Outputs::live_outputs`]), for a live run into PostgreSQL.
+    fn live_outputs(&self) -> LiveOutputs;
     /// The engine features its pipeline uses ([`eddy_engine::Feature`]): what
     /// `eddy explore --coverage` lists.
     fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature>;

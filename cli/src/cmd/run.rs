@@ -44,25 +44,45 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
 /// `eddy run --live`: see docs/live.md.
 fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode, UsageError> {
     // The database first: a server that cannot take the output is the thing to fix.
-    let output = match &args.postgres {
+    let outputs = scenario.live_outputs();
+    let file = |path: &PathBuf| eddy::live::OutputFile::open(path).map_err(|e| UsageError(e.to_string()));
+    let (output, sinks) = match &args.postgres {
         Some(url) => {
             let table = args.table.clone().unwrap_or_else(|| scenario.name().replace('-', "_"));
-            let schema = scenario.live_table().ok_or_else(|| {
+            let Some((table_output, schema)) = outputs.table else {
                 let tables: Vec<&str> = scenarios::all()
                     .iter()
-                    .filter(|s| s.live_table().is_some())
+                    .filter(|s| s.live_outputs().table.is_some())
                     .map(|s| s.name())
                     .collect();
-                UsageError(format!(
+                return Err(UsageError(format!(
                     "scenario `{}` declares no database table for --postgres (its outputs go to a file: \
                      --output FILE); scenarios with one: {}",
                     scenario.name(),
                     tables.join(", ")
-                ))
-            })?;
+                )));
+            };
             let database =
                 eddy::postgres::PostgresOutput::connect(url, &table, &schema).map_err(|e| UsageError(e.to_string()))?;
-            eddy::live::LiveOutput::Postgres(database)
+            let others: Vec<&String> = outputs.names.iter().filter(|n| **n != table_output).collect();
+            let rest = match (&args.output, others.is_empty()) {
+                (Some(path), _) => Some(file(path)?),
+                (None, true) => None,
+                (None, false) => {
+                    return Err(UsageError(format!(
+                        "scenario `{}` writes its output `{table_output}` to table {table} and also {}: give \
+                         --output FILE for {}",
+                        scenario.name(),
+                        others.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                        if others.len() == 1 { "it" } else { "them" }
+                    )))
+                }
+            };
+            let sinks = eddy::sim::LiveSinks {
+                lines: rest.as_ref().map(eddy::live::OutputFile::committer),
+                table: Some((table_output, database.committer())),
+            };
+            (eddy::live::LiveOutput::database(database, rest), sinks)
         }
         None => {
             let (Some(output_path), Some(_)) = (&args.output, &args.state_dir) else {
@@ -70,9 +90,9 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
                     "--live needs --state-dir, and --output (or --postgres)".into(),
                 ));
             };
-            eddy::live::LiveOutput::File(
-                eddy::live::OutputFile::open(output_path).map_err(|e| UsageError(e.to_string()))?,
-            )
+            let output = file(output_path)?;
+            let sinks = eddy::sim::LiveSinks::lines(output.committer());
+            (eddy::live::LiveOutput::file(output), sinks)
         }
     };
     let Some(state_dir) = &args.state_dir else {
@@ -108,7 +128,7 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
         }
         let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
         let graph = scenario
-            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), output.committer())
+            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), sinks)
             .map_err(|e| UsageError(e.to_string()))?;
         (graph, Some(feed))
     } else {
@@ -121,7 +141,7 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             ),
         };
         let graph = scenario
-            .live_graph(eddy::sim::LiveInput::Lines(lines), output.committer())
+            .live_graph(eddy::sim::LiveInput::Lines(lines), sinks)
             .map_err(|e| input_error(e, &numbers, &source))?;
         (graph, None)
     };
@@ -133,15 +153,18 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
     };
     let summary = eddy::live::run_live(&graph, &output, store, &config, followed.as_deref())
         .map_err(|e| UsageError(e.to_string()))?;
-    let written = match (&output, &args.output) {
-        (eddy::live::LiveOutput::Postgres(database), _) => format!(
+    let mut written = Vec::new();
+    if let Some(database) = output.database_output() {
+        written.push(format!(
             "table {} ({} transactions committed)",
             database.table(),
-            summary.output_len
-        ),
-        (eddy::live::LiveOutput::File(_), Some(path)) => format!("{} ({} bytes)", path.display(), summary.output_len),
-        (eddy::live::LiveOutput::File(_), None) => unreachable!("a file output has a path"),
-    };
+            database.committed()
+        ));
+    }
+    if let Some(path) = &args.output {
+        written.push(format!("{} ({} bytes)", path.display(), summary.output_len));
+    }
+    let written = written.join(", ");
     eprintln!(
         "live: done: {} events read in this run, {} late, {} checkpoints, final checkpoint {}, {written}",
         summary.records_read, summary.late_records, summary.checkpoints_completed, summary.final_checkpoint,

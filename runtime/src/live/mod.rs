@@ -91,24 +91,30 @@ async fn drive(
         eprintln!("live: cannot restore checkpoint {checkpoint}, falling back: {reason}");
     }
     match restored {
-        Some(checkpoint) => match output {
-            LiveOutput::File(file) => eprintln!(
-                "live: restored checkpoint {checkpoint}; output rewound to its committed {committed_len} bytes, \
-                 then its staged lines committed ({} bytes)",
-                file.len()
-            ),
-            LiveOutput::Postgres(database) => eprintln!(
-                "live: restored checkpoint {checkpoint}; the prepared transactions of table {} decided \
-                 (those it recorded committed, later ones rolled back)",
-                database.table()
-            ),
-        },
+        Some(checkpoint) => {
+            let mut said = format!("live: restored checkpoint {checkpoint}");
+            if let Some(database) = output.database_output() {
+                said.push_str(&format!(
+                    "; the prepared transactions of table {} decided (those it recorded committed, later ones \
+                     rolled back)",
+                    database.table()
+                ));
+            }
+            if output.has_file() {
+                said.push_str(&format!(
+                    "; output rewound to its committed {committed_len} bytes, then its staged lines committed ({} bytes)",
+                    output.len()
+                ));
+            }
+            eprintln!("{said}");
+        }
         None => eprintln!(
-            "live: no checkpoint to restore: starting from the beginning with an empty {}",
-            match output {
-                LiveOutput::File(_) => "output".to_string(),
-                LiveOutput::Postgres(database) =>
-                    format!("table {} (no transaction of the job left prepared)", database.table()),
+            "live: no checkpoint to restore: starting from the beginning with an empty {}{}",
+            output.describe(),
+            if output.database_output().is_some() {
+                " (no transaction of the job left prepared)"
+            } else {
+                ""
             }
         ),
     }

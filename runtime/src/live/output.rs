@@ -128,59 +128,106 @@ impl OutputFile {
     }
 }
 
-/// Where a live run's result lines are committed: a file, or a PostgreSQL table whose
-/// sinks prepare their transactions in the database (`crate::postgres`).
+/// Where a live run's result lines are committed: the output file, a PostgreSQL table whose
+/// sinks prepare their transactions in the database (`crate::postgres`), or both: the table
+/// takes the one output that declares it, the file every other output (a late side output).
 #[derive(Clone)]
-pub enum LiveOutput {
-    File(OutputFile),
-    Postgres(PostgresOutput),
+pub struct LiveOutput {
+    file: Option<OutputFile>,
+    database: Option<PostgresOutput>,
 }
 
 impl LiveOutput {
-    /// The committer the live pipeline's sinks commit through.
-    pub fn committer(&self) -> LineCommitter {
-        match self {
-            LiveOutput::File(file) => file.committer(),
-            LiveOutput::Postgres(database) => database.committer(),
+    /// Every output's lines to `file`.
+    pub fn file(file: OutputFile) -> Self {
+        LiveOutput {
+            file: Some(file),
+            database: None,
         }
     }
 
-    /// Bytes committed to the file; transactions committed to the database by this process.
-    pub fn len(&self) -> u64 {
-        match self {
-            LiveOutput::File(file) => file.len(),
-            LiveOutput::Postgres(database) => database.committed(),
+    /// The table output's rows to `database`, the other outputs' lines to `rest` (a run whose
+    /// pipeline writes only its table needs none).
+    pub fn database(database: PostgresOutput, rest: Option<OutputFile>) -> Self {
+        LiveOutput {
+            file: rest,
+            database: Some(database),
         }
+    }
+
+    /// The committer of the outputs written as lines to the file, if there is one.
+    pub fn lines_committer(&self) -> Option<LineCommitter> {
+        self.file.as_ref().map(OutputFile::committer)
+    }
+
+    /// The committer of the output written to the database table, if there is one.
+    pub fn table_committer(&self) -> Option<LineCommitter> {
+        self.database.as_ref().map(PostgresOutput::committer)
+    }
+
+    /// The database table, if the run writes one.
+    pub fn database_output(&self) -> Option<&PostgresOutput> {
+        self.database.as_ref()
+    }
+
+    /// Whether some outputs go to the file.
+    pub(super) fn has_file(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Bytes committed to the file (what a checkpoint records; 0 without a file).
+    pub fn len(&self) -> u64 {
+        self.file.as_ref().map_or(0, OutputFile::len)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// What the run has committed so far, for the progress line.
     pub(super) fn describe_len(&self) -> String {
-        match self {
-            LiveOutput::File(file) => format!("output {} bytes", file.len()),
-            LiveOutput::Postgres(database) => format!("{} transactions committed", database.committed()),
+        let mut parts = Vec::new();
+        if let Some(database) = &self.database {
+            parts.push(format!("{} transactions committed", database.committed()));
         }
+        if let Some(file) = &self.file {
+            parts.push(format!("output {} bytes", file.len()));
+        }
+        parts.join(", ")
+    }
+
+    /// What a fresh start empties, or a restore rewinds, for the log line.
+    pub(super) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(database) = &self.database {
+            parts.push(format!("table {}", database.table()));
+        }
+        if self.file.is_some() {
+            parts.push("output file".to_string());
+        }
+        parts.join(" and ")
     }
 
     /// Rewinds the file to what `checkpoint` committed (checkpoint 0: empty). A database
     /// needs nothing here, its sinks decide the prepared transactions when they are
     /// restored; but with no checkpoint the table is emptied.
     pub(super) fn rewind(&self, len: u64, checkpoint: CheckpointId) -> Result<(), LiveError> {
-        match self {
-            LiveOutput::File(file) => file.truncate(len, checkpoint),
-            LiveOutput::Postgres(database) if len == 0 && checkpoint == 0 => {
-                database.start_over().map_err(|e| LiveError::Database(e.to_string()))
-            }
-            LiveOutput::Postgres(_) => Ok(()),
+        if let Some(file) = &self.file {
+            file.truncate(len, checkpoint)?;
+        }
+        match &self.database {
+            Some(database) if checkpoint == 0 => database.start_over().map_err(|e| LiveError::Database(e.to_string())),
+            _ => Ok(()),
         }
     }
 
     pub(super) fn take_failure(&self) -> Option<LiveError> {
-        match self {
-            LiveOutput::File(file) => file.take_failure(),
-            LiveOutput::Postgres(database) => database.take_failure().map(LiveError::Database),
-        }
+        let file = self.file.as_ref().and_then(OutputFile::take_failure);
+        file.or_else(|| {
+            self.database
+                .as_ref()
+                .and_then(PostgresOutput::take_failure)
+                .map(LiveError::Database)
+        })
     }
 }
