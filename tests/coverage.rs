@@ -5,7 +5,9 @@
 use eddy::engine::{Log, Record};
 use eddy::scenarios::pageviews::{PageView, PageViews, ALLOWED_LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS};
 use eddy::sim::input::{inject, Boundaries, BoundaryKind};
-use eddy::sim::{Coverage, EventSource, FaultKind, FaultSet, Moment, Outputs, Profile, RunConfig, Scenario, Workload};
+use eddy::sim::{
+    Coverage, EventSource, FaultKind, FaultSet, Moment, Outputs, Profile, RunConfig, Scenario, SinkModel, Workload,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -79,10 +81,12 @@ fn the_boundary_fault_lands_records_on_window_ends_and_lateness_limits() {
 fn every_moment_is_reached_by_a_campaign_over_the_scenarios() {
     let mut coverage = Coverage::default();
     for scenario in eddy::scenarios::all() {
-        for seed in 0..40 {
+        for (seed, profile) in (0..40).flat_map(|seed| [(seed, Profile::All), (seed, Profile::Swarm)]) {
+            // As a default campaign: every fourth seed into the database model.
             let config = RunConfig {
                 events: Some(400),
-                ..RunConfig::new(seed, Profile::All)
+                sink: SinkModel::for_seed(None, seed),
+                ..RunConfig::new(seed, profile)
             };
             let report = scenario.run(&config).report;
             assert!(report.passed, "{report}");

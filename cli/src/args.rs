@@ -189,7 +189,9 @@ pub struct ExploreArgs {
     /// Where the two-phase-commit sinks keep a checkpoint's transaction: `staged` in their
     /// snapshot, or `postgres-model`, prepared in a model of PostgreSQL into which the
     /// database faults (failed prepare, lost commit reply, database restart) are injected.
-    /// Default: staged; postgres-model with `--bug commit-prepared-of-later-checkpoint`.
+    /// Default: every fourth seed (seed mod 4 = 3) postgres-model, the others staged, so that
+    /// a default campaign reaches the database's edges; with `--bug`, staged, but
+    /// postgres-model for `commit-prepared-of-later-checkpoint`.
     #[arg(long, value_name = "SINK")]
     pub sink: Option<SinkModel>,
     /// Bound every channel to N messages: a task whose output channel is full waits

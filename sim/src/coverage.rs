@@ -55,10 +55,14 @@ pub enum Moment {
     CommitRepeatedAfterRestore,
     /// An idle input turned active with its watermark exactly the task's combined one.
     IdleActiveAtWatermark,
+    /// A sink ran `COMMIT PREPARED` again for a transaction whose commit got no answer (a
+    /// lost reply, a database restart): committed at most once all the same (database
+    /// model only, `--sink postgres-model`).
+    CommitRetriedAfterLostAnswer,
 }
 
 /// How many moments there are.
-pub const MOMENTS: usize = 19;
+pub const MOMENTS: usize = 20;
 
 impl Moment {
     /// Every moment, in declaration order.
@@ -82,6 +86,7 @@ impl Moment {
         Moment::RestorePartlyFiredWindow,
         Moment::CommitRepeatedAfterRestore,
         Moment::IdleActiveAtWatermark,
+        Moment::CommitRetriedAfterLostAnswer,
     ];
 
     /// The moment's name, as coverage tables print it.
@@ -106,6 +111,7 @@ impl Moment {
             Moment::RestorePartlyFiredWindow => "restore-partly-fired-window",
             Moment::CommitRepeatedAfterRestore => "commit-repeated-after-restore",
             Moment::IdleActiveAtWatermark => "idle-active-at-watermark",
+            Moment::CommitRetriedAfterLostAnswer => "commit-retried-after-lost-answer",
         }
     }
 
@@ -132,6 +138,7 @@ impl Moment {
             Moment::RestorePartlyFiredWindow => &[Rescale, Crash, CrashMidCheckpoint, ChannelDelay],
             Moment::CommitRepeatedAfterRestore => &[Crash, CrashMidCheckpoint],
             Moment::IdleActiveAtWatermark => &[SourceStall],
+            Moment::CommitRetriedAfterLostAnswer => &[LostCommitReply, DatabaseRestart],
         }
     }
 

@@ -72,6 +72,18 @@ impl SinkModel {
         }
     }
 
+    /// The sink of seed `seed` in a campaign not told which (`eddy explore` without
+    /// `--sink`): every fourth seed prepares in the database model, so that a default
+    /// campaign reaches the database's edges (a commit retried across a lost answer), the
+    /// others stage; a planted bug keeps [`SinkModel::for_bug`]'s.
+    pub fn for_seed(bug: Option<Bug>, seed: u64) -> SinkModel {
+        match bug {
+            Some(_) => SinkModel::for_bug(bug),
+            None if seed % 4 == 3 => SinkModel::PostgresModel,
+            None => SinkModel::Staged,
+        }
+    }
+
     /// The model's name, as the CLI and cases spell it.
     pub fn name(self) -> &'static str {
         match self {

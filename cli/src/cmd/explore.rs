@@ -94,7 +94,7 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                     bug: args.bug,
                     oracle: args.oracle,
                     aim: aim.clone(),
-                    sink: args.sink.unwrap_or(SinkModel::for_bug(args.bug)),
+                    sink: args.sink.unwrap_or(SinkModel::for_seed(args.bug, seed)),
                     channel_capacity: args.channel_capacity.map(|n| n as usize),
                     ..RunConfig::new(seed, args.faults)
                 };

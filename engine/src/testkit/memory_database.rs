@@ -52,6 +52,11 @@ struct DatabaseState {
     restart_after_next: bool,
     /// A sink task failed ([`PreparedTransactions::fail`]): the job must restart.
     task_failed: Option<DatabaseError>,
+    /// Transactions whose `COMMIT PREPARED` got no answer (it may or may not have taken
+    /// effect), until the sink commits them again.
+    unanswered_commits: std::collections::BTreeSet<(usize, TransactionId)>,
+    /// `COMMIT PREPARED`s run again after an unanswered one.
+    retried_commits: u64,
 }
 
 impl std::fmt::Debug for MemoryDatabase {
@@ -113,6 +118,13 @@ impl MemoryDatabase {
         self.lock().task_failed.take()
     }
 
+    /// How many times a sink ran `COMMIT PREPARED` again for a transaction whose earlier
+    /// commit got no answer (a lost reply, a restart): the edge where the commit is decided
+    /// across a database failure.
+    pub fn retried_commits(&self) -> u64 {
+        self.lock().retried_commits
+    }
+
     /// Every prepared transaction, by table.
     pub fn prepared(&self) -> Vec<(usize, TransactionId)> {
         self.lock().prepared.keys().copied().collect()
@@ -168,11 +180,18 @@ impl<T: Data, C: Committer<T>> PreparedTransactions<T> for ModelTable<C> {
 
     fn commit_prepared(&mut self, id: TransactionId) -> Result<(), DatabaseError> {
         let mut state = self.database.lock();
+        if state.unanswered_commits.remove(&(self.table, id)) {
+            state.retried_commits += 1;
+        }
         let unanswered = state.unanswered();
         if unanswered == Some(false) {
+            state.unanswered_commits.insert((self.table, id));
             return Err(DatabaseError::Unavailable(RESTARTING.into()));
         }
         let lost = std::mem::take(&mut state.lose_next_commit_reply);
+        if lost || unanswered.is_some() {
+            state.unanswered_commits.insert((self.table, id));
+        }
         if let Some(records) = state.prepared.remove(&(self.table, id)) {
             drop(state);
             let records = *records

@@ -27,7 +27,7 @@ pub use options::{FaultEvent, SimOptions, SimOutcome, SimStats};
 
 use self::restore::{fits, rescale};
 use self::state::Simulation;
-use crate::coverage::Moments;
+use crate::coverage::{Moment, Moments};
 use crate::decide::{Decisions, Seeded};
 use crate::faults::FaultKind;
 use crate::seed::Concern;
@@ -133,6 +133,10 @@ pub fn simulate_with<D: Decisions>(graph: &JobGraph, options: &SimOptions, mut d
     }
     let violation = sim.run(options.max_steps).err();
     sim.count_job_moments();
+    if let Some(database) = &sim.database {
+        sim.moments
+            .add(Moment::CommitRetriedAfterLostAnswer, database.retried_commits());
+    }
     if let Some(timeline) = &mut sim.timeline {
         let failed_writes: Vec<u64> = sim
             .injected
