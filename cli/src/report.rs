@@ -30,6 +30,10 @@ pub struct ScenarioSummary {
     /// Wall-clock seconds the scenario's runs took (summed over shards).
     #[serde(default)]
     pub seconds: f64,
+    /// Seconds its runs spent in each phase (`generate`, `simulate`, `reference`, `judge`,
+    /// `determinism`), summed over runs and threads.
+    #[serde(default)]
+    pub phase_seconds: BTreeMap<String, f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,6 +89,9 @@ pub fn merge(shards: Vec<(String, CampaignSummary)>) -> Result<CampaignSummary, 
             merged.faults_seen.extend(s.faults_seen);
             merged.coverage.merge(&s.coverage);
             merged.seconds += s.seconds;
+            for (phase, seconds) in s.phase_seconds {
+                *merged.phase_seconds.entry(phase).or_default() += seconds;
+            }
         }
         failures.extend(shard.failures);
     }

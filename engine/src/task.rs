@@ -630,8 +630,11 @@ impl Task {
     /// tap's drops remove or hold back), and what it emits goes on.
     fn deliver(&mut self, member: usize, input: usize, mut batch: Batch) {
         let mut out = Output::default();
-        if let Some(drops) = &self.drops {
-            let node = self.nodes().nth(member).expect("a member of this task");
+        let node = self
+            .drops
+            .as_ref()
+            .map(|_| self.nodes().nth(member).expect("a member of this task"));
+        if let Some((drops, node)) = self.drops.as_ref().zip(node).filter(|(d, node)| d.wants(*node, input)) {
             // What the checked run sent to this operator's late output goes to the same late
             // output here, unseen by the operator: a late output the user registered holds
             // the same records in both runs.

@@ -41,7 +41,7 @@ pub use eddy_engine::lines::{ColumnType, EventSource, LineCommitter, LineFeed, L
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use output::{changelog_line, Committed, OutputTable, Rows};
 pub use outputs::{Declaration, LiveOutputs, LiveSinks, Outputs};
-pub use report::{Report, Violation};
+pub use report::{Report, Timings, Violation};
 pub use run::divergence;
 pub use scenario::{
     parse_record_line, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel, Workload,

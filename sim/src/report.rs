@@ -72,7 +72,57 @@ pub struct Report {
     pub moments: Moments,
     /// The first property the run violated, if any.
     pub violation: Option<Violation>,
+    /// Where the run's wall-clock time went (not part of the report's equality or JSON:
+    /// two runs of a seed differ only here).
+    #[serde(skip)]
+    pub timings: Timings,
 }
+
+/// Where one run's wall-clock time went, by phase (what `eddy explore` sums per scenario).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Generating the input and placing the input faults.
+    pub generate: std::time::Duration,
+    /// The simulated run.
+    pub simulate: std::time::Duration,
+    /// The differential oracle: the pipeline's batch reference run, and comparing with it.
+    pub reference: std::time::Duration,
+    /// The hand-written check (the scenario's own reference and properties).
+    pub judge: std::time::Duration,
+    /// The determinism check's second run of the seed, whole.
+    pub determinism: std::time::Duration,
+}
+
+impl Timings {
+    /// The phases' names and durations, in the order a run goes through them.
+    pub fn phases(&self) -> [(&'static str, std::time::Duration); 5] {
+        [
+            ("generate", self.generate),
+            ("simulate", self.simulate),
+            ("reference", self.reference),
+            ("judge", self.judge),
+            ("determinism", self.determinism),
+        ]
+    }
+
+    /// Adds `other`'s durations to these.
+    pub fn add(&mut self, other: &Timings) {
+        self.generate += other.generate;
+        self.simulate += other.simulate;
+        self.reference += other.reference;
+        self.judge += other.judge;
+        self.determinism += other.determinism;
+    }
+}
+
+/// Timings never make two reports differ: a report is equal to another of the same run.
+impl PartialEq for Timings {
+    fn eq(&self, _: &Timings) -> bool {
+        true
+    }
+}
+
+impl Eq for Timings {}
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -44,6 +44,10 @@ pub struct RunConfig {
     /// Messages each channel holds before its sender waits (backpressure,
     /// `SimOptions::channel_capacity`); unbounded if `None`.
     pub channel_capacity: Option<usize>,
+    /// Whether the differential oracle judges the run (on by default). The determinism
+    /// check's second run of a passing seed turns it off: it compares trace hashes, and the
+    /// hand-written check still runs there, its digest of the outputs being in the trace.
+    pub differential_judges: bool,
 }
 
 /// Where a simulated run's two-phase-commit sinks keep a checkpoint's transaction until it
@@ -167,6 +171,7 @@ impl RunConfig {
             aim: FaultSet::default(),
             sink: SinkModel::default(),
             channel_capacity: None,
+            differential_judges: true,
         }
     }
 }

@@ -9,7 +9,9 @@ use std::time::Instant;
 use eddy::engine::Feature;
 use eddy::replay_file::FailureFile;
 use eddy::scenarios;
-use eddy::sim::{Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario, SinkModel};
+use eddy::sim::{
+    Coverage, FaultKind, FaultSet, Moment, Oracle, Profile, Report, RunConfig, Scenario, SinkModel, Timings,
+};
 
 use crate::args::ExploreArgs;
 use crate::common::{find_scenario, require_bugs, write_file, UsageError};
@@ -157,6 +159,9 @@ pub fn explore(args: &ExploreArgs) -> Result<ExitCode, UsageError> {
                 summary.duplicates += report.duplicates;
                 summary.coverage.record(&report.moments);
                 summary.faults_seen.extend(report.faults.iter().cloned());
+                for (phase, time) in report.timings.phases() {
+                    *summary.phase_seconds.entry(phase.to_string()).or_default() += time.as_secs_f64();
+                }
                 if report.violation.is_some() {
                     summary.failed += 1;
                     failures.push(record_failure(args, &report, &aim, &progress)?);
@@ -362,6 +367,33 @@ fn print_summary(summaries: &[ScenarioSummary], profile: Profile) {
     let failed: u64 = summaries.iter().map(|s| s.failed).sum();
     let late: u64 = summaries.iter().map(|s| s.late).sum();
     println!("{runs} runs ({profile} faults), {failed} failed, {late} late records on late outputs");
+    print_phases(summaries);
+}
+
+/// Where a run's time goes, per scenario: milliseconds per run in each phase (summed over
+/// the threads), and the phase that takes most.
+fn print_phases(summaries: &[ScenarioSummary]) {
+    let phases = Timings::default().phases().map(|(name, _)| name);
+    println!();
+    print!("{:<16}", "ms per run");
+    for phase in phases {
+        print!(" {phase:>11}");
+    }
+    println!("  most");
+    for s in summaries.iter().filter(|s| s.runs > 0) {
+        print!("{:<16}", s.name);
+        let per_run = |phase: &str| s.phase_seconds.get(phase).copied().unwrap_or(0.0) * 1e3 / s.runs as f64;
+        for phase in phases {
+            print!(" {:>11.2}", per_run(phase));
+        }
+        let total: f64 = phases.iter().map(|p| per_run(p)).sum();
+        let most = phases
+            .iter()
+            .copied()
+            .max_by(|a, b| per_run(a).total_cmp(&per_run(b)))
+            .unwrap_or("simulate");
+        println!("  {most} {:.0}%", 100.0 * per_run(most) / total.max(1e-9));
+    }
 }
 
 fn write_failure_file(

@@ -96,6 +96,26 @@ impl InputDrops {
             && self.behind.lock().expect("input drops poisoned").is_empty()
     }
 
+    /// Whether a drop or a hold is left at `node`'s input `input`: a batch there needs looking
+    /// at (record by record, encoded); elsewhere it goes through untouched, so that a
+    /// reference run without late records costs what a plain batch run does.
+    pub(crate) fn wants(&self, node: NodeId, input: usize) -> bool {
+        let range = (node, input, Timestamp::MIN, Vec::new())..(node, input + 1, Timestamp::MIN, Vec::new());
+        self.left
+            .lock()
+            .expect("input drops poisoned")
+            .range(range.clone())
+            .next()
+            .is_some()
+            || self
+                .behind
+                .lock()
+                .expect("input drops poisoned")
+                .range(range)
+                .next()
+                .is_some()
+    }
+
     /// Whether to hold this record back; if so, the watermark to replay it at and its place
     /// in the checked run's order.
     pub(crate) fn take_behind(
