@@ -3,7 +3,6 @@
 //! [`Workload`] is a [`Scenario`] through this.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
 
 use eddy_engine::testkit::bugs;
 use eddy_engine::testkit::MemoryDatabase;
@@ -16,7 +15,7 @@ use crate::differential::judge;
 use crate::faults::FaultKind;
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::outputs::{LiveOutputs, LiveSinks, Outputs};
-use crate::report::{Report, Timings, Violation};
+use crate::report::{Report, Stopwatch, Timings, Violation};
 use crate::scenario::{
     check_faults, parse_lines, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
     Workload,
@@ -247,7 +246,7 @@ fn with_determinism(config: &RunConfig, first: Run, again: impl Fn(&RunConfig) -
         differential_judges: !first.report.passed,
         ..config.clone()
     };
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let second = (0..tries)
         .map(|_| again(&light))
         .find(|second| second.report.trace_hash != first.report.trace_hash);
@@ -333,7 +332,7 @@ fn run_once<W: Workload>(
     input: Input<W::Event>,
     tape: Option<&[u8]>,
 ) -> OneRun<W::Event> {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let mut timings = Timings::default();
     let faults = config.profile.faults(config.seed).union(&config.aim);
     // Database faults need the database model: without it they are not even drawn.
@@ -424,13 +423,13 @@ fn run_once<W: Workload>(
     let planted = bugs::plant(config.bug);
     let outcome = quietly(|| {
         catch_unwind(AssertUnwindSafe(|| {
-            let simulating = Instant::now();
+            let simulating = Stopwatch::start();
             let outcome = match tape {
                 Some(tape) => simulate_with(&graph, &options, Tape::new(tape)),
                 None => simulate(&graph, &options),
             };
             timings.simulate = simulating.elapsed();
-            let referencing = Instant::now();
+            let referencing = Stopwatch::start();
             let judged = (differential && outcome.violation.is_none()).then(|| {
                 judge(
                     this,
@@ -491,7 +490,7 @@ fn run_once<W: Workload>(
             ms: s.ms,
         }),
     );
-    let judging = Instant::now();
+    let judging = Stopwatch::start();
     let recorded = Recorded { late: &tapped };
     let mut checked = if violation.is_none() {
         this.check(&log, &recorded, &outputs)
