@@ -26,6 +26,7 @@ pub mod scenario;
 pub mod seed;
 pub mod shrink;
 pub mod simulator;
+mod stopwatch;
 pub mod timeline;
 pub mod trace;
 

@@ -115,21 +115,6 @@ impl Timings {
     }
 }
 
-/// The one wall clock the simulator reads, for [`Timings`]: what it measures goes into a
-/// report's timings only, never into a decision, a trace or a verdict.
-pub(crate) struct Stopwatch(std::time::Instant);
-
-impl Stopwatch {
-    #[allow(clippy::disallowed_methods)]
-    pub(crate) fn start() -> Self {
-        Stopwatch(std::time::Instant::now())
-    }
-
-    pub(crate) fn elapsed(&self) -> std::time::Duration {
-        self.0.elapsed()
-    }
-}
-
 /// Timings never make two reports differ: a report is equal to another of the same run.
 impl PartialEq for Timings {
     fn eq(&self, _: &Timings) -> bool {

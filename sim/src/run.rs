@@ -15,7 +15,7 @@ use crate::differential::judge;
 use crate::faults::FaultKind;
 use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::outputs::{LiveOutputs, LiveSinks, Outputs};
-use crate::report::{Report, Stopwatch, Timings, Violation};
+use crate::report::{Report, Timings, Violation};
 use crate::scenario::{
     check_faults, parse_lines, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
     Workload,
@@ -23,6 +23,7 @@ use crate::scenario::{
 use crate::seed::{rng, Concern};
 use crate::shrink::DETERMINISM_TRIES;
 use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
+use crate::stopwatch::Stopwatch;
 use crate::timeline::first_divergence;
 use crate::trace::{Trace, TraceEvent};
 use eddy_engine::lines::{EventSource, LiveInput};
