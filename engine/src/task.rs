@@ -630,11 +630,10 @@ impl Task {
     /// tap's drops remove or hold back), and what it emits goes on.
     fn deliver(&mut self, member: usize, input: usize, mut batch: Batch) {
         let mut out = Output::default();
-        let node = self
-            .drops
-            .as_ref()
-            .map(|_| self.nodes().nth(member).expect("a member of this task"));
-        if let Some((drops, node)) = self.drops.as_ref().zip(node).filter(|(d, node)| d.wants(*node, input)) {
+        let drops = (self.drops.as_ref())
+            .map(|drops| (drops, self.nodes().nth(member).expect("a member of this task")))
+            .filter(|(drops, node)| drops.wants(*node, input));
+        if let Some((drops, node)) = drops {
             // What the checked run sent to this operator's late output goes to the same late
             // output here, unseen by the operator: a late output the user registered holds
             // the same records in both runs.
