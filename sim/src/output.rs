@@ -39,12 +39,27 @@ pub(crate) fn json<T: Serialize>(value: &T) -> String {
 }
 
 pub(crate) fn digest_of<'a>(items: impl IntoIterator<Item = &'a String>) -> u64 {
-    let mut hasher = rustc_hash::FxHasher::default();
+    let mut digest = LineDigest::default();
     for item in items {
-        hasher.write(item.as_bytes());
-        hasher.write_u8(0xff);
+        digest.push(item);
     }
-    hasher.finish()
+    digest.finish()
+}
+
+/// The digest of lines in order (each line's bytes, then `0xff`), fed a line at a time: what
+/// [`digest_of`] computes.
+#[derive(Default)]
+pub(crate) struct LineDigest(rustc_hash::FxHasher);
+
+impl LineDigest {
+    pub(crate) fn push(&mut self, line: &str) {
+        self.0.write(line.as_bytes());
+        self.0.write_u8(0xff);
+    }
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0.finish()
+    }
 }
 
 impl OutputTable {
@@ -152,10 +167,10 @@ impl OutputTable {
         transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>,
     ) -> Self {
         let mut table: BTreeMap<String, usize> = BTreeMap::new();
-        // The digest of the changes in order, as `digest_of` of the lines `KIND ROW` would
-        // be, hashed as they come through one buffer (a line a row was most of the time a
-        // changelog scenario's check took).
-        let mut order = rustc_hash::FxHasher::default();
+        // The digest of the changes in order, the lines `KIND ROW` hashed as they come
+        // through one buffer (a line a row was most of the time a changelog scenario's check
+        // took).
+        let mut order = LineDigest::default();
         let mut line = String::new();
         let mut problem = None;
         for (index, transaction) in transactions.into_iter().enumerate() {
@@ -165,8 +180,7 @@ impl OutputTable {
                 line.clear();
                 line.push_str(kind.short());
                 line.push_str(&text);
-                order.write(line.as_bytes());
-                order.write_u8(0xff);
+                order.push(&line);
                 match kind {
                     RowKind::Insert | RowKind::UpdateAfter => {
                         if *kind == RowKind::UpdateAfter {

@@ -486,23 +486,17 @@ impl Outputs {
     }
 
     /// The outputs as a live run writes them: their names, and the table of the one that
-    /// declares one.
+    /// declares one ([`Declaration::in_table`]; none if several do).
     pub fn live_outputs(&self) -> LiveOutputs {
-        LiveOutputs {
-            names: self.declared.iter().map(|d| d.name.clone()).collect(),
-            table: self.schema().map(|(name, schema)| (name.to_string(), schema)),
-        }
-    }
-
-    /// The database table of the one written output that declares one
-    /// ([`Declaration::in_table`]), with the output's name.
-    pub fn schema(&self) -> Option<(&str, LiveTable)> {
         let mut tables = self
             .declared
             .iter()
-            .filter_map(|d| d.schema.map(|s| (d.name.as_str(), s)));
+            .filter_map(|d| d.schema.map(|s| (d.name.clone(), s)));
         let first = tables.next();
-        first.filter(|_| tables.next().is_none())
+        LiveOutputs {
+            names: self.declared.iter().map(|d| d.name.clone()).collect(),
+            table: first.filter(|_| tables.next().is_none()),
+        }
     }
 }
 

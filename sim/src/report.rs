@@ -104,15 +104,6 @@ impl Timings {
             ("determinism", self.determinism),
         ]
     }
-
-    /// Adds `other`'s durations to these.
-    pub fn add(&mut self, other: &Timings) {
-        self.generate += other.generate;
-        self.simulate += other.simulate;
-        self.reference += other.reference;
-        self.judge += other.judge;
-        self.determinism += other.determinism;
-    }
 }
 
 /// Timings never make two reports differ: a report is equal to another of the same run.

@@ -155,16 +155,6 @@ impl LiveOutput {
         }
     }
 
-    /// The committer of the outputs written as lines to the file, if there is one.
-    pub fn lines_committer(&self) -> Option<LineCommitter> {
-        self.file.as_ref().map(OutputFile::committer)
-    }
-
-    /// The committer of the output written to the database table, if there is one.
-    pub fn table_committer(&self) -> Option<LineCommitter> {
-        self.database.as_ref().map(PostgresOutput::committer)
-    }
-
     /// The database table, if the run writes one.
     pub fn database_output(&self) -> Option<&PostgresOutput> {
         self.database.as_ref()
