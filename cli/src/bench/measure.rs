@@ -1,10 +1,12 @@
-//! One workload measured: every variant on the same input, the state size, seeds/s, and the
-//! ratios and checksum agreement of the result ([`WorkloadResult`]).
+//! One workload measured: every variant on the same input (interleaved, [`interleaved`]), the
+//! state size, seeds/s, and the ratios and checksum agreement of the result
+//! ([`WorkloadResult`]).
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use eddy::sim::{simulate, FaultSet, SimOptions};
-use eddy::{Log, Record};
+use eddy::{JobGraph, Log, Record};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -15,7 +17,7 @@ use super::direct;
 use super::peer;
 use super::settings::{BATCH_POLL, CHANNEL_CAPACITY, CHECKPOINT_EVERY, SEED_EVENTS, WATERMARK_EVERY};
 use super::state::{state_size, StateSize};
-use super::timing::{timed, Measured};
+use super::timing::{interleaved, Measured, Ratio, Variant};
 use super::workloads::Workload;
 
 #[derive(Clone, Debug, Serialize)]
@@ -25,8 +27,12 @@ pub struct WorkloadResult {
     pub variants: Vec<Measured>,
     /// Simulated 10,000-event runs per second (the simulator variant's options, no faults).
     pub sim_seeds_per_s: f64,
+    /// The median of the rounds' engine/limit ratios (`ratios` has the spread).
     pub engine_over_limit: f64,
     pub engine_over_timely: Option<f64>,
+    /// engine/limit, engine/timely and the simulator variants over the engine, round by
+    /// round: median, spread, goal and verdict.
+    pub ratios: Vec<Ratio>,
     /// The like-for-like variants (and the untimed state-size run) agree.
     pub checksums_agree: bool,
     /// Whether the shortcut variants happen to agree with the others on this input (none if
@@ -35,51 +41,76 @@ pub struct WorkloadResult {
     pub state: StateSize,
 }
 
+/// The goals `eddy bench` holds the ratios to (docs/performance.md).
+pub const GOAL_OVER_LIMIT: f64 = 0.5;
+pub const GOAL_OVER_TIMELY: f64 = 1.0;
+pub const GOAL_SIM_OVER_ENGINE: f64 = 0.5;
+
+/// A simulator variant: its name, poll size, checksum, graph and checkpoints per run.
+type Simulated = (&'static str, Option<usize>, Checksum, JobGraph, Cell<u64>);
+
+const ENGINE: &str = "engine (batch)";
+const SIM_BATCH_POLLS: &str = "engine (simulator, checkpoints, polls of 1,024)";
+const SIM_DRAWN_POLLS: &str = "engine (simulator, checkpoints, drawn polls of 1-32)";
+const LIMIT: &str = "hand-written loop";
+const TIMELY: &str = "timely (1 worker)";
+
 pub fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
     let input = workload.generate(events, &mut ChaCha8Rng::seed_from_u64(1));
-    let mut variants = Vec::new();
-
-    let checksum = Checksum::new(false);
-    let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
-    variants.push(timed("engine (batch)", events, || {
-        eddy::run_to_end(&graph).expect("a benchmark run ends");
-        checksum.take()
-    }));
 
     // The simulator twice: reading as much per poll as batch mode (what simulating costs on
     // the same work: seeded choices, trace, checkpoints, two-phase commit), and reading the
     // 1-32 records per poll that `explore` draws (finer interleavings, more steps).
-    for (variant, poll_max) in [
-        ("engine (simulator, checkpoints, polls of 1,024)", Some(BATCH_POLL)),
-        ("engine (simulator, checkpoints, drawn polls of 1-32)", None),
-    ] {
-        let checksum = Checksum::new(true);
-        let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
-        let mut checkpoints = 0;
-        let mut measured = timed(variant, events, || {
-            let outcome = simulate(&graph, &sim_options(0, events, poll_max));
+    let simulated: Vec<Simulated> = [(SIM_BATCH_POLLS, Some(BATCH_POLL)), (SIM_DRAWN_POLLS, None)]
+        .into_iter()
+        .map(|(name, poll_max)| {
+            let checksum = Checksum::new(true);
+            let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
+            (name, poll_max, checksum, graph, Cell::new(0))
+        })
+        .collect();
+    let checksum = Checksum::new(false);
+    let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
+    let mut variants = vec![Variant::new(ENGINE, || {
+        eddy::run_to_end(&graph).expect("a benchmark run ends");
+        checksum.take()
+    })];
+
+    for (name, poll_max, checksum, graph, checkpoints) in &simulated {
+        variants.push(Variant::new(name, move || {
+            let outcome = simulate(graph, &sim_options(0, events, *poll_max));
             if let Some(violation) = outcome.violation {
                 eprintln!("{}: the simulated run failed: {violation:?}", workload.name());
             }
-            checkpoints = outcome.stats.checkpoints_completed;
+            checkpoints.set(outcome.stats.checkpoints_completed);
             checksum.take()
-        });
-        measured.checkpoints = Some(checkpoints);
-        variants.push(measured);
+        }));
     }
 
-    variants.push(timed("hand-written loop", events, || {
+    variants.push(Variant::new(LIMIT, || {
         direct::hand_written::<W::Direct>(&input, workload.bound_ms(), WATERMARK_EVERY)
     }));
 
     #[cfg(feature = "bench")]
-    variants.push(timed("timely (1 worker)", events, || {
+    variants.push(Variant::new(TIMELY, || {
         peer::timely::<W::Direct>(&input, workload.bound_ms(), WATERMARK_EVERY)
     }));
 
-    let shortcuts = workload.shortcuts(&input);
-    let shortcuts_agree = (!shortcuts.is_empty()).then(|| shortcuts.iter().all(|m| m.checksum == variants[0].checksum));
-    variants.extend(shortcuts);
+    variants.extend(workload.shortcuts(&input));
+    let mut variants = interleaved(events, variants);
+    for (name, _, _, _, checkpoints) in &simulated {
+        if let Some(m) = variants.iter_mut().find(|m| m.variant == *name) {
+            m.checkpoints = Some(checkpoints.get());
+        }
+    }
+    let find = |name: &str| variants.iter().find(|m| m.variant == name && !m.shortcut);
+    let engine = find(ENGINE).expect("measured");
+    let shortcuts_agree = variants.iter().any(|m| m.shortcut).then(|| {
+        variants
+            .iter()
+            .filter(|m| m.shortcut)
+            .all(|m| m.checksum == engine.checksum)
+    });
 
     let checksum = Checksum::new(false);
     let graph = workload.build(Log::round_robin(input.clone(), 1), &checksum);
@@ -87,24 +118,33 @@ pub fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
     let state_checksum = format!("{:016x}", checksum.get());
 
     let sim_seeds_per_s = seeds_per_second(workload, &input);
-    let rate = |variant: &str| {
-        variants
-            .iter()
-            .find(|m| m.variant == variant && !m.shortcut)
-            .map(|m| m.events_per_s)
-    };
-    let engine = rate("engine (batch)").expect("measured");
+    let mut ratios = vec![Ratio::of(
+        "engine/limit",
+        engine,
+        find(LIMIT).expect("measured"),
+        Some(GOAL_OVER_LIMIT),
+    )];
+    if let Some(timely) = find(TIMELY) {
+        ratios.push(Ratio::of("engine/timely", engine, timely, Some(GOAL_OVER_TIMELY)));
+    }
+    for (name, label, goal) in [
+        (SIM_BATCH_POLLS, "sim 1,024/engine", Some(GOAL_SIM_OVER_ENGINE)),
+        (SIM_DRAWN_POLLS, "sim 1-32/engine", None),
+    ] {
+        ratios.push(Ratio::of(label, find(name).expect("measured"), engine, goal));
+    }
     let checksums_agree = variants
         .iter()
         .filter(|m| !m.shortcut)
-        .all(|m| m.checksum == variants[0].checksum)
-        && state_checksum == variants[0].checksum;
+        .all(|m| m.checksum == engine.checksum)
+        && state_checksum == engine.checksum;
     WorkloadResult {
         workload: workload.name(),
         events,
-        engine_over_limit: engine / rate("hand-written loop").expect("measured"),
-        engine_over_timely: rate("timely (1 worker)").map(|timely| engine / timely),
-        variants,
+        engine_over_limit: ratios[0].median,
+        engine_over_timely: ratios.iter().find(|r| r.name == "engine/timely").map(|r| r.median),
+        ratios,
+        variants: variants.clone(),
         sim_seeds_per_s,
         checksums_agree,
         shortcuts_agree,

@@ -3,20 +3,22 @@
 
 use super::measure::WorkloadResult;
 use super::settings::{CHECKPOINT_EVERY, SEED_EVENTS};
+use super::timing::ROUNDS;
 
 pub fn print_workload(result: &WorkloadResult) {
     println!("{} ({} events)", result.workload, result.events);
     println!(
-        "  {:<52} {:>14} {:>9} {:>10}  checksum",
-        "variant", "events/s", "seconds", "peak MiB"
+        "  {:<52} {:>14} {:>9} {:>11} {:>10}  checksum",
+        "variant", "events/s", "seconds", "runs/round", "peak MiB"
     );
     for m in &result.variants {
         let peak = m.peak_mib.map_or("-".to_string(), |p| format!("{p:.0}"));
         println!(
-            "  {:<52} {:>14} {:>9.3} {:>10}  {}",
+            "  {:<52} {:>14} {:>9.3} {:>11} {:>10}  {}",
             m.variant,
             thousands(m.events_per_s),
             m.seconds,
+            m.runs_per_round,
             peak,
             m.checksum
         );
@@ -60,39 +62,65 @@ pub fn print_workload(result: &WorkloadResult) {
     }
 }
 
+/// The ratios of every workload, each as its median round `[middle half of the rounds]`, then
+/// each goal's verdict: met, missed, or unclear where the spread straddles the goal.
 pub fn print_ratios(results: &[WorkloadResult]) {
     println!();
     println!(
-        "{:<16} {:>13} {:>14} {:>15} {:>15} {:>12} {:>14}",
-        "workload",
-        "engine/limit",
-        "engine/timely",
-        "sim/engine 1024",
-        "sim/engine 1-32",
-        "sim seeds/s",
-        "state B/entry"
+        "ratios over {ROUNDS} interleaved rounds: median [middle half]; a goal is met only when the whole middle half is at or above it"
     );
-    for r in results {
-        let rate = |prefix: &str| {
-            r.variants
-                .iter()
-                .find(|m| m.variant.starts_with(prefix))
-                .map_or(0.0, |m| m.events_per_s)
-        };
-        let engine = rate("engine (batch)");
-        let timely = r.engine_over_timely.map_or("-".to_string(), |x| format!("{x:.2}"));
-        let per_entry = r.state.bytes_per_entry.map_or("-".to_string(), |b| format!("{b:.1}"));
-        println!(
-            "{:<16} {:>13.2} {:>14} {:>15.2} {:>15.2} {:>12.0} {:>14}",
-            r.workload,
-            r.engine_over_limit,
-            timely,
-            rate("engine (simulator, checkpoints, polls of") / engine,
-            rate("engine (simulator, checkpoints, drawn") / engine,
-            r.sim_seeds_per_s,
-            per_entry
-        );
+    let names: Vec<&str> =
+        results
+            .iter()
+            .flat_map(|r| r.ratios.iter().map(|x| x.name))
+            .fold(Vec::new(), |mut names, name| {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+                names
+            });
+    print!("{:<16}", "workload");
+    for name in &names {
+        print!(" {name:>22}");
     }
+    println!(" {:>12} {:>14}", "sim seeds/s", "state B/entry");
+    for r in results {
+        print!("{:<16}", r.workload);
+        for name in &names {
+            let cell = r.ratios.iter().find(|x| x.name == *name).map_or("-".to_string(), |x| {
+                format!("{:.2} [{:.2}-{:.2}]", x.median, x.low, x.high)
+            });
+            print!(" {cell:>22}");
+        }
+        let per_entry = r.state.bytes_per_entry.map_or("-".to_string(), |b| format!("{b:.1}"));
+        println!(" {:>12.0} {:>14}", r.sim_seeds_per_s, per_entry);
+    }
+    let mut tally = [0usize; 3];
+    for r in results {
+        for x in &r.ratios {
+            let (Some(goal), Some(verdict)) = (x.goal, x.verdict) else {
+                continue;
+            };
+            match verdict {
+                "met" => tally[0] += 1,
+                "missed" => {
+                    tally[1] += 1;
+                    println!(
+                        "MISSED: {} {} {:.2} [{:.2}-{:.2}], goal >= {goal}",
+                        r.workload, x.name, x.median, x.low, x.high
+                    );
+                }
+                _ => {
+                    tally[2] += 1;
+                    println!(
+                        "UNCLEAR: {} {} {:.2} [{:.2}-{:.2}] straddles its goal {goal}: this run cannot tell (a busy machine?)",
+                        r.workload, x.name, x.median, x.low, x.high
+                    );
+                }
+            }
+        }
+    }
+    println!("goals: {} met, {} missed, {} unclear", tally[0], tally[1], tally[2]);
 }
 
 /// `12,345,678`: whole events per second with thousands separators.

@@ -1,19 +1,59 @@
-//! The timing loop: a variant's runs, their median, peak memory and checksums ([`Measured`]).
+//! The timing loop: every variant of a workload measured in interleaved rounds, so that a
+//! neighbour's burst lands on all of them alike, and the ratios between variants taken round
+//! by round ([`Measured`], [`Ratio`]).
 
 use std::time::Instant;
 
 use serde::Serialize;
 
+/// Rounds of the interleaved measurement: each round runs every variant once (a sample).
+pub const ROUNDS: usize = 7;
+
+/// The least time one sample takes: a variant faster than this repeats its input within the
+/// sample, so that every variant gets at least `ROUNDS` x this of work (about a second).
+const SAMPLE_SECONDS: f64 = 0.15;
+
+/// A variant to measure: a run over the whole input that returns the results' checksum.
+pub struct Variant<'a> {
+    pub name: &'static str,
+    /// Computes with other semantics than the engine ([`Measured::shortcut`]).
+    pub shortcut: bool,
+    run: Box<dyn FnMut() -> u64 + 'a>,
+}
+
+impl<'a> Variant<'a> {
+    pub fn new(name: &'static str, run: impl FnMut() -> u64 + 'a) -> Self {
+        Variant {
+            name,
+            shortcut: false,
+            run: Box::new(run),
+        }
+    }
+
+    pub fn shortcut(name: &'static str, run: impl FnMut() -> u64 + 'a) -> Self {
+        Variant {
+            shortcut: true,
+            ..Variant::new(name, run)
+        }
+    }
+}
+
 /// One variant's measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Measured {
     pub variant: &'static str,
-    /// Of the median run ([`RUNS`] runs).
+    /// Of the median round.
     pub events_per_s: f64,
+    /// Seconds per run over the input, median round.
     pub seconds: f64,
+    /// Seconds per run in each round, in round order (the ratios pair them up).
+    pub round_seconds: Vec<f64>,
+    /// Runs per round (a fast variant repeats the input to fill a sample).
+    pub runs_per_round: usize,
     /// Of the results (the runs' distinct checksums, comma-separated, if they disagree).
     pub checksum: String,
-    /// Peak resident memory while the variant ran (VmHWM, reset before its first run), in MiB.
+    /// Peak resident memory during the variant's first, untimed run (VmHWM, reset before
+    /// it), in MiB.
     pub peak_mib: Option<f64>,
     /// Simulator variants: the checkpoints one run completed (the cadence it really had).
     pub checkpoints: Option<u64>,
@@ -22,40 +62,115 @@ pub struct Measured {
     pub shortcut: bool,
 }
 
-/// Runs of each variant: the median is reported, so that one run's page faults (the first
-/// touches its memory) or a neighbour's burst do not decide a ratio.
-const RUNS: usize = 5;
-
-/// Times `run` [`RUNS`] times; reports the median run, the peak memory of all, and the
-/// checksum (or every distinct one, if the runs disagree).
-pub fn timed(variant: &'static str, events: usize, mut run: impl FnMut() -> u64) -> Measured {
-    reset_peak_memory();
-    let mut seconds = Vec::with_capacity(RUNS);
-    let mut checksums: Vec<u64> = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let checksum = run();
-        seconds.push(started.elapsed().as_secs_f64());
+/// Measures `variants` on an input of `events` events: one untimed run each (memory, and how
+/// many runs fill a sample), then [`ROUNDS`] rounds that run each variant once in turn, the
+/// first variant of a round moving along by one each round.
+pub fn interleaved(events: usize, mut variants: Vec<Variant<'_>>) -> Vec<Measured> {
+    let mut checksums: Vec<Vec<u64>> = vec![Vec::new(); variants.len()];
+    let keep = |checksums: &mut Vec<u64>, checksum: u64| {
         if !checksums.contains(&checksum) {
             checksums.push(checksum);
         }
+    };
+    let mut runs_per_round = Vec::with_capacity(variants.len());
+    let mut peaks = Vec::with_capacity(variants.len());
+    for (v, variant) in variants.iter_mut().enumerate() {
+        reset_peak_memory();
+        let started = Instant::now();
+        keep(&mut checksums[v], (variant.run)());
+        let seconds = started.elapsed().as_secs_f64();
+        peaks.push(peak_memory_mib());
+        runs_per_round.push(((SAMPLE_SECONDS / seconds.max(1e-6)).ceil() as usize).clamp(1, 10_000));
     }
-    seconds.sort_by(f64::total_cmp);
-    let median = seconds[RUNS / 2];
-    let checksum = checksums
+    let mut round_seconds: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for round in 0..ROUNDS {
+        for turn in 0..variants.len() {
+            let v = (round + turn) % variants.len();
+            let started = Instant::now();
+            for _ in 0..runs_per_round[v] {
+                keep(&mut checksums[v], (variants[v].run)());
+            }
+            round_seconds[v].push(started.elapsed().as_secs_f64() / runs_per_round[v] as f64);
+        }
+    }
+    variants
         .iter()
-        .map(|c| format!("{c:016x}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    Measured {
-        variant,
-        events_per_s: events as f64 / median,
-        seconds: median,
-        checksum,
-        peak_mib: peak_memory_mib(),
-        checkpoints: None,
-        shortcut: false,
+        .enumerate()
+        .map(|(v, variant)| {
+            let seconds = median(&round_seconds[v]);
+            Measured {
+                variant: variant.name,
+                events_per_s: events as f64 / seconds,
+                seconds,
+                round_seconds: round_seconds[v].clone(),
+                runs_per_round: runs_per_round[v],
+                checksum: checksums[v]
+                    .iter()
+                    .map(|c| format!("{c:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                peak_mib: peaks[v],
+                checkpoints: None,
+                shortcut: variant.shortcut,
+            }
+        })
+        .collect()
+}
+
+/// How fast one variant ran against another, round by round: the median of the rounds'
+/// ratios and the middle half of them (the spread a neighbour's bursts make).
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratio {
+    /// e.g. `engine/limit`.
+    pub name: &'static str,
+    pub median: f64,
+    /// The middle half of the rounds' ratios: the second-lowest and second-highest of
+    /// seven.
+    pub low: f64,
+    pub high: f64,
+    /// The goal this ratio is held to, if any.
+    pub goal: Option<f64>,
+    /// `met` (the whole middle half at or above the goal), `missed` (all of it below), or
+    /// `unclear` (the spread straddles the goal: this run cannot tell).
+    pub verdict: Option<&'static str>,
+}
+
+impl Ratio {
+    /// `fast`'s speed over `slow`'s, paired round by round.
+    pub fn of(name: &'static str, fast: &Measured, slow: &Measured, goal: Option<f64>) -> Ratio {
+        let mut ratios: Vec<f64> = slow
+            .round_seconds
+            .iter()
+            .zip(&fast.round_seconds)
+            .map(|(s, f)| s / f)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let quarter = ratios.len() / 4;
+        let (low, high) = (ratios[quarter], ratios[ratios.len() - 1 - quarter]);
+        let verdict = goal.map(|goal| {
+            if low >= goal {
+                "met"
+            } else if high < goal {
+                "missed"
+            } else {
+                "unclear"
+            }
+        });
+        Ratio {
+            name,
+            median: median(&ratios),
+            low,
+            high,
+            goal,
+            verdict,
+        }
     }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
 /// Resets the peak resident set size that [`peak_memory_mib`] reads (Linux; elsewhere a

@@ -11,7 +11,7 @@ use super::direct::{self, result_hash, Direct};
 #[cfg(feature = "bench")]
 use super::peer;
 use super::settings::{watermarks, WATERMARK_EVERY};
-use super::timing::{timed, Measured};
+use super::timing::Variant;
 
 /// A benchmarked workload: its input, its engine pipeline, its direct computation.
 pub trait Workload {
@@ -23,8 +23,8 @@ pub trait Workload {
     fn bound_ms(&self) -> i64;
     /// The pipeline at parallelism 1, its results folded into `checksum`.
     fn build(&self, log: Log<Self::Event>, checksum: &Checksum) -> JobGraph;
-    /// Shortcut variants, measured apart ([`Measured::shortcut`]).
-    fn shortcuts(&self, _input: &[Record<Self::Event>]) -> Vec<Measured> {
+    /// Shortcut variants ([`Variant::shortcut`]).
+    fn shortcuts<'a>(&'a self, _input: &'a [Record<Self::Event>]) -> Vec<Variant<'a>> {
         Vec::new()
     }
 }
@@ -93,26 +93,17 @@ impl Workload for Dedup {
         pipeline.build().expect("the dedup bench pipeline is valid")
     }
 
-    fn shortcuts(&self, input: &[Record<Self::Event>]) -> Vec<Measured> {
-        let events = input.len();
+    fn shortcuts<'a>(&'a self, input: &'a [Record<Self::Event>]) -> Vec<Variant<'a>> {
         let bound_ms = self.bound_ms();
-        let mut variants = vec![shortcut(timed(
+        let mut variants = vec![Variant::shortcut(
             "hand-written loop (at once, in-order only)",
-            events,
-            || direct::hand_written::<direct::FirstClicksAtOnce>(input, bound_ms, WATERMARK_EVERY),
-        ))];
+            move || direct::hand_written::<direct::FirstClicksAtOnce>(input, bound_ms, WATERMARK_EVERY),
+        )];
         #[cfg(feature = "bench")]
-        variants.push(shortcut(timed("timely (at once, in-order only)", events, || {
+        variants.push(Variant::shortcut("timely (at once, in-order only)", move || {
             peer::timely::<direct::FirstClicksAtOnce>(input, bound_ms, WATERMARK_EVERY)
-        })));
+        }));
         variants
-    }
-}
-
-fn shortcut(measured: Measured) -> Measured {
-    Measured {
-        shortcut: true,
-        ..measured
     }
 }
 
