@@ -430,7 +430,7 @@ impl<E: Data> Workload for Differential<E> {
 
     fn check(&self, input: &[Record<E>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
         let tables = outputs.tables();
-        let committed = Committed::new(&tables);
+        let committed = Committed::new(tables);
         let violation = self.properties.iter().find_map(|(name, holds)| {
             holds(input, &committed)
                 .err()

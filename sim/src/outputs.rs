@@ -20,6 +20,7 @@
 //! [`Outputs::upsert_with`], [`Outputs::append_with`]) are checked, never written as lines.
 
 use std::any::Any;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use eddy_engine::{
@@ -35,6 +36,8 @@ use eddy_engine::lines::LiveTable;
 pub struct Outputs {
     attach: Attach,
     declared: Vec<Declared>,
+    /// The tables, once materialised ([`Outputs::tables`]).
+    tables: OnceCell<Vec<OutputTable>>,
 }
 
 impl Default for Outputs {
@@ -43,6 +46,7 @@ impl Default for Outputs {
         Outputs {
             attach: Attach::Logs,
             declared: Vec::new(),
+            tables: OnceCell::new(),
         }
     }
 }
@@ -110,6 +114,7 @@ impl Outputs {
         Outputs {
             attach: Attach::Lines(sinks),
             declared: Vec::new(),
+            tables: OnceCell::new(),
         }
     }
 
@@ -452,9 +457,12 @@ impl Outputs {
         self.declare(name, declared);
     }
 
-    /// Every output as it stands now.
-    pub fn tables(&self) -> Vec<OutputTable> {
-        self.declared.iter().map(|d| (d.table)()).collect()
+    /// Every output's table, materialised at the first call, once the run is over (a
+    /// changelog's is most of a changelog scenario's checking time, and the oracles and the
+    /// digest all read it).
+    pub fn tables(&self) -> &[OutputTable] {
+        self.tables
+            .get_or_init(|| self.declared.iter().map(|d| (d.table)()).collect())
     }
 
     /// The final rows of every output eddy writes, as lines, output by output (what `eddy

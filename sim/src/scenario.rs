@@ -427,7 +427,7 @@ pub trait Workload: Send + Sync {
     /// declared output (late outputs are checked by their own rules). `input` is the whole
     /// log (a workload may leave out rows no batch run can decide).
     fn judged_outputs(&self, _input: &[Record<Self::Event>], outputs: &Outputs) -> Vec<OutputTable> {
-        outputs.tables()
+        outputs.tables().to_vec()
     }
     /// How one input line (what `eddy run --input` and `--follow` read) becomes an event: by
     /// default `{"ts": .., "value": ..}` of the event type; a change-data-capture scenario
