@@ -35,9 +35,9 @@ pub enum ParseErrors {
     Skip,
 }
 
-/// An input line skipped under [`ParseErrors::Skip`].
+/// An input line that does not parse: skipped under [`ParseErrors::Skip`], else the error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SkippedLine {
+pub struct BadLine {
     /// The line's index in the input (its non-blank lines).
     pub index: usize,
     /// Why it does not parse.
@@ -107,14 +107,14 @@ pub fn parse_lines<E>(
     lines: &[String],
     parse: LineParser<E>,
     errors: ParseErrors,
-) -> Result<(Vec<Record<E>>, Vec<SkippedLine>), SkippedLine> {
+) -> Result<(Vec<Record<E>>, Vec<BadLine>), BadLine> {
     let mut records = Vec::with_capacity(lines.len());
     let mut skipped = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         match parse(line) {
             Ok(record) => records.extend(record),
-            Err(reason) if errors == ParseErrors::Skip => skipped.push(SkippedLine { index, reason }),
-            Err(reason) => return Err(SkippedLine { index, reason }),
+            Err(reason) if errors == ParseErrors::Skip => skipped.push(BadLine { index, reason }),
+            Err(reason) => return Err(BadLine { index, reason }),
         }
     }
     Ok((records, skipped))

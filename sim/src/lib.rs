@@ -39,7 +39,7 @@ pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::Differential;
 pub use eddy_engine::lines::{
-    ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable, ParseErrors, SkippedLine,
+    BadLine, ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable, ParseErrors,
 };
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use output::{changelog_line, Committed, OutputTable, Rows};

@@ -26,7 +26,7 @@ use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::stopwatch::Stopwatch;
 use crate::timeline::first_divergence;
 use crate::trace::{Trace, TraceEvent};
-use eddy_engine::lines::{EventSource, LiveInput, ParseErrors, SkippedLine};
+use eddy_engine::lines::{BadLine, EventSource, LiveInput, ParseErrors};
 
 /// Steps before a run counts as not terminating (liveness).
 const STEPS_PER_EVENT: u64 = 200;
@@ -110,7 +110,7 @@ impl<W: Workload> Scenario for W {
         input: LiveInput,
         errors: ParseErrors,
         sinks: LiveSinks,
-    ) -> Result<(JobGraph, Vec<SkippedLine>), CaseError> {
+    ) -> Result<(JobGraph, Vec<BadLine>), CaseError> {
         let (source, skipped) = match input {
             LiveInput::Lines(lines) => {
                 let (log, skipped) = parse_lines(self, &lines, errors)?;

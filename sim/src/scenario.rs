@@ -18,7 +18,7 @@ use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
 use crate::timeline::Timeline;
 use crate::trace::Trace;
-use eddy_engine::lines::{EventSource, LineParser, LiveInput, ParseErrors, SkippedLine};
+use eddy_engine::lines::{BadLine, EventSource, LineParser, LiveInput, ParseErrors};
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,7 +298,7 @@ pub trait Scenario: Send + Sync {
         input: LiveInput,
         errors: ParseErrors,
         sinks: LiveSinks,
-    ) -> Result<(JobGraph, Vec<SkippedLine>), CaseError>;
+    ) -> Result<(JobGraph, Vec<BadLine>), CaseError>;
     /// Its outputs' names and the database table of the one that declares one
     /// ([`Outputs::live_outputs`]), for a live run into PostgreSQL.
     fn live_outputs(&self) -> LiveOutputs;
@@ -471,7 +471,7 @@ pub struct LinesRun {
     /// The results, as JSON lines in canonical order.
     pub output: Vec<String>,
     /// The input lines skipped because they do not parse ([`ParseErrors::Skip`]).
-    pub skipped: Vec<SkippedLine>,
+    pub skipped: Vec<BadLine>,
 }
 
 /// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions
@@ -480,9 +480,9 @@ pub(crate) fn parse_lines<W: Workload>(
     workload: &W,
     input: &[String],
     errors: ParseErrors,
-) -> Result<(Log<W::Event>, Vec<SkippedLine>), CaseError> {
+) -> Result<(Log<W::Event>, Vec<BadLine>), CaseError> {
     let (records, skipped) = eddy_engine::lines::parse_lines(input, workload.line_parser(), errors)
-        .map_err(|SkippedLine { index, reason }| CaseError::Input { index, reason })?;
+        .map_err(|BadLine { index, reason }| CaseError::Input { index, reason })?;
     Ok((Log::round_robin(records, workload.partitions()), skipped))
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use eddy::engine::SnapshotStore;
 use eddy::scenarios;
-use eddy::sim::{ParseErrors, Scenario, SkippedLine};
+use eddy::sim::{BadLine, ParseErrors, Scenario};
 
 use crate::args::RunArgs;
 use crate::common::{find_scenario, input_error, read_lines, write_file, UsageError};
@@ -52,9 +52,9 @@ fn parse_errors(args: &RunArgs) -> ParseErrors {
 }
 
 /// The first skipped lines on stderr, each with its file and line, and how many there were.
-fn report_skipped(skipped: &[SkippedLine], numbers: &[usize], source: &str) {
+fn report_skipped(skipped: &[BadLine], numbers: &[usize], source: &str) {
     const SHOWN: usize = 20;
-    for SkippedLine { index, reason } in skipped.iter().take(SHOWN) {
+    for BadLine { index, reason } in skipped.iter().take(SHOWN) {
         let line = numbers.get(*index).copied().unwrap_or(index + 1);
         eprintln!("eddy: skipped {source}:{line}: {reason}");
     }
