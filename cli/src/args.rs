@@ -93,6 +93,11 @@ pub struct RunArgs {
     /// Also write the input as JSON lines.
     #[arg(long, value_name = "FILE.jsonl")]
     pub emit_input: Option<PathBuf>,
+    /// Skip input lines that do not parse, each reported on stderr and counted, instead of
+    /// stopping at the first (Flink's formats' `ignore-parse-errors`, as
+    /// `debezium-json.ignore-parse-errors`).
+    #[arg(long)]
+    pub ignore_parse_errors: bool,
     /// Run live (docs/live.md): tasks on tokio, the real clock, checkpoints in --state-dir,
     /// exactly-once output in --output (or --postgres); restarted after a crash, it resumes.
     /// The input is --input, or the events of --seed and --events.

@@ -286,6 +286,49 @@ fn run_gives_the_same_results_from_generated_and_from_file_input() {
     );
 }
 
+/// Debezium as a dump of a Kafka topic shows it: a MySQL event inside Kafka Connect's
+/// `{"schema": .., "payload": ..}` and the tombstone after a delete read; a truncate stops the
+/// run (as in Flink) unless parse errors are ignored, when it is skipped and reported.
+#[test]
+fn run_reads_wrapped_debezium_and_tombstones_and_skips_what_it_is_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mysql-wrapped.jsonl");
+    let input = input.to_str().unwrap();
+    let create = r#"{"schema":{"type":"struct","optional":false,"name":"mysql.shop.orders.Envelope"},"payload":{"before":null,"after":{"id":1,"customer_id":1,"amount":1500,"status":"open"},"source":{"version":"2.7.0.Final","connector":"mysql","name":"mysql","ts_ms":1700000000000,"snapshot":"false","db":"shop","table":"orders","server_id":223344,"file":"mysql-bin.000003","pos":154,"row":0},"op":"c","ts_ms":1700000000100}}"#;
+    let customer = r#"{"before":null,"after":{"id":1,"name":"ada","region":"eu"},"source":{"connector":"postgresql","schema":"public","table":"customers","lsn":24023128},"op":"r","ts_ms":1700000000000}"#;
+    let delete = r#"{"before":{"id":1,"name":"ada","region":"eu"},"after":null,"source":{"connector":"postgresql","table":"customers","lsn":24023300},"op":"d","ts_ms":1700000000200}"#;
+    let truncate = r#"{"source":{"connector":"mysql","table":"orders","file":"mysql-bin.000003","pos":484,"row":0},"op":"t","ts_ms":1700000000300}"#;
+    std::fs::write(input, format!("{create}\nnull\n{customer}\n")).unwrap();
+    let (code, out) = eddy(&["run", "--scenario", "cdc-orders", "--input", input]);
+    assert_eq!((code, out.as_str()), (0, "[\"eu\",[1500,1]]\n"));
+    std::fs::write(
+        input,
+        format!("{create}\nnull\n{customer}\n{delete}\nnull\n{truncate}\n"),
+    )
+    .unwrap();
+    let (code, out) = eddy(&["run", "--scenario", "cdc-orders", "--input", input]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("mysql-wrapped.jsonl:6: `op` is \"t\" (a truncate)"),
+        "names the line and the field: {out}"
+    );
+    let (code, out) = eddy(&[
+        "run",
+        "--scenario",
+        "cdc-orders",
+        "--input",
+        input,
+        "--ignore-parse-errors",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("[\"unknown\",[1500,1]]\n"), "{out}");
+    assert!(
+        out.contains("eddy: skipped ") && out.contains("mysql-wrapped.jsonl:6: `op` is \"t\""),
+        "{out}"
+    );
+    assert!(out.contains("skipped 1 input line that does not parse"), "{out}");
+}
+
 #[test]
 fn bench_measures_every_variant_and_their_checksums_agree() {
     let dir = tempfile::tempdir().unwrap();

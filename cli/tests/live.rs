@@ -423,3 +423,109 @@ fn a_malformed_debezium_event_stops_a_live_run_naming_its_line_and_field() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("in.jsonl:2") && stderr.contains("after"), "{stderr}");
 }
+
+/// The generated Debezium lines (MySQL orders wrapped, PostgreSQL customers bare) with what a
+/// topic dump also holds: a tombstone after each delete, a truncate and a line that is not
+/// JSON. Read live with `--ignore-parse-errors`, the two are skipped and reported, the
+/// tombstones read as nothing, and the committed changelog materialises into the batch table.
+#[test]
+fn a_live_debezium_run_reads_tombstones_and_skips_what_it_is_told_to() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let batch = Command::new(EDDY)
+        .args([
+            "run",
+            "--scenario",
+            "cdc-orders",
+            "--seed",
+            "8",
+            "--events",
+            "3000",
+            "--emit-input",
+        ])
+        .arg(dir.join("generated.jsonl"))
+        .arg("--output")
+        .arg(dir.join("batch.jsonl"))
+        .status()
+        .expect("run eddy");
+    assert!(batch.success());
+    let generated = fs::read_to_string(dir.join("generated.jsonl")).expect("read input");
+    assert!(generated.contains(r#""payload":{"#) && generated.contains(r#""file":"mysql-bin."#));
+    let mut input = String::new();
+    let mut truncate_line = 0;
+    for (i, line) in generated.lines().enumerate() {
+        input.push_str(line);
+        input.push('\n');
+        if line.contains(r#""op":"d""#) {
+            input.push_str("null\n");
+        }
+        if i == 100 {
+            truncate_line = input.lines().count() + 1;
+            input.push_str(r#"{"op":"t","source":{"connector":"mysql","table":"orders","file":"mysql-bin.000003","pos":4,"row":0},"ts_ms":1}"#);
+            input.push_str("\nnot json\n");
+        }
+    }
+    assert!(truncate_line > 102, "tombstones came before the truncate");
+    fs::write(dir.join("in.jsonl"), &input).expect("write the input");
+    let log = dir.join("live.log");
+    let status = live_scenario_command(dir, "cdc-orders", "in.jsonl", &log)
+        .arg("--ignore-parse-errors")
+        .status()
+        .expect("run eddy");
+    let stderr = fs::read_to_string(&log).expect("read the log");
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("in.jsonl:{truncate_line}: `op` is \"t\""))
+            && stderr.contains(&format!("in.jsonl:{}: not JSON", truncate_line + 1))
+            && stderr.contains("skipped 2 input lines"),
+        "{stderr}"
+    );
+    let materialized = Command::new(EDDY)
+        .arg("materialize")
+        .arg(dir.join("live.jsonl"))
+        .arg("--output")
+        .arg(dir.join("table.jsonl"))
+        .status()
+        .expect("run eddy materialize");
+    assert!(materialized.success());
+    assert_eq!(
+        sorted_lines(&dir.join("table.jsonl")),
+        sorted_lines(&dir.join("batch.jsonl"))
+    );
+
+    // Followed, a line that does not parse is reported when it is read, and the run goes on.
+    let followed = dir.join("followed.jsonl");
+    fs::write(&followed, "not json\n").expect("write the input");
+    let follow_log = dir.join("follow.log");
+    let mut child = Running(
+        Command::new(EDDY)
+            .args([
+                "run",
+                "--live",
+                "--follow",
+                "--ignore-parse-errors",
+                "--scenario",
+                "cdc-orders",
+            ])
+            .args(["--checkpoint-interval", "50", "--input"])
+            .arg(&followed)
+            .arg("--output")
+            .arg(dir.join("followed-out.jsonl"))
+            .arg("--state-dir")
+            .arg(dir.join("follow-state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(File::create(&follow_log).expect("create the log")))
+            .spawn()
+            .expect("start eddy run --live --follow"),
+    );
+    append(
+        &followed,
+        &(generated.lines().take(50).collect::<Vec<_>>().join("\n") + "\n"),
+    );
+    wait_for_lines(&dir.join("followed-out.jsonl"), 1, &mut child);
+    let follow_stderr = fs::read_to_string(&follow_log).expect("read the log");
+    assert!(
+        follow_stderr.contains("live: skipped ") && follow_stderr.contains("followed.jsonl:1: not JSON"),
+        "{follow_stderr}"
+    );
+}

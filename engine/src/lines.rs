@@ -4,7 +4,8 @@
 //! described by a [`LiveTable`]). The driver does the I/O.
 //!
 //! A followed input is split over partitions exactly as a batch run splits a file
-//! (`Log::round_robin`: input line `i` goes to partition `i % partitions`), so a source
+//! (`Log::round_robin`: input record `i` goes to partition `i % partitions`; a line that
+//! carries no event, or one skipped because it does not parse, takes no place), so a source
 //! task's checkpointed offsets name the same records after a restart. Records a source has
 //! read are dropped (a live process restores only when it starts, before reading), so a
 //! long `--follow` run holds only what it has not read yet.
@@ -19,8 +20,29 @@ use crate::{
     Stream, TaskInfo, Timestamp, WatermarkStrategy,
 };
 
-/// Reads one input line into an event (the message of an error names what is wrong).
-pub type LineParser<E> = fn(&str) -> Result<Record<E>, String>;
+/// Reads one input line into an event, or into nothing (a line that carries no event, as a
+/// Debezium tombstone); the message of an error names what is wrong.
+pub type LineParser<E> = fn(&str) -> Result<Option<Record<E>>, String>;
+
+/// What a run does with an input line that does not parse (Flink's formats'
+/// `ignore-parse-errors`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ParseErrors {
+    /// Stop the run there, naming the line (the default, as in Flink).
+    #[default]
+    Fail,
+    /// Skip it, and report it with the others skipped.
+    Skip,
+}
+
+/// An input line that does not parse: skipped under [`ParseErrors::Skip`], else the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadLine {
+    /// The line's index in the input (its non-blank lines).
+    pub index: usize,
+    /// Why it does not parse.
+    pub reason: String,
+}
 
 /// New lines of a growing input, delivered by the driver (which does the I/O).
 pub trait LineFeed: Send + Sync {
@@ -29,6 +51,8 @@ pub trait LineFeed: Send + Sync {
     fn poll_lines(&self, lines: &mut Vec<(usize, String)>);
     /// A line did not parse: the run cannot go on past it.
     fn report_error(&self, line_number: usize, reason: String);
+    /// A line did not parse and was skipped ([`ParseErrors::Skip`]): the run goes on.
+    fn report_skipped(&self, line_number: usize, reason: String);
 }
 
 /// The table a live run's result lines go to in a database (`eddy run --live --postgres`):
@@ -76,6 +100,26 @@ pub enum LiveInput {
     Follow(Arc<dyn LineFeed>),
 }
 
+/// Parses `lines` with `parse` into records, in order: lines that carry no event are left
+/// out, and with [`ParseErrors::Skip`] so are lines that do not parse (returned).
+/// Otherwise the first of those is the error, with its index.
+pub fn parse_lines<E>(
+    lines: &[String],
+    parse: LineParser<E>,
+    errors: ParseErrors,
+) -> Result<(Vec<Record<E>>, Vec<BadLine>), BadLine> {
+    let mut records = Vec::with_capacity(lines.len());
+    let mut skipped = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        match parse(line) {
+            Ok(record) => records.extend(record),
+            Err(reason) if errors == ParseErrors::Skip => skipped.push(BadLine { index, reason }),
+            Err(reason) => return Err(BadLine { index, reason }),
+        }
+    }
+    Ok((records, skipped))
+}
+
 /// A pipeline's source of events, typed: a log (batch runs, live runs read to the end) or a
 /// followed input; [`EventSource::stream`] adds it to a pipeline.
 pub enum EventSource<E> {
@@ -89,6 +133,8 @@ pub enum EventSource<E> {
         partitions: usize,
         /// How a line becomes an event (the simulator's `Workload::line_parser`).
         parse: LineParser<E>,
+        /// What to do with a line that does not parse.
+        errors: ParseErrors,
     },
 }
 
@@ -101,10 +147,12 @@ impl<E: Data> EventSource<E> {
                 feed,
                 partitions,
                 parse,
+                errors,
             } => {
                 let followed = Arc::new(Mutex::new(Followed::<E> {
                     feed,
                     parse,
+                    errors,
                     partitions: (0..partitions.max(1)).map(|_| Partition::default()).collect(),
                     lines: 0,
                     failed: false,
@@ -126,8 +174,9 @@ impl<E: Data> EventSource<E> {
 struct Followed<E> {
     feed: Arc<dyn LineFeed>,
     parse: LineParser<E>,
+    errors: ParseErrors,
     partitions: Vec<Partition<E>>,
-    /// Input lines taken so far (the next one goes to partition `lines % partitions`).
+    /// Input records taken so far (the next one goes to partition `lines % partitions`).
     lines: usize,
     /// A line did not parse: nothing after it is taken.
     failed: bool,
@@ -142,11 +191,13 @@ impl<E: Data> Followed<E> {
         self.feed.poll_lines(&mut lines);
         for (line_number, line) in lines {
             match (self.parse)(&line) {
-                Ok(record) => {
+                Ok(None) => {}
+                Ok(Some(record)) => {
                     let partition = self.lines % self.partitions.len();
                     self.partitions[partition].records.push(record);
                     self.lines += 1;
                 }
+                Err(reason) if self.errors == ParseErrors::Skip => self.feed.report_skipped(line_number, reason),
                 Err(reason) => {
                     self.failed = true;
                     self.feed.report_error(line_number, reason);
@@ -274,7 +325,7 @@ impl<E: Data> SourceReader for FollowReader<E> {
                     return Err(SnapshotError::Payload {
                         what: "followed source positions",
                         reason: format!(
-                            "offset {offset} of partition {partition} is beyond the {} lines the input has",
+                            "offset {offset} of partition {partition} is beyond the {} records the input has",
                             followed.lines
                         ),
                     });
@@ -311,6 +362,80 @@ mod tests {
         fn report_error(&self, line_number: usize, reason: String) {
             panic!("line {line_number}: {reason}");
         }
+        fn report_skipped(&self, line_number: usize, reason: String) {
+            panic!("line {line_number} skipped: {reason}");
+        }
+    }
+
+    /// A number is a record, `-` carries none, anything else does not parse.
+    fn parse_number_or_dash(line: &str) -> Result<Option<Record<u64>>, String> {
+        if line == "-" {
+            return Ok(None);
+        }
+        let n: u64 = line.parse().map_err(|e| format!("{e}"))?;
+        Ok(Some(Record::new(n as i64, n)))
+    }
+
+    #[test]
+    fn lines_without_events_take_no_place_and_skipped_lines_are_returned() {
+        let lines: Vec<String> = ["1", "-", "x", "2"].iter().map(|l| l.to_string()).collect();
+        let (records, skipped) = parse_lines(&lines, parse_number_or_dash, ParseErrors::Skip).unwrap();
+        assert_eq!(records.iter().map(|r| r.value).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].index, 2);
+        let failed = parse_lines(&lines, parse_number_or_dash, ParseErrors::Fail).unwrap_err();
+        assert_eq!(
+            (failed.index, failed.reason.as_str()),
+            (2, "invalid digit found in string")
+        );
+    }
+
+    /// A feed that records what it is told.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<String>>);
+
+    impl LineFeed for Told {
+        fn poll_lines(&self, lines: &mut Vec<(usize, String)>) {
+            let input = ["7", "null?", "-", "8"];
+            lines.extend(input.iter().enumerate().map(|(i, l)| (i + 1, l.to_string())));
+        }
+        fn report_error(&self, line_number: usize, reason: String) {
+            self.0.lock().unwrap().push(format!("error {line_number}: {reason}"));
+        }
+        fn report_skipped(&self, line_number: usize, reason: String) {
+            self.0.lock().unwrap().push(format!("skipped {line_number}: {reason}"));
+        }
+    }
+
+    #[test]
+    fn a_followed_source_skips_lines_that_do_not_parse_only_when_told() {
+        for (errors, taken, told) in [
+            (
+                ParseErrors::Skip,
+                vec![7, 8],
+                "skipped 2: invalid digit found in string",
+            ),
+            (ParseErrors::Fail, vec![7], "error 2: invalid digit found in string"),
+        ] {
+            let feed = Arc::new(Told::default());
+            let mut followed = Followed::<u64> {
+                feed: feed.clone(),
+                parse: parse_number_or_dash,
+                errors,
+                partitions: vec![Partition::default()],
+                lines: 0,
+                failed: false,
+            };
+            followed.refresh();
+            let values: Vec<u64> = followed.partitions[0].records.iter().map(|r| r.value).collect();
+            assert_eq!(values, taken, "{errors:?}");
+            assert_eq!(
+                followed.lines,
+                taken.len(),
+                "{errors:?}: a line without an event takes no offset"
+            );
+            assert_eq!(*feed.0.lock().unwrap(), vec![told.to_string()]);
+        }
     }
 
     #[test]
@@ -318,13 +443,14 @@ mod tests {
         let total = 3 * DROP_READ_AT;
         let lines = (0..total).map(|i| (i + 1, i.to_string())).collect();
         // A line is a number: the record's timestamp and value.
-        fn parse_number(line: &str) -> Result<Record<u64>, String> {
+        fn parse_number(line: &str) -> Result<Option<Record<u64>>, String> {
             let n: u64 = line.parse().map_err(|e| format!("{e}"))?;
-            Ok(Record::new(n as i64, n))
+            Ok(Some(Record::new(n as i64, n)))
         }
         let followed = Arc::new(Mutex::new(Followed::<u64> {
             feed: Arc::new(Lines(Mutex::new(lines))),
             parse: parse_number,
+            errors: ParseErrors::Fail,
             partitions: (0..2).map(|_| Partition::default()).collect(),
             lines: 0,
             failed: false,

@@ -1,13 +1,16 @@
 //! `cdc-orders`: Debezium change events of an `orders` and a `customers` table (created,
 //! updated, cancelled, deleted; customers created and moved between regions), as one change
-//! log. Each row's events are turned into a changelog (replays dropped by their position),
-//! orders are joined with their customer (a left outer join: an order whose customer is not
-//! there yet counts in region `unknown` until it comes), and per region the revenue of the
-//! orders that are not cancelled and the number of open orders are kept, updating.
+//! log. The orders come from MySQL (binlog positions: file, pos, row), as Kafka Connect
+//! writes them with schemas (`{"schema": .., "payload": ..}`); the customers from PostgreSQL
+//! (`lsn`, a snapshot first), bare. Each row's events are turned into a changelog (replays
+//! dropped by their position), orders are joined with their customer (a left outer join: an
+//! order whose customer is not there yet counts in region `unknown` until it comes), and per
+//! region the revenue of the orders that are not cancelled and the number of open orders are
+//! kept, updating.
 
 use std::collections::BTreeMap;
 
-use eddy_engine::cdc::{ChangeEvent, Op, SourceInfo};
+use eddy_engine::cdc::{encode_line, ChangeEvent, DebeziumJson, Op, Position, SourceInfo};
 use eddy_engine::{JobGraph, JoinKind, Pipeline, Record, RetractableAggregate, Row, Stream, WatermarkStrategy};
 use eddy_sim::{Checked, EventSource, LineParser, Outputs, Recorded, Workload};
 
@@ -75,6 +78,64 @@ impl RetractableAggregate<(String, Order)> for RegionTotals {
     }
 }
 
+/// The positions of the two databases' logs as the generator writes them.
+struct Logs {
+    /// PostgreSQL: the snapshot's LSN (every snapshot read's), and the last change's. Changes
+    /// start below the snapshot's LSN: a transaction that began before the snapshot and
+    /// committed after it has such changes, and they are not replays.
+    snapshot_lsn: u64,
+    lsn: u64,
+    /// MySQL: the binlog file's number (some seeds cross from `.999999` to `.1000000`), the
+    /// event's offset and the row within it; consecutive orders may share an event (one
+    /// statement changing several rows).
+    binlog_file: u64,
+    pos: u64,
+    row: u32,
+    last_was_order: bool,
+}
+
+impl Logs {
+    fn new(rng: &mut ChaCha8Rng) -> Logs {
+        let snapshot_lsn = rng.gen_range(20_000_000..30_000_000);
+        Logs {
+            snapshot_lsn,
+            lsn: snapshot_lsn - rng.gen_range(0..20_000),
+            binlog_file: if rng.gen_bool(0.3) { 999_998 } else { 3 },
+            pos: 154,
+            row: 0,
+            last_was_order: false,
+        }
+    }
+
+    fn postgres(&mut self, rng: &mut ChaCha8Rng, op: Op) -> Position {
+        self.last_was_order = false;
+        if op == Op::Read {
+            return Position::Postgres { lsn: self.snapshot_lsn };
+        }
+        self.lsn += rng.gen_range(8..120);
+        Position::Postgres { lsn: self.lsn }
+    }
+
+    fn binlog(&mut self, rng: &mut ChaCha8Rng) -> Position {
+        if self.last_was_order && rng.gen_bool(0.25) {
+            self.row += 1;
+        } else {
+            if rng.gen_bool(0.02) {
+                self.binlog_file += 1;
+                self.pos = 4;
+            }
+            self.pos += rng.gen_range(64..600);
+            self.row = 0;
+        }
+        self.last_was_order = true;
+        Position::Binlog {
+            file: format!("mysql-bin.{:06}", self.binlog_file),
+            pos: self.pos,
+            row: self.row,
+        }
+    }
+}
+
 pub const UNKNOWN_REGION: &str = "unknown";
 const REGIONS: [&str; 4] = ["eu", "us", "apac", "latam"];
 
@@ -112,29 +173,50 @@ fn region_totals(pipeline: &Pipeline, source: EventSource<Change>) -> Stream<Reg
 /// A row of the totals: region, then revenue and open orders.
 type RegionRow = Row<(String, (i64, i64))>;
 
-/// A Debezium change event (JSON), at its `ts_ms`.
-fn parse_change_line(line: &str) -> Result<Record<Change>, String> {
-    let event: Change = serde_json::from_str(line).map_err(|e| format!("not a Debezium change event: {e}"))?;
-    event
-        .validate()
-        .map_err(|field| format!("a `{:?}` change event without its `{field}` row", event.op))?;
-    Ok(Record::new(event.ts_ms, event))
+/// A Debezium change event (a JSON line, wrapped or not), at its `ts_ms`; a tombstone is no
+/// event.
+fn parse_change_line(line: &str) -> Result<Option<Record<Change>>, String> {
+    let event = DebeziumJson::default()
+        .decode::<TableRow>(line)
+        .map_err(|e| e.to_string())?;
+    Ok(event.map(|event| Record::new(event.ts_ms, event)))
+}
+
+/// Where the reference places an event in its row's log: a snapshot read before every change;
+/// changes by PostgreSQL's `lsn`, or by MySQL's binlog file number, `pos` and `row`.
+fn reference_place(event: &Change) -> (bool, u64, u64, u32) {
+    match &event.source.position {
+        _ if event.op == Op::Read => (false, 0, 0, 0),
+        Position::Postgres { lsn } => (true, *lsn, 0, 0),
+        Position::Binlog { file, pos, row } => {
+            let number = file.rsplit('.').next().and_then(|n| n.parse().ok());
+            (
+                true,
+                number.expect("the generator names binlogs BASE.NUMBER"),
+                *pos,
+                *row,
+            )
+        }
+        Position::SqlServer { .. } => unreachable!("cdc-orders reads no SQL Server"),
+    }
 }
 
 /// The reference: the tables after applying every event in log order, each row's replays
-/// (position not past its last) skipped; orders joined with customers; totals per region.
+/// (a snapshot read once the row has an event, a change not past the row's last) skipped;
+/// orders joined with customers; totals per region.
 fn reference_totals(input: &[Record<Change>]) -> Vec<(String, (i64, i64))> {
-    let mut last: BTreeMap<(u8, u32), u64> = BTreeMap::new();
+    let mut last: BTreeMap<(u8, u32), (bool, u64, u64, u32)> = BTreeMap::new();
     let mut orders: BTreeMap<u32, Order> = BTreeMap::new();
     let mut customers: BTreeMap<u32, Customer> = BTreeMap::new();
     for r in input {
         let event = &r.value;
         let Some(row) = event.row() else { continue };
         let key = row_key(row);
-        if last.get(&key).is_some_and(|l| event.source.lsn <= *l) {
+        let place = reference_place(event);
+        if last.get(&key).is_some_and(|l| !place.0 || place <= *l) {
             continue;
         }
-        last.insert(key, event.source.lsn);
+        last.insert(key, place);
         let after = if event.op == Op::Delete {
             None
         } else {
@@ -177,7 +259,7 @@ impl Workload for CdcOrders {
     }
 
     fn description(&self) -> &'static str {
-        "Debezium changes of orders joined with a customers changelog (left outer); revenue and open orders per region, updating"
+        "Debezium changes of orders (MySQL, wrapped) joined with customers (PostgreSQL), left outer; revenue and open orders per region, updating"
     }
 
     fn out_of_orderness_ms(&self) -> i64 {
@@ -198,27 +280,32 @@ impl Workload for CdcOrders {
     fn generate(&self, events: usize, rng: &mut ChaCha8Rng) -> Vec<Record<Change>> {
         let mut orders: BTreeMap<u32, Order> = BTreeMap::new();
         let mut customers: BTreeMap<u32, Customer> = BTreeMap::new();
-        let (mut lsn, mut ts, mut next_order) = (1_000u64, rng.gen_range(0..10_000i64), 0u32);
+        let (mut ts, mut next_order) = (rng.gen_range(0..10_000i64), 0u32);
+        let mut logs = Logs::new(rng);
         let mut log = Vec::with_capacity(events);
-        let mut push =
-            |log: &mut Vec<Record<Change>>, op: Op, before: Option<TableRow>, after: Option<TableRow>, ts: i64| {
-                lsn += 1;
-                let table = match after.as_ref().or(before.as_ref()) {
-                    Some(TableRow::Order(_)) => "orders",
-                    _ => "customers",
-                };
-                let event = ChangeEvent {
-                    op,
-                    before,
-                    after,
-                    source: SourceInfo {
-                        table: table.to_string(),
-                        lsn,
-                    },
-                    ts_ms: ts,
-                };
-                log.push(Record::new(ts, event));
+        let mut push = |log: &mut Vec<Record<Change>>,
+                        rng: &mut ChaCha8Rng,
+                        op: Op,
+                        before: Option<TableRow>,
+                        after: Option<TableRow>,
+                        ts: i64| {
+            let (table, position) = match after.as_ref().or(before.as_ref()) {
+                Some(TableRow::Order(_)) => ("orders", logs.binlog(rng)),
+                _ => ("customers", logs.postgres(rng, op)),
             };
+            let source = SourceInfo {
+                table: table.to_string(),
+                position,
+            };
+            let event = ChangeEvent {
+                op,
+                before,
+                after,
+                source,
+                ts_ms: ts,
+            };
+            log.push(Record::new(ts, event));
+        };
         while log.len() < events {
             ts += rng.gen_range(0..300);
             let customer_id = rng.gen_range(0..30u32);
@@ -232,7 +319,7 @@ impl Workload for CdcOrders {
                     };
                     customers.insert(customer_id, c.clone());
                     let op = if ts < 2_000 { Op::Read } else { Op::Create };
-                    push(&mut log, op, None, Some(TableRow::Customer(c)), ts);
+                    push(&mut log, rng, op, None, Some(TableRow::Customer(c)), ts);
                 }
                 // A customer moves to another region.
                 15..=19 if customers.contains_key(&customer_id) => {
@@ -242,6 +329,7 @@ impl Workload for CdcOrders {
                     customers.insert(customer_id, after.clone());
                     push(
                         &mut log,
+                        rng,
                         Op::Update,
                         Some(TableRow::Customer(before)),
                         Some(TableRow::Customer(after)),
@@ -254,7 +342,7 @@ impl Workload for CdcOrders {
                     let before = orders[&id].clone();
                     if rng.gen_bool(0.1) {
                         orders.remove(&id);
-                        push(&mut log, Op::Delete, Some(TableRow::Order(before)), None, ts);
+                        push(&mut log, rng, Op::Delete, Some(TableRow::Order(before)), None, ts);
                         continue;
                     }
                     let mut after = before.clone();
@@ -266,6 +354,7 @@ impl Workload for CdcOrders {
                     orders.insert(id, after.clone());
                     push(
                         &mut log,
+                        rng,
                         Op::Update,
                         Some(TableRow::Order(before)),
                         Some(TableRow::Order(after)),
@@ -282,7 +371,7 @@ impl Workload for CdcOrders {
                     };
                     next_order += 1;
                     orders.insert(o.id, o.clone());
-                    push(&mut log, Op::Create, None, Some(TableRow::Order(o)), ts);
+                    push(&mut log, rng, Op::Create, None, Some(TableRow::Order(o)), ts);
                 }
             }
         }
@@ -293,8 +382,11 @@ impl Workload for CdcOrders {
         parse_change_line
     }
 
+    /// Orders as MySQL's connector writes them through Kafka Connect with schemas, customers
+    /// as PostgreSQL's, bare.
     fn event_line(&self, record: &Record<Change>) -> String {
-        serde_json::to_string(&record.value).expect("change events serialise")
+        let wrapped = matches!(record.value.source.position, Position::Binlog { .. });
+        encode_line(&record.value, wrapped)
     }
 
     fn keep_order(&self, a: &Change, b: &Change) -> bool {

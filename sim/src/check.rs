@@ -11,8 +11,8 @@
 //! #     fn run_case(&self, _: &RunConfig, _: &eddy_sim::Case) -> Result<Run, eddy_sim::CaseError> { unimplemented!() }
 //! #     fn run_tape(&self, _: &RunConfig, _: &[u8]) -> Run { unimplemented!() }
 //! #     fn generate_lines(&self, _: u64, _: Option<usize>) -> Vec<String> { unimplemented!() }
-//! #     fn run_lines(&self, _: &[String]) -> Result<Vec<String>, eddy_sim::CaseError> { unimplemented!() }
-//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::LiveSinks) -> Result<eddy_engine::JobGraph, eddy_sim::CaseError> { unimplemented!() }
+//! #     fn run_lines(&self, _: &[String], _: eddy_sim::ParseErrors) -> Result<eddy_sim::LinesRun, eddy_sim::CaseError> { unimplemented!() }
+//! #     fn live_graph(&self, _: eddy_sim::LiveInput, _: eddy_sim::ParseErrors, _: eddy_sim::LiveSinks) -> Result<(eddy_engine::JobGraph, Vec<eddy_sim::BadLine>), eddy_sim::CaseError> { unimplemented!() }
 //! #     fn live_outputs(&self) -> eddy_sim::LiveOutputs { unimplemented!() }
 //! #     fn features(&self) -> std::collections::BTreeSet<eddy_engine::Feature> { unimplemented!() }
 //! # }

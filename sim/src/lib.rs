@@ -38,14 +38,17 @@ pub use check::{check, CheckConfig, Regressions};
 pub use coverage::{Coverage, Moment, Moments};
 pub use decide::{Decisions, Seeded, Tape};
 pub use differential::Differential;
-pub use eddy_engine::lines::{ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable};
+pub use eddy_engine::lines::{
+    BadLine, ColumnType, EventSource, LineCommitter, LineFeed, LineParser, LiveInput, LiveTable, ParseErrors,
+};
 pub use faults::{FaultKind, FaultSet, Profile};
 pub use output::{changelog_line, Committed, OutputTable, Rows};
 pub use outputs::{Declaration, LiveOutputs, LiveSinks, Outputs};
 pub use report::{Report, Timings, Violation};
 pub use run::divergence;
 pub use scenario::{
-    parse_record_line, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel, Workload,
+    parse_record_line, Case, CaseError, Checked, LinesRun, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
+    Workload,
 };
 pub use shrink::{shrink, shrink_until, Shrunk, DETERMINISM_TRIES};
 pub use simulator::{simulate, simulate_with, FaultEvent, SimOptions, SimOutcome, SimStats};

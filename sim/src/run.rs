@@ -17,8 +17,8 @@ use crate::input::{self, Boundaries, BoundaryCounts, BoundaryKind};
 use crate::outputs::{LiveOutputs, LiveSinks, Outputs};
 use crate::report::{Report, Timings, Violation};
 use crate::scenario::{
-    check_faults, parse_lines, Case, CaseError, Checked, Oracle, Recorded, Run, RunConfig, Scenario, SinkModel,
-    Workload,
+    check_faults, parse_lines, Case, CaseError, Checked, LinesRun, Oracle, Recorded, Run, RunConfig, Scenario,
+    SinkModel, Workload,
 };
 use crate::seed::{rng, Concern};
 use crate::shrink::DETERMINISM_TRIES;
@@ -26,7 +26,7 @@ use crate::simulator::{simulate, simulate_with, FaultEvent, SimOptions};
 use crate::stopwatch::Stopwatch;
 use crate::timeline::first_divergence;
 use crate::trace::{Trace, TraceEvent};
-use eddy_engine::lines::{EventSource, LiveInput};
+use eddy_engine::lines::{BadLine, EventSource, LiveInput, ParseErrors};
 
 /// Steps before a run counts as not terminating (liveness).
 const STEPS_PER_EVENT: u64 = 200;
@@ -94,23 +94,39 @@ impl<W: Workload> Scenario for W {
         generated.iter().map(|r| self.event_line(r)).collect()
     }
 
-    fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError> {
+    fn run_lines(&self, input: &[String], errors: ParseErrors) -> Result<LinesRun, CaseError> {
         let mut outputs = Outputs::default();
-        let graph = self.build(EventSource::Log(parse_lines(self, input)?), &mut outputs);
+        let (log, skipped) = parse_lines(self, input, errors)?;
+        let graph = self.build(EventSource::Log(log), &mut outputs);
         eddy_engine::run_to_end(&graph).expect("a batch run of a valid pipeline ends");
-        Ok(outputs.lines())
+        Ok(LinesRun {
+            output: outputs.lines(),
+            skipped,
+        })
     }
 
-    fn live_graph(&self, input: LiveInput, sinks: LiveSinks) -> Result<JobGraph, CaseError> {
-        let source = match input {
-            LiveInput::Lines(lines) => EventSource::Log(parse_lines(self, &lines)?),
-            LiveInput::Follow(feed) => EventSource::Follow {
-                feed,
-                partitions: self.partitions(),
-                parse: self.line_parser(),
-            },
+    fn live_graph(
+        &self,
+        input: LiveInput,
+        errors: ParseErrors,
+        sinks: LiveSinks,
+    ) -> Result<(JobGraph, Vec<BadLine>), CaseError> {
+        let (source, skipped) = match input {
+            LiveInput::Lines(lines) => {
+                let (log, skipped) = parse_lines(self, &lines, errors)?;
+                (EventSource::Log(log), skipped)
+            }
+            LiveInput::Follow(feed) => (
+                EventSource::Follow {
+                    feed,
+                    partitions: self.partitions(),
+                    parse: self.line_parser(),
+                    errors,
+                },
+                Vec::new(),
+            ),
         };
-        Ok(self.build(source, &mut Outputs::live(sinks)))
+        Ok((self.build(source, &mut Outputs::live(sinks)), skipped))
     }
 
     fn live_outputs(&self) -> LiveOutputs {

@@ -18,7 +18,7 @@ use crate::report::{Report, Violation};
 use crate::simulator::FaultEvent;
 use crate::timeline::Timeline;
 use crate::trace::Trace;
-use eddy_engine::lines::{EventSource, LineParser, LiveInput};
+use eddy_engine::lines::{BadLine, EventSource, LineParser, LiveInput, ParseErrors};
 
 /// How to run one seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -286,12 +286,19 @@ pub trait Scenario: Send + Sync {
     /// The seed's events (no faults) as JSON lines of the scenario's event type.
     fn generate_lines(&self, seed: u64, events: Option<usize>) -> Vec<String>;
     /// Runs the pipeline once in batch mode, without faults, over JSON-lines input, and
-    /// returns its results as JSON lines in canonical order.
-    fn run_lines(&self, input: &[String]) -> Result<Vec<String>, CaseError>;
+    /// returns its results as JSON lines in canonical order, and the input lines skipped
+    /// because they do not parse (with [`ParseErrors::Skip`]; else the first is the error).
+    fn run_lines(&self, input: &[String], errors: ParseErrors) -> Result<LinesRun, CaseError>;
     /// The pipeline over `input` (partitioned as [`Scenario::run_lines`] does) as a live
     /// run builds it: the same graph as every run's, each output's changes going to
-    /// `sinks` as changelog lines ([`Outputs::live`]).
-    fn live_graph(&self, input: LiveInput, sinks: LiveSinks) -> Result<JobGraph, CaseError>;
+    /// `sinks` as changelog lines ([`Outputs::live`]); and the lines of [`LiveInput::Lines`]
+    /// skipped because they do not parse (a followed input reports its own to its feed).
+    fn live_graph(
+        &self,
+        input: LiveInput,
+        errors: ParseErrors,
+        sinks: LiveSinks,
+    ) -> Result<(JobGraph, Vec<BadLine>), CaseError>;
     /// Its outputs' names and the database table of the one that declares one
     /// ([`Outputs::live_outputs`]), for a live run into PostgreSQL.
     fn live_outputs(&self) -> LiveOutputs;
@@ -435,7 +442,8 @@ pub trait Workload: Send + Sync {
     fn line_parser(&self) -> LineParser<Self::Event> {
         parse_record_line
     }
-    /// The line [`Workload::line_parser`] reads back into `record`.
+    /// The line [`Workload::line_parser`] reads back into `record` (a line of
+    /// [`Scenario::generate_lines`]).
     fn event_line(&self, record: &Record<Self::Event>) -> String {
         serde_json::to_string(record).expect("events serialise")
     }
@@ -453,20 +461,29 @@ pub trait Workload: Send + Sync {
 }
 
 /// The default [`LineParser`]: a record as JSON, `{"ts": .., "value": ..}`.
-pub fn parse_record_line<E: Data>(line: &str) -> Result<Record<E>, String> {
-    serde_json::from_str(line).map_err(|e| e.to_string())
+pub fn parse_record_line<E: Data>(line: &str) -> Result<Option<Record<E>>, String> {
+    serde_json::from_str(line).map(Some).map_err(|e| e.to_string())
+}
+
+/// A batch run over input lines ([`Scenario::run_lines`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinesRun {
+    /// The results, as JSON lines in canonical order.
+    pub output: Vec<String>,
+    /// The input lines skipped because they do not parse ([`ParseErrors::Skip`]).
+    pub skipped: Vec<BadLine>,
 }
 
 /// Input lines of the workload ([`Workload::line_parser`]), spread over its partitions
-/// round-robin.
-pub(crate) fn parse_lines<W: Workload>(workload: &W, input: &[String]) -> Result<Log<W::Event>, CaseError> {
-    let mut log = Vec::with_capacity(input.len());
-    let parse = workload.line_parser();
-    for (index, line) in input.iter().enumerate() {
-        let record = parse(line).map_err(|reason| CaseError::Input { index, reason })?;
-        log.push(record);
-    }
-    Ok(Log::round_robin(log, workload.partitions()))
+/// round-robin, and those skipped.
+pub(crate) fn parse_lines<W: Workload>(
+    workload: &W,
+    input: &[String],
+    errors: ParseErrors,
+) -> Result<(Log<W::Event>, Vec<BadLine>), CaseError> {
+    let (records, skipped) = eddy_engine::lines::parse_lines(input, workload.line_parser(), errors)
+        .map_err(|BadLine { index, reason }| CaseError::Input { index, reason })?;
+    Ok((Log::round_robin(records, workload.partitions()), skipped))
 }
 
 /// A seed's input as a proptest value tree ([`Workload::input_tree`]).

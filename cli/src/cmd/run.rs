@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use eddy::engine::SnapshotStore;
 use eddy::scenarios;
-use eddy::sim::Scenario;
+use eddy::sim::{BadLine, ParseErrors, Scenario};
 
 use crate::args::RunArgs;
 use crate::common::{find_scenario, input_error, read_lines, write_file, UsageError};
@@ -30,15 +30,48 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, UsageError> {
             (input.join("\n") + if input.is_empty() { "" } else { "\n" }).as_bytes(),
         )?;
     }
-    let output = scenario
-        .run_lines(&input)
+    let run = scenario
+        .run_lines(&input, parse_errors(args))
         .map_err(|e| input_error(e, &numbers, &source))?;
+    report_skipped(&run.skipped, &numbers, &source);
+    let output = run.output;
     let text = output.join("\n") + if output.is_empty() { "" } else { "\n" };
     match &args.output {
         Some(path) => write_file(path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_errors(args: &RunArgs) -> ParseErrors {
+    if args.ignore_parse_errors {
+        ParseErrors::Skip
+    } else {
+        ParseErrors::Fail
+    }
+}
+
+/// The first skipped lines on stderr, each with its file and line, and how many there were.
+fn report_skipped(skipped: &[BadLine], numbers: &[usize], source: &str) {
+    const SHOWN: usize = 20;
+    for BadLine { index, reason } in skipped.iter().take(SHOWN) {
+        let line = numbers.get(*index).copied().unwrap_or(index + 1);
+        eprintln!("eddy: skipped {source}:{line}: {reason}");
+    }
+    if skipped.len() > SHOWN {
+        eprintln!("eddy: ... and {} more", skipped.len() - SHOWN);
+    }
+    if !skipped.is_empty() {
+        let (lines, verb) = if skipped.len() == 1 {
+            ("line", "does")
+        } else {
+            ("lines", "do")
+        };
+        eprintln!(
+            "eddy: skipped {} input {lines} that {verb} not parse (--ignore-parse-errors)",
+            skipped.len()
+        );
+    }
 }
 
 /// `eddy run --live`: see docs/live.md.
@@ -127,8 +160,8 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
             return Err(UsageError("--follow needs --input FILE".into()));
         }
         let feed = eddy::live::FileFeed::open(input).map_err(|e| UsageError(e.to_string()))?;
-        let graph = scenario
-            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), sinks)
+        let (graph, _) = scenario
+            .live_graph(eddy::sim::LiveInput::Follow(feed.clone()), parse_errors(args), sinks)
             .map_err(|e| UsageError(e.to_string()))?;
         (graph, Some(feed))
     } else {
@@ -140,9 +173,10 @@ fn run_live(scenario: &'static dyn Scenario, args: &RunArgs) -> Result<ExitCode,
                 String::new(),
             ),
         };
-        let graph = scenario
-            .live_graph(eddy::sim::LiveInput::Lines(lines), sinks)
+        let (graph, skipped) = scenario
+            .live_graph(eddy::sim::LiveInput::Lines(lines), parse_errors(args), sinks)
             .map_err(|e| input_error(e, &numbers, &source))?;
+        report_skipped(&skipped, &numbers, &source);
         (graph, None)
     };
     let config = eddy::live::LiveConfig {

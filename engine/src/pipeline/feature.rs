@@ -56,7 +56,7 @@ pub enum Feature {
     DedupKeepLast,
     /// `KeyedStream::temporal_join`.
     TemporalJoin,
-    /// `Stream::debezium_changelog`.
+    /// `Stream::debezium_changelog` or `Stream::debezium_upsert`.
     Debezium,
     /// `normalize`: upsert form into retract form.
     Normalize,

@@ -246,14 +246,39 @@ impl<T: Data> Stream<T> {
 }
 
 impl<T: Data> Stream<crate::cdc::ChangeEvent<T>> {
-    /// Debezium change events as a changelog of their rows, keyed by `key` of the row: a
-    /// replayed event (its position not past its key's last) is dropped (docs/semantics.md,
-    /// "Change data capture").
+    /// Debezium change events as a changelog of their rows in retract form (`-U before, +U
+    /// after`), keyed by `key` of the row: a replayed event (its position not past its key's
+    /// last) is dropped (docs/semantics.md, "Change data capture"). An update's and a
+    /// delete's `before` must hold the whole old row.
     pub fn debezium_changelog<K: Key, F: Fn(&T) -> K + Clone + Send + 'static>(self, key: F) -> Stream<Row<T>> {
+        self.debezium_decode(key, crate::cdc::DebeziumMode::Retract)
+    }
+
+    /// The same changelog, keyed on the after-image: each key's last row is kept, and an
+    /// update retracts it (`-U kept, +U after`; an update that changes nothing is dropped), a
+    /// delete too (`-D kept`). It reads only the key of a delete's `before` and nothing of an
+    /// update's, so a table that sends only the key's old columns (PostgreSQL's REPLICA
+    /// IDENTITY DEFAULT) will do; read its lines in [`DebeziumMode::Upsert`].
+    ///
+    /// [`DebeziumMode::Upsert`]: crate::cdc::DebeziumMode::Upsert
+    pub fn debezium_upsert<K: Key, F: Fn(&T) -> K + Clone + Send + 'static>(self, key: F) -> Stream<Row<T>>
+    where
+        T: PartialEq,
+    {
+        self.debezium_decode(key.clone(), crate::cdc::DebeziumMode::Upsert)
+            .key_by(move |r: &Row<T>| key(&r.row))
+            .normalize()
+    }
+
+    fn debezium_decode<K: Key, F: Fn(&T) -> K + Clone + Send + 'static>(
+        self,
+        key: F,
+        mode: crate::cdc::DebeziumMode,
+    ) -> Stream<Row<T>> {
         let keyed = self.key_by(move |event: &crate::cdc::ChangeEvent<T>| {
             key(event.row().expect("a change event has a row (validated when read)"))
         });
         keyed.stream.uses(Feature::Debezium);
-        keyed.process_node(crate::cdc::DebeziumDecode::default())
+        keyed.process_node(crate::cdc::DebeziumDecode::new(mode))
     }
 }

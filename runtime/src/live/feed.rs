@@ -1,6 +1,7 @@
 //! A followed input file (`--follow`, like `tail -f`): each poll hands the source the complete
 //! lines appended since the last one. It only reads: a line that does not parse is recorded
-//! here, and the runtime loop stops the run on it.
+//! here, and the runtime loop stops the run on it; one skipped (`--ignore-parse-errors`) is
+//! reported on stderr and counted.
 
 use std::fs::File;
 use std::io::Read;
@@ -28,6 +29,8 @@ struct FeedState {
     lines: usize,
     /// The first error: a line that does not parse, or a failed read.
     error: Option<String>,
+    /// Lines that do not parse, skipped.
+    skipped: u64,
 }
 
 impl FileFeed {
@@ -40,8 +43,14 @@ impl FileFeed {
                 partial: Vec::new(),
                 lines: 0,
                 error: None,
+                skipped: 0,
             }),
         }))
+    }
+
+    /// How many lines that do not parse were skipped (`--ignore-parse-errors`).
+    pub fn skipped(&self) -> u64 {
+        self.lock().skipped
     }
 
     pub(super) fn take_error(&self) -> Option<LiveError> {
@@ -90,5 +99,10 @@ impl LineFeed for FileFeed {
         if state.error.is_none() {
             state.error = Some(format!("{}:{line_number}: {reason}", self.path.display()));
         }
+    }
+
+    fn report_skipped(&self, line_number: usize, reason: String) {
+        self.lock().skipped += 1;
+        eprintln!("live: skipped {}:{line_number}: {reason}", self.path.display());
     }
 }

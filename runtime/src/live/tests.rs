@@ -69,6 +69,9 @@ fn a_followed_file_hands_out_complete_lines_with_their_numbers() {
     fs_append(&path, b" done\nc\n");
     feed.poll_lines(&mut lines);
     assert_eq!(lines, vec![(4, "half done".to_string()), (5, "c".to_string())]);
+    feed.report_skipped(4, "skipped".into());
+    assert_eq!(feed.skipped(), 1);
+    assert!(feed.take_error().is_none(), "a skipped line is no error");
     feed.report_error(5, "bad".into());
     let error = feed.take_error().expect("the reported error").to_string();
     assert!(error.ends_with("in.jsonl:5: bad"), "{error}");

@@ -259,7 +259,10 @@ mod tests {
             auction(60_000, 10, 1, 10),
             auction(60_001, 11, 1, 10),
         ];
-        let output = NEXMARK_Q3.run_lines(&input).unwrap();
+        let output = NEXMARK_Q3
+            .run_lines(&input, eddy_sim::ParseErrors::Fail)
+            .unwrap()
+            .output;
         // An output's lines are sorted (as text), not by time.
         assert_eq!(
             output,

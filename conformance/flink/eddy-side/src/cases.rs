@@ -3,6 +3,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
+use crate::debezium::{self, Connector};
 use crate::script::{self, Script, Shape};
 
 /// Window size (tumbling, sliding), slide, session gap, continuous-trigger interval.
@@ -69,11 +70,11 @@ pub enum Query {
     /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowtime ASC | DESC) = 1`.
     KeepFirst,
     KeepLast,
-    /// The script as Debezium JSON lines (`debezium-json` in a filesystem table), decoded:
-    /// `SELECT k, ts, v`.
-    DebeziumRows,
+    /// The script as Debezium JSON lines written in a [`debezium::Form`] (`debezium-json` in
+    /// a filesystem table), decoded: `SELECT k, ts, v`.
+    DebeziumRows(debezium::Form),
     /// The same lines, `SELECT k, SUM(v) ... GROUP BY k`.
-    DebeziumSum,
+    DebeziumSum(debezium::Form),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,14 @@ impl Query {
         }
     }
 
+    /// The form of a Debezium case's lines.
+    pub fn debezium(self) -> Option<debezium::Form> {
+        match self {
+            Query::DebeziumRows(form) | Query::DebeziumSum(form) => Some(form),
+            _ => None,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Query::Count => "count",
@@ -112,8 +121,8 @@ impl Query {
             Query::IntervalJoin => "interval-join",
             Query::KeepFirst => "keep-first",
             Query::KeepLast => "keep-last",
-            Query::DebeziumRows => "debezium-rows",
-            Query::DebeziumSum => "debezium-sum",
+            Query::DebeziumRows(_) => "debezium-rows",
+            Query::DebeziumSum(_) => "debezium-sum",
         }
     }
 }
@@ -138,7 +147,18 @@ impl Case {
         let w = match self.kind {
             Kind::Window(w) => w,
             Kind::Process => return format!("kind=process {spec}"),
-            Kind::Sql(sql) => return format!("kind=sql query={} {spec}", sql.query.name()),
+            Kind::Sql(sql) => {
+                let mut spec = format!("kind=sql query={} {spec}", sql.query.name());
+                if let Some(form) = sql.query.debezium() {
+                    // Flink's `debezium-json.schema-include` and `.ignore-parse-errors`.
+                    spec += &format!(
+                        " schema-include={} ignore-parse-errors={}",
+                        u8::from(form.wrapped),
+                        u8::from(form.noise)
+                    );
+                }
+                return spec;
+            }
             Kind::TemporalJoin => return format!("kind=sql query=temporal-join {spec}"),
         };
         spec.insert_str(0, "kind=window ");
@@ -169,13 +189,13 @@ impl Case {
     }
 
     /// What the Flink side reads for `script`: the script, or for the Debezium cases the
-    /// JSON lines eddy reads too.
+    /// JSON lines eddy reads too (a tombstone as Kafka hands it over, `debezium::flink_lines`).
     pub fn flink_input(&self, script: &Script) -> String {
         match self.kind {
-            Kind::Sql(SqlCase {
-                query: Query::DebeziumRows | Query::DebeziumSum,
-                ..
-            }) => script::debezium_lines(script).join("\n") + "\n",
+            Kind::Sql(SqlCase { query, .. }) if query.debezium().is_some() => {
+                let form = query.debezium().expect("a Debezium case");
+                debezium::flink_lines(&debezium::lines(script, form), form).join("\n") + "\n"
+            }
             _ => script.to_string(),
         }
     }
@@ -404,8 +424,58 @@ pub fn all() -> Vec<Case> {
         // arrival with updates: only the tables they end with can agree.
         sql("dedup-keep-first", Query::KeepFirst, true, false),
         sql("dedup-keep-last", Query::KeepLast, true, false),
-        sql("cdc-debezium-rows", Query::DebeziumRows, false, true),
-        sql("cdc-debezium-sum", Query::DebeziumSum, false, true),
+        sql(
+            "cdc-debezium-rows",
+            Query::DebeziumRows(debezium::Form::MINIMAL),
+            false,
+            true,
+        ),
+        sql(
+            "cdc-debezium-sum",
+            Query::DebeziumSum(debezium::Form::MINIMAL),
+            false,
+            true,
+        ),
+    ]);
+    // Debezium as it is found in the wild: connectors' own `source` blocks, Kafka Connect's
+    // wrapping, tombstones, and lines neither engine reads.
+    let form = |connector, wrapped, tombstones, noise| debezium::Form {
+        connector,
+        wrapped,
+        tombstones,
+        noise,
+    };
+    cases.extend([
+        sql(
+            "cdc-debezium-mysql-rows",
+            Query::DebeziumRows(form(Connector::Mysql, false, false, false)),
+            false,
+            true,
+        ),
+        sql(
+            "cdc-debezium-wrapped-sum",
+            Query::DebeziumSum(form(Connector::Postgres, true, false, false)),
+            false,
+            true,
+        ),
+        sql(
+            "cdc-debezium-wrapped-sqlserver-rows",
+            Query::DebeziumRows(form(Connector::SqlServer, true, false, false)),
+            false,
+            true,
+        ),
+        sql(
+            "cdc-debezium-tombstone-sum",
+            Query::DebeziumSum(form(Connector::Postgres, false, true, false)),
+            false,
+            true,
+        ),
+        sql(
+            "cdc-debezium-ignore-parse-errors-rows",
+            Query::DebeziumRows(form(Connector::Mysql, true, true, true)),
+            false,
+            true,
+        ),
     ]);
     cases
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use std::cmp::Reverse;
 
-use eddy::engine::cdc::ChangeEvent;
+use eddy::engine::cdc::{ChangeEvent, DebeziumJson};
 use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Stream,
@@ -14,8 +14,9 @@ use eddy::{
 
 use crate::cases::{Case, EvictorKind, Kind, Query, SqlCase, TriggerKind, WindowCase};
 use crate::compare::Tagged;
+use crate::debezium;
 use crate::parts::{scripted, scripted_rows, Event, TagSink};
-use crate::script::{self, Script};
+use crate::script::Script;
 
 /// The case's pipeline over `script`, its sinks' streams named `{phase}main` and
 /// `{phase}late`.
@@ -68,14 +69,18 @@ struct DebeziumRow {
     v: i64,
 }
 
-/// The script as the Debezium JSON lines the Flink side reads too, parsed, at their `ts_ms`,
-/// and decoded into a changelog of `(k, ts, v)`.
-fn debezium(pipeline: &Pipeline, script: &Script) -> Stream<Row<Event>> {
-    let events: Vec<Scripted<ChangeEvent<DebeziumRow>>> = script::debezium_lines(script)
+/// The script as the Debezium JSON lines the Flink side reads too, read by eddy's reader
+/// (tombstones read as nothing; with the form's noise, lines that do not read are skipped,
+/// as `ignore-parse-errors` does), at their `ts_ms`, and decoded into a changelog of
+/// `(k, ts, v)`.
+fn debezium(pipeline: &Pipeline, script: &Script, form: debezium::Form) -> Stream<Row<Event>> {
+    let json = DebeziumJson::default();
+    let events: Vec<Scripted<ChangeEvent<DebeziumRow>>> = debezium::lines(script, form)
         .iter()
-        .map(|line| {
-            let event: ChangeEvent<DebeziumRow> = serde_json::from_str(line).expect("the lines written parse");
-            Scripted::Record(event.ts_ms, event)
+        .filter_map(|line| match json.decode::<DebeziumRow>(line) {
+            Ok(event) => event.map(|event| Scripted::Record(event.ts_ms, event)),
+            Err(_) if form.noise => None,
+            Err(e) => panic!("a line written does not read: {e}: {line}"),
         })
         .collect();
     pipeline
@@ -114,7 +119,7 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         return;
     }
     let rows = match sql.query {
-        Query::DebeziumRows | Query::DebeziumSum => debezium(pipeline, script),
+        Query::DebeziumRows(form) | Query::DebeziumSum(form) => debezium(pipeline, script, form),
         _ => pipeline.scripted_source("script", scripted_rows(script)),
     };
     let aggregated = |stream: Stream<Row<(String, i64)>>| {
@@ -130,8 +135,8 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         Query::Avg => aggregated(rows.key_by(key).aggregate_changelog(AvgRows(value))),
         Query::Min => aggregated(rows.key_by(key).aggregate_changelog(MinRows(value))),
         Query::Max => aggregated(rows.key_by(key).aggregate_changelog(MaxRows(value))),
-        Query::DebeziumSum => aggregated(rows.key_by(key).aggregate_changelog(SumRows(value))),
-        Query::DebeziumRows => rows.map(|r: Row<Event>| {
+        Query::DebeziumSum(_) => aggregated(rows.key_by(key).aggregate_changelog(SumRows(value))),
+        Query::DebeziumRows(_) => rows.map(|r: Row<Event>| {
             let (k, ts, v) = r.row;
             change(r.kind, format_args!("{k} {ts} {v}"))
         }),

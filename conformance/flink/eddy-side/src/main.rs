@@ -8,6 +8,7 @@
 
 mod cases;
 mod compare;
+mod debezium;
 mod eddy_run;
 mod eddy_side;
 mod flink;

@@ -291,43 +291,6 @@ pub fn with_savepoint(rng: &mut ChaCha8Rng, script: Script) -> Script {
     Script { elements }
 }
 
-/// The script's records as Debezium change events, one JSON line each (its watermarks left
-/// out): `+I` a create, `-U` then `+U` one update, `-D` (or a `-U` alone) a delete, a `+U`
-/// alone a create; log positions (`source.lsn`) increase along the script.
-pub fn debezium_lines(script: &Script) -> Vec<String> {
-    let row = |key: &str, ts: i64, value: i64| format!(r#"{{"k":"{key}","ts":{ts},"v":{value}}}"#);
-    let records: Vec<(&str, i64, i64, RowKind)> = script
-        .elements
-        .iter()
-        .filter_map(|e| match e {
-            Element::Record { key, ts, value, kind } => Some((key.as_str(), *ts, *value, *kind)),
-            Element::Watermark(_) | Element::Savepoint => None,
-        })
-        .collect();
-    let mut lines = Vec::new();
-    let mut i = 0;
-    while i < records.len() {
-        let (key, ts, value, kind) = records[i];
-        let next_after = records
-            .get(i + 1)
-            .filter(|next| kind == RowKind::UpdateBefore && next.3 == RowKind::UpdateAfter);
-        let (op, before, after, ts_ms) = match (kind, next_after) {
-            (RowKind::UpdateBefore, Some(&(k2, ts2, v2, _))) => {
-                i += 1;
-                ("u", row(key, ts, value), row(k2, ts2, v2), ts2)
-            }
-            (RowKind::Insert | RowKind::UpdateAfter, _) => ("c", "null".to_string(), row(key, ts, value), ts),
-            _ => ("d", row(key, ts, value), "null".to_string(), ts),
-        };
-        let lsn = lines.len() + 1;
-        lines.push(format!(
-            r#"{{"before":{before},"after":{after},"op":"{op}","source":{{"table":"t","lsn":{lsn}}},"ts_ms":{ts_ms}}}"#
-        ));
-        i += 1;
-    }
-    lines
-}
-
 /// A random changelog of rows `(key, ts, value)`: inserts (also of a row that is already
 /// there), deletes and updates (`-U` then `+U`) of rows that are there, and watermarks. With `insert_only`, inserts only, each ahead
 /// of the watermark and with a timestamp of its own per key (the dedup cases: eddy's dedup
@@ -548,19 +511,6 @@ mod tests {
             "a record may not follow the restore"
         );
         assert!(!script.without(3..4).restores_cleanly(), "no restore point");
-    }
-
-    #[test]
-    fn debezium_lines_pair_updates() {
-        let script = Script::parse("r a 1 2\nw 5\nr a 1 2 -U\nr a 7 3 +U\nr a 7 3 -D\n").unwrap();
-        assert_eq!(
-            debezium_lines(&script),
-            vec![
-                r#"{"before":null,"after":{"k":"a","ts":1,"v":2},"op":"c","source":{"table":"t","lsn":1},"ts_ms":1}"#,
-                r#"{"before":{"k":"a","ts":1,"v":2},"after":{"k":"a","ts":7,"v":3},"op":"u","source":{"table":"t","lsn":2},"ts_ms":7}"#,
-                r#"{"before":{"k":"a","ts":7,"v":3},"after":null,"op":"d","source":{"table":"t","lsn":3},"ts_ms":7}"#,
-            ]
-        );
     }
 
     #[test]

@@ -111,7 +111,8 @@ final class Sql {
     /**
      * Adds the SQL pipeline of one script (its outputs go to {@code slot}). For the Debezium
      * cases the file holds Debezium JSON lines, read by a filesystem table in
-     * {@code debezium-json}.
+     * {@code debezium-json}, with the spec's {@code schema-include} (Kafka Connect's
+     * {@code {"schema": .., "payload": ..}}) and {@code ignore-parse-errors}.
      */
     static void add(StreamExecutionEnvironment env, StreamTableEnvironment tables, Map<String, String> spec,
             Path path, int slot) throws IOException {
@@ -120,7 +121,9 @@ final class Sql {
         if (query.startsWith("debezium")) {
             tables.executeSql("CREATE TEMPORARY TABLE " + view + " (k STRING, ts BIGINT, v BIGINT) WITH ("
                     + "'connector' = 'filesystem', 'path' = '" + path.toAbsolutePath()
-                    + "', 'format' = 'debezium-json')");
+                    + "', 'format' = 'debezium-json'"
+                    + ", 'debezium-json.schema-include' = '" + "1".equals(spec.get("schema-include")) + "'"
+                    + ", 'debezium-json.ignore-parse-errors' = '" + "1".equals(spec.get("ignore-parse-errors")) + "')");
             tag(tables, tables.sqlQuery(query(query).replace("{t}", view)), slot);
             return;
         }
