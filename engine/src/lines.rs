@@ -154,7 +154,7 @@ impl<E: Data> EventSource<E> {
                     parse,
                     errors,
                     partitions: (0..partitions.max(1)).map(|_| Partition::default()).collect(),
-                    lines: 0,
+                    records: 0,
                     failed: false,
                 }));
                 pipeline.source_from_readers(
@@ -176,8 +176,8 @@ struct Followed<E> {
     parse: LineParser<E>,
     errors: ParseErrors,
     partitions: Vec<Partition<E>>,
-    /// Input records taken so far (the next one goes to partition `lines % partitions`).
-    lines: usize,
+    /// Input records taken so far (the next one goes to partition `records % partitions`).
+    records: usize,
     /// A line did not parse: nothing after it is taken.
     failed: bool,
 }
@@ -193,9 +193,9 @@ impl<E: Data> Followed<E> {
             match (self.parse)(&line) {
                 Ok(None) => {}
                 Ok(Some(record)) => {
-                    let partition = self.lines % self.partitions.len();
+                    let partition = self.records % self.partitions.len();
                     self.partitions[partition].records.push(record);
-                    self.lines += 1;
+                    self.records += 1;
                 }
                 Err(reason) if self.errors == ParseErrors::Skip => self.feed.report_skipped(line_number, reason),
                 Err(reason) => {
@@ -326,7 +326,7 @@ impl<E: Data> SourceReader for FollowReader<E> {
                         what: "followed source positions",
                         reason: format!(
                             "offset {offset} of partition {partition} is beyond the {} records the input has",
-                            followed.lines
+                            followed.records
                         ),
                     });
                 }
@@ -423,14 +423,14 @@ mod tests {
                 parse: parse_number_or_dash,
                 errors,
                 partitions: vec![Partition::default()],
-                lines: 0,
+                records: 0,
                 failed: false,
             };
             followed.refresh();
             let values: Vec<u64> = followed.partitions[0].records.iter().map(|r| r.value).collect();
             assert_eq!(values, taken, "{errors:?}");
             assert_eq!(
-                followed.lines,
+                followed.records,
                 taken.len(),
                 "{errors:?}: a line without an event takes no offset"
             );
@@ -452,7 +452,7 @@ mod tests {
             parse: parse_number,
             errors: ParseErrors::Fail,
             partitions: (0..2).map(|_| Partition::default()).collect(),
-            lines: 0,
+            records: 0,
             failed: false,
         }));
         let mut reader = FollowReader::new(Arc::clone(&followed), 0, 1);

@@ -144,7 +144,7 @@ pub fn measure<W: Workload>(workload: &W, events: usize) -> WorkloadResult {
         engine_over_limit: ratios[0].median,
         engine_over_timely: ratios.iter().find(|r| r.name == "engine/timely").map(|r| r.median),
         ratios,
-        variants: variants.clone(),
+        variants,
         sim_seeds_per_s,
         checksums_agree,
         shortcuts_agree,

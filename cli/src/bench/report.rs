@@ -3,7 +3,7 @@
 
 use super::measure::WorkloadResult;
 use super::settings::{CHECKPOINT_EVERY, SEED_EVENTS};
-use super::timing::ROUNDS;
+use super::timing::{Verdict, ROUNDS};
 
 pub fn print_workload(result: &WorkloadResult) {
     println!("{} ({} events)", result.workload, result.events);
@@ -101,22 +101,14 @@ pub fn print_ratios(results: &[WorkloadResult]) {
             let (Some(goal), Some(verdict)) = (x.goal, x.verdict) else {
                 continue;
             };
+            tally[verdict as usize] += 1;
+            let (low, high, median, name, workload) = (x.low, x.high, x.median, x.name, r.workload);
             match verdict {
-                "met" => tally[0] += 1,
-                "missed" => {
-                    tally[1] += 1;
-                    println!(
-                        "MISSED: {} {} {:.2} [{:.2}-{:.2}], goal >= {goal}",
-                        r.workload, x.name, x.median, x.low, x.high
-                    );
-                }
-                _ => {
-                    tally[2] += 1;
-                    println!(
-                        "UNCLEAR: {} {} {:.2} [{:.2}-{:.2}] straddles its goal {goal}: this run cannot tell (a busy machine?)",
-                        r.workload, x.name, x.median, x.low, x.high
-                    );
-                }
+                Verdict::Met => {}
+                Verdict::Missed => println!("MISSED: {workload} {name} {median:.2} [{low:.2}-{high:.2}], goal >= {goal}"),
+                Verdict::Unclear => println!(
+                    "UNCLEAR: {workload} {name} {median:.2} [{low:.2}-{high:.2}] straddles its goal {goal}: this run cannot tell (a busy machine?)"
+                ),
             }
         }
     }

@@ -130,9 +130,20 @@ pub struct Ratio {
     pub high: f64,
     /// The goal this ratio is held to, if any.
     pub goal: Option<f64>,
-    /// `met` (the whole middle half at or above the goal), `missed` (all of it below), or
-    /// `unclear` (the spread straddles the goal: this run cannot tell).
-    pub verdict: Option<&'static str>,
+    /// How the ratio stands against its goal.
+    pub verdict: Option<Verdict>,
+}
+
+/// A ratio against its goal, judged by the middle half of the rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The whole middle half is at or above the goal.
+    Met,
+    /// All of it is below.
+    Missed,
+    /// The spread straddles the goal: this run cannot tell.
+    Unclear,
 }
 
 impl Ratio {
@@ -149,11 +160,11 @@ impl Ratio {
         let (low, high) = (ratios[quarter], ratios[ratios.len() - 1 - quarter]);
         let verdict = goal.map(|goal| {
             if low >= goal {
-                "met"
+                Verdict::Met
             } else if high < goal {
-                "missed"
+                Verdict::Missed
             } else {
-                "unclear"
+                Verdict::Unclear
             }
         });
         Ratio {

@@ -130,23 +130,18 @@ impl Envelope<'_> {
 
     fn event<T: DeserializeOwned>(&self, mode: DebeziumMode) -> Result<ChangeEvent<T>, DebeziumError> {
         let op_path = self.path("op");
-        let op = match required::<String>(self.fields, &op_path)?.as_str() {
-            "c" => Op::Create,
-            "u" => Op::Update,
-            "d" => Op::Delete,
-            "r" => Op::Read,
-            other => {
-                let what = match other {
-                    "t" => "a truncate",
-                    "m" => "a logical decoding message",
-                    _ => "no operation Debezium writes",
-                };
-                return Err(DebeziumError::Op {
-                    field: op_path,
-                    op: other.to_string(),
-                    what,
-                });
-            }
+        let code = required::<String>(self.fields, &op_path)?;
+        let Some(op) = Op::from_code(&code) else {
+            let what = match code.as_str() {
+                "t" => "a truncate",
+                "m" => "a logical decoding message",
+                _ => "no operation Debezium writes",
+            };
+            return Err(DebeziumError::Op {
+                field: op_path,
+                op: code,
+                what,
+            });
         };
         let (source, table) = self.source()?;
         let ts_ms = match optional::<i64>(self.fields, &self.path("ts_ms"))? {

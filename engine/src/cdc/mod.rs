@@ -46,6 +46,8 @@ pub enum Op {
 }
 
 impl Op {
+    const ALL: [Op; 4] = [Op::Create, Op::Update, Op::Delete, Op::Read];
+
     /// The operation as Debezium writes it in `op`.
     pub fn code(self) -> &'static str {
         match self {
@@ -54,6 +56,11 @@ impl Op {
             Op::Delete => "d",
             Op::Read => "r",
         }
+    }
+
+    /// The operation Debezium writes as `code` in `op`, if it is one of these four.
+    pub fn from_code(code: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.code() == code)
     }
 }
 
