@@ -71,6 +71,14 @@ pub struct Job {
     max_parallelism: usize,
     /// The newest checkpoint this job triggered or was restored from.
     last_checkpoint: CheckpointId,
+    /// Per task, its next processing-time deadline, brought up to date whenever the task
+    /// acts (asking every operator of every task on every step was a tenth of a simulated
+    /// run's time).
+    deadlines: Vec<Option<Timestamp>>,
+    /// Per task, the messages in its mailboxes; and the source tasks. A driver asks for the
+    /// ready actions every step, and walking every task for them was a tenth of a run.
+    queued: Vec<usize>,
+    sources: Vec<usize>,
 }
 
 /// A checkpoint that cannot be restored into this job.
@@ -222,6 +230,9 @@ impl Job {
         for channel in &channels {
             outputs[channel.from].push((channel.to, channel.to_input));
         }
+        let deadlines = tasks.iter().map(Task::next_processing_deadline).collect();
+        let queued = vec![0; tasks.len()];
+        let sources = (0..tasks.len()).filter(|&t| tasks[t].is_source()).collect();
         Job {
             tasks,
             channels,
@@ -230,6 +241,9 @@ impl Job {
             nodes,
             max_parallelism: graph.max_parallelism,
             last_checkpoint: 0,
+            deadlines,
+            queued,
+            sources,
         }
     }
 
@@ -319,6 +333,7 @@ impl Job {
         // What restoring sent (sources announce their watermarks again) goes out first.
         for task in 0..job.tasks.len() {
             job.flush(task);
+            job.deadlines[task] = job.tasks[task].next_processing_deadline();
         }
         Ok(job)
     }
@@ -343,6 +358,7 @@ impl Job {
         for task in 0..self.tasks.len() {
             self.tasks[task].handle_checkpoint_trigger(checkpoint);
             self.flush(task);
+            self.deadlines[task] = self.tasks[task].next_processing_deadline();
         }
     }
 
@@ -365,6 +381,7 @@ impl Job {
         for task in 0..self.tasks.len() {
             self.tasks[task].handle_checkpoint_complete(checkpoint);
             self.flush(task);
+            self.deadlines[task] = self.tasks[task].next_processing_deadline();
         }
     }
 
@@ -389,18 +406,19 @@ impl Job {
     /// Every step that can be taken now, in a fixed order (deliveries, then source polls).
     pub fn ready_actions(&self, actions: &mut Vec<Action>) {
         actions.clear();
-        for (task, t) in self.tasks.iter().enumerate() {
-            if self.backpressured(task) {
+        for (task, &queued) in self.queued.iter().enumerate() {
+            if queued == 0 || self.backpressured(task) {
                 continue;
             }
+            let t = &self.tasks[task];
             for input in 0..t.input_channels() {
                 if t.is_ready(input) {
                     actions.push(Action::Deliver { task, input });
                 }
             }
         }
-        for (task, t) in self.tasks.iter().enumerate() {
-            if t.is_source() && !t.is_ended() && !self.backpressured(task) {
+        for &task in &self.sources {
+            if !self.tasks[task].is_ended() && !self.backpressured(task) {
                 actions.push(Action::PollSource { task });
             }
         }
@@ -408,36 +426,43 @@ impl Job {
 
     /// Takes `action`; a source poll reads up to `source_batch_size` records.
     pub fn perform(&mut self, action: Action, source_batch_size: usize) {
-        match action {
+        let task = match action {
             Action::Deliver { task, input } => {
                 self.tasks[task].handle_input(input);
-                self.flush(task);
+                self.queued[task] -= 1;
+                task
             }
             Action::PollSource { task } => {
                 self.tasks[task].handle_poll_source(source_batch_size);
-                self.flush(task);
+                task
             }
-        }
+        };
+        self.flush(task);
+        self.deadlines[task] = self.tasks[task].next_processing_deadline();
     }
 
     /// Fires processing time `now` on every task whose deadline has come, in task order.
     pub fn handle_processing_time(&mut self, now: Timestamp) {
         for task in 0..self.tasks.len() {
-            if self.tasks[task].next_processing_deadline().is_some_and(|d| d <= now) {
+            if self.deadlines[task].is_some_and(|d| d <= now) {
                 self.tasks[task].handle_processing_time(now);
                 self.flush(task);
+                self.deadlines[task] = self.tasks[task].next_processing_deadline();
             }
         }
     }
 
     /// The earliest processing time at which a task wants [`Job::handle_processing_time`].
     pub fn next_processing_deadline(&self) -> Option<Timestamp> {
-        self.tasks.iter().filter_map(Task::next_processing_deadline).min()
+        self.deadlines.iter().flatten().min().copied()
     }
 
     /// Every task ended and every mailbox is empty.
     pub fn is_finished(&self) -> bool {
-        self.tasks.iter().all(|t| t.is_ended() && t.queued() == 0)
+        self.tasks
+            .iter()
+            .zip(&self.queued)
+            .all(|(t, &queued)| t.is_ended() && queued == 0)
     }
 
     /// How many state entries the tasks' operators hold now.
@@ -498,6 +523,7 @@ impl Job {
         while let Some((channel, message)) = self.tasks[task].poll_output() {
             let Channel { to, to_input, .. } = self.channels[channel];
             self.tasks[to].push_input(to_input, message);
+            self.queued[to] += 1;
         }
     }
 }

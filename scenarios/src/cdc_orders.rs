@@ -147,7 +147,7 @@ fn region_totals(pipeline: &Pipeline, source: EventSource<Change>) -> Stream<Reg
         .stream(
             pipeline,
             "changes",
-            WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50),
+            WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(200),
         )
         .debezium_changelog(row_key);
     let orders = rows.clone().flat_map(|r: Row<TableRow>| match r.row {

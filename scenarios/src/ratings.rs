@@ -54,7 +54,7 @@ pub static RATINGS: LazyLock<Differential<Event>> = LazyLock::new(|| {
         .description(
             "ratings with ties: best per user (normalised), min and count per item (sink_table), top raters (to_upsert, sink_upsert), an inner join with the listings, a TTL join",
         )
-        .watermarks(WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(50))
+        .watermarks(WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(200))
         .partitions(3)
         .events(1_000)
 });

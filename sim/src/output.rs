@@ -62,6 +62,106 @@ impl LineDigest {
     }
 }
 
+/// A changelog being materialised change by change ([`OutputTable::changelog`]): each
+/// `+I`/`+U` adds its row, each `-U`/`-D` removes one; rows are kept as JSON text, written
+/// through one buffer so that a row already in the table costs no allocation.
+pub(crate) struct Changes<'a> {
+    name: &'a str,
+    table: BTreeMap<String, usize>,
+    /// The digest of the changes in order, the lines `KIND ROW`.
+    order: LineDigest,
+    line: String,
+    json: Vec<u8>,
+    transactions: usize,
+    open_updates: usize,
+    problem: Option<String>,
+}
+
+impl<'a> Changes<'a> {
+    pub(crate) fn new(name: &'a str) -> Self {
+        Changes {
+            name,
+            table: BTreeMap::new(),
+            order: LineDigest::default(),
+            line: String::new(),
+            json: Vec::new(),
+            transactions: 0,
+            open_updates: 0,
+            problem: None,
+        }
+    }
+
+    fn push_row<T: Serialize>(&mut self, row: &Row<T>) {
+        let mut json = std::mem::take(&mut self.json);
+        json.clear();
+        serde_json::to_writer(&mut json, &row.row).expect("outputs serialise to JSON");
+        self.push(row.kind, std::str::from_utf8(&json).expect("JSON is UTF-8"));
+        self.json = json;
+    }
+
+    /// One change, its row as JSON text.
+    pub(crate) fn push(&mut self, kind: RowKind, text: &str) {
+        self.line.clear();
+        self.line.push_str(kind.short());
+        self.line.push_str(text);
+        self.order.push(&self.line);
+        match kind {
+            RowKind::Insert | RowKind::UpdateAfter => {
+                if kind == RowKind::UpdateAfter {
+                    self.open_updates = self.open_updates.saturating_sub(1);
+                }
+                match self.table.get_mut(text) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.table.insert(text.to_string(), 1);
+                    }
+                }
+            }
+            RowKind::UpdateBefore | RowKind::Delete => {
+                if kind == RowKind::UpdateBefore {
+                    self.open_updates += 1;
+                }
+                match self.table.get_mut(text) {
+                    Some(n) if *n > 1 => *n -= 1,
+                    Some(_) => {
+                        self.table.remove(text);
+                    }
+                    None => {
+                        let name = self.name;
+                        self.problem.get_or_insert_with(|| {
+                            format!(
+                                "output `{name}`: {} {text} retracts a row the table does not hold (its count would go negative)",
+                                kind.short()
+                            )
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The end of a committed transaction: an update-before must have had its update-after.
+    pub(crate) fn end_transaction(&mut self) {
+        if self.open_updates > 0 {
+            let (name, index) = (self.name, self.transactions);
+            self.problem.get_or_insert_with(|| {
+                format!("output `{name}`: committed transaction {index} has an update-before without its update-after")
+            });
+        }
+        self.open_updates = 0;
+        self.transactions += 1;
+    }
+
+    pub(crate) fn finish(self) -> OutputTable {
+        OutputTable {
+            name: self.name.to_string(),
+            digest: self.order.finish(),
+            rows: Rows::Append(self.table),
+            problem: self.problem,
+        }
+    }
+}
+
 impl OutputTable {
     /// `values` in commit order as an upsert table: the last value per `key` wins.
     pub fn upsert<T: Serialize, K: Serialize>(
@@ -128,12 +228,14 @@ impl OutputTable {
     /// the table does not hold, or an update-before without its update-after in the same
     /// transaction, is a [`problem`](Self::problem). `transactions` in commit order.
     pub fn changelog<T: Serialize>(name: &str, transactions: impl IntoIterator<Item = Vec<Row<T>>>) -> Self {
-        Self::changelog_of_texts(
-            name,
-            transactions
-                .into_iter()
-                .map(|rows| rows.iter().map(|r| (r.kind, json(&r.row))).collect()),
-        )
+        let mut changes = Changes::new(name);
+        for transaction in transactions {
+            for row in &transaction {
+                changes.push_row(row);
+            }
+            changes.end_transaction();
+        }
+        changes.finish()
     }
 
     /// A changelog in its line form, `+I ROW` (the row kind, a space, the row as JSON: what a
@@ -142,99 +244,35 @@ impl OutputTable {
     /// [`OutputTable::changelog`] does, all lines as one transaction. A line that is not in
     /// that form is an error naming its index.
     pub fn changelog_lines(name: &str, lines: &[String]) -> Result<Self, (usize, String)> {
-        let rows = lines
-            .iter()
-            .enumerate()
-            .map(|(index, line)| {
-                // A plain line (a final row, not a change) is an insert.
-                let (kind, row) = match line.split_once(' ') {
-                    Some((kind, row)) if kind.starts_with(['+', '-']) => (kind, row),
-                    _ => ("+I", line.as_str()),
-                };
-                let kind = RowKind::from_short(kind)
-                    .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
-                // The row as written (a line function's own field order), once it reads as JSON.
-                serde_json::from_str::<serde::de::IgnoredAny>(row)
-                    .map_err(|e| (index, format!("the row is not JSON: {e}")))?;
-                Ok((kind, row.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self::changelog_of_texts(name, [rows]))
+        let mut changes = Changes::new(name);
+        for (index, line) in lines.iter().enumerate() {
+            // A plain line (a final row, not a change) is an insert.
+            let (kind, row) = match line.split_once(' ') {
+                Some((kind, row)) if kind.starts_with(['+', '-']) => (kind, row),
+                _ => ("+I", line.as_str()),
+            };
+            let kind = RowKind::from_short(kind)
+                .ok_or_else(|| (index, format!("`{kind}` is not a row kind (+I, -U, +U or -D)")))?;
+            // The row as written (a line function's own field order), once it reads as JSON.
+            serde_json::from_str::<serde::de::IgnoredAny>(row)
+                .map_err(|e| (index, format!("the row is not JSON: {e}")))?;
+            changes.push(kind, row);
+        }
+        changes.end_transaction();
+        Ok(changes.finish())
     }
 
-    pub(crate) fn changelog_of_texts(
-        name: &str,
-        transactions: impl IntoIterator<Item = Vec<(RowKind, String)>>,
-    ) -> Self {
-        let mut table: BTreeMap<String, usize> = BTreeMap::new();
-        // The digest of the changes in order, the lines `KIND ROW` hashed as they come
-        // through one buffer (a line a row was most of the time a changelog scenario's check
-        // took).
-        let mut order = LineDigest::default();
-        let mut line = String::new();
-        let mut problem = None;
-        for (index, transaction) in transactions.into_iter().enumerate() {
-            let mut open_updates = 0usize;
-            for (kind, text) in transaction {
-                let kind = &kind;
-                line.clear();
-                line.push_str(kind.short());
-                line.push_str(&text);
-                order.push(&line);
-                match kind {
-                    RowKind::Insert | RowKind::UpdateAfter => {
-                        if *kind == RowKind::UpdateAfter {
-                            open_updates = open_updates.saturating_sub(1);
-                        }
-                        *table.entry(text).or_default() += 1;
-                    }
-                    RowKind::UpdateBefore | RowKind::Delete => {
-                        if *kind == RowKind::UpdateBefore {
-                            open_updates += 1;
-                        }
-                        match table.get_mut(&text) {
-                            Some(n) => {
-                                *n -= 1;
-                                if *n == 0 {
-                                    table.remove(&text);
-                                }
-                            }
-                            None => {
-                                problem.get_or_insert_with(|| {
-                                    format!(
-                                        "output `{name}`: {} {text} retracts a row the table does not hold (its count would go negative)",
-                                        kind.short()
-                                    )
-                                });
-                            }
-                        }
-                    }
-                }
-            }
-            if open_updates > 0 {
-                problem.get_or_insert_with(|| {
-                    format!(
-                        "output `{name}`: committed transaction {index} has an update-before without its update-after"
-                    )
-                });
-            }
-        }
-        OutputTable {
-            name: name.to_string(),
-            digest: order.finish(),
-            rows: Rows::Append(table),
-            problem,
-        }
-    }
-
-    /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction.
+    /// [`OutputTable::changelog`] of what `log` committed, transaction by transaction (read
+    /// in place: a changelog scenario commits thousands of rows).
     pub fn committed_changelog<T: Data + PartialEq>(name: &str, log: &CommitLog<Row<T>>) -> Self {
-        Self::changelog(
-            name,
-            log.by_transaction()
-                .into_iter()
-                .map(|(_, records)| records.into_iter().map(|r| r.value).collect()),
-        )
+        let mut changes = Changes::new(name);
+        log.for_each_transaction(|_, records| {
+            for record in records {
+                changes.push_row(&record.value);
+            }
+            changes.end_transaction();
+        });
+        changes.finish()
     }
 
     /// The table's rows as JSON lines, each as often as it holds it (what `eddy run` prints

@@ -28,7 +28,7 @@ use eddy_engine::{
     TimeDomain, Timestamp, Window, Windowed,
 };
 
-use crate::output::{digest_of, json, OutputTable, Rows};
+use crate::output::{digest_of, json, Changes, OutputTable, Rows};
 use eddy_engine::lines::LineCommitter;
 use eddy_engine::lines::LiveTable;
 
@@ -332,9 +332,11 @@ impl Outputs {
                 log: Some(Box::new(log)),
                 table: Box::new(move || OutputTable::committed_changelog(&table_name, &table_log)),
                 lines: Some(Box::new(move || {
-                    let rows = lines_log.records().into_iter().map(|r| r.value);
-                    let texts = rows.map(|r| (r.kind, line(&r.row))).collect();
-                    let mut lines = OutputTable::changelog_of_texts("lines", [texts]).lines();
+                    let mut changes = Changes::new("lines");
+                    for r in lines_log.records() {
+                        changes.push(r.value.kind, &line(&r.value.row));
+                    }
+                    let mut lines = changes.finish().lines();
                     lines.sort();
                     lines
                 })),
