@@ -57,7 +57,7 @@ pub use driver::{
 pub use element::{encode_value, Batch, CheckpointId, Data, Key, Message, Record, Timestamp};
 pub use graph::{BuildError, JobGraph, Layout, NodeId, TaskInfo, TimeRule};
 pub use job::{Action, Job, JobMetrics, RestoreError};
-pub use join::Change;
+pub use join::{Change, LateRows};
 pub use operator::{Operator, OperatorEvents, Output, LATE, LATE_CHANGES, MAIN};
 pub use partition::Partitioning;
 pub use pipeline::{Feature, KeyedStream, Pipeline, Stream, TemporalJoin, WindowedStream, WithLate};

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::dedup::{DedupOperator, Keep};
 use crate::element::{Data, Key};
 use crate::graph::{BuildError, NodeId, OperatorFactory, TaskInfo, TimeRule};
-use crate::join::{Change, TemporalJoinOperator};
+use crate::join::{Change, LateRows, TemporalJoinOperator};
 use crate::operator::{Operator, LATE, LATE_CHANGES, MAIN};
 use crate::partition::{HashPartitioner, Partitioning};
 use crate::process::{KeyedProcessFunction, ProcessOperator};
@@ -175,8 +175,19 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
         }
     }
 
-    /// Joins each record with the version of `table` valid at the record's timestamp.
+    /// Joins each record with the version of `table` valid at the record's timestamp; probes
+    /// and changes behind the watermark go to the side outputs ([`LateRows::SideOutput`]).
     pub fn temporal_join<V: Data>(self, table: Stream<Change<K, V>>) -> TemporalJoin<T, K, V> {
+        self.temporal_join_with(table, LateRows::SideOutput)
+    }
+
+    /// [`KeyedStream::temporal_join`], with late probes and changes handled as `late_rows`
+    /// says ([`LateRows::JoinAtNextWatermark`] is Flink's).
+    pub fn temporal_join_with<V: Data>(
+        self,
+        table: Stream<Change<K, V>>,
+        late_rows: LateRows,
+    ) -> TemporalJoin<T, K, V> {
         if !Rc::ptr_eq(&self.stream.draft, &table.draft) {
             self.stream.error(BuildError::ForeignStream);
         }
@@ -188,7 +199,10 @@ impl<T: Data, K: Key, KS: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K
             "temporal_join",
             table_edges,
             Box::new(move |_| {
-                Box::new(TemporalJoinOperator::<T, K, V, KS>::new(key_selector.clone())) as Box<dyn Operator>
+                Box::new(TemporalJoinOperator::<T, K, V, KS>::new(
+                    key_selector.clone(),
+                    late_rows,
+                )) as Box<dyn Operator>
             }),
         );
         TemporalJoin {

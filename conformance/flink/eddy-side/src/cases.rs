@@ -46,8 +46,10 @@ pub enum Kind {
     /// A changelog query through Flink SQL (`Sql.java`), eddy's changelog operators here.
     Sql(SqlCase),
     /// The event-time temporal join (`joins.rs`) against Flink SQL's `FOR SYSTEM_TIME AS OF`,
-    /// compared per watermark epoch as the windows are.
-    TemporalJoin,
+    /// compared per watermark epoch as the windows are; `late`: its scripts have probes and
+    /// changes behind the watermark (eddy runs the join in Flink's mode,
+    /// `LateRows::JoinAtNextWatermark`).
+    TemporalJoin { late: bool },
 }
 
 /// The SQL cases' queries, by the name `Sql.java` knows them by.
@@ -159,7 +161,11 @@ impl Case {
                 }
                 return spec;
             }
-            Kind::TemporalJoin => return format!("kind=sql query=temporal-join {spec}"),
+            // A late case's source waits after each watermark until the sink saw it
+            // (`Sql.java`, `RowSource`): then the join has it on both inputs.
+            Kind::TemporalJoin { late } => {
+                return format!("kind=sql query=temporal-join paced={} {spec}", u8::from(late))
+            }
         };
         spec.insert_str(0, "kind=window ");
         match w.assigner {
@@ -213,7 +219,7 @@ impl Case {
                 ..
             }) => script::generate_changelog(rng, insert_only).shifted(10_000),
             Kind::Sql(sql) => script::generate_changelog(rng, sql.insert_only),
-            Kind::TemporalJoin => script::generate_temporal(rng, true),
+            Kind::TemporalJoin { late } => script::generate_temporal(rng, !late),
             _ if self.restore => {
                 let script = script::generate(rng, self.shape());
                 script::with_savepoint(rng, script)
@@ -225,7 +231,7 @@ impl Case {
     /// What the script generator aims at for this case.
     fn shape(&self) -> Shape {
         match self.kind {
-            Kind::Process | Kind::Sql(_) | Kind::TemporalJoin => Shape {
+            Kind::Process | Kind::Sql(_) | Kind::TemporalJoin { .. } => Shape {
                 period_ms: 1_000,
                 offset_ms: 0,
                 lateness_ms: 0,
@@ -390,10 +396,21 @@ pub fn all() -> Vec<Case> {
         2,
         true,
     ));
-    // Probes and changes ahead of the watermark: late ones are where the engines differ (eddy
-    // sends them to side outputs; Flink joins a late probe at the next watermark and applies
-    // a late change).
-    cases.push(case("temporal-join-left".to_string(), Kind::TemporalJoin, 1, false));
+    // Probes and changes ahead of the watermark, then with late ones too: eddy sends late
+    // ones to side outputs by default; in Flink's mode, which these cases run, a late probe
+    // joins at the next watermark and a late change is applied.
+    cases.push(case(
+        "temporal-join-left".to_string(),
+        Kind::TemporalJoin { late: false },
+        1,
+        false,
+    ));
+    cases.push(case(
+        "temporal-join-left-late".to_string(),
+        Kind::TemporalJoin { late: true },
+        1,
+        false,
+    ));
     let sql = |name: &str, query, insert_only, ordered| Case {
         name: format!("sql-{name}"),
         kind: Kind::Sql(SqlCase {

@@ -106,7 +106,9 @@ pub fn agree(case: &Case, script: &Script, eddy: &Outputs, flink: &Outputs) -> b
             let key_fields = sql.query.key_fields();
             table(eddy) == table(flink) && (!sql.ordered || by_key(eddy, key_fields) == by_key(flink, key_fields))
         }
-        Kind::Window(_) | Kind::Process | Kind::TemporalJoin => by_epoch(script, eddy) == by_epoch(script, flink),
+        Kind::Window(_) | Kind::Process | Kind::TemporalJoin { .. } => {
+            by_epoch(script, eddy) == by_epoch(script, flink)
+        }
     }
 }
 
@@ -114,7 +116,7 @@ pub fn agree(case: &Case, script: &Script, eddy: &Outputs, flink: &Outputs) -> b
 pub fn show(case: &Case, script: &Script, eddy: &Outputs, flink: &Outputs) -> String {
     match case.kind {
         Kind::Sql(_) => show_changelogs(eddy, flink),
-        Kind::Window(_) | Kind::Process | Kind::TemporalJoin => show_epochs(script, eddy, flink),
+        Kind::Window(_) | Kind::Process | Kind::TemporalJoin { .. } => show_epochs(script, eddy, flink),
     }
 }
 

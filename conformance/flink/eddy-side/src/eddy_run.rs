@@ -22,7 +22,7 @@ use crate::script::Script;
 /// `{phase}late`.
 pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, phase: &str) -> Result<JobGraph, String> {
     let pipeline = Pipeline::new().with_parallelism(case.parallelism);
-    if case.kind == Kind::TemporalJoin {
+    if matches!(case.kind, Kind::TemporalJoin { .. }) {
         crate::joins::temporal_join(&pipeline, script, outputs);
         return pipeline.build().map_err(|e| e.to_string());
     }
@@ -56,7 +56,7 @@ pub fn build(case: &Case, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>, ph
                 .sink(TagSink::new(format!("{phase}late"), outputs));
         }
         Kind::Process => keyed.process(TimerFunction).sink(main),
-        Kind::Sql(_) | Kind::TemporalJoin => unreachable!("built above"),
+        Kind::Sql(_) | Kind::TemporalJoin { .. } => unreachable!("built above"),
     }
     pipeline.build().map_err(|e| e.to_string())
 }

@@ -3,16 +3,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use eddy::engine::{Change, Row, RowKind};
+use eddy::engine::{Change, LateRows, Row, RowKind};
 use eddy::{Pipeline, Stream};
 
 use crate::compare::Tagged;
 use crate::parts::{scripted_rows, Event, TagSink};
 use crate::script::Script;
 
-/// `probes.key_by(k).temporal_join(changes)`: each probe `(k, ts, v)` with the value of the
-/// version of `k` valid at `ts`, printed as the Flink side prints its rows (`+I k ts v value`,
-/// `null` for none); late probes and changes on their side outputs.
+/// `probes.key_by(k).temporal_join_with(changes, LateRows::JoinAtNextWatermark)` (Flink's
+/// mode): each probe `(k, ts, v)` with the value of the version of `k` valid at `ts`, printed
+/// as the Flink side prints its rows (`+I k ts v value`, `null` for none); a late probe joins
+/// at the next watermark, a late change is applied (the side outputs stay empty).
 pub fn temporal_join(pipeline: &Pipeline, script: &Script, outputs: &Arc<Mutex<Vec<Tagged>>>) {
     let input: Stream<Row<Event>> = pipeline.scripted_source("script", scripted_rows(script));
     let probes = input
@@ -28,7 +29,9 @@ pub fn temporal_join(pipeline: &Pipeline, script: &Script, outputs: &Arc<Mutex<V
                 value: r.row.2,
             },
         });
-    let joined = probes.key_by(|e: &Event| e.0.clone()).temporal_join(changes);
+    let joined = probes
+        .key_by(|e: &Event| e.0.clone())
+        .temporal_join_with(changes, LateRows::JoinAtNextWatermark);
     joined
         .output
         .map(|((k, ts, v), value): (Event, Option<i64>)| {

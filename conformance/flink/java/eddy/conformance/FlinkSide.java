@@ -95,6 +95,7 @@ public final class FlinkSide {
         env.setParallelism(Integer.parseInt(spec.getOrDefault("parallelism", "1")));
         List<Path> outs = new ArrayList<>();
         Tag.OUTPUTS.clear();
+        Tag.WATERMARKS.clear();
         boolean sql = "sql".equals(spec.get("kind"));
         StreamTableEnvironment tables = sql ? StreamTableEnvironment.create(env) : null;
         for (int i = 2; i < f.length; i += 2) {

@@ -30,16 +30,30 @@ final class Sql {
 
     private Sql() {}
 
-    /** Emits a script's records as changelog rows, its watermarks where they stand. */
+    /**
+     * Emits a script's records as changelog rows, its watermarks where they stand. A paced
+     * source (slot {@code >= 0}) waits after each watermark until its slot's sink has seen it:
+     * a two-input operator (the temporal join) then has that watermark on both inputs before
+     * the next record comes, as the script means, instead of whenever the network hands over
+     * each input's buffers. Without it, whether a record just behind the watermark is late at
+     * the join depends on which input the join read first.
+     */
     static final class RowSource implements SourceFunction<Row> {
         private final Script script;
+        private final int pacedSlot;
+        private volatile boolean running = true;
 
         RowSource(Script script) {
+            this(script, -1);
+        }
+
+        RowSource(Script script, int pacedSlot) {
             this.script = script;
+            this.pacedSlot = pacedSlot;
         }
 
         @Override
-        public void run(SourceContext<Row> ctx) {
+        public void run(SourceContext<Row> ctx) throws InterruptedException {
             for (Script.Element e : script.elements) {
                 synchronized (ctx.getCheckpointLock()) {
                     if (e.isWatermark()) {
@@ -49,11 +63,22 @@ final class Sql {
                         ctx.collectWithTimestamp(row, e.ts);
                     }
                 }
+                if (pacedSlot >= 0 && e.isWatermark()) {
+                    long deadline = System.nanoTime() + 10_000_000_000L;
+                    while (running && Tag.WATERMARKS.getOrDefault(pacedSlot, Long.MIN_VALUE) < e.ts) {
+                        if (System.nanoTime() > deadline) {
+                            throw new IllegalStateException("slot " + pacedSlot + ": the sink never saw watermark " + e.ts);
+                        }
+                        Thread.sleep(0, 200_000);
+                    }
+                }
             }
         }
 
         @Override
-        public void cancel() {}
+        public void cancel() {
+            running = false;
+        }
     }
 
     static RowKind kind(String shortString) {
@@ -128,7 +153,12 @@ final class Sql {
             return;
         }
         Script script = Script.read(path);
-        DataStream<Row> rows = env.addSource(new RowSource(script), "script-" + slot, ROW);
+        boolean paced = "1".equals(spec.get("paced"));
+        if (paced) {
+            // Each element goes out at once: a paced source waits on every watermark.
+            env.setBufferTimeout(0);
+        }
+        DataStream<Row> rows = env.addSource(new RowSource(script, paced ? slot : -1), "script-" + slot, ROW);
         if (query.equals("temporal-join")) {
             temporalJoin(tables, rows, slot);
             return;

@@ -27,6 +27,8 @@ public final class Tag<T> extends AbstractStreamOperator<Object> implements OneI
      * produces them.
      */
     static volatile boolean STOP_AT_SNAPSHOT = false;
+    /** The last watermark the sinks of each script slot saw (a paced source waits for it). */
+    static final Map<Integer, Long> WATERMARKS = new ConcurrentHashMap<>();
 
     private final int slot;
     private final String stream;
@@ -77,6 +79,7 @@ public final class Tag<T> extends AbstractStreamOperator<Object> implements OneI
     @Override
     public void processWatermark(Watermark mark) throws Exception {
         watermark = mark.getTimestamp();
+        WATERMARKS.merge(slot, watermark, Math::max);
         super.processWatermark(mark);
     }
 }
