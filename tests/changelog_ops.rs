@@ -1,14 +1,14 @@
 //! Changelog operators against references that replay the changes one by one on plain
 //! multisets: aggregations with retractions (min and max fall back to the next value,
 //! deletes of rows a key does not hold change nothing), Top-N with ties, regular joins
-//! (inner and left outer, `(left, None)` retracted when a match comes), normalisation of
-//! upserts. The committed changelog is materialised by the oracle's own code.
+//! (inner and left outer, `(left, None)` retracted when a match comes), semi and anti joins,
+//! normalisation of upserts. The committed changelog is materialised by the oracle's own code.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use eddy::engine::{CollectSink, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
+use eddy::engine::{CollectSink, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind, SumRows};
 use eddy::sim::{simulate, FaultKind, FaultSet, OutputTable, Rows, SimOptions};
 use eddy::{Log, Pipeline, Record, Stream, WatermarkStrategy};
 use proptest::prelude::*;
@@ -161,6 +161,42 @@ proptest! {
             }
         }
         prop_assert_eq!(joined, table_of(expected));
+    }
+
+    #[test]
+    fn semi_and_anti_joins_keep_the_left_rows_whose_key_has_a_right_row_or_none(
+        left in changes(),
+        right in changes(),
+        anti in any::<bool>(),
+    ) {
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        enum Side { L(Row<(u8, i64)>), R(Row<(u8, i64)>) }
+        let mut input = Vec::new();
+        let (mut l, mut r) = (left.iter(), right.iter());
+        loop {
+            match (l.next(), r.next()) {
+                (None, None) => break,
+                (a, b) => {
+                    input.extend(b.cloned().map(Side::R));
+                    input.extend(a.cloned().map(Side::L));
+                }
+            }
+        }
+        let kind = if anti { SemiJoinKind::Anti } else { SemiJoinKind::Semi };
+        let kept = materialised(
+            input.into_iter().map(Row::insert).collect(),
+            |s: Stream<Row<Side>>| {
+                let lefts = s.clone().flat_map(|r: Row<Side>| match r.row { Side::L(row) => Some(row), Side::R(_) => None });
+                let rights = s.flat_map(|r: Row<Side>| match r.row { Side::R(row) => Some(row), Side::L(_) => None });
+                lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).semi_join_changelog(rights, |r: &(u8, i64)| r.0, kind)
+            },
+        );
+        let held_right = held(&right);
+        let expected = held(&left)
+            .into_iter()
+            .filter(|(key, _)| held_right.contains_key(key) != anti)
+            .flat_map(|(key, values)| values.into_iter().map(move |v| (key, v)));
+        prop_assert_eq!(kept, table_of(expected));
     }
 
     #[test]

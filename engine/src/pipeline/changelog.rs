@@ -9,6 +9,7 @@ use crate::changelog::{
 };
 use crate::element::{Data, Key};
 use crate::graph::BuildError;
+use crate::semi_join::{SemiJoin, SemiJoinKind};
 use crate::sink::{Table, TableMode};
 
 use super::draft::{JoinedWithLate, KeyedStream, Stream};
@@ -144,6 +145,28 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
         keyed.process_on_time_node(join)
     }
 
+    /// The semi (`kind` [`SemiJoinKind::Semi`]) or anti join of this changelog with `right`
+    /// on the key (Flink SQL's `IN`/`EXISTS` and `NOT EXISTS`): each left row while its key
+    /// has some right row, or none, retracted and emitted again as that changes.
+    pub fn semi_join_changelog<R: Data, RK: Fn(&R) -> K + Clone + Send + 'static>(
+        self,
+        right: Stream<Row<R>>,
+        right_key: RK,
+        kind: SemiJoinKind,
+    ) -> Stream<Row<T>>
+    where
+        T: PartialEq,
+    {
+        self.stream.uses(match kind {
+            SemiJoinKind::Semi => Feature::SemiJoin,
+            SemiJoinKind::Anti => Feature::AntiJoin,
+        });
+        self.sides(right, right_key).process_node(SemiJoin {
+            kind,
+            _types: PhantomData,
+        })
+    }
+
     #[allow(clippy::type_complexity)]
     pub(super) fn join_sides<R: Data + PartialEq, RK: Fn(&R) -> K + Clone + Send + 'static>(
         self,
@@ -159,18 +182,27 @@ impl<T: Data + PartialEq, K: Key, KS: Fn(&Row<T>) -> K + Clone + Send + 'static>
             JoinKind::Inner => Feature::InnerJoin,
             JoinKind::LeftOuter => Feature::LeftOuterJoin,
         });
-        let left_key = self.key_selector.clone();
-        let left = self.stream.map(Side::<T, R>::Left);
-        let right = right.map(Side::<T, R>::Right);
-        let keyed = left.union(right).key_by(move |side: &Side<T, R>| match side {
-            Side::Left(row) => left_key(row),
-            Side::Right(row) => right_key(&row.row),
-        });
         let join = ChangelogJoin {
             kind,
             ttl_ms,
             _types: PhantomData,
         };
-        (keyed, join)
+        (self.sides(right, right_key), join)
+    }
+
+    /// Both changelogs of a join as one stream of [`Side`]s, by key.
+    #[allow(clippy::type_complexity)]
+    fn sides<R: Data, RK: Fn(&R) -> K + Clone + Send + 'static>(
+        self,
+        right: Stream<Row<R>>,
+        right_key: RK,
+    ) -> KeyedStream<Side<T, R>, K, impl Fn(&Side<T, R>) -> K + Clone + Send + 'static> {
+        let left_key = self.key_selector.clone();
+        let left = self.stream.map(Side::<T, R>::Left);
+        let right = right.map(Side::<T, R>::Right);
+        left.union(right).key_by(move |side: &Side<T, R>| match side {
+            Side::Left(row) => left_key(row),
+            Side::Right(row) => right_key(&row.row),
+        })
     }
 }

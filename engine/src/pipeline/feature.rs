@@ -70,6 +70,10 @@ pub enum Feature {
     InnerJoin,
     /// `join_changelog` with `JoinKind::LeftOuter`.
     LeftOuterJoin,
+    /// `semi_join_changelog` with `SemiJoinKind::Semi`.
+    SemiJoin,
+    /// `semi_join_changelog` with `SemiJoinKind::Anti`.
+    AntiJoin,
     /// `join_changelog_with_ttl`.
     JoinTtl,
     /// A sink that writes on receipt (`sink`, `collect`).
@@ -84,7 +88,7 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in this order.
-    pub const ALL: [Feature; 35] = [
+    pub const ALL: [Feature; 37] = [
         Feature::LogSource,
         Feature::ScriptedSource,
         Feature::ReaderSource,
@@ -115,6 +119,8 @@ impl Feature {
         Feature::TopN,
         Feature::InnerJoin,
         Feature::LeftOuterJoin,
+        Feature::SemiJoin,
+        Feature::AntiJoin,
         Feature::JoinTtl,
         Feature::Sink,
         Feature::TransactionalSink,
@@ -155,6 +161,8 @@ impl Feature {
             Feature::TopN => "top_n",
             Feature::InnerJoin => "join-inner",
             Feature::LeftOuterJoin => "join-left",
+            Feature::SemiJoin => "join-semi",
+            Feature::AntiJoin => "join-anti",
             Feature::JoinTtl => "join_changelog_with_ttl",
             Feature::Sink => "sink",
             Feature::TransactionalSink => "sink_transactional",

@@ -66,6 +66,10 @@ pub enum Query {
     /// Rows with `v <= 5` joined with rows with `v > 5` on `k`.
     InnerJoin,
     LeftJoin,
+    /// Rows with `v <= 5` whose `k` has a row with `v > 5` (`k IN (SELECT ..)`), or none
+    /// (`NOT EXISTS`): eddy's `semi_join_changelog`.
+    SemiJoin,
+    AntiJoin,
     /// The same rows, inner-joined on `k` where `r.ts` is in `[l.ts - 499, l.ts + 999]` (an
     /// interval join; eddy's `join_changelog_with_ttl` with TTLs 1000 and 500 ms).
     IntervalJoin,
@@ -97,7 +101,7 @@ impl Query {
     pub fn key_fields(self) -> Option<usize> {
         match self {
             Query::Top2 => Some(2),
-            Query::InnerJoin | Query::LeftJoin | Query::IntervalJoin => None,
+            Query::InnerJoin | Query::LeftJoin | Query::IntervalJoin | Query::SemiJoin | Query::AntiJoin => None,
             _ => Some(1),
         }
     }
@@ -120,6 +124,8 @@ impl Query {
             Query::Top2 => "top2",
             Query::InnerJoin => "inner-join",
             Query::LeftJoin => "left-join",
+            Query::SemiJoin => "semi-join",
+            Query::AntiJoin => "anti-join",
             Query::IntervalJoin => "interval-join",
             Query::KeepFirst => "keep-first",
             Query::KeepLast => "keep-last",
@@ -431,6 +437,8 @@ pub fn all() -> Vec<Case> {
         sql("top2-changelog", Query::Top2, false, true),
         sql("inner-join", Query::InnerJoin, false, true),
         sql("left-join", Query::LeftJoin, false, true),
+        sql("semi-join", Query::SemiJoin, false, true),
+        sql("anti-join", Query::AntiJoin, false, true),
         // Insert-only rows ahead of the watermark: eddy sends a row at or behind the watermark
         // to a late side output, Flink's interval join judges lateness by its own bounds.
         Case {

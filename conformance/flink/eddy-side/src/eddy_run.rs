@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::cmp::Reverse;
 
 use eddy::engine::cdc::{ChangeEvent, DebeziumJson};
-use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SumRows};
+use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind, SumRows};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Stream,
     TimeDomain, Trigger, Windowed,
@@ -178,6 +178,21 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
                 };
                 change(r.kind, format_args!("{k} {lts} {lv} {rts} {rv}"))
             })
+        }
+        Query::SemiJoin | Query::AntiJoin => {
+            let kind = if sql.query == Query::SemiJoin {
+                SemiJoinKind::Semi
+            } else {
+                SemiJoinKind::Anti
+            };
+            let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
+            let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
+            left.key_by(key)
+                .semi_join_changelog(right, |e: &Event| e.0.clone(), kind)
+                .map(|r: Row<Event>| {
+                    let (k, ts, v) = r.row;
+                    change(r.kind, format_args!("{k} {ts} {v}"))
+                })
         }
         Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
     };

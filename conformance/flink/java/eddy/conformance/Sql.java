@@ -115,6 +115,11 @@ final class Sql {
                 return String.format(join, "INNER");
             case "left-join":
                 return String.format(join, "LEFT");
+            case "semi-join":
+                return "SELECT l.k, l.ts, l.v FROM {t} AS l WHERE l.v <= 5 AND l.k IN (SELECT k FROM {t} WHERE v > 5)";
+            case "anti-join":
+                return "SELECT l.k, l.ts, l.v FROM {t} AS l WHERE l.v <= 5"
+                        + " AND NOT EXISTS (SELECT * FROM {t} AS r WHERE r.v > 5 AND r.k = l.k)";
             case "interval-join":
                 // eddy's join_changelog_with_ttl(.., 1000, 500): l.ts <= r.ts < l.ts + 1000 or
                 // r.ts < l.ts < r.ts + 500.
