@@ -1,5 +1,5 @@
 //! Changelog operators against references that replay the changes one by one on plain
-//! multisets: aggregations with retractions (min and max fall back to the next value,
+//! multisets: aggregations with retractions (distinct ones too) (min and max fall back to the next value,
 //! deletes of rows a key does not hold change nothing), Top-N with ties, regular joins
 //! (inner and left outer, `(left, None)` retracted when a match comes), semi and anti joins,
 //! normalisation of upserts. The committed changelog is materialised by the oracle's own code.
@@ -8,7 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use eddy::engine::{CollectSink, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind, SumRows};
+use eddy::engine::{
+    CollectSink, CountDistinctRows, CountRows, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind, SumDistinctRows,
+    SumRows,
+};
 use eddy::sim::{simulate, FaultKind, FaultSet, OutputTable, Rows, SimOptions};
 use eddy::{Log, Pipeline, Record, Stream, WatermarkStrategy};
 use proptest::prelude::*;
@@ -101,8 +104,14 @@ proptest! {
         prop_assert_eq!(sum, table_of(held.iter().map(|(k, v)| (*k, v.iter().sum::<i64>()))));
         let min = materialised(input.clone(), |s| keyed(s).aggregate_changelog(MinRows(|r: &(u8, i64)| r.1)));
         prop_assert_eq!(min, table_of(held.iter().map(|(k, v)| (*k, *v.iter().min().unwrap()))));
-        let max = materialised(input, |s| keyed(s).aggregate_changelog(MaxRows(|r: &(u8, i64)| r.1)));
+        let max = materialised(input.clone(), |s| keyed(s).aggregate_changelog(MaxRows(|r: &(u8, i64)| r.1)));
         prop_assert_eq!(max, table_of(held.iter().map(|(k, v)| (*k, *v.iter().max().unwrap()))));
+        let distinct = |v: &Vec<i64>| v.iter().copied().collect::<std::collections::BTreeSet<i64>>();
+        let count_distinct =
+            materialised(input.clone(), |s| keyed(s).aggregate_changelog(CountDistinctRows(|r: &(u8, i64)| r.1)));
+        prop_assert_eq!(count_distinct, table_of(held.iter().map(|(k, v)| (*k, distinct(v).len() as u64))));
+        let sum_distinct = materialised(input, |s| keyed(s).aggregate_changelog(SumDistinctRows(|r: &(u8, i64)| r.1)));
+        prop_assert_eq!(sum_distinct, table_of(held.iter().map(|(k, v)| (*k, distinct(v).iter().sum::<i64>()))));
     }
 
     #[test]

@@ -283,6 +283,43 @@ impl<T, F: Fn(&T) -> i64 + Clone + Send + Sync + 'static> RetractableAggregate<T
     }
 }
 
+/// How many distinct `i64` values the rows have (`COUNT(DISTINCT v)`): each value's rows are
+/// counted, so that it goes only with its last row.
+#[derive(Clone, Copy, Debug)]
+pub struct CountDistinctRows<F>(pub F);
+
+impl<T, F: Fn(&T) -> i64 + Clone + Send + Sync + 'static> RetractableAggregate<T> for CountDistinctRows<F> {
+    type Acc = ValueCounts;
+    type Out = u64;
+    fn add(&self, acc: &mut ValueCounts, row: &T) {
+        add_value(acc, (self.0)(row));
+    }
+    fn retract(&self, acc: &mut ValueCounts, row: &T) {
+        retract_value(acc, (self.0)(row), None);
+    }
+    fn result(&self, acc: &ValueCounts) -> Option<u64> {
+        Some(acc.len() as u64)
+    }
+}
+
+/// The sum of the distinct `i64` values of the rows (`SUM(DISTINCT v)`).
+#[derive(Clone, Copy, Debug)]
+pub struct SumDistinctRows<F>(pub F);
+
+impl<T, F: Fn(&T) -> i64 + Clone + Send + Sync + 'static> RetractableAggregate<T> for SumDistinctRows<F> {
+    type Acc = ValueCounts;
+    type Out = i64;
+    fn add(&self, acc: &mut ValueCounts, row: &T) {
+        add_value(acc, (self.0)(row));
+    }
+    fn retract(&self, acc: &mut ValueCounts, row: &T) {
+        retract_value(acc, (self.0)(row), None);
+    }
+    fn result(&self, acc: &ValueCounts) -> Option<i64> {
+        Some(acc.keys().sum())
+    }
+}
+
 /// A key's aggregation: the accumulator, how many rows it holds, and its last result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AggregateState<A, O> {

@@ -44,8 +44,8 @@ pub mod transaction;
 pub mod window;
 
 pub use changelog::{
-    AvgRows, ChangelogAggregate, CountRows, JoinKind, MaxRows, MinRows, RetractableAggregate, Row, RowKind, Side,
-    SumRows,
+    AvgRows, ChangelogAggregate, CountDistinctRows, CountRows, JoinKind, MaxRows, MinRows, RetractableAggregate, Row,
+    RowKind, Side, SumDistinctRows, SumRows,
 };
 pub use checkpoint::{
     recover, recover_at, restore_checkpoint, CheckpointCoordinator, CheckpointOutcome, Clock, MemorySnapshotStore,

@@ -61,6 +61,9 @@ pub enum Query {
     Avg,
     Min,
     Max,
+    /// `SELECT k, COUNT(DISTINCT v) | SUM(DISTINCT v) FROM t GROUP BY k`.
+    CountDistinct,
+    SumDistinct,
     /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, ts ASC) <= 2`.
     Top2,
     /// Rows with `v <= 5` joined with rows with `v > 5` on `k`.
@@ -121,6 +124,8 @@ impl Query {
             Query::Avg => "avg",
             Query::Min => "min",
             Query::Max => "max",
+            Query::CountDistinct => "count-distinct",
+            Query::SumDistinct => "sum-distinct",
             Query::Top2 => "top2",
             Query::InnerJoin => "inner-join",
             Query::LeftJoin => "left-join",
@@ -433,6 +438,8 @@ pub fn all() -> Vec<Case> {
         sql("group-avg", Query::Avg, false, true),
         sql("group-min", Query::Min, false, true),
         sql("group-max", Query::Max, false, true),
+        sql("group-count-distinct", Query::CountDistinct, false, true),
+        sql("group-sum-distinct", Query::SumDistinct, false, true),
         sql("top2-append", Query::Top2, true, true),
         sql("top2-changelog", Query::Top2, false, true),
         sql("inner-join", Query::InnerJoin, false, true),

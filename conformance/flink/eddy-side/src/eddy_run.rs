@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::cmp::Reverse;
 
 use eddy::engine::cdc::{ChangeEvent, DebeziumJson};
-use eddy::engine::{AvgRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind, SumRows};
+use eddy::engine::{
+    AvgRows, CountDistinctRows, CountRows, JobGraph, JoinKind, MaxRows, MinRows, Row, RowKind, SemiJoinKind,
+    SumDistinctRows, SumRows,
+};
 use eddy::{
     AggregateFunction, Evictor, Keep, KeyedProcessFunction, Pipeline, ProcessContext, Record, Scripted, Stream,
     TimeDomain, Trigger, Windowed,
@@ -135,6 +138,11 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         Query::Avg => aggregated(rows.key_by(key).aggregate_changelog(AvgRows(value))),
         Query::Min => aggregated(rows.key_by(key).aggregate_changelog(MinRows(value))),
         Query::Max => aggregated(rows.key_by(key).aggregate_changelog(MaxRows(value))),
+        Query::CountDistinct => rows
+            .key_by(key)
+            .aggregate_changelog(CountDistinctRows(value))
+            .map(|r: Row<(String, u64)>| change(r.kind, format_args!("{} {}", r.row.0, r.row.1))),
+        Query::SumDistinct => aggregated(rows.key_by(key).aggregate_changelog(SumDistinctRows(value))),
         Query::DebeziumSum(_) => aggregated(rows.key_by(key).aggregate_changelog(SumRows(value))),
         Query::DebeziumRows(_) => rows.map(|r: Row<Event>| {
             let (k, ts, v) = r.row;

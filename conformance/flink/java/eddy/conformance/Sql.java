@@ -109,6 +109,10 @@ final class Sql {
                 return "SELECT k, MIN(v) FROM {t} GROUP BY k";
             case "max":
                 return "SELECT k, MAX(v) FROM {t} GROUP BY k";
+            case "count-distinct":
+                return "SELECT k, COUNT(DISTINCT v) FROM {t} GROUP BY k";
+            case "sum-distinct":
+                return "SELECT k, SUM(DISTINCT v) FROM {t} GROUP BY k";
             case "top2":
                 return top;
             case "inner-join":
