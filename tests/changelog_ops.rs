@@ -91,6 +91,41 @@ fn held(changes: &[Row<(u8, i64)>]) -> BTreeMap<u8, Vec<i64>> {
     held
 }
 
+/// A row of either side of a two-input operator, carried through one source.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Side {
+    L(Row<(u8, i64)>),
+    R(Row<(u8, i64)>),
+}
+
+/// The two sides' changes interleaved as they come, a left and a right change in turn (the
+/// right one first if `right_first`), as inserts of one stream.
+fn interleaved(left: &[Row<(u8, i64)>], right: &[Row<(u8, i64)>], right_first: bool) -> Vec<Row<Side>> {
+    let mut input = Vec::new();
+    for i in 0..left.len().max(right.len()) {
+        let (l, r) = (left.get(i).cloned().map(Side::L), right.get(i).cloned().map(Side::R));
+        let pair = if right_first { [r, l] } else { [l, r] };
+        input.extend(pair.into_iter().flatten().map(Row::insert));
+    }
+    input
+}
+
+/// A changelog of `(key, value)` rows.
+type Changelog = Stream<Row<(u8, i64)>>;
+
+/// The stream of [`interleaved`] split back into its left and right changelogs.
+fn split(s: Stream<Row<Side>>) -> (Changelog, Changelog) {
+    let lefts = s.clone().flat_map(|r: Row<Side>| match r.row {
+        Side::L(row) => Some(row),
+        Side::R(_) => None,
+    });
+    let rights = s.flat_map(|r: Row<Side>| match r.row {
+        Side::R(row) => Some(row),
+        Side::L(_) => None,
+    });
+    (lefts, rights)
+}
+
 proptest! {
     #![proptest_config(common::proptest_config("proptest-regressions/changelog_ops.txt", 64))]
 
@@ -131,29 +166,11 @@ proptest! {
 
     #[test]
     fn regular_joins_retract_as_either_side_changes(left in changes(), right in changes(), outer in any::<bool>()) {
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-        enum Side { L(Row<(u8, i64)>), R(Row<(u8, i64)>) }
-        // Interleave the two sides as they come.
-        let mut input = Vec::new();
-        let (mut l, mut r) = (left.iter(), right.iter());
-        loop {
-            match (l.next(), r.next()) {
-                (None, None) => break,
-                (a, b) => {
-                    input.extend(a.cloned().map(Side::L));
-                    input.extend(b.cloned().map(Side::R));
-                }
-            }
-        }
         let kind = if outer { JoinKind::LeftOuter } else { JoinKind::Inner };
-        let joined = materialised(
-            input.into_iter().map(Row::insert).collect(),
-            |s: Stream<Row<Side>>| {
-                let lefts = s.clone().flat_map(|r: Row<Side>| match r.row { Side::L(row) => Some(row), Side::R(_) => None });
-                let rights = s.flat_map(|r: Row<Side>| match r.row { Side::R(row) => Some(row), Side::L(_) => None });
-                lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).join_changelog(rights, |r: &(u8, i64)| r.0, kind)
-            },
-        );
+        let joined = materialised(interleaved(&left, &right, false), |s| {
+            let (lefts, rights) = split(s);
+            lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).join_changelog(rights, |r: &(u8, i64)| r.0, kind)
+        });
         let (held_left, held_right) = (held(&left), held(&right));
         let mut expected = Vec::new();
         for (key, values) in &held_left {
@@ -178,28 +195,11 @@ proptest! {
         right in changes(),
         anti in any::<bool>(),
     ) {
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-        enum Side { L(Row<(u8, i64)>), R(Row<(u8, i64)>) }
-        let mut input = Vec::new();
-        let (mut l, mut r) = (left.iter(), right.iter());
-        loop {
-            match (l.next(), r.next()) {
-                (None, None) => break,
-                (a, b) => {
-                    input.extend(b.cloned().map(Side::R));
-                    input.extend(a.cloned().map(Side::L));
-                }
-            }
-        }
         let kind = if anti { SemiJoinKind::Anti } else { SemiJoinKind::Semi };
-        let kept = materialised(
-            input.into_iter().map(Row::insert).collect(),
-            |s: Stream<Row<Side>>| {
-                let lefts = s.clone().flat_map(|r: Row<Side>| match r.row { Side::L(row) => Some(row), Side::R(_) => None });
-                let rights = s.flat_map(|r: Row<Side>| match r.row { Side::R(row) => Some(row), Side::L(_) => None });
-                lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).semi_join_changelog(rights, |r: &(u8, i64)| r.0, kind)
-            },
-        );
+        let kept = materialised(interleaved(&left, &right, true), |s| {
+            let (lefts, rights) = split(s);
+            lefts.key_by(|r: &Row<(u8, i64)>| r.row.0).semi_join_changelog(rights, |r: &(u8, i64)| r.0, kind)
+        });
         let held_right = held(&right);
         let expected = held(&left)
             .into_iter()

@@ -282,7 +282,10 @@ mod tests {
     }
 
     fn restored(state: &OperatorState, watermark: Timestamp) -> Join {
-        let mut operator = join();
+        restored_into(join(), state, watermark)
+    }
+
+    fn restored_into(mut operator: Join, state: &OperatorState, watermark: Timestamp) -> Join {
         let context = RestoreContext {
             subtask: 0,
             parallelism: 1,
@@ -423,16 +426,7 @@ mod tests {
         let mut operator = flink_join();
         run(&mut operator, &[C(118, Some(2)), C(3333, Some(9)), W(3238)]);
         let state = operator.snapshot_state(1, 128);
-        let mut again = flink_join();
-        let context = RestoreContext {
-            subtask: 0,
-            parallelism: 1,
-            key_groups: KeyGroupRange::for_subtask(0, 1, 128),
-            max_parallelism: 128,
-            watermark: 3238,
-            previous: vec![(0, &state)],
-        };
-        again.restore_state(&context).unwrap();
+        let mut again = restored_into(flink_join(), &state, 3238);
         let joined = run(&mut again, &[W(3548), P(2198), W(END_OF_TIME)]);
         assert_eq!(joined, vec![(END_OF_TIME, 2198, Some(2))]);
     }

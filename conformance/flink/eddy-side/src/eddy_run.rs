@@ -162,8 +162,7 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
             } else {
                 JoinKind::Inner
             };
-            let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
-            let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
+            let (left, right) = join_sides(rows);
             let right_key = |e: &Event| e.0.clone();
             let joined = if sql.query == Query::IntervalJoin {
                 let joined = left
@@ -193,8 +192,7 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
             } else {
                 SemiJoinKind::Anti
             };
-            let left = rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5);
-            let right = rows.filter(|r: &Row<Event>| r.row.2 > 5);
+            let (left, right) = join_sides(rows);
             left.key_by(key)
                 .semi_join_changelog(right, |e: &Event| e.0.clone(), kind)
                 .map(|r: Row<Event>| {
@@ -205,6 +203,14 @@ fn changelog_query(pipeline: &Pipeline, sql: SqlCase, script: &Script, outputs: 
         Query::KeepFirst | Query::KeepLast => unreachable!("deduplication is built above"),
     };
     out.sink(sink);
+}
+
+/// The join cases' two sides: the rows with `v <= 5` and those with `v > 5` (`Sql.java`).
+fn join_sides(rows: Stream<Row<Event>>) -> (Stream<Row<Event>>, Stream<Row<Event>>) {
+    (
+        rows.clone().filter(|r: &Row<Event>| r.row.2 <= 5),
+        rows.filter(|r: &Row<Event>| r.row.2 > 5),
+    )
 }
 
 fn trigger(w: &WindowCase) -> Trigger {
