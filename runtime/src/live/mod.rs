@@ -242,7 +242,7 @@ async fn drive(
                 pending = delivery.tick(&clock).await;
             }
             _ = progress_ticks.tick(), if config.progress_interval.is_some() => {
-                progress_line.print(&progress, &delivery);
+                progress_line.print(&progress, &delivery, followed.map_or(0, FileFeed::skipped));
             }
         }
     }
@@ -255,7 +255,7 @@ async fn drive(
         }
     }
     if config.progress_interval.is_some() {
-        progress_line.print(&progress, &delivery);
+        progress_line.print(&progress, &delivery, followed.map_or(0, FileFeed::skipped));
     }
     Ok(LiveSummary {
         restored,

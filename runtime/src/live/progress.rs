@@ -19,7 +19,8 @@ pub(super) fn sum(counters: &[AtomicU64]) -> u64 {
     counters.iter().map(|c| c.load(Ordering::Relaxed)).sum()
 }
 
-/// Prints `events/s, watermark, last checkpoint` on stderr.
+/// Prints `events/s, watermark, last checkpoint` on stderr (and, following a file with
+/// `--ignore-parse-errors`, how many of its lines were skipped so far).
 pub(super) struct ProgressLine {
     started: Instant,
     last_at: Instant,
@@ -35,7 +36,7 @@ impl ProgressLine {
         }
     }
 
-    pub(super) fn print(&mut self, progress: &Progress, delivery: &Delivery<'_>) {
+    pub(super) fn print(&mut self, progress: &Progress, delivery: &Delivery<'_>, skipped: u64) {
         let now = Instant::now();
         let read = sum(&progress.records_read);
         let seconds = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
@@ -60,8 +61,13 @@ impl ProgressLine {
             ),
             None => "none".to_string(),
         };
+        let skipped = match skipped {
+            0 => String::new(),
+            1 => ", 1 line skipped".to_string(),
+            n => format!(", {n} lines skipped"),
+        };
         eprintln!(
-            "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, {}",
+            "live: {:.1} s, {read} events read, {rate:.0} events/s, watermark {watermark}, last checkpoint {checkpoint}, {} late, {}{skipped}",
             now.duration_since(self.started).as_secs_f64(),
             sum(&progress.late_records),
             delivery.output.describe_len(),
