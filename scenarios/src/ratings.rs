@@ -8,7 +8,6 @@
 //!   retraction must name the row the table holds);
 //! - per item, the two best raters (Top-N with ties on stars, broken by the row), in upsert
 //!   form (`to_upsert`) through `sink_upsert`;
-//! - the bests of listed items (a semi join with the listings) and of unlisted ones (anti);
 //! - ratings joined with the listings of their item within a TTL (`join_changelog_with_ttl`,
 //!   left outer: a rating with no listing yet is `(rating, None)`, retracted when one comes),
 //!   counted per shelf, with the join's late rows as a side output.
@@ -21,9 +20,7 @@
 use std::cmp::Reverse;
 use std::sync::LazyLock;
 
-use eddy_engine::{
-    CountRows, JoinKind, MaxRows, MinRows, Pipeline, Record, Row, SemiJoinKind, Stream, WatermarkStrategy,
-};
+use eddy_engine::{CountRows, JoinKind, MaxRows, MinRows, Pipeline, Record, Row, Stream, WatermarkStrategy};
 use eddy_sim::{Differential, Outputs};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -55,7 +52,7 @@ pub const LISTING_TTL_MS: i64 = 10_000;
 pub static RATINGS: LazyLock<Differential<Event>> = LazyLock::new(|| {
     Differential::new("ratings", generate, build)
         .description(
-            "ratings with ties: best per user (normalised), min and count per item (sink_table), top raters (to_upsert, sink_upsert), an inner, a semi and an anti join with the listings, a TTL join",
+            "ratings with ties: best per user (normalised), min and count per item (sink_table), top raters (to_upsert, sink_upsert), an inner join with the listings, a TTL join",
         )
         .watermarks(WatermarkStrategy::bounded_out_of_orderness(1_000).with_interval(200))
         .partitions(3)
@@ -124,19 +121,6 @@ fn build(_pipeline: &Pipeline, events: Stream<Event>, outputs: &mut Outputs) {
         .key_by(|r: &Row<(Best, Option<Listing>)>| r.row.1.as_ref().map(|l| l.shelf))
         .aggregate_changelog(CountRows);
     outputs.changelog("best-per-shelf", listed, |row: &(Option<u8>, u64)| row.0);
-    // The bests of items listed on some shelf (a semi join), and of items on none (anti):
-    // each best moves from one to the other when its item's first listing comes.
-    for (name, kind) in [
-        ("listed-best", SemiJoinKind::Semi),
-        ("unlisted-best", SemiJoinKind::Anti),
-    ] {
-        let kept = best.clone().key_by(item_of_best).semi_join_changelog(
-            listings.clone().changelog(),
-            |l: &Listing| l.item,
-            kind,
-        );
-        outputs.changelog(name, kept, |row: &Best| row.0);
-    }
     let raters = best.clone().key_by(item_of_best).aggregate_changelog(CountRows);
     outputs.table("raters", raters.sink_table(|row: &(u8, u64)| row.0));
     let top = best.key_by(item_of_best).top_n(2, |b: &Best| Reverse(b.1)).to_upsert();

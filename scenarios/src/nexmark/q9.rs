@@ -3,16 +3,26 @@
 //! by the earlier bid, then the smaller bidder) as a changelog: `+I` for the first valid
 //! bid, `-U/+U` each time a higher one arrives. Bids may come before their auction. Records
 //! at or below the watermark go to the late output; state goes once an auction closes.
+//! The winners are then split by whether their bidder has registered as a person: a semi
+//! join with the persons (`registered-winners`) and an anti join (`unregistered-winners`).
+
+use std::collections::BTreeSet;
 
 use eddy_engine::{
-    JobGraph, KeyedProcessFunction, ListState, Pipeline, ProcessContext, Record, Row, RowKind, Stream, TimeDomain,
-    ValueState, WithLate,
+    JobGraph, KeyedProcessFunction, ListState, Pipeline, ProcessContext, Record, Row, RowKind, SemiJoinKind, Stream,
+    TimeDomain, ValueState, WithLate,
 };
 use eddy_sim::{Checked, EventSource, OutputTable, Outputs, Recorded, Workload};
 use serde::{Deserialize, Serialize};
 
 use super::{line, watermarks, Auction, Bid, Event, Source, SOURCE};
 use crate::check::{accepted, compare_changelog, outcome};
+
+/// The winners split by their bidder: registered as a person (a semi join), or not (anti).
+const REGISTRATION: [(&str, SemiJoinKind); 2] = [
+    ("registered-winners", SemiJoinKind::Semi),
+    ("unregistered-winners", SemiJoinKind::Anti),
+];
 
 /// How long a bid waits for its auction before it is dropped (its auction was late).
 pub const ORPHAN_MS: i64 = 60_000;
@@ -187,7 +197,7 @@ impl Workload for Q9 {
     }
 
     fn description(&self) -> &'static str {
-        "Nexmark q9, winning bids: the highest bid within each auction's lifetime, an updating result (+I, -U/+U)"
+        "Nexmark q9, winning bids: the highest bid within each auction's lifetime, an updating result (+I, -U/+U), split by a semi and an anti join with the persons"
     }
 
     super::source_methods!();
@@ -195,7 +205,31 @@ impl Workload for Q9 {
     fn build(&self, source: EventSource<Event>, outputs: &mut Outputs) -> JobGraph {
         let pipeline = Pipeline::new().with_parallelism(2);
         let events = source.stream(&pipeline, "events", watermarks(&self.source));
+        let persons = events
+            .clone()
+            .filter_map(|e: &Event| match e {
+                Event::Person(p) => Some(p.id),
+                Event::Auction(_) | Event::Bid(_) => None,
+            })
+            .changelog();
         let won = winners(events);
+        // A new winning bid can change the bidder, so a winner's `-U` and `+U` may reach
+        // different keys of the joins: each is a delete and an insert there.
+        let by_bidder = won.output.clone().map(|w: Row<Winner>| {
+            let kind = if w.kind.adds() {
+                RowKind::Insert
+            } else {
+                RowKind::Delete
+            };
+            Row::new(kind, w.row)
+        });
+        for (name, kind) in REGISTRATION {
+            let split = by_bidder
+                .clone()
+                .key_by(|w: &Row<Winner>| w.row.bidder)
+                .semi_join_changelog(persons.clone(), |person: &u64| *person, kind);
+            outputs.changelog_as(name, split, |w: &Winner| w.auction, line);
+        }
         // Lines are the materialised rows, as JSON.
         outputs.changelog_as("winners", won.output, |w: &Winner| w.auction, line);
         outputs.append("late", won.late);
@@ -204,10 +238,24 @@ impl Workload for Q9 {
 
     /// The winners' changelog; the late auctions and bids are checked by their own rule.
     fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
-        vec![OutputTable::committed_changelog(
-            "winners",
-            &outputs.log::<Row<Winner>>("winners"),
-        )]
+        ["winners", REGISTRATION[0].0, REGISTRATION[1].0]
+            .into_iter()
+            .map(|name| OutputTable::committed_changelog(name, &outputs.log::<Row<Winner>>(name)))
+            .collect()
+    }
+
+    /// The semi and anti joins keep, each, a key per bidder that holds a winner and per person
+    /// (no TTL, as Flink SQL's joins without one): at most every bidder and person id.
+    fn live_state_entries(&self, input: &[Record<Event>], _outputs: &Outputs) -> usize {
+        let ids: BTreeSet<u64> = input
+            .iter()
+            .filter_map(|r| match &r.value {
+                Event::Person(p) => Some(p.id),
+                Event::Bid(b) => Some(b.bidder),
+                Event::Auction(_) => None,
+            })
+            .collect();
+        REGISTRATION.len() * ids.len()
     }
 
     fn check(&self, input: &[Record<Event>], _recorded: &Recorded, outputs: &Outputs) -> Checked {
@@ -223,7 +271,25 @@ impl Workload for Q9 {
                 self.source.out_of_orderness_ms,
                 |r| r.ts,
             )?;
-            compare_changelog("winners", &winners, reference_winners(&accepted))
+            let expected = reference_winners(&accepted);
+            compare_changelog("winners", &winners, expected.clone())?;
+            // Persons are never late here (only the winning-bid function judges lateness).
+            let persons: BTreeSet<u64> = input
+                .iter()
+                .filter_map(|r| match &r.value {
+                    Event::Person(p) => Some(p.id),
+                    _ => None,
+                })
+                .collect();
+            for (name, kind) in REGISTRATION {
+                let registered = kind == SemiJoinKind::Semi;
+                let split = expected
+                    .iter()
+                    .filter(|w| persons.contains(&w.bidder) == registered)
+                    .cloned();
+                compare_changelog(name, &outputs.log::<Row<Winner>>(name), split.collect())?;
+            }
+            Ok(())
         })();
         outcome(&committed, &late, verdict)
     }
