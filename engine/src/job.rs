@@ -489,7 +489,8 @@ impl Job {
                 .any(|&(to, input)| self.tasks[to].queued_on(input) >= self.channel_capacity)
     }
 
-    /// The tasks, for the test machinery ([`crate::testkit`]).
+    /// The tasks, for the test machinery ([`crate::testkit`]): it taps and drops records
+    /// only, so the deadlines and queued counts kept here stay true.
     #[cfg(feature = "testkit")]
     pub(crate) fn tasks_mut(&mut self) -> &mut [Task] {
         &mut self.tasks
