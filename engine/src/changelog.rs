@@ -593,7 +593,8 @@ impl<L: Data + PartialEq, R: Data + PartialEq> ChangelogJoin<L, R> {
     }
 }
 
-fn restore_list<V>(list: &mut ListState<V>, values: Vec<V>) {
+/// Puts `values` back into `list`, in order: what is left after a `take` that removed a row.
+pub(crate) fn restore_list<V>(list: &mut ListState<V>, values: Vec<V>) {
     for value in values {
         list.add(value);
     }

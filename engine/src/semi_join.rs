@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::changelog::{Row, RowKind, Side};
+use crate::changelog::{restore_list, Row, RowKind, Side};
 use crate::element::{Data, Key, Record};
 use crate::process::{KeyedProcessFunction, ProcessContext};
 use crate::state::ListState;
@@ -65,9 +65,7 @@ impl<K: Key, L: Data + PartialEq, R: Data> KeyedProcessFunction<K, Side<L, R>> f
                     // a row the key does not hold changes nothing (Flink passes it on).
                     let mut rows = ctx.state().left.take();
                     let held = rows.iter().position(|l| *l == row).map(|at| rows.remove(at));
-                    for row in rows {
-                        ctx.state().left.add(row);
-                    }
+                    restore_list(&mut ctx.state().left, rows);
                     if held.is_none() {
                         return;
                     }

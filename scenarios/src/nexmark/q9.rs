@@ -236,7 +236,8 @@ impl Workload for Q9 {
         pipeline.build().expect("the nexmark-q9 pipeline is valid")
     }
 
-    /// The winners' changelog; the late auctions and bids are checked by their own rule.
+    /// The winners' changelog and its two splits by registration; the late auctions and bids
+    /// are checked by their own rule.
     fn judged_outputs(&self, _input: &[Record<Event>], outputs: &Outputs) -> Vec<OutputTable> {
         ["winners", REGISTRATION[0].0, REGISTRATION[1].0]
             .into_iter()
